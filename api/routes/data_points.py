@@ -1,0 +1,287 @@
+"""Data points: read them back; accept JSON batches and CSV files for the ingest queue."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from api.deps import Caller, caller, get_session, read_session, writer
+from api.errors import ApiError, not_found
+from api.schemas import Accepted, DataPointPage
+from pipelines.errors import PipelineError
+from pipelines.ingest import QUALITY_NAMES, check_header
+from worker.dispatch import dispatch
+from worker.settings import get_settings
+from worker.storage.jobs import create_job
+from worker.storage.models import DataPoint, Facility, Tag, to_epoch_us
+from worker.storage.uploads import save_upload
+
+router = APIRouter(tags=["data points"])
+INGEST_TASK = "ingest.process_upload"
+
+
+def _parse_bound(raw: str, name: str, *, end: bool) -> datetime:
+    """ISO 8601 date or date-time. A date-only end bound covers that whole day."""
+    text = raw.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            start = datetime.combine(day, time(), tzinfo=UTC)
+            return start + timedelta(days=1) - timedelta(microseconds=1) if end else start
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise ApiError(
+            400, "invalid_parameter", f"{name} must be an ISO 8601 date or date-time", field=name
+        ) from exc
+    if moment.tzinfo is None:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"{name} needs a UTC offset (e.g. 2025-01-15T00:00:00Z)",
+            field=name,
+        )
+    return moment.astimezone(UTC)
+
+
+@router.get("/data-points", response_model=DataPointPage)
+def list_data_points(
+    facility_id: Annotated[str, Query(description="The facility identifier")],
+    start_date: Annotated[str, Query(description="Start (ISO 8601 date or date-time)")],
+    end_date: Annotated[str, Query(description="End, inclusive (a date covers the whole day)")],
+    tags: Annotated[
+        list[str] | None, Query(description="Tag names; repeat or comma-separate")
+    ] = None,
+    limit: Annotated[int, Query(description="Results per page (max 1000)")] = 100,
+    page: Annotated[int, Query(description="Page number, from 1")] = 1,
+    who: Caller = Depends(caller),
+    session: Session = Depends(read_session),
+) -> dict[str, Any]:
+    if not 1 <= limit <= 1000:
+        raise ApiError(400, "invalid_parameter", "limit must be between 1 and 1000", field="limit")
+    if page < 1:
+        raise ApiError(400, "invalid_parameter", "page must be 1 or more", field="page")
+    start = _parse_bound(start_date, "start_date", end=False)
+    end = _parse_bound(end_date, "end_date", end=True)
+    if end < start:
+        raise ApiError(400, "invalid_parameter", "end_date is before start_date", field="end_date")
+    facility = session.scalar(
+        select(Facility).where(Facility.id == facility_id, Facility.tenant_id == who.tenant_id)
+    )
+    if facility is None:
+        raise not_found("facility", facility_id)
+    names = sorted({n.strip() for t in tags or [] for n in t.split(",") if n.strip()})
+
+    where = [
+        Tag.tenant_id == who.tenant_id,
+        Tag.facility_id == facility.id,
+        DataPoint.ts >= start,
+        DataPoint.ts <= end,
+    ]
+    if names:
+        where.append(Tag.name.in_(names))
+    base = select(DataPoint, Tag.name, Tag.unit).join(Tag, Tag.id == DataPoint.tag_id).where(*where)
+    total = session.scalar(
+        select(func.count())
+        .select_from(DataPoint)
+        .join(Tag, Tag.id == DataPoint.tag_id)
+        .where(*where)
+    )
+    rows = session.execute(
+        base.order_by(DataPoint.ts, Tag.name).limit(limit).offset((page - 1) * limit)
+    ).all()
+    return {
+        "data": [
+            {
+                "id": f"dp_{point.tag_id}_{to_epoch_us(point.ts)}",
+                "facility_id": facility.id,
+                "tag": name,
+                "timestamp": point.ts.isoformat().replace("+00:00", "Z"),
+                "value": point.value,
+                "unit": unit,
+                "quality": QUALITY_NAMES.get(point.quality, "bad"),
+            }
+            for point, name, unit in rows
+        ],
+        "pagination": {"total": int(total or 0), "page": page, "per_page": limit},
+    }
+
+
+def _check_facility(session: Session, who: Caller, facility_id: str | None) -> None:
+    if facility_id is None:
+        return
+    found = session.scalar(
+        select(Facility.id).where(Facility.id == facility_id, Facility.tenant_id == who.tenant_id)
+    )
+    if found is None:
+        raise not_found("facility", facility_id)
+
+
+def _too_large(size: int) -> ApiError:
+    limit = get_settings().max_upload_bytes
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"the upload is {size} bytes; the limit is {limit} bytes: split the file",
+    )
+
+
+def _enqueue(
+    session: Session,
+    who: Caller,
+    *,
+    content: bytes,
+    content_type: str,
+    filename: str,
+    facility_id: str | None,
+) -> dict[str, Any]:
+    upload = save_upload(
+        session,
+        tenant_id=who.tenant_id,
+        content=content,
+        content_type=content_type,
+        filename=filename,
+    )
+    params = {"facility_id": facility_id} if facility_id else {}
+    job = create_job(
+        session, tenant_id=who.tenant_id, kind=INGEST_TASK, upload_id=upload.id, params=params
+    )
+    session.commit()  # the worker must find the job: publish only after this commit
+    dispatch(job.id, job.kind)
+    return {"job_id": job.id, "upload_id": upload.id, "status": "queued"}
+
+
+@router.post("/data-points", status_code=202, response_model=Accepted)
+async def ingest_batch(
+    request: Request,
+    who: Caller = Depends(writer),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    """Queue a JSON batch ``{"data": [{facility_id, tag, timestamp, value, unit?, quality?}]}``.
+
+    Each point is validated by the worker; invalid points become rejected rows of the job.
+    """
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the batch as application/json (CSV files go to POST /v1/data-points/import)",
+        )
+    settings = get_settings()
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > settings.max_upload_bytes:
+        raise _too_large(declared)
+    body = await request.body()
+    if len(body) > settings.max_upload_bytes:
+        raise _too_large(len(body))
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    items = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        raise ApiError(
+            400, "invalid_parameter", 'the body must be {"data": [ ...points ]}', field="data"
+        )
+    if not items:
+        raise ApiError(400, "invalid_parameter", "data is empty", field="data")
+    if len(items) > settings.max_batch_points:
+        raise ApiError(
+            413,
+            "too_many_points",
+            f"{len(items)} points in one batch; the limit is "
+            f"{settings.max_batch_points}: send several batches or a CSV file",
+            field="data",
+        )
+    facility_id = payload.get("facility_id")
+    if facility_id is not None and not isinstance(facility_id, str):
+        raise ApiError(
+            400, "invalid_parameter", "facility_id must be a string", field="facility_id"
+        )
+
+    def store() -> dict[str, Any]:
+        _check_facility(session, who, facility_id)
+        return _enqueue(
+            session,
+            who,
+            content=body,
+            content_type="application/json",
+            filename="",
+            facility_id=facility_id,
+        )
+
+    return await run_in_threadpool(store)
+
+
+@router.post("/data-points/import", status_code=202, response_model=Accepted)
+async def import_csv(
+    request: Request,
+    who: Caller = Depends(writer),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    """Queue a CSV file (multipart field ``file``; optional field ``facility_id``).
+
+    Columns: ``facility_id,tag,timestamp,value[,unit][,quality]``; ``facility_id`` may be left
+    out when the form names the facility. The raw file is kept even when it is refused.
+    """
+    settings = get_settings()
+    content_type = request.headers.get("content-type", "").lower()
+    if not content_type.startswith("multipart/form-data"):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the CSV as multipart/form-data with the file in the 'file' field, "
+            "e.g. curl -F file=@points.csv",
+        )
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > settings.max_upload_bytes + 64 * 1024:
+        raise _too_large(declared)
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise ApiError(
+            400, "missing_parameter", "file is required (multipart field 'file')", field="file"
+        )
+    facility_id = form.get("facility_id")
+    facility_id = facility_id.strip() or None if isinstance(facility_id, str) else None
+    content = await upload.read()
+    if len(content) > settings.max_upload_bytes:
+        raise _too_large(len(content))
+    if not content:
+        raise ApiError(400, "empty_file", "the file is empty", field="file")
+    filename = upload.filename or ""
+
+    def store() -> dict[str, Any]:
+        _check_facility(session, who, facility_id)
+        try:
+            check_header(content, facility_given=facility_id is not None)
+        except PipelineError as exc:
+            # Keep what was received, then refuse it: the upload id finds the bytes again.
+            kept = save_upload(
+                session,
+                tenant_id=who.tenant_id,
+                content=content,
+                content_type="text/csv",
+                filename=filename,
+            )
+            session.commit()
+            raise ApiError(
+                400, exc.code, str(exc), field="file", extra={"upload_id": kept.id}
+            ) from exc
+        return _enqueue(
+            session,
+            who,
+            content=content,
+            content_type="text/csv",
+            filename=filename,
+            facility_id=facility_id,
+        )
+
+    return await run_in_threadpool(store)

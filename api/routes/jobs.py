@@ -1,0 +1,78 @@
+"""Jobs: the state, logs and outcome of enqueued work."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.deps import Caller, caller, read_session
+from api.errors import not_found
+from api.schemas import JobOut, JobPage, RejectedRowPage
+from worker.storage.jobs import get_job, job_view
+from worker.storage.models import Job, RejectedRow
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.get("/jobs", response_model=JobPage)
+def list_jobs(
+    status: Literal["queued", "running", "succeeded", "failed"] | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    page: int = Query(1, ge=1),
+    who: Caller = Depends(caller),
+    session: Session = Depends(read_session),
+) -> dict[str, Any]:
+    where = [Job.tenant_id == who.tenant_id]
+    if status is not None:
+        where.append(Job.status == status)
+    total = session.scalar(select(func.count()).select_from(Job).where(*where))
+    jobs = session.scalars(
+        select(Job)
+        .where(*where)
+        .order_by(Job.created_at.desc(), Job.id)
+        .limit(limit)
+        .offset((page - 1) * limit)
+    )
+    return {
+        "data": [job_view(j) for j in jobs],
+        "pagination": {"total": int(total or 0), "page": page, "per_page": limit},
+    }
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def read_job(
+    job_id: str, who: Caller = Depends(caller), session: Session = Depends(read_session)
+) -> dict[str, Any]:
+    job = get_job(session, job_id=job_id, tenant_id=who.tenant_id)
+    if job is None:
+        raise not_found("job", job_id)
+    return job_view(job)
+
+
+@router.get("/jobs/{job_id}/rejected-rows", response_model=RejectedRowPage)
+def rejected_rows(
+    job_id: str,
+    limit: int = Query(100, ge=1, le=1000),
+    page: int = Query(1, ge=1),
+    who: Caller = Depends(caller),
+    session: Session = Depends(read_session),
+) -> dict[str, Any]:
+    job = get_job(session, job_id=job_id, tenant_id=who.tenant_id)
+    if job is None:
+        raise not_found("job", job_id)
+    where = (RejectedRow.job_id == job.id, RejectedRow.tenant_id == who.tenant_id)
+    total = session.scalar(select(func.count()).select_from(RejectedRow).where(*where))
+    rows = session.scalars(
+        select(RejectedRow)
+        .where(*where)
+        .order_by(RejectedRow.row_number)
+        .limit(limit)
+        .offset((page - 1) * limit)
+    )
+    return {
+        "data": [{"row": r.row_number, "reason": r.reason, "raw": r.raw} for r in rows],
+        "pagination": {"total": int(total or 0), "page": page, "per_page": limit},
+    }

@@ -1,0 +1,158 @@
+"""Request and response bodies of the public API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Pagination(BaseModel):
+    total: int
+    page: int
+    per_page: int
+
+
+class DataPointOut(BaseModel):
+    id: str
+    facility_id: str
+    tag: str
+    timestamp: str
+    value: float
+    unit: str
+    quality: Literal["good", "uncertain", "bad"]
+
+
+class DataPointPage(BaseModel):
+    data: list[DataPointOut]
+    pagination: Pagination
+
+
+class Accepted(BaseModel):
+    job_id: str
+    upload_id: str | None = None
+    status: str = "queued"
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone '{value}' (use an IANA name like America/Los_Angeles)"
+        ) from exc
+    return value
+
+
+class FacilityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str = "UTC"
+    strict_tags: bool = Field(default=False, description="Refuse points of tags not created first.")
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+class FacilityPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = None
+    strict_tags: bool | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+
+class FacilityOut(BaseModel):
+    id: str
+    name: str
+    timezone: str
+    strict_tags: bool
+    created_at: str
+
+
+class FacilityPage(BaseModel):
+    data: list[FacilityOut]
+    pagination: Pagination
+
+
+Role = Literal["rate", "totalizer", "analyzer", "other"]
+
+
+class TagIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    unit: str = Field(default="", max_length=40)
+    expected_interval_seconds: float | None = Field(default=None, gt=0)
+    min_value: float | None = None
+    max_value: float | None = None
+    role: Role = "rate"
+    description: str = Field(default="", max_length=500)
+
+
+class TagPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unit: str | None = Field(default=None, max_length=40)
+    expected_interval_seconds: float | None = Field(default=None, gt=0)
+    min_value: float | None = None
+    max_value: float | None = None
+    role: Role | None = None
+    description: str | None = Field(default=None, max_length=500)
+
+
+class TagOut(BaseModel):
+    name: str
+    facility_id: str
+    unit: str
+    expected_interval_seconds: float | None
+    interval_inferred: bool
+    min_value: float | None
+    max_value: float | None
+    role: str
+    description: str
+    created_at: str
+
+
+class TagList(BaseModel):
+    data: list[TagOut]
+
+
+class LogLine(BaseModel):
+    timestamp: str
+    level: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    duration_ms: int | None
+    attempts: int
+    upload_id: str | None
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    logs: list[LogLine]
+
+
+class JobPage(BaseModel):
+    data: list[JobOut]
+    pagination: Pagination
+
+
+class RejectedRowOut(BaseModel):
+    row: int
+    reason: str
+    raw: str
+
+
+class RejectedRowPage(BaseModel):
+    data: list[RejectedRowOut]
+    pagination: Pagination

@@ -1,0 +1,388 @@
+"""Parse and validate meter readings from CSV bytes or JSON records.
+
+Input columns: ``facility_id, tag, timestamp, value[, unit][, quality]``. ``facility_id`` may be
+left out when the caller names one facility for the whole file.
+
+Every row ends up in exactly one of two frames:
+
+``points`` (one row per distinct facility/tag/timestamp; the last row of a repeated key wins)
+    row          int64            row number in the file, header = row 1 (JSON: item index + 1)
+    facility_id  category (str values)
+    tag          category (str values)
+    ts           datetime64[us, UTC]
+    value        float64          finite
+    unit         category         "" when not given
+    quality      int8             0 good, 1 uncertain, 2 bad
+
+``rejected``
+    row          int64
+    reason       object (str)     says what is wrong and with which value
+    raw          object (str)     the row as received (fields joined with commas)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.errors import (
+    EmptyInputError,
+    EncodingError,
+    MalformedInputError,
+    MissingColumnsError,
+)
+
+REQUIRED = ("tag", "timestamp", "value")
+OPTIONAL = ("facility_id", "unit", "quality")
+QUALITY_CODES = {
+    "": 0,
+    "good": 0,
+    "g": 0,
+    "ok": 0,
+    "0": 0,
+    "uncertain": 1,
+    "u": 1,
+    "questionable": 1,
+    "1": 1,
+    "bad": 2,
+    "b": 2,
+    "invalid": 2,
+    "2": 2,
+}
+QUALITY_NAMES = {0: "good", 1: "uncertain", 2: "bad"}
+MAX_TAG_LENGTH = 200
+_OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+# Every column is read as text except value, which the C reader turns into float64 when it can
+# (the fast path); a column with anything else in it arrives as text and is checked row by row.
+_TEXT_DTYPES = {c: object for c in ("facility_id", "tag", "timestamp", "unit", "quality")}
+
+
+@dataclass(frozen=True)
+class ParsedPoints:
+    points: pd.DataFrame
+    rejected: pd.DataFrame
+    rows: int  # data rows seen, blank lines excluded
+    duplicates: int  # rows superseded by a later row with the same facility/tag/timestamp
+
+
+def check_header(data: bytes, *, facility_given: bool = False) -> tuple[str, ...]:
+    """Cheap checks a receiver can afford before accepting a file: UTF-8, not empty, columns.
+
+    Returns the header's column names; raises ``EmptyInputError``, ``EncodingError`` or
+    ``MissingColumnsError``.
+    """
+    text = _decode(data)
+    first = next(csv.reader(io.StringIO(text[: 64 * 1024])), None)
+    if not first or not any(c.strip() for c in first):
+        raise EmptyInputError()
+    columns = tuple(_normalise_column(c) for c in first)
+    _require_columns(columns, facility_given=facility_given)
+    return columns
+
+
+def parse_csv(data: bytes, *, facility_id: str | None = None) -> ParsedPoints:
+    """Parse CSV bytes (UTF-8, optional BOM) into validated points and rejected rows."""
+    text = _decode(data)
+    if not text.strip():
+        raise EmptyInputError()
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            dtype=_TEXT_DTYPES,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            engine="c",
+        )
+        row = np.arange(2, len(frame) + 2, dtype=np.int64)
+    except pd.errors.ParserError:
+        frame, row = _read_ragged(text)
+    except pd.errors.EmptyDataError as exc:
+        raise EmptyInputError() from exc
+    frame.columns = [_normalise_column(str(c)) for c in frame.columns]
+    _require_columns(tuple(frame.columns), facility_given=facility_id is not None)
+    return _validate(frame, row, facility_id=facility_id)
+
+
+def parse_records(records: Sequence[Any], *, facility_id: str | None = None) -> ParsedPoints:
+    """Validate JSON items (objects with the CSV's column names; values may be numbers)."""
+    is_obj = np.fromiter((isinstance(r, dict) for r in records), dtype=bool, count=len(records))
+    row = np.arange(1, len(records) + 1, dtype=np.int64)
+    objects = [r for r, ok in zip(records, is_obj, strict=True) if ok]
+    columns = list(REQUIRED + OPTIONAL)
+    frame = pd.DataFrame(
+        {c: [_as_text(o.get(c)) for o in objects] for c in columns}, columns=columns, dtype=object
+    )
+    parsed = _validate(frame, row[is_obj], facility_id=facility_id)
+    if not parsed.rejected.empty:  # show JSON items as JSON
+        parsed.rejected["raw"] = [json.dumps(records[i - 1])[:500] for i in parsed.rejected["row"]]
+    if is_obj.all():
+        return parsed
+    not_obj = pd.DataFrame(
+        {
+            "row": row[~is_obj],
+            "reason": "item is not a JSON object",
+            "raw": [json.dumps(r)[:500] for r, ok in zip(records, is_obj, strict=True) if not ok],
+        }
+    )
+    rejected = pd.concat([parsed.rejected, not_obj], ignore_index=True)
+    return ParsedPoints(
+        points=parsed.points,
+        rejected=rejected.sort_values("row", kind="stable", ignore_index=True),
+        rows=len(records),
+        duplicates=parsed.duplicates,
+    )
+
+
+def infer_intervals(points: pd.DataFrame) -> pd.Series:
+    """Median spacing in seconds per (facility_id, tag); NaN for a tag with a single point."""
+    if points.empty:
+        return pd.Series(dtype="float64")
+    ordered = points.sort_values(["facility_id", "tag", "ts"], kind="stable")
+    ts = ordered["ts"].dt.as_unit("us").astype("int64").to_numpy()
+    same = (ordered["facility_id"].to_numpy()[1:] == ordered["facility_id"].to_numpy()[:-1]) & (
+        ordered["tag"].to_numpy()[1:] == ordered["tag"].to_numpy()[:-1]
+    )
+    step = np.diff(ts).astype("float64") / 1e6
+    keys = ordered[["facility_id", "tag"]].iloc[1:][same]
+    spacing = pd.Series(step[same], index=pd.MultiIndex.from_frame(keys))
+    spacing = spacing[spacing > 0]
+    medians = spacing.groupby(level=[0, 1]).median()
+    every = pd.MultiIndex.from_frame(ordered[["facility_id", "tag"]].drop_duplicates())
+    return medians.reindex(every)
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise EncodingError(line=line, byte=data[exc.start]) from exc
+
+
+def _normalise_column(name: str) -> str:
+    return name.strip().lower().replace(" ", "_")
+
+
+def _require_columns(columns: tuple[str, ...], *, facility_given: bool) -> None:
+    need = REQUIRED if facility_given else ("facility_id", *REQUIRED)
+    missing = tuple(c for c in need if c not in columns)
+    if missing:
+        raise MissingColumnsError(columns=missing, found=columns)
+
+
+def _read_ragged(text: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Slow path for files whose rows have differing field counts: keep row numbers exact.
+
+    Short rows are padded with empty fields, as the fast path does; a boolean column
+    ``__ragged__`` marks rows with more (non-empty) fields than the header.
+    """
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise MalformedInputError("the CSV has no header row")
+    width = len(header)
+    rows: list[list[str]] = []
+    ragged: list[bool] = []
+    for fields in reader:
+        wrong = len(fields) > width and any(f.strip() for f in fields[width:])
+        rows.append([*fields[:width], *[""] * (width - len(fields))])
+        ragged.append(wrong)
+    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    frame["__ragged__"] = ragged
+    return frame, np.arange(2, len(rows) + 2, dtype=np.int64)
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "\x01"  # booleans are never valid in any column
+    if isinstance(value, float | int):
+        return repr(value)
+    if isinstance(value, str):
+        return value
+    return "\x01"
+
+
+class _Reasons:
+    """The first reason each row is rejected for; checks run in priority order."""
+
+    def __init__(self, n: int, skip: np.ndarray) -> None:
+        self.text = np.full(n, None, dtype=object)
+        self.done = skip.copy()  # blank rows are dropped, never rejected
+
+    def add(
+        self, mask: np.ndarray, why: str | np.ndarray | None = None, *, describe: Any = None
+    ) -> None:
+        fresh = mask & ~self.done
+        if not fresh.any():
+            return
+        if describe is not None:  # build messages only for the rows that need one
+            why = np.asarray([describe(i) for i in np.flatnonzero(fresh)], dtype=object)
+        elif isinstance(why, np.ndarray):
+            why = why[fresh]
+        self.text[fresh] = why
+        self.done |= fresh
+
+    @property
+    def rejected(self) -> np.ndarray:
+        return self.done & np.not_equal(self.text, None)
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame:
+        return pd.Series(np.full(len(frame), "", dtype=object))
+    column = frame[name].reset_index(drop=True)
+    if column.dtype.kind in "fiub":  # the CSV reader inferred numbers: keep their text
+        return column.astype(str).where(column.notna(), "")
+    return column.astype(object).fillna("")
+
+
+def _factor(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stripped unique values of a column and, per row, the index of its value among them."""
+    if name not in frame:
+        return np.zeros(len(frame), dtype=np.intp), np.asarray([""], dtype=object)
+    column = _column(frame, name)
+    codes, uniques = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
+    return _merge(codes, np.asarray([str(u).strip() for u in uniques], dtype=object))
+
+
+def _merge(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Re-point codes whose values became equal (after stripping or substitution)."""
+    merged_codes, merged = pd.factorize(values, use_na_sentinel=False)
+    return merged_codes[codes], np.asarray(merged, dtype=object)
+
+
+def _validate(frame: pd.DataFrame, row: np.ndarray, *, facility_id: str | None) -> ParsedPoints:
+    n = len(frame)
+    ragged = (
+        frame.pop("__ragged__").to_numpy(dtype=bool)
+        if "__ragged__" in frame
+        else np.zeros(n, dtype=bool)
+    )
+    fac_codes, facs = _factor(frame, "facility_id")
+    tag_codes, tags = _factor(frame, "tag")
+    unit_codes, units = _factor(frame, "unit")
+    q_codes, q_values = _factor(frame, "quality")
+    stamp = _column(frame, "timestamp")
+    stamp_empty = (stamp == "").to_numpy(dtype=bool)
+    value_col = frame["value"].reset_index(drop=True) if "value" in frame else _column(frame, "v")
+
+    if facility_id is not None:
+        fac_codes, facs = _merge(fac_codes, np.where(facs == "", facility_id, facs))
+    empty_value = (value_col.isna() | (value_col == "")).to_numpy(dtype=bool)
+    blank = (tags[tag_codes] == "") & stamp_empty & empty_value
+    if facility_id is None:
+        blank &= (facs == "")[fac_codes]
+
+    reasons = _Reasons(n, blank)
+    reasons.add(ragged, "row has more fields than the header")
+    for name, codes, uniques in (
+        ("facility_id", fac_codes, facs),
+        ("tag", tag_codes, tags),
+        ("unit", unit_codes, units),
+        ("quality", q_codes, q_values),
+    ):
+        wrong_type = np.asarray(["\x01" in u for u in uniques], dtype=bool)
+        reasons.add(wrong_type[codes], f"{name} has a value of the wrong type")
+    reasons.add((facs == "")[fac_codes], "facility_id is empty")
+    reasons.add((tags == "")[tag_codes], "tag is empty")
+    too_long = np.asarray([len(t) > MAX_TAG_LENGTH for t in tags], dtype=bool)
+    reasons.add(too_long[tag_codes], f"tag is longer than {MAX_TAG_LENGTH} characters")
+
+    # Exports repeat each timestamp once per tag: parse each distinct text once.
+    ts_codes, stamps = _factor(frame, "timestamp")
+    has_offset = np.asarray([u.endswith(("Z", "z")) for u in stamps], dtype=bool)
+    if not has_offset.all():
+        rest = ~has_offset
+        has_offset[rest] = pd.Series(stamps[rest]).str.contains(_OFFSET, regex=True).to_numpy(bool)
+    parsed = pd.to_datetime(pd.Series(stamps), format="ISO8601", utc=True, errors="coerce")
+    parsed_ok = parsed.notna().to_numpy()
+    reasons.add((stamps == "")[ts_codes], "timestamp is empty")
+    reasons.add(
+        (parsed_ok & ~has_offset)[ts_codes],
+        describe=lambda i: (
+            f"timestamp {_q(stamps[ts_codes[i]])} has no UTC offset (add Z or +hh:mm)"
+        ),
+    )
+    reasons.add(
+        ~parsed_ok[ts_codes],
+        describe=lambda i: f"timestamp {_q(stamps[ts_codes[i]])} is not an ISO 8601 date-time",
+    )
+    ts_us = parsed.dt.as_unit("us").astype("int64").to_numpy()
+
+    if value_col.dtype.kind == "f":
+        value = value_col.to_numpy(dtype="float64")
+        value_text = value_col.to_numpy()
+    else:
+        value_text = value_col.astype(object).fillna("").to_numpy()
+        value = pd.to_numeric(value_col.astype(object).fillna(""), errors="coerce").to_numpy(
+            dtype="float64"
+        )
+    reasons.add(empty_value, "value is empty")
+    reasons.add(~np.isfinite(value), describe=lambda i: _value_problem(value_text[i]))
+
+    q_known = np.asarray([u.lower() in QUALITY_CODES for u in q_values], dtype=bool)
+    reasons.add(
+        ~q_known[q_codes],
+        describe=lambda i: f"quality {_q(q_values[q_codes[i]])} is not good/uncertain/bad",
+    )
+    q_map = np.asarray([QUALITY_CODES.get(u.lower(), 0) for u in q_values], dtype=np.int8)
+
+    bad = reasons.rejected
+    keep = ~reasons.done
+    rejected = pd.DataFrame(
+        {"row": row[bad], "reason": reasons.text[bad], "raw": _raw_rows(frame, bad)}
+    )
+    points = pd.DataFrame(
+        {
+            "row": row[keep],
+            "facility_id": _categorical(fac_codes[keep], facs),
+            "tag": _categorical(tag_codes[keep], tags),
+            "ts": pd.to_datetime(ts_us[ts_codes[keep]], unit="us", utc=True),
+            "value": value[keep],
+            "unit": _categorical(unit_codes[keep], units),
+            "quality": q_map[q_codes[keep]],
+        }
+    )
+    # Parsed times, not texts, so one instant written two ways is one key.
+    key = pd.DataFrame({"f": fac_codes[keep], "t": tag_codes[keep], "s": ts_us[ts_codes[keep]]})
+    superseded = key.duplicated(keep="last").to_numpy()
+    return ParsedPoints(
+        points=points[~superseded].reset_index(drop=True),
+        rejected=rejected,
+        rows=int(n - blank.sum()),
+        duplicates=int(superseded.sum()),
+    )
+
+
+def _categorical(codes: np.ndarray, values: np.ndarray) -> pd.Categorical:
+    used = np.unique(codes)  # drop values only seen on rejected rows
+    remap = np.full(len(values), -1, dtype=np.intp)
+    remap[used] = np.arange(len(used))
+    return pd.Categorical.from_codes(remap[codes], categories=pd.Index(values[used], dtype=object))
+
+
+def _q(text: Any) -> str:
+    return "'" + str(text)[:60] + "'"
+
+
+def _value_problem(text: Any) -> str:
+    if str(text).strip().lower().lstrip("+-") in {"nan", "inf", "infinity"}:
+        return f"value {_q(text)} is not a finite number"
+    return f"value {_q(text)} is not a number"
+
+
+def _raw_rows(frame: pd.DataFrame, mask: np.ndarray) -> list[str]:
+    if not mask.any():
+        return []
+    subset = frame[mask].astype(object).fillna("").astype(str)
+    joined = subset.apply(lambda r: ",".join(r.to_numpy()), axis=1, result_type="reduce")
+    return [s.replace("\x01", "?")[:500] for s in joined]

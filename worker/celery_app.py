@@ -1,0 +1,86 @@
+"""The Celery application: queues, reliability settings and routing.
+
+Settings follow the project's Celery reliability notes: late acks plus requeue-on-worker-loss for
+every state-changing task (all of ours are idempotent), soft < hard time limit < visibility
+timeout (checked when settings load), prefetch of one, bounded retries with backoff and jitter,
+and no result backend: job state lives in the database, where the API reads it.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from schedules.beat import BEAT_SCHEDULE
+from worker.settings import Settings, get_settings
+
+QUEUES = ("ingest", "analysis", "reports", "documents", "webhooks")
+
+
+def broker_url(settings: Settings) -> str:
+    if settings.broker_url:
+        return settings.broker_url
+    from worker.embedded import ensure_embedded_redis
+
+    return ensure_embedded_redis(settings.data_dir)
+
+
+def route_for(task_name: str) -> str:
+    """Queue of a task: the domain before the dot when it names a queue, else ``analysis``."""
+    domain = task_name.split(".", 1)[0]
+    return domain if domain in QUEUES else "analysis"
+
+
+def _route(
+    name: str, args: object, kwargs: object, options: object, task: object = None, **kw: object
+) -> dict[str, str]:
+    return {"queue": route_for(name)}
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    transport = {
+        "visibility_timeout": settings.visibility_timeout,
+        # Redis redelivery sweep: by default ~every 100 s; keep it well under the timeout.
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 3,
+    }
+    app = Celery("tickwork", include=["worker.tasks.ingest", "worker.tasks.jobs"])
+
+    @app.on_configure.connect
+    def _resolve_broker(sender: Celery, **_: object) -> None:
+        # Resolved when the configuration is first used, not at import: the embedded broker is
+        # only started by a process that actually talks to it.
+        sender.conf.broker_url = broker_url(settings)
+
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_time_limit,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        visibility_timeout=settings.visibility_timeout,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        worker_max_tasks_per_child=500,
+        worker_max_memory_per_child=2_000_000,  # KiB: recycle a child that grew past ~2 GB
+        task_queues=[Queue(q) for q in QUEUES],
+        task_default_queue="analysis",
+        task_routes=(_route,),
+        task_create_missing_queues=False,
+        worker_hijack_root_logger=False,
+        beat_schedule=BEAT_SCHEDULE,
+        timezone="UTC",
+        enable_utc=True,
+    )
+    return app
+
+
+app = make_app()

@@ -1,0 +1,374 @@
+"""The ``tickwork`` command: administration, ingest, the processes, and the demo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from worker.settings import get_settings
+
+app = typer.Typer(
+    help="Tickwork: fuel-compliance data pipeline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+facilities_app = typer.Typer(help="Facilities.", no_args_is_help=True)
+broker_app = typer.Typer(
+    help="The embedded Redis broker (when TICKWORK_BROKER_URL is unset).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
+app.add_typer(facilities_app, name="facilities")
+app.add_typer(broker_app, name="broker")
+
+console = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest version."""
+    from worker.storage.db import upgrade
+
+    upgrade()
+    console.print(f"database at latest schema: {_redact(get_settings().resolved_database_url)}")
+
+
+@tenants_app.command("create")
+def tenants_create(name: str) -> None:
+    """Create a tenant; prints its id."""
+    from worker.storage.db import session_scope
+    from worker.storage.tenants import create_tenant
+
+    with session_scope() as s:
+        tenant = create_tenant(s, name=name)
+    console.print(tenant.id)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="Tenant id (ten_...)")],
+    name: Annotated[str, typer.Option(help="A label for the key")] = "",
+    scope: Annotated[str, typer.Option(help="write or read")] = "write",
+) -> None:
+    """Create an API key. The key is printed once and cannot be shown again."""
+    from worker.storage.db import session_scope
+    from worker.storage.models import Tenant
+    from worker.storage.tenants import SCOPES, create_api_key
+
+    if scope not in SCOPES:
+        raise fail(f"--scope must be one of: {', '.join(SCOPES)}", 2)
+    with session_scope() as s:
+        if s.get(Tenant, tenant) is None:
+            raise fail(f"no tenant '{tenant}' (create one with: tickwork tenants create NAME)", 2)
+        key, plaintext = create_api_key(s, tenant_id=tenant, name=name, scope=scope)
+    err.print(f"key id {key.id} ({scope}); store the key now, it is not shown again:")
+    console.print(plaintext)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key by its id (key_...)."""
+    from worker.storage.db import session_scope
+    from worker.storage.tenants import revoke_api_key
+
+    with session_scope() as s:
+        if not revoke_api_key(s, key_id=key_id):
+            raise fail(f"no API key '{key_id}'", 2)
+    console.print(f"revoked {key_id}")
+
+
+@facilities_app.command("create")
+def facilities_create(
+    tenant: Annotated[str, typer.Option(help="Tenant id (ten_...)")],
+    name: Annotated[str, typer.Option(help="Facility name")],
+    timezone: Annotated[str, typer.Option(help="IANA time zone")] = "UTC",
+    strict: Annotated[bool, typer.Option(help="Refuse points of tags not created first")] = False,
+) -> None:
+    """Create a facility; prints its id."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from worker.storage.db import new_id, session_scope
+    from worker.storage.models import Facility, Tenant
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise fail(f"unknown time zone '{timezone}' (use e.g. America/Los_Angeles)", 2) from None
+    with session_scope() as s:
+        if s.get(Tenant, tenant) is None:
+            raise fail(f"no tenant '{tenant}' (create one with: tickwork tenants create NAME)", 2)
+        facility = Facility(
+            id=new_id("fac"),
+            tenant_id=tenant,
+            name=name,
+            timezone=timezone,
+            strict_tags=strict,
+            created_at=datetime.now(UTC),
+        )
+        s.add(facility)
+    console.print(facility.id)
+
+
+@app.command()
+def ingest(
+    file: Annotated[
+        Path, typer.Argument(help="CSV: facility_id,tag,timestamp,value[,unit][,quality]")
+    ],
+    facility: Annotated[str, typer.Option(help="Facility id for rows without one")],
+    wait: Annotated[bool, typer.Option(help="Wait for the worker to finish")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait")] = 3600,
+) -> None:
+    """Queue a CSV file for ingest (a worker must be running) and show the outcome."""
+    from pipelines.errors import PipelineError
+    from pipelines.ingest import check_header
+    from worker.dispatch import dispatch
+    from worker.storage.db import session_scope
+    from worker.storage.jobs import create_job
+    from worker.storage.models import Facility
+    from worker.storage.uploads import save_upload
+
+    if not file.is_file():
+        raise fail(f"no such file: {file}", 2)
+    content = _read_with_progress(file)
+    try:
+        check_header(content, facility_given=True)
+    except PipelineError as exc:
+        raise fail(f"{file}: {exc}", 2) from None
+    with session_scope() as s:
+        fac = s.get(Facility, facility)
+        if fac is None:
+            raise fail(f"no facility '{facility}' (see: tickwork facilities create --help)", 2)
+        upload = save_upload(
+            s, tenant_id=fac.tenant_id, content=content, content_type="text/csv", filename=file.name
+        )
+        job = create_job(
+            s,
+            tenant_id=fac.tenant_id,
+            kind="ingest.process_upload",
+            upload_id=upload.id,
+            params={"facility_id": facility},
+        )
+    if not dispatch(job.id, job.kind):
+        err.print("[yellow]broker unreachable: the job is saved and will be sent when it is back")
+    console.print(f"job {job.id} queued (upload {upload.id})")
+    if wait:
+        _show_job(_wait_job(job.id, timeout=timeout))
+
+
+def _read_with_progress(path: Path) -> bytes:
+    size = path.stat().st_size
+    chunks: list[bytes] = []
+    with Progress(
+        TextColumn("reading {task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(path.name, total=size)
+        with path.open("rb") as fh:
+            while chunk := fh.read(4 * 1024 * 1024):
+                chunks.append(chunk)
+                progress.advance(task, len(chunk))
+    return b"".join(chunks)
+
+
+def _wait_job(job_id: str, *, timeout: float) -> dict:
+    from worker.storage.db import session_scope
+    from worker.storage.jobs import get_job, job_view
+
+    deadline = time.monotonic() + timeout
+    with console.status(f"waiting for job {job_id}") as status:
+        while True:
+            with session_scope() as s:
+                job = get_job(s, job_id=job_id)
+                view = job_view(job) if job else None
+            if view is None:
+                raise fail(f"job {job_id} disappeared")
+            if view["status"] in ("succeeded", "failed"):
+                return view
+            status.update(f"job {job_id}: {view['status']}")
+            if time.monotonic() > deadline:
+                raise fail(
+                    f"job {job_id} still {view['status']} after {timeout:.0f} s; is a "
+                    "worker running? (tickwork worker)"
+                )
+            time.sleep(0.25)
+
+
+def _show_job(view: dict) -> None:
+    result = view.get("result") or {}
+    table = Table(title=f"job {view['id']}: {view['status']}")
+    for column in ("rows", "accepted", "inserted", "updated", "duplicates", "rejected"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(
+            str(result.get(c, "-"))
+            for c in ("rows", "accepted", "inserted", "updated", "duplicates", "rejected")
+        )
+    )
+    console.print(table)
+    if view["status"] == "failed":
+        raise fail(view.get("error") or "job failed")
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues")] = ",".join(
+        ("ingest", "analysis", "reports", "documents", "webhooks")
+    ),
+    concurrency: Annotated[int, typer.Option(help="Worker processes")] = 0,
+    name: Annotated[str, typer.Option(help="Node name")] = "worker",
+) -> None:
+    """Run a Celery worker (replaces this process)."""
+    from worker.processes import worker_command
+
+    settings = get_settings()
+    cmd = worker_command(
+        queues=queues.split(","),
+        name=name,
+        loglevel=settings.log_level,
+        concurrency=concurrency or settings.worker_concurrency,
+    )
+    os.execv(cmd[0], cmd)
+
+
+@app.command()
+def beat() -> None:
+    """Run Celery beat, the scheduler (run exactly one; scheduled jobs also take a Redis lock)."""
+    from worker.processes import beat_command
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    cmd = beat_command(
+        schedule_file=settings.data_dir / "celerybeat-schedule", loglevel=settings.log_level
+    )
+    os.execv(cmd[0], cmd)
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+) -> None:
+    """Run the HTTP API (replaces this process)."""
+    from worker.processes import api_command
+
+    settings = get_settings()
+    cmd = api_command(
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        loglevel=settings.log_level.lower(),
+    )
+    os.execv(cmd[0], cmd)
+
+
+@app.command()
+def serve() -> None:
+    """Run the API, a worker for every queue and beat together, until Ctrl-C."""
+    from worker.processes import api_command, beat_command, start, stop, worker_command
+    from worker.storage.db import upgrade
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade()
+    env = _child_env()
+    procs = [
+        start(api_command(host=settings.api_host, port=settings.api_port), env=env),
+        start(worker_command(concurrency=settings.worker_concurrency), env=env),
+        start(beat_command(schedule_file=settings.data_dir / "celerybeat-schedule"), env=env),
+    ]
+    console.print(
+        f"API on http://{settings.api_host}:{settings.api_port} "
+        "(docs at /docs); worker and beat running. Ctrl-C stops."
+    )
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(1)
+        err.print("[red]a process exited; stopping the others")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in procs:
+            stop(proc)
+    sys.exit(0)
+
+
+def _child_env() -> dict[str, str]:
+    """Environment for child processes: they must find the same database and broker."""
+    from worker.celery_app import broker_url
+
+    settings = get_settings()
+    env = dict(os.environ)
+    env["TICKWORK_DATA_DIR"] = str(settings.data_dir.resolve())
+    env["TICKWORK_DATABASE_URL"] = settings.resolved_database_url
+    env["TICKWORK_BROKER_URL"] = broker_url(settings)
+    return env
+
+
+@broker_app.command("start")
+def broker_start() -> None:
+    """Start the embedded Redis (if not running) and print its URL."""
+    from worker.embedded import ensure_embedded_redis
+
+    console.print(ensure_embedded_redis(get_settings().data_dir))
+
+
+@broker_app.command("stop")
+def broker_stop() -> None:
+    """Stop the embedded Redis."""
+    from worker.embedded import stop_embedded_redis
+
+    stopped = stop_embedded_redis(get_settings().data_dir)
+    console.print("stopped" if stopped else "not running")
+
+
+@app.command()
+def demo(
+    months: Annotated[int, typer.Option(help="Months of 1-minute data (a quarter is 3)")] = 3,
+) -> None:
+    """The main job end to end on the embedded default: broker, worker, API, ingest, summary."""
+    from worker.demo import run_demo
+
+    raise typer.Exit(run_demo(console=console, months=months))
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

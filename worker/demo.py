@@ -1,0 +1,312 @@
+"""``tickwork demo``: a quarter of meter data through the real API, broker and worker.
+
+Runs on the embedded default (SQLite + an embedded Redis) unless TICKWORK_DATABASE_URL /
+TICKWORK_BROKER_URL point elsewhere. Everything goes through HTTP, as a customer would send it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines.synthetic import RNG_PLANT, make_series, to_csv_bytes
+from worker.embedded import free_port
+
+QUARTER_START = pd.Timestamp("2025-10-01", tz="UTC")
+LAB_READINGS = (("2025-10-15T17:00:00Z", 58.9), ("2025-11-15T17:00:00Z", 59.3))
+
+
+@dataclass
+class Sent:
+    label: str
+    job_id: str
+    rows: int
+    sent_at: float = field(default_factory=time.monotonic)
+    view: dict | None = None
+
+
+def _prepare_environment(console: Console) -> tuple[Path, bool]:
+    """Point this process and its children at the demo's own database and broker.
+
+    Returns the demo directory and whether an embedded broker was started for the demo.
+    """
+    from worker.settings import get_settings
+    from worker.storage import db
+
+    base = get_settings().data_dir.resolve() / "demo"
+    base.mkdir(parents=True, exist_ok=True)
+    os.environ["TICKWORK_DATA_DIR"] = str(base)
+    if "TICKWORK_DATABASE_URL" not in os.environ:
+        for stale in base.glob("demo.db*"):
+            stale.unlink()
+        os.environ["TICKWORK_DATABASE_URL"] = f"sqlite:///{base / 'demo.db'}"
+    get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    db._sessionmaker.cache_clear()
+    settings = get_settings()
+    embedded = settings.broker_url is None
+    if embedded:
+        from worker.embedded import ensure_embedded_redis
+
+        os.environ["TICKWORK_BROKER_URL"] = ensure_embedded_redis(base)
+        get_settings.cache_clear()
+        console.print(f"embedded Redis broker at {os.environ['TICKWORK_BROKER_URL']}")
+    db.upgrade()
+    console.print(f"database {get_settings().resolved_database_url} migrated")
+    return base, embedded
+
+
+def run_demo(*, console: Console, months: int = 3) -> int:
+    started = time.monotonic()
+    base, embedded = _prepare_environment(console)
+    try:
+        return _run(console, base, months=months, started=started)
+    finally:
+        if embedded:
+            from worker.embedded import stop_embedded_redis
+
+            stop_embedded_redis(base)
+
+
+def _run(console: Console, base: Path, *, months: int, started: float) -> int:
+    from worker import processes
+    from worker.storage.db import session_scope
+    from worker.storage.tenants import create_api_key, create_tenant
+
+    env = dict(os.environ)
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}"
+    worker = processes.start(
+        processes.worker_command(concurrency=2, loglevel="WARNING", beat=True),
+        env=env,
+        log_file=base / "worker.log",
+    )
+    api = processes.start(
+        processes.api_command(host="127.0.0.1", port=port), env=env, log_file=base / "api.log"
+    )
+    with processes.running(api, worker):
+        processes.wait_http(f"{api_url}/healthz", proc=api)
+        console.print(f"API on {api_url}, worker running (logs in {base})")
+
+        with session_scope() as s:
+            tenant = create_tenant(s, name="Demo RNG Co")
+            _, key = create_api_key(s, tenant_id=tenant.id, name="demo")
+        client = httpx.Client(
+            base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=120
+        )
+        facility = _check(
+            client.post(
+                "/v1/facilities",
+                json={"name": "Central Valley RNG", "timezone": "America/Los_Angeles"},
+            )
+        )
+        for spec in RNG_PLANT:
+            _check(
+                client.post(
+                    f"/v1/facilities/{facility['id']}/tags",
+                    json={
+                        "name": spec.name,
+                        "unit": spec.unit,
+                        "role": spec.role,
+                        "expected_interval_seconds": 60,
+                        "min_value": spec.low,
+                        "max_value": spec.high,
+                    },
+                )
+            )
+        console.print(f"facility {facility['id']} with {len(RNG_PLANT)} tags")
+
+        end = QUARTER_START + pd.DateOffset(months=months)
+        with console.status("generating 1-minute data with planted gaps, flatlines, spikes"):
+            frame, faults = make_series(QUARTER_START, end)
+        console.print(f"generated {len(frame):,} readings, {len(faults)} planted faults")
+
+        sent, first = _send_all(client, console, frame, facility["id"])
+        _wait_all(client, console, sent)
+        # The same file again, after it was stored: must change nothing.
+        name, content, n = first
+        body = _check(
+            client.post("/v1/data-points/import", files={"file": (name, content, "text/csv")})
+        )
+        sent.append(Sent(f"{name} again", body["job_id"], int(n)))
+        _wait_all(client, console, sent[-1:])
+
+        stored = _check(
+            client.get(
+                "/v1/data-points",
+                params={
+                    "facility_id": facility["id"],
+                    "start_date": QUARTER_START.date().isoformat(),
+                    "end_date": (end - pd.Timedelta(days=1)).date().isoformat(),
+                    "limit": 3,
+                },
+            )
+        )
+        lab_in_range = sum(1 for t in LAB_READINGS if pd.Timestamp(t[0]) < end)
+        ok = _summarise(console, sent, stored, expected=len(frame) + lab_in_range)
+        bad = next(s for s in sent if s.label.startswith("bad_rows"))
+        rows = _check(client.get(f"/v1/jobs/{bad.job_id}/rejected-rows"))
+        table = Table(title="rejected rows of bad_rows.csv (kept with their reasons)")
+        table.add_column("row", justify="right")
+        table.add_column("reason")
+        for r in rows["data"]:
+            table.add_row(str(r["row"]), r["reason"])
+        console.print(table)
+        console.print("GET /v1/data-points ->", json.dumps(stored["data"][0]))
+    console.print(
+        f"demo finished in {time.monotonic() - started:.1f} s "
+        f"({'all checks passed' if ok else 'CHECKS FAILED'})"
+    )
+    return 0 if ok else 1
+
+
+def _send_all(
+    client: httpx.Client, console: Console, frame: pd.DataFrame, facility_id: str
+) -> tuple[list[Sent], tuple[str, bytes, int]]:
+    sent: list[Sent] = []
+    month = frame["timestamp"].dt.strftime("%Y-%m")
+    files = [
+        (f"{m}.csv", to_csv_bytes(frame[month == m], facility_id=facility_id), n)
+        for m, n in month.value_counts(sort=False).items()
+    ]
+    with Progress(
+        TextColumn("uploading {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("CSV files", total=len(files) + 2)
+        for name, content, n in files:
+            body = _check(
+                client.post("/v1/data-points/import", files={"file": (name, content, "text/csv")})
+            )
+            sent.append(Sent(name, body["job_id"], int(n)))
+            progress.advance(task)
+        # Late lab readings pushed as a JSON batch.
+        late = [
+            {
+                "facility_id": facility_id,
+                "tag": "lab_methane_pct",
+                "timestamp": t,
+                "value": v,
+                "unit": "%",
+                "quality": "good",
+            }
+            for t, v in LAB_READINGS
+        ]
+        body = _check(client.post("/v1/data-points", json={"data": late}))
+        sent.append(Sent("lab.json", body["job_id"], len(late)))
+        progress.advance(task)
+        bad = (
+            "facility_id,tag,timestamp,value,unit\n"
+            f"{facility_id},methane_pct,2025-10-02T00:00:00,58.1,%\n"
+            f"{facility_id},methane_pct,2025-10-02T00:01:00Z,fifty,%\n"
+            f"{facility_id},methane_pct,2025-10-02T00:02:00Z,NaN,%\n"
+            f"{facility_id},methane_pct,2025-10-02T00:03:00Z,58.2,ppm\n"
+            f"fac_nope,methane_pct,2025-10-02T00:04:00Z,58.2,%\n"
+        ).encode()
+        body = _check(
+            client.post("/v1/data-points/import", files={"file": ("bad_rows.csv", bad, "text/csv")})
+        )
+        sent.append(Sent("bad_rows.csv", body["job_id"], 5))
+        progress.advance(task)
+    return sent, files[0]
+
+
+def _wait_all(
+    client: httpx.Client, console: Console, sent: list[Sent], timeout: float = 1800
+) -> None:
+    deadline = time.monotonic() + timeout
+    with Progress(
+        TextColumn("worker: {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("jobs finished", total=len(sent))
+        while any(s.view is None for s in sent):
+            for s in sent:
+                if s.view is None:
+                    view = _check(client.get(f"/v1/jobs/{s.job_id}"))
+                    if view["status"] in ("succeeded", "failed"):
+                        s.view = view
+                        progress.advance(task)
+            if time.monotonic() > deadline:
+                raise TimeoutError("jobs did not finish; see worker.log in the demo directory")
+            time.sleep(0.5)
+
+
+def _summarise(console: Console, sent: list[Sent], stored: dict, *, expected: int) -> bool:
+    table = Table(
+        title="ingest jobs (CSV: POST /v1/data-points/import, JSON: POST /v1/data-points)"
+    )
+    for column in (
+        "upload",
+        "status",
+        "rows",
+        "accepted",
+        "new",
+        "dup",
+        "rejected",
+        "secs",
+        "rows/s",
+    ):
+        left = column in ("upload", "status")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
+    ok = True
+    for s in sent:
+        view = s.view or {}
+        result = view.get("result") or {}
+        seconds = (view.get("duration_ms") or 0) / 1000
+        rate = f"{result.get('rows', 0) / seconds:,.0f}" if seconds else "-"
+        status = {"succeeded": "ok"}.get(view.get("status", "?"), view.get("status", "?"))
+        table.add_row(
+            s.label,
+            status,
+            f"{result.get('rows', 0):,}",
+            f"{result.get('accepted', 0):,}",
+            f"{result.get('inserted', 0):,}",
+            f"{result.get('duplicates', 0):,}",
+            f"{result.get('rejected', 0):,}",
+            f"{seconds:.1f}",
+            rate,
+        )
+        ok &= view.get("status") == "succeeded"
+    console.print(table)
+    total = stored["pagination"]["total"]
+    again = next(s for s in sent if s.label.endswith("again")).view or {}
+    checks = {
+        f"points stored = points generated + lab readings ({expected:,})": total == expected,
+        "re-uploading a file inserted nothing": (again.get("result") or {}).get("inserted") == 0,
+        "bad_rows.csv: 5 rows, 5 rejected with reasons": (
+            (next(s for s in sent if s.label == "bad_rows.csv").view or {}).get("result") or {}
+        ).get("rejected")
+        == 5,
+    }
+    for label, passed in checks.items():
+        console.print(f"[{'green' if passed else 'red'}]{'ok ' if passed else 'FAIL'}[/] {label}")
+        ok &= passed
+    console.print(f"points stored for the facility: {total:,}")
+    return ok
+
+
+def _check(response: httpx.Response) -> dict:
+    if response.status_code >= 400:
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path} -> "
+            f"{response.status_code}: {response.text}"
+        )
+    return response.json()

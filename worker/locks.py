@@ -1,0 +1,47 @@
+"""Redis locks for scheduled jobs: SET NX PX with a token, released only by its owner."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+import redis
+
+from worker.settings import get_settings
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+@lru_cache(maxsize=1)
+def redis_client() -> redis.Redis:
+    settings = get_settings()
+    url = settings.resolved_redis_url
+    if url is None:
+        from worker.celery_app import broker_url
+
+        url = broker_url(settings)
+        if not url.startswith("redis"):
+            raise RuntimeError(
+                "TICKWORK_REDIS_URL is required when the broker is not Redis "
+                "(rate limits and locks live in Redis)"
+            )
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+
+
+@contextmanager
+def beat_lock(name: str, *, ttl_seconds: int, client: redis.Redis | None = None) -> Iterator[bool]:
+    """Yield True if this process holds ``name`` for up to ``ttl_seconds``, else False."""
+    client = client or redis_client()
+    key = f"tickwork:lock:{name}"
+    token = secrets.token_hex(16)
+    held = bool(client.set(key, token, nx=True, px=ttl_seconds * 1000))
+    try:
+        yield held
+    finally:
+        if held:
+            client.eval(_RELEASE, 1, key, token)

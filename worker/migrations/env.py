@@ -1,0 +1,27 @@
+"""Alembic environment: the URL comes from ``tickwork db upgrade`` (config attribute ``url``)."""
+
+from alembic import context
+
+from worker.settings import get_settings
+from worker.storage.db import make_engine
+from worker.storage.models import Base
+
+config = context.config
+url = config.attributes.get("url") or get_settings().resolved_database_url
+
+
+def run_migrations_online() -> None:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()

@@ -1,0 +1,90 @@
+"""Settings: every knob is an environment variable with the ``TICKWORK_`` prefix.
+
+Read them through :func:`get_settings` (cached). Pipelines never see this object; they get plain
+arguments.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TICKWORK_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".tickwork"),
+        description="Where the embedded mode keeps its SQLite file and Redis socket/pid files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Unset: SQLite file in data_dir. Production: "
+        "postgresql+psycopg://user@host/db.",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker: redis://host:6379/0 or amqp://user:pass@host:5672//. "
+        "Unset: the embedded Redis started by `tickwork` (see `tickwork broker`).",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for rate limits and locks. Unset: the broker when it is Redis.",
+    )
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    rate_limit_per_minute: int = 1000
+    rate_limit_per_hour: int = 50_000
+    rate_limit_per_day: int = 500_000
+
+    max_upload_bytes: int = Field(default=256 * 1024 * 1024, description="Larger uploads get 413.")
+    max_batch_points: int = Field(default=10_000, description="Points per JSON batch.")
+
+    task_soft_time_limit: int = Field(default=1500, description="Seconds; raises inside a task.")
+    task_time_limit: int = Field(default=1800, description="Seconds; the worker child is killed.")
+    visibility_timeout: int = Field(
+        default=3600, description="Seconds before an unacknowledged task is redelivered (Redis)."
+    )
+    task_max_retries: int = 5
+    worker_concurrency: int = 2
+    stale_job_seconds: int = Field(
+        default=60, description="A queued job never handed to the broker is re-sent after this."
+    )
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _check_time_limits(self) -> Settings:
+        if not self.task_soft_time_limit < self.task_time_limit < self.visibility_timeout:
+            raise ValueError(
+                "need TICKWORK_TASK_SOFT_TIME_LIMIT < TICKWORK_TASK_TIME_LIMIT < "
+                f"TICKWORK_VISIBILITY_TIMEOUT, got {self.task_soft_time_limit} / "
+                f"{self.task_time_limit} / {self.visibility_timeout}"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tickwork.db').resolve()}"
+
+    @property
+    def resolved_redis_url(self) -> str | None:
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url and self.broker_url.startswith(
+            ("redis://", "rediss://", "redis+socket")
+        ):
+            return self.broker_url
+        return None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

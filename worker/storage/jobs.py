@@ -1,0 +1,129 @@
+"""Job records: one per enqueued task; the Celery task id is the job id."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from worker.storage.db import new_id
+from worker.storage.models import Job
+
+FINISHED = ("succeeded", "failed")
+
+
+def log_line(message: str, level: str = "info") -> dict[str, str]:
+    return {"timestamp": _iso(datetime.now(UTC)), "level": level, "message": message}
+
+
+def create_job(
+    session: Session,
+    *,
+    tenant_id: str,
+    kind: str,
+    upload_id: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> Job:
+    job = Job(
+        id=new_id("job"),
+        tenant_id=tenant_id,
+        kind=kind,
+        status="queued",
+        upload_id=upload_id,
+        params=params or {},
+        logs=[log_line("queued")],
+        attempts=0,
+        created_at=datetime.now(UTC),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, *, job_id: str, tenant_id: str | None = None) -> Job | None:
+    query = select(Job).where(Job.id == job_id)
+    if tenant_id is not None:
+        query = query.where(Job.tenant_id == tenant_id)
+    return session.scalar(query)
+
+
+def mark_enqueued(session: Session, *, job_id: str) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=datetime.now(UTC)))
+
+
+def start_attempt(session: Session, *, job_id: str, worker: str) -> Job | None:
+    """Mark a job running for one more attempt; None when it is already finished (or unknown).
+
+    Locks the row so two deliveries of one message cannot both start it at the same moment.
+    """
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None or job.status in FINISHED:
+        return None
+    now = datetime.now(UTC)
+    job.attempts += 1
+    job.status = "running"
+    job.started_at = job.started_at or now
+    job.logs = [*job.logs, log_line(f"attempt {job.attempts} started on {worker}")]
+    return job
+
+
+def finish_job(
+    session: Session,
+    *,
+    job_id: str,
+    status: str,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    logs: list[dict[str, str]] | None = None,
+) -> None:
+    job = session.get(Job, job_id)
+    if job is None:
+        return
+    now = datetime.now(UTC)
+    job.status = status
+    job.result = result
+    job.error = error
+    job.finished_at = now
+    started = job.started_at or now
+    job.duration_ms = int((now - started) / timedelta(milliseconds=1))
+    job.logs = [*job.logs, *(logs or [])]
+
+
+def stale_unsent(session: Session, *, older_than: timedelta, limit: int = 500) -> list[Job]:
+    """Queued jobs that never reached the broker (enqueue after commit failed)."""
+    cutoff = datetime.now(UTC) - older_than
+    return list(
+        session.scalars(
+            select(Job)
+            .where(Job.status == "queued", Job.enqueued_at.is_(None), Job.created_at < cutoff)
+            .order_by(Job.created_at)
+            .limit(limit)
+        )
+    )
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    """The public shape of a job (seeds/001 "execution")."""
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "duration_ms": job.duration_ms,
+        "attempts": job.attempts,
+        "upload_id": job.upload_id,
+        "params": job.params,
+        "result": job.result,
+        "error": job.error,
+        "logs": job.logs,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

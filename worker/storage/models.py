@@ -1,0 +1,202 @@
+"""SQLAlchemy 2.0 models. The schema itself is owned by the Alembic migrations beside this
+package; a test checks the two agree.
+
+Every tenant-owned row carries ``tenant_id`` except ``data_point``: its tenant is its tag's, and
+leaving the column out keeps the largest table (billions of rows) at four narrow columns with one
+index. Every query reaches data points through ``tag`` and filters ``tag.tenant_id``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+Json = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcTimestamp(TypeDecorator[datetime]):
+    """An aware UTC datetime: ``timestamptz`` on PostgreSQL, integer microseconds on SQLite.
+
+    SQLite has no timestamp type; integers keep range scans and bulk loads fast and exact.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+        return dialect.type_descriptor(BigInteger())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC timestamp is required")
+        if dialect.name == "postgresql":
+            return value
+        return to_epoch_us(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+        return from_epoch_us(int(value))
+
+
+def to_epoch_us(value: datetime) -> int:
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_epoch_us(us: int) -> datetime:
+    from datetime import timedelta
+
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Tenant(Base):
+    __tablename__ = "tenant"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key. The key itself is shown once; only its public prefix and SHA-256 are kept."""
+
+    __tablename__ = "api_key"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(40), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    scope: Mapped[str] = mapped_column(String(10), default="write")  # write | read
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+
+
+class Facility(Base):
+    __tablename__ = "facility"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    strict_tags: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+
+
+class Tag(Base):
+    __tablename__ = "tag"
+    __table_args__ = (UniqueConstraint("facility_id", "name"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(40), default="")
+    expected_interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    interval_inferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    min_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    role: Mapped[str] = mapped_column(String(20), default="rate")  # rate|totalizer|analyzer|other
+    description: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+
+
+class DataPoint(Base):
+    """One reading. ``quality`` codes: 0 good, 1 uncertain, 2 bad (see pipelines.ingest)."""
+
+    __tablename__ = "data_point"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy's own attribute
+    tag_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True
+    )
+    ts: Mapped[datetime] = mapped_column(UtcTimestamp(), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    quality: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+class Upload(Base):
+    """Raw bytes as received, content-addressed: the same bytes from one tenant are one row."""
+
+    __tablename__ = "upload"
+    __table_args__ = (UniqueConstraint("tenant_id", "sha256"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(300), default="")
+    size: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+
+
+class Job(Base):
+    """One unit of enqueued work; the Celery task id is the job id."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index(None, "tenant_id", "created_at"), Index(None, "status", "created_at"))
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(60))  # the Celery task name
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    upload_id: Mapped[str | None] = mapped_column(ForeignKey("upload.id"), nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    logs: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RejectedRow(Base):
+    __tablename__ = "rejected_row"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"), index=True)
+    upload_id: Mapped[str | None] = mapped_column(ForeignKey("upload.id"), nullable=True)
+    row_number: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(300))
+    raw: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,72 @@
+"""Tenants and API keys. A key is shown once; only its public prefix and SHA-256 are stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.storage.db import new_id
+from worker.storage.models import ApiKey, Tenant
+
+KEY_PREFIX = "tw"
+SCOPES = ("write", "read")
+
+
+def create_tenant(session: Session, *, name: str) -> Tenant:
+    tenant = Tenant(id=new_id("ten"), name=name, created_at=datetime.now(UTC))
+    session.add(tenant)
+    session.flush()
+    return tenant
+
+
+def create_api_key(
+    session: Session, *, tenant_id: str, name: str = "", scope: str = "write"
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the plaintext key, which is never stored."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+    public = secrets.token_hex(6)
+    plaintext = f"{KEY_PREFIX}_{public}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        id=new_id("key"),
+        tenant_id=tenant_id,
+        prefix=public,
+        key_hash=_digest(plaintext),
+        name=name,
+        scope=scope,
+        created_at=datetime.now(UTC),
+    )
+    session.add(key)
+    session.flush()
+    return key, plaintext
+
+
+def authenticate(session: Session, *, plaintext: str) -> ApiKey | None:
+    """The active key matching ``plaintext``, compared in constant time; None otherwise."""
+    parts = plaintext.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        return None
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+    if key is None:
+        hmac.compare_digest(_digest(plaintext), "0" * 64)  # same work whether or not it exists
+        return None
+    if not hmac.compare_digest(_digest(plaintext), key.key_hash) or key.revoked_at is not None:
+        return None
+    return key
+
+
+def revoke_api_key(session: Session, *, key_id: str) -> bool:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        return False
+    key.revoked_at = key.revoked_at or datetime.now(UTC)
+    return True
+
+
+def _digest(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()

@@ -1,0 +1,96 @@
+"""What every job-backed task shares: start an attempt, record the outcome, retry policy."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import redis
+import sqlalchemy.exc
+from billiard.exceptions import SoftTimeLimitExceeded
+from celery import Task
+
+from pipelines.errors import PipelineError
+from worker.settings import get_settings
+from worker.storage.db import session_scope
+from worker.storage.jobs import finish_job, log_line, start_attempt
+from worker.storage.models import Job
+
+log = logging.getLogger(__name__)
+
+# Errors that say "try again later", named once. Everything else is a verdict on the input.
+TRANSIENT = (
+    httpx.TransportError,
+    redis.ConnectionError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+)
+# A message redelivered this many times (each time its worker died) is given up on, so one
+# poison message cannot loop forever.
+MAX_ATTEMPTS = 5
+
+RETRY_OPTIONS = {
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,  # well under the visibility timeout: no long broker countdowns
+    "retry_jitter": True,
+    "max_retries": get_settings().task_max_retries,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+}
+
+
+@dataclass
+class JobRun:
+    job: Job
+    logs: list[dict[str, str]] = field(default_factory=list)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.logs.append(log_line(message, level))
+
+
+@contextmanager
+def job_attempt(task: Task, job_id: str) -> Iterator[JobRun | None]:
+    """Start an attempt of ``job_id``; yields None when the job is already finished.
+
+    The body must finish the job itself (``finish_job(status="succeeded")``) in the same
+    transaction as its writes, so a crash between the two cannot happen. Failures are recorded
+    here: input errors and exhausted retries end the job; transient errors with retries left
+    propagate to Celery's autoretry.
+    """
+    with session_scope() as s:
+        job = start_attempt(s, job_id=job_id, worker=socket.gethostname())
+        if job is not None and job.attempts > MAX_ATTEMPTS:
+            finish_job(
+                s, job_id=job_id, status="failed", error=f"gave up after {MAX_ATTEMPTS} attempts"
+            )
+            job = None
+    if job is None:
+        yield None
+        return
+    run = JobRun(job=job)
+    try:
+        yield run
+    except PipelineError as exc:
+        _fail(job_id, run, f"{exc.code}: {exc}")
+    except SoftTimeLimitExceeded:
+        _fail(job_id, run, f"timed out after {get_settings().task_soft_time_limit} s")
+    except TRANSIENT as exc:
+        if task.request.retries >= (task.max_retries or 0):
+            _fail(job_id, run, f"gave up after {task.request.retries + 1} tries: {exc}")
+            return
+        log.warning("job %s: transient error, will retry: %s", job_id, exc)
+        raise
+    except Exception as exc:
+        _fail(job_id, run, f"internal error: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _fail(job_id: str, run: JobRun, error: str) -> None:
+    run.log(error, "error")
+    with session_scope() as s:
+        finish_job(s, job_id=job_id, status="failed", error=error, logs=run.logs)
