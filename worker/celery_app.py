@@ -47,11 +47,9 @@ def make_app(settings: Settings | None = None) -> Celery:
     }
     app = Celery("tickwork", include=["worker.tasks.ingest", "worker.tasks.jobs"])
 
-    @app.on_configure.connect
-    def _resolve_broker(sender: Celery, **_: object) -> None:
-        # Resolved when the configuration is first used, not at import: the embedded broker is
-        # only started by a process that actually talks to it.
-        sender.conf.broker_url = broker_url(settings)
+    # A promise, resolved when the configuration is first used rather than at import: the
+    # embedded broker is only started by a process that actually talks to it.
+    app.add_defaults(lambda: {"broker_url": broker_url(settings)})
 
     app.conf.update(
         task_serializer="json",

@@ -1,0 +1,504 @@
+"""The HTTP API against real PostgreSQL and Redis: auth, errors, limits, isolation, reads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tests.conftest import Tenant, make_tenant
+from worker.storage.db import session_scope
+from worker.storage.models import Job, Upload
+from worker.storage.points import resolve_tags, upsert_points
+from worker.storage.tenants import revoke_api_key
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+
+@pytest.fixture
+def env(pg_db: str, redis_url: str, configure) -> dict[str, str]:
+    configure(TICKWORK_DATABASE_URL=pg_db, TICKWORK_BROKER_URL=redis_url,
+              TICKWORK_REDIS_URL=redis_url)  # fmt: skip
+    return {"db": pg_db, "redis": redis_url}
+
+
+@pytest.fixture
+def client(env: dict[str, str]) -> Iterator[TestClient]:
+    from api.app import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def alice(env: dict[str, str]) -> Tenant:
+    return make_tenant(env["db"], "Alice Fuels")
+
+
+@pytest.fixture
+def bob(env: dict[str, str]) -> Tenant:
+    return make_tenant(env["db"], "Bob Biogas")
+
+
+def assert_error(response, status: int, code: str, field: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert error["code"] == code
+    assert isinstance(error["type"], str) and error["type"]
+    assert isinstance(error["message"], str) and error["message"]
+    if field is not None:
+        assert error["field"] == field
+    return error
+
+
+def new_facility(client: TestClient, who: Tenant, **extra) -> str:
+    response = client.post(
+        "/v1/facilities",
+        headers=who.headers,
+        json={"name": "Plant", "timezone": "America/Los_Angeles", **extra},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+# --- authentication -----------------------------------------------------------------------
+
+
+def test_no_key_is_401(client: TestClient) -> None:
+    error = assert_error(client.get("/v1/facilities"), 401, "unauthorized")
+    assert error["type"] == "authentication_error"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Token abc", "Bearer", "Bearer tw_000000000000_nope", "Bearer not-a-key", "Basic dXNlcjpw"],
+)
+def test_bad_keys_are_401(client: TestClient, alice: Tenant, header: str) -> None:
+    response = client.get("/v1/facilities", headers={"Authorization": header})
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_tampered_key_is_401(client: TestClient, alice: Tenant) -> None:
+    tampered = alice.key[:-1] + ("A" if alice.key[-1] != "A" else "B")
+    response = client.get("/v1/facilities", headers={"Authorization": f"Bearer {tampered}"})
+    assert_error(response, 401, "unauthorized")
+
+
+def test_revoked_key_is_401(client: TestClient, alice: Tenant, env: dict[str, str]) -> None:
+    assert client.get("/v1/facilities", headers=alice.headers).status_code == 200
+    with session_scope(env["db"]) as s:
+        from worker.storage.models import ApiKey
+
+        key = s.scalar(select(ApiKey).where(ApiKey.tenant_id == alice.id))
+        assert revoke_api_key(s, key_id=key.id)
+    assert_error(client.get("/v1/facilities", headers=alice.headers), 401, "unauthorized")
+
+
+def test_key_is_stored_only_as_hash(alice: Tenant, env: dict[str, str]) -> None:
+    import hashlib
+
+    from worker.storage.models import ApiKey
+
+    with session_scope(env["db"]) as s:
+        key = s.scalar(select(ApiKey).where(ApiKey.tenant_id == alice.id))
+        stored = {c: getattr(key, c) for c in ("prefix", "key_hash", "name", "scope")}
+    assert alice.key not in str(stored)
+    assert stored["key_hash"] == hashlib.sha256(alice.key.encode()).hexdigest()
+
+
+def test_read_only_key_cannot_write(client: TestClient, env: dict[str, str]) -> None:
+    reader = make_tenant(env["db"], "Reader", scope="read")
+    assert client.get("/v1/facilities", headers=reader.headers).status_code == 200
+    response = client.post("/v1/facilities", headers=reader.headers, json={"name": "x"})
+    assert_error(response, 403, "insufficient_scope")
+
+
+# --- error format and parameters -------------------------------------------------------------
+
+
+def test_data_points_requires_facility_id(client: TestClient, alice: Tenant) -> None:
+    response = client.get(
+        "/v1/data-points",
+        headers=alice.headers,
+        params={"start_date": "2025-01-01", "end_date": "2025-01-31"},
+    )
+    error = assert_error(response, 400, "missing_parameter", "facility_id")
+    assert error == {
+        "type": "invalid_request",
+        "code": "missing_parameter",
+        "message": "facility_id is required",
+        "field": "facility_id",
+    }
+
+
+@pytest.mark.parametrize("limit", [1001, 0, -5])
+def test_limit_out_of_range_is_400(client: TestClient, alice: Tenant, limit: int) -> None:
+    fac = new_facility(client, alice)
+    response = client.get(
+        "/v1/data-points",
+        headers=alice.headers,
+        params={
+            "facility_id": fac,
+            "start_date": "2025-01-01",
+            "end_date": "2025-01-31",
+            "limit": limit,
+        },
+    )
+    assert_error(response, 400, "invalid_parameter", "limit")
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"start_date": "2025-01-01T00:00:00"}, "start_date"),  # no offset
+        ({"start_date": "yesterday"}, "start_date"),
+        ({"end_date": "2024-12-01"}, "end_date"),  # before start
+        ({"limit": "ten"}, "limit"),
+    ],
+)
+def test_bad_query_parameters_are_400(client: TestClient, alice: Tenant, params, field) -> None:
+    fac = new_facility(client, alice)
+    query = {"facility_id": fac, "start_date": "2025-01-01", "end_date": "2025-01-31", **params}
+    assert_error(
+        client.get("/v1/data-points", headers=alice.headers, params=query),
+        400,
+        "invalid_parameter",
+        field,
+    )
+
+
+def test_unknown_route_is_404_in_format(client: TestClient, alice: Tenant) -> None:
+    assert_error(client.get("/v1/nothing-here", headers=alice.headers), 404, "not_found")
+
+
+def test_openapi_is_served(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/v1/data-points" in spec["paths"]
+    assert "/v1/data-points/import" in spec["paths"]
+
+
+# --- rate limits ---------------------------------------------------------------------------
+
+
+def test_rate_limit_headers_and_429(client: TestClient, alice: Tenant, configure) -> None:
+    configure(TICKWORK_RATE_LIMIT_PER_MINUTE="3")
+    remaining = []
+    for _ in range(3):
+        response = client.get("/v1/facilities", headers=alice.headers)
+        assert response.status_code == 200
+        assert response.headers["x-ratelimit-limit"] == "3"
+        remaining.append(int(response.headers["x-ratelimit-remaining"]))
+    assert remaining == [2, 1, 0]
+    response = client.get("/v1/facilities", headers=alice.headers)
+    error = assert_error(response, 429, "rate_limited")
+    assert error["type"] == "rate_limit_error"
+    assert response.headers["x-ratelimit-remaining"] == "0"
+    reset = int(response.headers["x-ratelimit-reset"])
+    assert 0 < reset - datetime.now(UTC).timestamp() <= 61
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+
+
+def test_rate_limit_is_per_key(client: TestClient, alice: Tenant, bob: Tenant, configure) -> None:
+    configure(TICKWORK_RATE_LIMIT_PER_MINUTE="2")
+    for _ in range(2):
+        assert client.get("/v1/facilities", headers=alice.headers).status_code == 200
+    assert client.get("/v1/facilities", headers=alice.headers).status_code == 429
+    assert client.get("/v1/facilities", headers=bob.headers).status_code == 200
+
+
+# --- ingest endpoints (no worker here: they must only validate, store and enqueue) -------------
+
+CSV = (
+    b"facility_id,tag,timestamp,value,unit\n"
+    b"{fac},flow,2025-01-01T00:00:00Z,1.5,m3/h\n"
+    b"{fac},flow,2025-01-01T00:01:00Z,1.6,m3/h\n"
+)
+
+
+def queued_messages(redis_url: str, queue: str = "ingest") -> int:
+    return int(redis.Redis.from_url(redis_url).llen(queue))
+
+
+def test_csv_import_is_stored_and_enqueued(client: TestClient, alice: Tenant,
+                                           env: dict[str, str]) -> None:  # fmt: skip
+    fac = new_facility(client, alice)
+    content = CSV.replace(b"{fac}", fac.encode())
+    response = client.post(
+        "/v1/data-points/import",
+        headers=alice.headers,
+        files={"file": ("p.csv", content, "text/csv")},
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    assert queued_messages(env["redis"]) == 1
+    with session_scope(env["db"]) as s:
+        job = s.get(Job, job_id)
+        upload = s.get(Upload, job.upload_id)
+        assert (job.status, job.tenant_id, job.kind) == (
+            "queued",
+            alice.id,
+            "ingest.process_upload",
+        )
+        assert job.enqueued_at is not None
+        assert upload.content == content
+    view = client.get(f"/v1/jobs/{job_id}", headers=alice.headers).json()
+    assert view["status"] == "queued" and view["logs"][0]["message"] == "queued"
+
+
+def test_same_file_twice_is_one_upload(client: TestClient, alice: Tenant,
+                                       env: dict[str, str]) -> None:  # fmt: skip
+    fac = new_facility(client, alice)
+    content = CSV.replace(b"{fac}", fac.encode())
+    ids = {
+        client.post("/v1/data-points/import", headers=alice.headers,
+                    files={"file": ("p.csv", content, "text/csv")}).json()["upload_id"]
+        for _ in range(2)
+    }  # fmt: skip
+    assert len(ids) == 1
+
+
+def test_json_batch_is_enqueued(client: TestClient, alice: Tenant, env: dict[str, str]) -> None:
+    fac = new_facility(client, alice)
+    body = {"data": [{"facility_id": fac, "tag": "flow", "timestamp": "2025-01-01T00:00:00Z",
+                      "value": 3.5}]}  # fmt: skip
+    response = client.post("/v1/data-points", headers=alice.headers, json=body)
+    assert response.status_code == 202, response.text
+    assert queued_messages(env["redis"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs", "status", "code"),
+    [
+        ("/v1/data-points/import", {"json": {"data": []}}, 415, "unsupported_media_type"),
+        ("/v1/data-points", {"content": b"a,b\n1,2", "headers": {"Content-Type": "text/csv"}},
+         415, "unsupported_media_type"),
+        ("/v1/data-points", {"content": b"{not json", "headers": {"Content-Type":
+         "application/json"}}, 400, "invalid_json"),
+        ("/v1/data-points", {"json": {"points": []}}, 400, "invalid_parameter"),
+        ("/v1/data-points", {"json": [1, 2]}, 400, "invalid_parameter"),
+        ("/v1/data-points", {"json": {"data": []}}, 400, "invalid_parameter"),
+        ("/v1/data-points/import", {"files": {"file": ("e.csv", b"", "text/csv")}}, 400,
+         "empty_file"),
+        ("/v1/data-points/import", {"files": {"other": ("e.csv", b"x", "text/csv")}}, 400,
+         "missing_parameter"),
+        ("/v1/data-points/import", {"files": {"file": ("x.csv", b"tag,value\nflow,1\n",
+         "text/csv")}}, 400, "missing_columns"),
+        ("/v1/data-points/import", {"files": {"file": ("x.csv", "facility_id,tag,timestamp,"
+         "value\nf,caf\u00e9,2025-01-01T00:00:00Z,1\n".encode("latin-1"), "text/csv")}}, 400,
+         "invalid_encoding"),
+    ],
+)  # fmt: skip
+def test_malformed_ingest_requests(client: TestClient, alice: Tenant, env: dict[str, str], path,
+                                   kwargs, status, code) -> None:  # fmt: skip
+    headers = {**alice.headers, **kwargs.pop("headers", {})}
+    response = client.post(path, headers=headers, **kwargs)
+    assert_error(response, status, code)
+    assert queued_messages(env["redis"]) == 0
+
+
+def test_refused_file_is_kept(client: TestClient, alice: Tenant, env: dict[str, str]) -> None:
+    content = "facility_id,tag,timestamp,value\nf,caf\u00e9,2025-01-01T00:00:00Z,1\n".encode(
+        "latin-1"
+    )
+    response = client.post(
+        "/v1/data-points/import",
+        headers=alice.headers,
+        files={"file": ("x.csv", content, "text/csv")},
+    )
+    error = assert_error(response, 400, "invalid_encoding")
+    assert "line 2" in error["message"]
+    with session_scope(env["db"]) as s:
+        assert s.get(Upload, error["upload_id"]).content == content
+
+
+def test_oversized_uploads_are_413(client: TestClient, alice: Tenant, configure) -> None:
+    configure(TICKWORK_MAX_UPLOAD_BYTES="1000", TICKWORK_MAX_BATCH_POINTS="3")
+    fac = new_facility(client, alice)
+    big = b"facility_id,tag,timestamp,value\n" + b"f,t,2025-01-01T00:00:00Z,1\n" * 100
+    response = client.post(
+        "/v1/data-points/import",
+        headers=alice.headers,
+        files={"file": ("big.csv", big, "text/csv")},
+    )
+    assert_error(response, 413, "payload_too_large")
+    point = {"facility_id": fac, "tag": "t", "timestamp": "2025-01-01T00:00:00Z", "value": 1}
+    response = client.post("/v1/data-points", headers=alice.headers, json={"data": [point] * 4})
+    assert_error(response, 413, "too_many_points", "data")
+
+
+# --- tenant isolation -------------------------------------------------------------------------
+
+
+def _alice_world(client: TestClient, alice: Tenant, env: dict[str, str]) -> dict[str, str]:
+    fac = new_facility(client, alice)
+    tag = client.post(f"/v1/facilities/{fac}/tags", headers=alice.headers,
+                      json={"name": "flow", "unit": "m3/h"})  # fmt: skip
+    assert tag.status_code == 201
+    job = client.post(
+        "/v1/data-points/import",
+        headers=alice.headers,
+        files={"file": ("p.csv", CSV.replace(b"{fac}", fac.encode()), "text/csv")},
+    )
+    return {"facility_id": fac, "name": "flow", "job_id": job.json()["job_id"]}
+
+
+BODIES = {
+    ("POST", "/v1/facilities/{facility_id}/tags"): {"name": "x"},
+    ("PATCH", "/v1/facilities/{facility_id}"): {"name": "stolen"},
+    ("PATCH", "/v1/facilities/{facility_id}/tags/{name}"): {"unit": "kg"},
+}
+
+
+def test_every_route_hides_other_tenants(client: TestClient, alice: Tenant, bob: Tenant,
+                                         env: dict[str, str]) -> None:  # fmt: skip
+    ids = _alice_world(client, alice, env)
+    checked = 0
+    for path, operations in client.get("/openapi.json").json()["paths"].items():
+        if not re.search(r"{\w+}", path):
+            continue
+        for method in operations:
+            body = BODIES.get((method.upper(), path))
+            response = client.request(method, path.format(**ids), headers=bob.headers, json=body)
+            assert response.status_code == 404, f"{method} {path}: {response.status_code}"
+            assert response.json()["error"]["code"] == "not_found"
+            assert "Plant" not in response.text and "m3/h" not in response.text
+            checked += 1
+    assert checked >= 9
+    # Query-parameter and body references to Alice's facility are 404 too.
+    response = client.get(
+        "/v1/data-points",
+        headers=bob.headers,
+        params={
+            "facility_id": ids["facility_id"],
+            "start_date": "2025-01-01",
+            "end_date": "2025-01-02",
+        },
+    )
+    assert_error(response, 404, "not_found")
+    response = client.post("/v1/data-points/import", headers=bob.headers,
+                           data={"facility_id": ids["facility_id"]},
+                           files={"file": ("p.csv", b"tag,timestamp,value\nt,2025-01-01T00:00:00Z,1\n",
+                                           "text/csv")})  # fmt: skip
+    assert_error(response, 404, "not_found")
+    point = {"tag": "t", "timestamp": "2025-01-01T00:00:00Z", "value": 1}
+    response = client.post(
+        "/v1/data-points",
+        headers=bob.headers,
+        json={"facility_id": ids["facility_id"], "data": [point]},
+    )
+    assert_error(response, 404, "not_found")
+    # Lists never show Alice's rows; her data is intact.
+    assert client.get("/v1/facilities", headers=bob.headers).json()["data"] == []
+    assert client.get("/v1/jobs", headers=bob.headers).json()["data"] == []
+    facility = client.get(f"/v1/facilities/{ids['facility_id']}", headers=alice.headers).json()
+    assert facility["name"] == "Plant"
+
+
+# --- reading data points ----------------------------------------------------------------------
+
+
+def _store_points(db_url: str, tenant_id: str, facility_id: str) -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = [(tag, start + timedelta(hours=h), float(h)) for tag in ("flow", "ch4")
+            for h in range(48)]  # fmt: skip
+    points = pd.DataFrame({
+        "row": range(len(rows)),
+        "facility_id": pd.Categorical([facility_id] * len(rows)),
+        "tag": pd.Categorical([r[0] for r in rows]),
+        "ts": pd.to_datetime([r[1] for r in rows], utc=True).as_unit("us"),
+        "value": [r[2] for r in rows],
+        "unit": pd.Categorical(["m3/h" if r[0] == "flow" else "%" for r in rows]),
+        "quality": [0] * len(rows),
+    })  # fmt: skip
+    with session_scope(db_url) as s:
+        resolved = resolve_tags(s, tenant_id=tenant_id, points=points, intervals=pd.Series())
+        upsert_points(
+            s,
+            tag_id=resolved.tag_id,
+            ts=points["ts"],
+            value=points["value"].to_numpy(),
+            quality=points["quality"].to_numpy(),
+        )
+
+
+def test_data_points_query_and_pagination(client: TestClient, alice: Tenant,
+                                          env: dict[str, str]) -> None:  # fmt: skip
+    fac = new_facility(client, alice)
+    _store_points(env["db"], alice.id, fac)
+    base = {"facility_id": fac, "start_date": "2025-01-01", "end_date": "2025-01-01"}
+    first = client.get("/v1/data-points", headers=alice.headers, params=base).json()
+    assert first["pagination"] == {"total": 48, "page": 1, "per_page": 100}  # a whole day
+    point = first["data"][0]
+    assert point == {"id": point["id"], "facility_id": fac, "tag": "ch4",
+                     "timestamp": "2025-01-01T00:00:00Z", "value": 0.0, "unit": "%",
+                     "quality": "good"}  # fmt: skip
+    only_flow = client.get(
+        "/v1/data-points",
+        headers=alice.headers,
+        params={**base, "tags": "flow", "limit": 10, "page": 3},
+    ).json()
+    assert only_flow["pagination"] == {"total": 24, "page": 3, "per_page": 10}
+    assert [p["value"] for p in only_flow["data"]] == [20.0, 21.0, 22.0, 23.0]
+    assert {p["tag"] for p in only_flow["data"]} == {"flow"}
+    window = client.get("/v1/data-points", headers=alice.headers, params={
+        **base, "start_date": "2025-01-01T10:00:00Z", "end_date": "2025-01-01T11:00:00+00:00",
+        "tags": ["flow", "ch4"]}).json()  # fmt: skip
+    assert window["pagination"]["total"] == 4  # both ends inclusive, two tags
+    ids = {p["id"] for p in first["data"]}
+    assert len(ids) == 48
+
+
+# --- facilities and tags ----------------------------------------------------------------------
+
+
+def test_facility_and_tag_crud(client: TestClient, alice: Tenant) -> None:
+    fac = new_facility(client, alice, strict_tags=True)
+    h = alice.headers
+    assert client.get(f"/v1/facilities/{fac}", headers=h).json()["strict_tags"] is True
+    patched = client.patch(f"/v1/facilities/{fac}", headers=h, json={"name": "Renamed"}).json()
+    assert patched["name"] == "Renamed" and patched["timezone"] == "America/Los_Angeles"
+    tag = {"name": "flow", "unit": "scfm", "expected_interval_seconds": 60, "min_value": 0,
+           "max_value": 2500, "role": "rate"}  # fmt: skip
+    assert client.post(f"/v1/facilities/{fac}/tags", headers=h, json=tag).status_code == 201
+    assert_error(client.post(f"/v1/facilities/{fac}/tags", headers=h, json=tag), 409,
+                 "already_exists")  # fmt: skip
+    updated = client.patch(f"/v1/facilities/{fac}/tags/flow", headers=h,
+                           json={"max_value": 3000}).json()  # fmt: skip
+    assert (updated["max_value"], updated["min_value"], updated["unit"]) == (3000, 0, "scfm")
+    assert [t["name"] for t in client.get(f"/v1/facilities/{fac}/tags", headers=h).json()["data"]] \
+        == ["flow"]  # fmt: skip
+    assert client.delete(f"/v1/facilities/{fac}/tags/flow", headers=h).status_code == 204
+    assert_error(client.get(f"/v1/facilities/{fac}/tags/flow", headers=h), 404, "not_found")
+    assert client.delete(f"/v1/facilities/{fac}", headers=h).status_code == 204
+    assert_error(client.get(f"/v1/facilities/{fac}", headers=h), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "x", "timezone": "Mars/Olympus"}, "timezone"),
+        ({"name": ""}, "name"),
+        ({"name": "x", "colour": "red"}, "colour"),
+        ({}, "name"),
+    ],
+)
+def test_facility_validation(client: TestClient, alice: Tenant, body, field) -> None:
+    response = client.post("/v1/facilities", headers=alice.headers, json=body)
+    error = assert_error(response, 400, response.json()["error"]["code"], field)
+    assert error["code"] in ("invalid_parameter", "missing_parameter")
+
+
+def test_tag_limits_validated(client: TestClient, alice: Tenant) -> None:
+    fac = new_facility(client, alice)
+    response = client.post(f"/v1/facilities/{fac}/tags", headers=alice.headers,
+                           json={"name": "t", "min_value": 5, "max_value": 1})  # fmt: skip
+    assert_error(response, 400, "invalid_parameter", "min_value")
