@@ -23,8 +23,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 @pytest.fixture
 def env(pg_db: str, redis_url: str, configure) -> dict[str, str]:
-    configure(TICKWORK_DATABASE_URL=pg_db, TICKWORK_BROKER_URL=redis_url,
-              TICKWORK_REDIS_URL=redis_url)  # fmt: skip
+    configure(
+        TICKWORK_DATABASE_URL=pg_db, TICKWORK_BROKER_URL=redis_url, TICKWORK_REDIS_URL=redis_url
+    )
     return {"db": pg_db, "redis": redis_url}
 
 
@@ -228,8 +229,9 @@ def queued_messages(redis_url: str, queue: str = "ingest") -> int:
     return int(redis.Redis.from_url(redis_url).llen(queue))
 
 
-def test_csv_import_is_stored_and_enqueued(client: TestClient, alice: Tenant,
-                                           env: dict[str, str]) -> None:  # fmt: skip
+def test_csv_import_is_stored_and_enqueued(
+    client: TestClient, alice: Tenant, env: dict[str, str]
+) -> None:
     fac = new_facility(client, alice)
     content = CSV.replace(b"{fac}", fac.encode())
     response = client.post(
@@ -254,22 +256,29 @@ def test_csv_import_is_stored_and_enqueued(client: TestClient, alice: Tenant,
     assert view["status"] == "queued" and view["logs"][0]["message"] == "queued"
 
 
-def test_same_file_twice_is_one_upload(client: TestClient, alice: Tenant,
-                                       env: dict[str, str]) -> None:  # fmt: skip
+def test_same_file_twice_is_one_upload(
+    client: TestClient, alice: Tenant, env: dict[str, str]
+) -> None:
     fac = new_facility(client, alice)
     content = CSV.replace(b"{fac}", fac.encode())
     ids = {
-        client.post("/v1/data-points/import", headers=alice.headers,
-                    files={"file": ("p.csv", content, "text/csv")}).json()["upload_id"]
+        client.post(
+            "/v1/data-points/import",
+            headers=alice.headers,
+            files={"file": ("p.csv", content, "text/csv")},
+        ).json()["upload_id"]
         for _ in range(2)
-    }  # fmt: skip
+    }
     assert len(ids) == 1
 
 
 def test_json_batch_is_enqueued(client: TestClient, alice: Tenant, env: dict[str, str]) -> None:
     fac = new_facility(client, alice)
-    body = {"data": [{"facility_id": fac, "tag": "flow", "timestamp": "2025-01-01T00:00:00Z",
-                      "value": 3.5}]}  # fmt: skip
+    body = {
+        "data": [
+            {"facility_id": fac, "tag": "flow", "timestamp": "2025-01-01T00:00:00Z", "value": 3.5}
+        ]
+    }
     response = client.post("/v1/data-points", headers=alice.headers, json=body)
     assert response.status_code == 202, response.text
     assert queued_messages(env["redis"]) == 1
@@ -279,26 +288,59 @@ def test_json_batch_is_enqueued(client: TestClient, alice: Tenant, env: dict[str
     ("path", "kwargs", "status", "code"),
     [
         ("/v1/data-points/import", {"json": {"data": []}}, 415, "unsupported_media_type"),
-        ("/v1/data-points", {"content": b"a,b\n1,2", "headers": {"Content-Type": "text/csv"}},
-         415, "unsupported_media_type"),
-        ("/v1/data-points", {"content": b"{not json", "headers": {"Content-Type":
-         "application/json"}}, 400, "invalid_json"),
+        (
+            "/v1/data-points",
+            {"content": b"a,b\n1,2", "headers": {"Content-Type": "text/csv"}},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "/v1/data-points",
+            {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+            400,
+            "invalid_json",
+        ),
         ("/v1/data-points", {"json": {"points": []}}, 400, "invalid_parameter"),
         ("/v1/data-points", {"json": [1, 2]}, 400, "invalid_parameter"),
         ("/v1/data-points", {"json": {"data": []}}, 400, "invalid_parameter"),
-        ("/v1/data-points/import", {"files": {"file": ("e.csv", b"", "text/csv")}}, 400,
-         "empty_file"),
-        ("/v1/data-points/import", {"files": {"other": ("e.csv", b"x", "text/csv")}}, 400,
-         "missing_parameter"),
-        ("/v1/data-points/import", {"files": {"file": ("x.csv", b"tag,value\nflow,1\n",
-         "text/csv")}}, 400, "missing_columns"),
-        ("/v1/data-points/import", {"files": {"file": ("x.csv", "facility_id,tag,timestamp,"
-         "value\nf,caf\u00e9,2025-01-01T00:00:00Z,1\n".encode("latin-1"), "text/csv")}}, 400,
-         "invalid_encoding"),
+        (
+            "/v1/data-points/import",
+            {"files": {"file": ("e.csv", b"", "text/csv")}},
+            400,
+            "empty_file",
+        ),
+        (
+            "/v1/data-points/import",
+            {"files": {"other": ("e.csv", b"x", "text/csv")}},
+            400,
+            "missing_parameter",
+        ),
+        (
+            "/v1/data-points/import",
+            {"files": {"file": ("x.csv", b"tag,value\nflow,1\n", "text/csv")}},
+            400,
+            "missing_columns",
+        ),
+        (
+            "/v1/data-points/import",
+            {
+                "files": {
+                    "file": (
+                        "x.csv",
+                        "facility_id,tag,timestamp,"
+                        "value\nf,caf\u00e9,2025-01-01T00:00:00Z,1\n".encode("latin-1"),
+                        "text/csv",
+                    )
+                }
+            },
+            400,
+            "invalid_encoding",
+        ),
     ],
-)  # fmt: skip
-def test_malformed_ingest_requests(client: TestClient, alice: Tenant, env: dict[str, str], path,
-                                   kwargs, status, code) -> None:  # fmt: skip
+)
+def test_malformed_ingest_requests(
+    client: TestClient, alice: Tenant, env: dict[str, str], path, kwargs, status, code
+) -> None:
     headers = {**alice.headers, **kwargs.pop("headers", {})}
     response = client.post(path, headers=headers, **kwargs)
     assert_error(response, status, code)
@@ -340,8 +382,9 @@ def test_oversized_uploads_are_413(client: TestClient, alice: Tenant, configure)
 
 def _alice_world(client: TestClient, alice: Tenant, env: dict[str, str]) -> dict[str, str]:
     fac = new_facility(client, alice)
-    tag = client.post(f"/v1/facilities/{fac}/tags", headers=alice.headers,
-                      json={"name": "flow", "unit": "m3/h"})  # fmt: skip
+    tag = client.post(
+        f"/v1/facilities/{fac}/tags", headers=alice.headers, json={"name": "flow", "unit": "m3/h"}
+    )
     assert tag.status_code == 201
     job = client.post(
         "/v1/data-points/import",
@@ -358,8 +401,9 @@ BODIES = {
 }
 
 
-def test_every_route_hides_other_tenants(client: TestClient, alice: Tenant, bob: Tenant,
-                                         env: dict[str, str]) -> None:  # fmt: skip
+def test_every_route_hides_other_tenants(
+    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+) -> None:
     ids = _alice_world(client, alice, env)
     checked = 0
     for path, operations in client.get("/openapi.json").json()["paths"].items():
@@ -384,10 +428,12 @@ def test_every_route_hides_other_tenants(client: TestClient, alice: Tenant, bob:
         },
     )
     assert_error(response, 404, "not_found")
-    response = client.post("/v1/data-points/import", headers=bob.headers,
-                           data={"facility_id": ids["facility_id"]},
-                           files={"file": ("p.csv", b"tag,timestamp,value\nt,2025-01-01T00:00:00Z,1\n",
-                                           "text/csv")})  # fmt: skip
+    response = client.post(
+        "/v1/data-points/import",
+        headers=bob.headers,
+        data={"facility_id": ids["facility_id"]},
+        files={"file": ("p.csv", b"tag,timestamp,value\nt,2025-01-01T00:00:00Z,1\n", "text/csv")},
+    )
     assert_error(response, 404, "not_found")
     point = {"tag": "t", "timestamp": "2025-01-01T00:00:00Z", "value": 1}
     response = client.post(
@@ -408,17 +454,20 @@ def test_every_route_hides_other_tenants(client: TestClient, alice: Tenant, bob:
 
 def _store_points(db_url: str, tenant_id: str, facility_id: str) -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    rows = [(tag, start + timedelta(hours=h), float(h)) for tag in ("flow", "ch4")
-            for h in range(48)]  # fmt: skip
-    points = pd.DataFrame({
-        "row": range(len(rows)),
-        "facility_id": pd.Categorical([facility_id] * len(rows)),
-        "tag": pd.Categorical([r[0] for r in rows]),
-        "ts": pd.to_datetime([r[1] for r in rows], utc=True).as_unit("us"),
-        "value": [r[2] for r in rows],
-        "unit": pd.Categorical(["m3/h" if r[0] == "flow" else "%" for r in rows]),
-        "quality": [0] * len(rows),
-    })  # fmt: skip
+    rows = [
+        (tag, start + timedelta(hours=h), float(h)) for tag in ("flow", "ch4") for h in range(48)
+    ]
+    points = pd.DataFrame(
+        {
+            "row": range(len(rows)),
+            "facility_id": pd.Categorical([facility_id] * len(rows)),
+            "tag": pd.Categorical([r[0] for r in rows]),
+            "ts": pd.to_datetime([r[1] for r in rows], utc=True).as_unit("us"),
+            "value": [r[2] for r in rows],
+            "unit": pd.Categorical(["m3/h" if r[0] == "flow" else "%" for r in rows]),
+            "quality": [0] * len(rows),
+        }
+    )
     with session_scope(db_url) as s:
         resolved = resolve_tags(s, tenant_id=tenant_id, points=points, intervals=pd.Series())
         upsert_points(
@@ -430,17 +479,24 @@ def _store_points(db_url: str, tenant_id: str, facility_id: str) -> None:
         )
 
 
-def test_data_points_query_and_pagination(client: TestClient, alice: Tenant,
-                                          env: dict[str, str]) -> None:  # fmt: skip
+def test_data_points_query_and_pagination(
+    client: TestClient, alice: Tenant, env: dict[str, str]
+) -> None:
     fac = new_facility(client, alice)
     _store_points(env["db"], alice.id, fac)
     base = {"facility_id": fac, "start_date": "2025-01-01", "end_date": "2025-01-01"}
     first = client.get("/v1/data-points", headers=alice.headers, params=base).json()
     assert first["pagination"] == {"total": 48, "page": 1, "per_page": 100}  # a whole day
     point = first["data"][0]
-    assert point == {"id": point["id"], "facility_id": fac, "tag": "ch4",
-                     "timestamp": "2025-01-01T00:00:00Z", "value": 0.0, "unit": "%",
-                     "quality": "good"}  # fmt: skip
+    assert point == {
+        "id": point["id"],
+        "facility_id": fac,
+        "tag": "ch4",
+        "timestamp": "2025-01-01T00:00:00Z",
+        "value": 0.0,
+        "unit": "%",
+        "quality": "good",
+    }
     only_flow = client.get(
         "/v1/data-points",
         headers=alice.headers,
@@ -449,9 +505,16 @@ def test_data_points_query_and_pagination(client: TestClient, alice: Tenant,
     assert only_flow["pagination"] == {"total": 24, "page": 3, "per_page": 10}
     assert [p["value"] for p in only_flow["data"]] == [20.0, 21.0, 22.0, 23.0]
     assert {p["tag"] for p in only_flow["data"]} == {"flow"}
-    window = client.get("/v1/data-points", headers=alice.headers, params={
-        **base, "start_date": "2025-01-01T10:00:00Z", "end_date": "2025-01-01T11:00:00+00:00",
-        "tags": ["flow", "ch4"]}).json()  # fmt: skip
+    window = client.get(
+        "/v1/data-points",
+        headers=alice.headers,
+        params={
+            **base,
+            "start_date": "2025-01-01T10:00:00Z",
+            "end_date": "2025-01-01T11:00:00+00:00",
+            "tags": ["flow", "ch4"],
+        },
+    ).json()
     assert window["pagination"]["total"] == 4  # both ends inclusive, two tags
     ids = {p["id"] for p in first["data"]}
     assert len(ids) == 48
@@ -466,16 +529,25 @@ def test_facility_and_tag_crud(client: TestClient, alice: Tenant) -> None:
     assert client.get(f"/v1/facilities/{fac}", headers=h).json()["strict_tags"] is True
     patched = client.patch(f"/v1/facilities/{fac}", headers=h, json={"name": "Renamed"}).json()
     assert patched["name"] == "Renamed" and patched["timezone"] == "America/Los_Angeles"
-    tag = {"name": "flow", "unit": "scfm", "expected_interval_seconds": 60, "min_value": 0,
-           "max_value": 2500, "role": "rate"}  # fmt: skip
+    tag = {
+        "name": "flow",
+        "unit": "scfm",
+        "expected_interval_seconds": 60,
+        "min_value": 0,
+        "max_value": 2500,
+        "role": "rate",
+    }
     assert client.post(f"/v1/facilities/{fac}/tags", headers=h, json=tag).status_code == 201
-    assert_error(client.post(f"/v1/facilities/{fac}/tags", headers=h, json=tag), 409,
-                 "already_exists")  # fmt: skip
-    updated = client.patch(f"/v1/facilities/{fac}/tags/flow", headers=h,
-                           json={"max_value": 3000}).json()  # fmt: skip
+    assert_error(
+        client.post(f"/v1/facilities/{fac}/tags", headers=h, json=tag), 409, "already_exists"
+    )
+    updated = client.patch(
+        f"/v1/facilities/{fac}/tags/flow", headers=h, json={"max_value": 3000}
+    ).json()
     assert (updated["max_value"], updated["min_value"], updated["unit"]) == (3000, 0, "scfm")
-    assert [t["name"] for t in client.get(f"/v1/facilities/{fac}/tags", headers=h).json()["data"]] \
-        == ["flow"]  # fmt: skip
+    assert [
+        t["name"] for t in client.get(f"/v1/facilities/{fac}/tags", headers=h).json()["data"]
+    ] == ["flow"]
     assert client.delete(f"/v1/facilities/{fac}/tags/flow", headers=h).status_code == 204
     assert_error(client.get(f"/v1/facilities/{fac}/tags/flow", headers=h), 404, "not_found")
     assert client.delete(f"/v1/facilities/{fac}", headers=h).status_code == 204
@@ -499,6 +571,9 @@ def test_facility_validation(client: TestClient, alice: Tenant, body, field) -> 
 
 def test_tag_limits_validated(client: TestClient, alice: Tenant) -> None:
     fac = new_facility(client, alice)
-    response = client.post(f"/v1/facilities/{fac}/tags", headers=alice.headers,
-                           json={"name": "t", "min_value": 5, "max_value": 1})  # fmt: skip
+    response = client.post(
+        f"/v1/facilities/{fac}/tags",
+        headers=alice.headers,
+        json={"name": "t", "min_value": 5, "max_value": 1},
+    )
     assert_error(response, 400, "invalid_parameter", "min_value")
