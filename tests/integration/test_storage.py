@@ -1,0 +1,196 @@
+"""Storage on both backends: migrations, idempotent upserts, tag resolution, job bookkeeping."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+import redis
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from pipelines.ingest import parse_csv
+from tests.conftest import make_tenant
+from worker.storage.db import get_engine, session_scope
+from worker.storage.jobs import create_job
+from worker.storage.models import Base, DataPoint, Facility, Job, RejectedRow, Tag
+from worker.tasks.ingest import store_parsed
+
+
+def test_migrations_match_models(any_db: str) -> None:
+    with get_engine(any_db).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def _facility(db: str, *, strict: bool = False) -> tuple[str, str]:
+    tenant = make_tenant(db, "T")
+    with session_scope(db) as s:
+        fac = Facility(id=f"fac_{tenant.id[-8:]}", tenant_id=tenant.id, name="F",
+                       timezone="UTC", strict_tags=strict, created_at=datetime.now(UTC))
+        s.add(fac)
+    return tenant.id, fac.id
+
+
+def _csv(fac: str, rows: list[tuple[str, str, str, str]]) -> bytes:
+    body = "".join(f"{fac},{tag},{ts},{value},{unit}\n" for tag, ts, value, unit in rows)
+    return ("facility_id,tag,timestamp,value,unit\n" + body).encode()
+
+
+def _store(db: str, tenant_id: str, content: bytes) -> dict:
+    parsed = parse_csv(content)
+    with session_scope(db) as s:
+        job = create_job(s, tenant_id=tenant_id, kind="ingest.process_upload")
+    with session_scope(db) as s:
+        return store_parsed(s, job_id=job.id, tenant_id=tenant_id, upload_id=None, parsed=parsed)
+
+
+def _points(db: str) -> list[tuple[str, datetime, float, int]]:
+    with session_scope(db) as s:
+        rows = s.execute(select(Tag.name, DataPoint.ts, DataPoint.value, DataPoint.quality)
+                         .join(Tag, Tag.id == DataPoint.tag_id).order_by(Tag.name, DataPoint.ts))
+        return [tuple(r) for r in rows]
+
+
+MINUTES = [f"2025-03-09T{h:02d}:{m:02d}:00Z" for h in range(2) for m in range(0, 60, 15)]
+
+
+def test_reingest_is_idempotent(any_db: str) -> None:
+    tenant_id, fac = _facility(any_db)
+    content = _csv(fac, [("flow", t, str(i * 1.5), "scfm") for i, t in enumerate(MINUTES)])
+    first = _store(any_db, tenant_id, content)
+    assert first == {"rows": 8, "accepted": 8, "inserted": 8, "updated": 0, "duplicates": 0,
+                     "rejected": 0, "tags_created": [f"{fac}/flow"]}
+    before = _points(any_db)
+    second = _store(any_db, tenant_id, content)
+    assert second == {**first, "inserted": 0, "duplicates": 8, "tags_created": []}
+    assert _points(any_db) == before
+    assert before[1] == ("flow", datetime(2025, 3, 9, 0, 15, tzinfo=UTC), 1.5, 0)
+
+
+def test_changed_values_are_rewritten(any_db: str) -> None:
+    tenant_id, fac = _facility(any_db)
+    _store(any_db, tenant_id, _csv(fac, [("flow", t, "1", "") for t in MINUTES]))
+    changed = _csv(fac, [("flow", t, "2" if i < 3 else "1", "") for i, t in enumerate(MINUTES)])
+    result = _store(any_db, tenant_id, changed)
+    assert (result["inserted"], result["updated"], result["duplicates"]) == (0, 3, 5)
+    assert [p[2] for p in _points(any_db)] == [2.0] * 3 + [1.0] * 5
+
+
+def test_tag_created_with_inferred_interval_and_unit(any_db: str) -> None:
+    tenant_id, fac = _facility(any_db)
+    _store(any_db, tenant_id, _csv(fac, [("flow", t, "1", "scfm") for t in MINUTES]))
+    with session_scope(any_db) as s:
+        tag = s.scalar(select(Tag).where(Tag.facility_id == fac))
+        assert (tag.name, tag.unit, tag.expected_interval_s, tag.interval_inferred) == (
+            "flow", "scfm", 900.0, True)
+
+
+def test_rejections_when_resolving_tags(any_db: str) -> None:
+    tenant_id, fac = _facility(any_db, strict=True)
+    with session_scope(any_db) as s:
+        s.add(Tag(tenant_id=tenant_id, facility_id=fac, name="ch4", unit="%",
+                  created_at=datetime.now(UTC)))
+    other_tenant, other_fac = _facility(any_db)
+    content = (
+        "facility_id,tag,timestamp,value,unit\n"
+        f"{fac},ch4,2025-01-01T00:00:00Z,58,%\n"
+        f"{fac},ch4,2025-01-01T00:01:00Z,58,ppm\n"
+        f"{fac},ch4,2025-01-01T00:02:00Z,58, % \n"
+        f"{fac},new_tag,2025-01-01T00:00:00Z,1,\n"
+        f"{other_fac},ch4,2025-01-01T00:00:00Z,1,%\n"
+        "fac_missing,ch4,2025-01-01T00:00:00Z,1,%\n"
+    ).encode()
+    result = _store(any_db, tenant_id, content)
+    assert (result["accepted"], result["rejected"], result["inserted"]) == (2, 4, 2)
+    with session_scope(any_db) as s:
+        rows = s.execute(select(RejectedRow.row_number, RejectedRow.reason)
+                         .order_by(RejectedRow.row_number)).all()
+    assert [tuple(r) for r in rows] == [
+        (3, "unit 'ppm' does not match the tag's unit '%'"),
+        (5, "unknown tag 'new_tag': the facility is strict, create the tag first"),
+        (6, f"unknown facility_id '{other_fac}'"),
+        (7, "unknown facility_id 'fac_missing'"),
+    ]
+    assert other_tenant != tenant_id
+
+
+def test_rerun_replaces_rejected_rows(any_db: str) -> None:
+    tenant_id, fac = _facility(any_db)
+    parsed = parse_csv(_csv(fac, [("flow", "2025-01-01T00:00:00", "1", "")]))
+    with session_scope(any_db) as s:
+        job = create_job(s, tenant_id=tenant_id, kind="ingest.process_upload")
+    for _ in range(2):  # a redelivered message runs the same job again
+        with session_scope(any_db) as s:
+            store_parsed(s, job_id=job.id, tenant_id=tenant_id, upload_id=None, parsed=parsed)
+    with session_scope(any_db) as s:
+        assert s.scalar(select(func.count()).select_from(RejectedRow)) == 1
+
+
+def test_concurrent_ingests_of_one_file_count_each_point_once(any_db: str) -> None:
+    tenant_id, fac = _facility(any_db)
+    start = pd.Timestamp("2025-01-01", tz="UTC")
+    stamps = [(start + pd.Timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+              for i in range(3000)]
+    content = _csv(fac, [("flow", t, "1", "") for t in stamps])
+    _store(any_db, tenant_id, _csv(fac, [("flow", stamps[0], "1", "")]))  # tag exists first
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(_store(any_db, tenant_id, content))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(r["inserted"] for r in results) == [0, 2999]
+    assert len(_points(any_db)) == 3000
+
+
+def test_timestamps_round_trip_in_utc(any_db: str) -> None:
+    tenant_id, fac = _facility(any_db)
+    _store(any_db, tenant_id, _csv(fac, [("t", "2025-11-02T01:30:00-07:00", "1", ""),
+                                         ("t", "2025-11-02T01:30:00.123456-08:00", "2", "")]))
+    assert [p[1] for p in _points(any_db)] == [
+        datetime(2025, 11, 2, 8, 30, tzinfo=UTC),
+        datetime(2025, 11, 2, 9, 30, 0, 123456, tzinfo=UTC),
+    ]
+
+
+@pytest.mark.redis
+def test_requeue_stale_publishes_unsent_jobs(pg_db: str, redis_url: str, configure) -> None:
+    configure(TICKWORK_DATABASE_URL=pg_db, TICKWORK_BROKER_URL=redis_url,
+              TICKWORK_REDIS_URL=redis_url, TICKWORK_STALE_JOB_SECONDS="1")
+    from worker.tasks.jobs import requeue_stale
+
+    tenant = make_tenant(pg_db, "T")
+    with session_scope(pg_db) as s:
+        old = create_job(s, tenant_id=tenant.id, kind="ingest.process_upload")
+        old.created_at = datetime.now(UTC) - timedelta(minutes=5)
+        create_job(s, tenant_id=tenant.id, kind="ingest.process_upload")  # too fresh
+    assert requeue_stale() == 1
+    assert requeue_stale() == 0  # sent once
+    assert redis.Redis.from_url(redis_url).llen("ingest") == 1
+    with session_scope(pg_db) as s:
+        assert s.get(Job, old.id).enqueued_at is not None
+
+
+@pytest.mark.redis
+def test_beat_lock_is_exclusive(redis_url: str) -> None:
+    from worker.locks import beat_lock
+
+    client = redis.Redis.from_url(redis_url)
+    with beat_lock("x", ttl_seconds=5, client=client) as first:
+        with beat_lock("x", ttl_seconds=5, client=client) as second:
+            assert (first, second) == (True, False)
+    with beat_lock("x", ttl_seconds=5, client=client) as again:
+        assert again is True
