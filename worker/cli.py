@@ -347,12 +347,12 @@ def broker_stop() -> None:
 
 @app.command()
 def demo(
-    months: Annotated[int, typer.Option(help="Months of 1-minute data (a quarter is 3)")] = 3,
+    days: Annotated[int, typer.Option(help="Days of 1-minute data from 2025-10-01")] = 92,
 ) -> None:
     """The main job end to end on the embedded default: broker, worker, API, ingest, summary."""
     from worker.demo import run_demo
 
-    raise typer.Exit(run_demo(console=console, months=months))
+    raise typer.Exit(run_demo(console=console, days=days))
 
 
 def _redact(url: str) -> str:

@@ -65,11 +65,11 @@ def _prepare_environment(console: Console) -> tuple[Path, bool]:
     return base, embedded
 
 
-def run_demo(*, console: Console, months: int = 3) -> int:
+def run_demo(*, console: Console, days: int = 92) -> int:
     started = time.monotonic()
     base, embedded = _prepare_environment(console)
     try:
-        return _run(console, base, months=months, started=started)
+        return _run(console, base, days=days, started=started)
     finally:
         if embedded:
             from worker.embedded import stop_embedded_redis
@@ -77,7 +77,7 @@ def run_demo(*, console: Console, months: int = 3) -> int:
             stop_embedded_redis(base)
 
 
-def _run(console: Console, base: Path, *, months: int, started: float) -> int:
+def _run(console: Console, base: Path, *, days: int, started: float) -> int:
     from worker import processes
     from worker.storage.db import session_scope
     from worker.storage.tenants import create_api_key, create_tenant
@@ -125,7 +125,7 @@ def _run(console: Console, base: Path, *, months: int, started: float) -> int:
             )
         console.print(f"facility {facility['id']} with {len(RNG_PLANT)} tags")
 
-        end = QUARTER_START + pd.DateOffset(months=months)
+        end = QUARTER_START + pd.Timedelta(days=days)
         with console.status("generating 1-minute data with planted gaps, flatlines, spikes"):
             frame, faults = make_series(QUARTER_START, end)
         console.print(f"generated {len(frame):,} readings, {len(faults)} planted faults")
