@@ -105,14 +105,14 @@ def test_bad_rows_are_recorded_with_reasons(stack: dict) -> None:
     client, who = stack["client"], make_tenant(stack["db"], "A")
     fac = client.post("/v1/facilities", headers=who.headers, json={"name": "P"}).json()["id"]
     content = (
-        "tag,timestamp,value,quality\n"
-        "flow,2025-01-01T00:00:00Z,1.0,good\n"
-        "flow,2025-01-01T00:01:00,1.0,good\n"
-        "flow,2025-01-01T00:02:00Z,one,good\n"
-        "flow,2025-01-01T00:03:00Z,inf,good\n"
-        "flow,2025-01-01T00:04:00Z,1.0,smelly\n"
-        "flow,2025-01-01T00:05:00Z,2.0,bad\n"
-    ).encode()
+        b"tag,timestamp,value,quality\n"
+        b"flow,2025-01-01T00:00:00Z,1.0,good\n"
+        b"flow,2025-01-01T00:01:00,1.0,good\n"
+        b"flow,2025-01-01T00:02:00Z,one,good\n"
+        b"flow,2025-01-01T00:03:00Z,inf,good\n"
+        b"flow,2025-01-01T00:04:00Z,1.0,smelly\n"
+        b"flow,2025-01-01T00:05:00Z,2.0,bad\n"
+    )
     view = wait_job(client, who, upload(client, who, content, facility_id=fac))
     assert view["result"]["rows"] == 6
     assert (view["result"]["accepted"], view["result"]["rejected"]) == (2, 4)

@@ -29,8 +29,14 @@ def test_migrations_match_models(any_db: str) -> None:
 def _facility(db: str, *, strict: bool = False) -> tuple[str, str]:
     tenant = make_tenant(db, "T")
     with session_scope(db) as s:
-        fac = Facility(id=f"fac_{tenant.id[-8:]}", tenant_id=tenant.id, name="F",
-                       timezone="UTC", strict_tags=strict, created_at=datetime.now(UTC))
+        fac = Facility(
+            id=f"fac_{tenant.id[-8:]}",
+            tenant_id=tenant.id,
+            name="F",
+            timezone="UTC",
+            strict_tags=strict,
+            created_at=datetime.now(UTC),
+        )
         s.add(fac)
     return tenant.id, fac.id
 
@@ -50,8 +56,11 @@ def _store(db: str, tenant_id: str, content: bytes) -> dict:
 
 def _points(db: str) -> list[tuple[str, datetime, float, int]]:
     with session_scope(db) as s:
-        rows = s.execute(select(Tag.name, DataPoint.ts, DataPoint.value, DataPoint.quality)
-                         .join(Tag, Tag.id == DataPoint.tag_id).order_by(Tag.name, DataPoint.ts))
+        rows = s.execute(
+            select(Tag.name, DataPoint.ts, DataPoint.value, DataPoint.quality)
+            .join(Tag, Tag.id == DataPoint.tag_id)
+            .order_by(Tag.name, DataPoint.ts)
+        )
         return [tuple(r) for r in rows]
 
 
@@ -62,8 +71,15 @@ def test_reingest_is_idempotent(any_db: str) -> None:
     tenant_id, fac = _facility(any_db)
     content = _csv(fac, [("flow", t, str(i * 1.5), "scfm") for i, t in enumerate(MINUTES)])
     first = _store(any_db, tenant_id, content)
-    assert first == {"rows": 8, "accepted": 8, "inserted": 8, "updated": 0, "duplicates": 0,
-                     "rejected": 0, "tags_created": [f"{fac}/flow"]}
+    assert first == {
+        "rows": 8,
+        "accepted": 8,
+        "inserted": 8,
+        "updated": 0,
+        "duplicates": 0,
+        "rejected": 0,
+        "tags_created": [f"{fac}/flow"],
+    }
     before = _points(any_db)
     second = _store(any_db, tenant_id, content)
     assert second == {**first, "inserted": 0, "duplicates": 8, "tags_created": []}
@@ -86,14 +102,25 @@ def test_tag_created_with_inferred_interval_and_unit(any_db: str) -> None:
     with session_scope(any_db) as s:
         tag = s.scalar(select(Tag).where(Tag.facility_id == fac))
         assert (tag.name, tag.unit, tag.expected_interval_s, tag.interval_inferred) == (
-            "flow", "scfm", 900.0, True)
+            "flow",
+            "scfm",
+            900.0,
+            True,
+        )
 
 
 def test_rejections_when_resolving_tags(any_db: str) -> None:
     tenant_id, fac = _facility(any_db, strict=True)
     with session_scope(any_db) as s:
-        s.add(Tag(tenant_id=tenant_id, facility_id=fac, name="ch4", unit="%",
-                  created_at=datetime.now(UTC)))
+        s.add(
+            Tag(
+                tenant_id=tenant_id,
+                facility_id=fac,
+                name="ch4",
+                unit="%",
+                created_at=datetime.now(UTC),
+            )
+        )
     other_tenant, other_fac = _facility(any_db)
     content = (
         "facility_id,tag,timestamp,value,unit\n"
@@ -107,8 +134,9 @@ def test_rejections_when_resolving_tags(any_db: str) -> None:
     result = _store(any_db, tenant_id, content)
     assert (result["accepted"], result["rejected"], result["inserted"]) == (2, 4, 2)
     with session_scope(any_db) as s:
-        rows = s.execute(select(RejectedRow.row_number, RejectedRow.reason)
-                         .order_by(RejectedRow.row_number)).all()
+        rows = s.execute(
+            select(RejectedRow.row_number, RejectedRow.reason).order_by(RejectedRow.row_number)
+        ).all()
     assert [tuple(r) for r in rows] == [
         (3, "unit 'ppm' does not match the tag's unit '%'"),
         (5, "unknown tag 'new_tag': the facility is strict, create the tag first"),
@@ -133,8 +161,7 @@ def test_rerun_replaces_rejected_rows(any_db: str) -> None:
 def test_concurrent_ingests_of_one_file_count_each_point_once(any_db: str) -> None:
     tenant_id, fac = _facility(any_db)
     start = pd.Timestamp("2025-01-01", tz="UTC")
-    stamps = [(start + pd.Timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-              for i in range(3000)]
+    stamps = [(start + pd.Timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(3000)]
     content = _csv(fac, [("flow", t, "1", "") for t in stamps])
     _store(any_db, tenant_id, _csv(fac, [("flow", stamps[0], "1", "")]))  # tag exists first
     results: list[dict] = []
@@ -158,8 +185,17 @@ def test_concurrent_ingests_of_one_file_count_each_point_once(any_db: str) -> No
 
 def test_timestamps_round_trip_in_utc(any_db: str) -> None:
     tenant_id, fac = _facility(any_db)
-    _store(any_db, tenant_id, _csv(fac, [("t", "2025-11-02T01:30:00-07:00", "1", ""),
-                                         ("t", "2025-11-02T01:30:00.123456-08:00", "2", "")]))
+    _store(
+        any_db,
+        tenant_id,
+        _csv(
+            fac,
+            [
+                ("t", "2025-11-02T01:30:00-07:00", "1", ""),
+                ("t", "2025-11-02T01:30:00.123456-08:00", "2", ""),
+            ],
+        ),
+    )
     assert [p[1] for p in _points(any_db)] == [
         datetime(2025, 11, 2, 8, 30, tzinfo=UTC),
         datetime(2025, 11, 2, 9, 30, 0, 123456, tzinfo=UTC),
@@ -168,8 +204,12 @@ def test_timestamps_round_trip_in_utc(any_db: str) -> None:
 
 @pytest.mark.redis
 def test_requeue_stale_publishes_unsent_jobs(pg_db: str, redis_url: str, configure) -> None:
-    configure(TICKWORK_DATABASE_URL=pg_db, TICKWORK_BROKER_URL=redis_url,
-              TICKWORK_REDIS_URL=redis_url, TICKWORK_STALE_JOB_SECONDS="1")
+    configure(
+        TICKWORK_DATABASE_URL=pg_db,
+        TICKWORK_BROKER_URL=redis_url,
+        TICKWORK_REDIS_URL=redis_url,
+        TICKWORK_STALE_JOB_SECONDS="1",
+    )
     from worker.tasks.jobs import requeue_stale
 
     tenant = make_tenant(pg_db, "T")
@@ -189,8 +229,10 @@ def test_beat_lock_is_exclusive(redis_url: str) -> None:
     from worker.locks import beat_lock
 
     client = redis.Redis.from_url(redis_url)
-    with beat_lock("x", ttl_seconds=5, client=client) as first:
-        with beat_lock("x", ttl_seconds=5, client=client) as second:
-            assert (first, second) == (True, False)
+    with (
+        beat_lock("x", ttl_seconds=5, client=client) as first,
+        beat_lock("x", ttl_seconds=5, client=client) as second,
+    ):
+        assert (first, second) == (True, False)
     with beat_lock("x", ttl_seconds=5, client=client) as again:
         assert again is True
