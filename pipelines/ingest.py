@@ -216,7 +216,8 @@ class _Reasons:
 
     def __init__(self, n: int, skip: np.ndarray) -> None:
         self.text = np.full(n, None, dtype=object)
-        self.done = skip.copy()  # blank rows are dropped, never rejected
+        self.skip = skip  # blank rows are dropped, never rejected
+        self.done = skip.copy()
 
     def add(
         self, mask: np.ndarray, why: str | np.ndarray | None = None, *, describe: Any = None
@@ -233,7 +234,8 @@ class _Reasons:
 
     @property
     def rejected(self) -> np.ndarray:
-        return self.done & np.not_equal(self.text, None)
+        rejected: np.ndarray = self.done & ~self.skip
+        return rejected
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:

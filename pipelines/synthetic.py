@@ -69,10 +69,10 @@ def make_series(
         noise = rng.normal(0.0, spec.noise, n)
         if spec.role == "totalizer":
             per_step = spec.base * step_h * np.clip(1 + 0.2 * daily + noise, 0, None)
-            values = 1000.0 + np.cumsum(per_step)
+            raw = 1000.0 + np.cumsum(per_step)
         else:
-            values = spec.base * (1 + 0.05 * daily + noise)
-        values = np.round(np.clip(values, spec.low, spec.high), 4)
+            raw = spec.base * (1 + 0.05 * daily + noise)
+        values: np.ndarray = np.round(np.clip(raw, spec.low, spec.high), 4)
         keep = np.ones(n, dtype=bool)
         if spec.role != "totalizer":
             flat_len = int(rng.integers(120, 480) / (step_h * 60))
