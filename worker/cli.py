@@ -313,6 +313,10 @@ def serve() -> None:
     finally:
         for proc in procs:
             stop(proc)
+        if settings.broker_url is None:  # the embedded broker was started for this session
+            from worker.embedded import stop_embedded_redis
+
+            stop_embedded_redis(settings.data_dir)
     sys.exit(0)
 
 
