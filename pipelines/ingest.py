@@ -25,7 +25,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+import re
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,10 +60,8 @@ QUALITY_CODES = {
 }
 QUALITY_NAMES = {0: "good", 1: "uncertain", 2: "bad"}
 MAX_TAG_LENGTH = 200
-_OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
-# Every column is read as text except value, which the C reader turns into float64 when it can
-# (the fast path); a column with anything else in it arrives as text and is checked row by row.
-_TEXT_DTYPES = {c: object for c in ("facility_id", "tag", "timestamp", "unit", "quality")}
+# An offset after a time of day: a date alone ("2025-01-01") has none, whatever its dashes say.
+_OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,7 @@ def check_header(data: bytes, *, facility_given: bool = False) -> tuple[str, ...
     ``MissingColumnsError``.
     """
     text = _decode(data)
-    first = next(csv.reader(io.StringIO(text[: 64 * 1024])), None)
-    if not first or not any(c.strip() for c in first):
-        raise EmptyInputError()
-    columns = tuple(_normalise_column(c) for c in first)
+    columns = tuple(_normalise_column(c) for c in _records(text[: 64 * 1024], 1)[0])
     _require_columns(columns, facility_given=facility_given)
     return columns
 
@@ -92,22 +89,50 @@ def parse_csv(data: bytes, *, facility_id: str | None = None) -> ParsedPoints:
     text = _decode(data)
     if not text.strip():
         raise EmptyInputError()
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            dtype=_TEXT_DTYPES,
-            keep_default_na=False,
-            skip_blank_lines=False,
-            engine="c",
-        )
-        row = np.arange(2, len(frame) + 2, dtype=np.int64)
-    except pd.errors.ParserError:
-        frame, row = _read_ragged(text)
-    except pd.errors.EmptyDataError as exc:
-        raise EmptyInputError() from exc
-    frame.columns = [_normalise_column(str(c)) for c in frame.columns]
-    _require_columns(tuple(frame.columns), facility_given=facility_id is not None)
-    return _validate(frame, row, facility_id=facility_id)
+    lead = re.match(r"(?:[ \t]*(?:\r\n|\n|\r))*", text)
+    skipped = len(re.findall(r"\r\n|\n|\r", lead.group(0))) if lead else 0
+    text = text[lead.end() :] if lead else text  # the header is the first non-blank line
+    head = _records(text, 2)
+    names = [_normalise_column(c) for c in head[0]]
+    _require_columns(tuple(names), facility_given=facility_id is not None)
+    if len(set(names)) != len(names):
+        raise MalformedInputError(f"the header repeats a column name: {', '.join(head[0])}")
+    width = len(names)
+    first_ragged = len(head) > 1 and any(f.strip() for f in head[1][width:])
+    frame: pd.DataFrame | None = None
+    if not first_ragged:
+        try:
+            with warnings.catch_warnings():  # a trailing empty field on the first row
+                warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    io.StringIO(text),
+                    header=0,
+                    names=names,
+                    index_col=False,
+                    # Text, except value: the C reader makes it float64 when every value is a
+                    # plain number (the fast path); anything else arrives as text.
+                    dtype={n: object for n in names if n != "value"},
+                    keep_default_na=False,
+                    skip_blank_lines=False,
+                    engine="c",
+                )
+        except pd.errors.ParserError:
+            frame = None
+        except pd.errors.EmptyDataError as exc:
+            raise EmptyInputError() from exc
+    if frame is None:
+        frame = _read_ragged(text, names)
+    row = np.arange(2, len(frame) + 2, dtype=np.int64) + skipped
+    values = frame.get("value")
+    if values is not None and (
+        values.dtype == bool  # "true"/"false" are not readings
+        or (values.dtype.kind == "f" and not np.isfinite(values.to_numpy()).all())
+    ):  # rejections quote the value as written ("-Infinity", not "-inf")
+        frame["value"] = _column_text(text, names.index("value"), len(frame))
+    parsed = _validate(frame, row, facility_id=facility_id)
+    if not parsed.rejected.empty:  # show rejected rows exactly as they were received
+        parsed.rejected["raw"] = _source_rows(text, parsed.rejected["row"].to_numpy() - skipped)
+    return parsed
 
 
 def parse_records(records: Sequence[Any], *, facility_id: str | None = None) -> ParsedPoints:
@@ -119,7 +144,7 @@ def parse_records(records: Sequence[Any], *, facility_id: str | None = None) -> 
     frame = pd.DataFrame(
         {c: [_as_text(o.get(c)) for o in objects] for c in columns}, columns=columns, dtype=object
     )
-    parsed = _validate(frame, row[is_obj], facility_id=facility_id)
+    parsed = _validate(frame, row[is_obj], facility_id=facility_id, skip_blank=False)
     if not parsed.rejected.empty:  # show JSON items as JSON
         parsed.rejected["raw"] = [json.dumps(records[i - 1])[:500] for i in parsed.rejected["row"]]
     if is_obj.all():
@@ -159,11 +184,13 @@ def infer_intervals(points: pd.DataFrame) -> pd.Series:
 
 
 def _decode(data: bytes) -> str:
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
-        return data.decode("utf-8-sig")
+        return data[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise EncodingError(line=line, byte=data[exc.start]) from exc
+        at = bom + exc.start
+        line = data.count(b"\n", 0, at) + 1
+        raise EncodingError(line=line, byte=data[at]) from exc
 
 
 def _normalise_column(name: str) -> str:
@@ -177,26 +204,72 @@ def _require_columns(columns: tuple[str, ...], *, facility_given: bool) -> None:
         raise MissingColumnsError(columns=missing, found=columns)
 
 
-def _read_ragged(text: str) -> tuple[pd.DataFrame, np.ndarray]:
+def _records(text: str, count: int) -> list[list[str]]:
+    """The first ``count`` CSV records (blank lines skipped); the header must be there."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    out: list[list[str]] = []
+    try:
+        for fields in reader:
+            if out or any(f.strip() for f in fields):
+                out.append(fields)
+            if len(out) == count:
+                break
+    except csv.Error as exc:
+        raise MalformedInputError(f"the CSV cannot be read: {exc}") from exc
+    if not out or not any(c.strip() for c in out[0]):
+        raise EmptyInputError()
+    return out
+
+
+def _iter_records(text: str) -> Iterator[list[str]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise MalformedInputError(
+            f"the CSV cannot be read at row {reader.line_num}: {exc}"
+        ) from exc
+
+
+def _read_ragged(text: str, names: list[str]) -> pd.DataFrame:
     """Slow path for files whose rows have differing field counts: keep row numbers exact.
 
     Short rows are padded with empty fields, as the fast path does; a boolean column
     ``__ragged__`` marks rows with more (non-empty) fields than the header.
     """
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise MalformedInputError("the CSV has no header row")
-    width = len(header)
+    records = _iter_records(text)
+    next(records, None)  # the header, already read
+    width = len(names)
     rows: list[list[str]] = []
     ragged: list[bool] = []
-    for fields in reader:
-        wrong = len(fields) > width and any(f.strip() for f in fields[width:])
+    for fields in records:
+        ragged.append(len(fields) > width and any(f.strip() for f in fields[width:]))
         rows.append([*fields[:width], *[""] * (width - len(fields))])
-        ragged.append(wrong)
-    frame = pd.DataFrame(rows, columns=header, dtype=object)
-    frame["__ragged__"] = ragged
-    return frame, np.arange(2, len(rows) + 2, dtype=np.int64)
+    frame = pd.DataFrame(rows, columns=names, dtype=object)
+    frame["__ragged__"] = np.asarray(ragged, dtype=bool)
+    return frame
+
+
+def _column_text(text: str, index: int, n: int) -> np.ndarray:
+    """One column's fields as text, row by row (rare: when the reader guessed another type)."""
+    records = _iter_records(text)
+    next(records, None)
+    out = [f[index] if index < len(f) else "" for f in records]
+    return np.asarray((out + [""] * n)[:n], dtype=object)
+
+
+def _source_rows(text: str, rows: np.ndarray) -> list[str]:
+    """The given rows (header = 1) as they appear in the file, joined with commas."""
+    wanted = set(rows.tolist())
+    if '"' not in text:  # no quoting: one record per line, blank lines included
+        lines = re.split(r"\r\n|\n|\r", text)
+        found = {r: lines[r - 1] for r in wanted if r - 1 < len(lines)}
+    else:
+        found = {}
+        for number, fields in enumerate(_iter_records(text), start=1):
+            if number in wanted:
+                found[number] = ",".join(fields)
+    return [found.get(r, "")[:500] for r in rows.tolist()]
 
 
 def _as_text(value: Any) -> str:
@@ -262,7 +335,11 @@ def _merge(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return merged_codes[codes], np.asarray(merged, dtype=object)
 
 
-def _validate(frame: pd.DataFrame, row: np.ndarray, *, facility_id: str | None) -> ParsedPoints:
+def _validate(
+    frame: pd.DataFrame, row: np.ndarray, *, facility_id: str | None, skip_blank: bool = True
+) -> ParsedPoints:
+    """Validate text columns; ``skip_blank`` drops rows with no fields at all (CSV blank lines),
+    otherwise they are rejected (an empty JSON object)."""
     n = len(frame)
     ragged = (
         frame.pop("__ragged__").to_numpy(dtype=bool)
@@ -284,7 +361,8 @@ def _validate(frame: pd.DataFrame, row: np.ndarray, *, facility_id: str | None) 
     if facility_id is None:
         blank &= (facs == "")[fac_codes]
 
-    reasons = _Reasons(n, blank)
+    reasons = _Reasons(n, blank if skip_blank else np.zeros(n, dtype=bool))
+    reasons.add(blank, "item has none of the fields facility_id, tag, timestamp, value")
     reasons.add(ragged, "row has more fields than the header")
     for name, codes, uniques in (
         ("facility_id", fac_codes, facs),
@@ -301,11 +379,15 @@ def _validate(frame: pd.DataFrame, row: np.ndarray, *, facility_id: str | None) 
 
     # Exports repeat each timestamp once per tag: parse each distinct text once.
     ts_codes, stamps = _factor(frame, "timestamp")
+    reasons.add(np.asarray(["\x01" in u for u in stamps], dtype=bool)[ts_codes],
+                "timestamp has a value of the wrong type")  # fmt: skip
     has_offset = np.asarray([u.endswith(("Z", "z")) for u in stamps], dtype=bool)
     if not has_offset.all():
         rest = ~has_offset
         has_offset[rest] = pd.Series(stamps[rest]).str.contains(_OFFSET, regex=True).to_numpy(bool)
-    parsed = pd.to_datetime(pd.Series(stamps), format="ISO8601", utc=True, errors="coerce")
+    upper_z = [u[:-1] + "Z" if u.endswith("z") else u for u in stamps]  # RFC 3339 allows "z"
+    parsed = pd.to_datetime(pd.Series(upper_z, dtype=object), format="ISO8601", utc=True,
+                            errors="coerce")  # fmt: skip
     parsed_ok = parsed.notna().to_numpy()
     reasons.add((stamps == "")[ts_codes], "timestamp is empty")
     reasons.add(
@@ -320,7 +402,7 @@ def _validate(frame: pd.DataFrame, row: np.ndarray, *, facility_id: str | None) 
     )
     ts_us = parsed.dt.as_unit("us").astype("int64").to_numpy()
 
-    if value_col.dtype.kind == "f":
+    if value_col.dtype.kind in "iuf":
         value = value_col.to_numpy(dtype="float64")
         value_text = value_col.to_numpy()
     else:
@@ -328,6 +410,8 @@ def _validate(frame: pd.DataFrame, row: np.ndarray, *, facility_id: str | None) 
         value = pd.to_numeric(value_col.astype(object).fillna(""), errors="coerce").to_numpy(
             dtype="float64"
         )
+        wrong = pd.Series(value_text, dtype=object).str.contains("\x01", regex=False)
+        reasons.add(wrong.to_numpy(dtype=bool), "value has a value of the wrong type")
     reasons.add(empty_value, "value is empty")
     reasons.add(~np.isfinite(value), describe=lambda i: _value_problem(value_text[i]))
 
@@ -340,9 +424,11 @@ def _validate(frame: pd.DataFrame, row: np.ndarray, *, facility_id: str | None) 
 
     bad = reasons.rejected
     keep = ~reasons.done
-    rejected = pd.DataFrame(
-        {"row": row[bad], "reason": reasons.text[bad], "raw": _raw_rows(frame, bad)}
-    )
+    rejected = pd.DataFrame({
+        "row": row[bad],
+        "reason": pd.Series(reasons.text[bad], dtype=object),
+        "raw": pd.Series(_raw_rows(frame, bad), dtype=object),
+    })  # fmt: skip
     points = pd.DataFrame(
         {
             "row": row[keep],
@@ -360,7 +446,7 @@ def _validate(frame: pd.DataFrame, row: np.ndarray, *, facility_id: str | None) 
     return ParsedPoints(
         points=points[~superseded].reset_index(drop=True),
         rejected=rejected,
-        rows=int(n - blank.sum()),
+        rows=int(n - blank.sum()) if skip_blank else n,
         duplicates=int(superseded.sum()),
     )
 
