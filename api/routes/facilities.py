@@ -24,6 +24,7 @@ from api.schemas import (
 )
 from worker.storage.db import new_id
 from worker.storage.models import Facility, Tag
+from worker.storage.points import delete_points
 
 router = APIRouter(tags=["facilities"])
 
@@ -146,7 +147,10 @@ def delete_facility(
     facility_id: str, who: Caller = Depends(writer), session: Session = Depends(get_session)
 ) -> Response:
     """Delete a facility with its tags and data points."""
-    session.delete(owned_facility(session, who, facility_id))
+    facility = owned_facility(session, who, facility_id)
+    tag_ids = list(session.scalars(select(Tag.id).where(Tag.facility_id == facility.id)))
+    delete_points(session, tag_ids=tag_ids)
+    session.delete(facility)
     return Response(status_code=204)
 
 
@@ -230,5 +234,7 @@ def delete_tag(
     session: Session = Depends(get_session),
 ) -> Response:
     """Delete a tag and its data points."""
-    session.delete(_owned_tag(session, who, facility_id, name))
+    tag = _owned_tag(session, who, facility_id, name)
+    delete_points(session, tag_ids=[tag.id])
+    session.delete(tag)
     return Response(status_code=204)

@@ -236,3 +236,32 @@ def test_beat_lock_is_exclusive(redis_url: str) -> None:
         assert (first, second) == (True, False)
     with beat_lock("x", ttl_seconds=5, client=client) as again:
         assert again is True
+
+
+def test_partly_overlapping_ingest(any_db: str) -> None:
+    tenant_id, fac = _facility(any_db)
+    stamps = [f"2025-03-09T00:{m:02d}:00Z" for m in range(12)]
+    _store(any_db, tenant_id, _csv(fac, [("flow", t, "1", "") for t in stamps[:8]]))
+    later = [("flow", t, "2" if i in (4, 5) else "1", "") for i, t in enumerate(stamps)][4:]
+    result = _store(any_db, tenant_id, _csv(fac, later))
+    assert (result["inserted"], result["updated"], result["duplicates"]) == (4, 2, 2)
+    assert [p[2] for p in _points(any_db)] == [1.0] * 4 + [2.0] * 2 + [1.0] * 6
+
+
+def test_new_data_beside_stored_data_takes_the_insert_path(any_db: str) -> None:
+    tenant_id, fac = _facility(any_db)
+    _store(any_db, tenant_id, _csv(fac, [("flow", t, "1", "") for t in MINUTES[:4]]))
+    result = _store(any_db, tenant_id, _csv(fac, [("flow", t, "1", "") for t in MINUTES[4:]]))
+    assert (result["inserted"], result["updated"], result["duplicates"]) == (4, 0, 0)
+    assert len(_points(any_db)) == 8
+
+
+def test_delete_points_of_a_tag(any_db: str) -> None:
+    from worker.storage.points import delete_points
+
+    tenant_id, fac = _facility(any_db)
+    _store(any_db, tenant_id, _csv(fac, [(tag, t, "1", "") for tag in ("a", "b") for t in MINUTES]))
+    with session_scope(any_db) as s:
+        a = s.scalar(select(Tag.id).where(Tag.name == "a"))
+        assert delete_points(s, tag_ids=[a]) == 8
+    assert {p[0] for p in _points(any_db)} == {"b"}

@@ -142,13 +142,17 @@ class Tag(Base):
 
 
 class DataPoint(Base):
-    """One reading. ``quality`` codes: 0 good, 1 uncertain, 2 bad (see pipelines.ingest)."""
+    """One reading. ``quality`` codes: 0 good, 1 uncertain, 2 bad (see pipelines.ingest).
+
+    ``tag_id`` has no foreign key on purpose: PostgreSQL checks a foreign key row by row, which
+    tripled the time of a bulk insert (bench/RESULTS.md). Tags are only created by the ingest
+    path before their points, and ``storage.points.delete_points`` removes a tag's points
+    before the tag itself is deleted.
+    """
 
     __tablename__ = "data_point"
     __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy's own attribute
-    tag_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True
-    )
+    tag_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     ts: Mapped[datetime] = mapped_column(UtcTimestamp(), primary_key=True)
     value: Mapped[float] = mapped_column(Float)
     quality: Mapped[int] = mapped_column(SmallInteger, default=0)

@@ -1,7 +1,8 @@
 """Bulk storage of data points: tag resolution and idempotent upserts, no ORM object per point.
 
-PostgreSQL: binary COPY into a temporary staging table, then one ``INSERT ... ON CONFLICT``.
-SQLite: ``executemany`` into a temporary staging table, then the same upsert.
+PostgreSQL: binary COPY into a temporary staging table, then ``INSERT ... SELECT`` (new data)
+or an ``INSERT ... ON CONFLICT`` of the points that differ from what is stored.
+SQLite: ``executemany`` into a temporary staging table, then the same statements.
 An existing point is only rewritten when its value or quality differs, so re-ingesting a file
 changes nothing and reports every row as unchanged.
 """
@@ -13,11 +14,12 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, bindparam, delete, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from worker.storage.models import DataPoint, Facility, Tag
+from worker.storage.models import DataPoint, Facility, Tag, from_epoch_us
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds: binary COPY's zero
 
@@ -149,15 +151,49 @@ def upsert_points(
     value: np.ndarray,
     quality: np.ndarray,
 ) -> UpsertCounts:
-    """Insert new points, rewrite changed ones, leave identical ones alone. No duplicate keys."""
-    if len(tag_id) == 0:
+    """Insert new points, rewrite changed ones, leave identical ones alone.
+
+    The (tag_id, ts) keys must be distinct (``pipelines.ingest`` guarantees it). Points are staged
+    in a temporary table; when no stored point of these tags falls in the staged time ranges
+    (the usual case: new data) they go in with one plain ``INSERT ... SELECT``. Otherwise points
+    identical to stored ones are dropped from the stage first, so a re-ingest writes nothing,
+    and the rest is upserted.
+    """
+    n = len(tag_id)
+    if n == 0:
         return UpsertCounts(0, 0, 0)
     ts_us = ts.dt.as_unit("us").astype("int64").to_numpy()
-    if session.bind.dialect.name == "postgresql":
-        inserted, updated = _upsert_postgres(session, tag_id, ts_us, value, quality)
+    postgres = session.bind.dialect.name == "postgresql"
+    if postgres:
+        _stage_postgres(session, tag_id, ts_us, value, quality)
     else:
-        inserted, updated = _upsert_sqlite(session, tag_id, ts_us, value, quality)
-    return UpsertCounts(inserted, updated, len(tag_id) - inserted - updated)
+        _stage_sqlite(session, tag_id, ts_us, value, quality)
+    if not _overlaps_stored(session, tag_id, ts_us):
+        try:
+            with session.begin_nested():
+                session.execute(
+                    text(
+                        "INSERT INTO data_point (tag_id, ts, value, quality)"
+                        " SELECT tag_id, ts, value, quality FROM stage_point"
+                    )
+                )
+            return UpsertCounts(n, 0, 0)
+        except IntegrityError:
+            pass  # a concurrent ingest stored some of these keys meanwhile: upsert instead
+    unchanged = _drop_unchanged(session, postgres=postgres)
+    if postgres:
+        inserted, updated = _upsert_postgres(session)
+    else:
+        inserted, updated = _upsert_sqlite(session, n - unchanged)
+    return UpsertCounts(inserted, updated, unchanged)
+
+
+def delete_points(session: Session, *, tag_ids: list[int]) -> int:
+    """Delete every point of these tags (data_point has no cascading foreign key)."""
+    if not tag_ids:
+        return 0
+    result = session.execute(delete(DataPoint).where(DataPoint.tag_id.in_(tag_ids)))
+    return int(result.rowcount or 0)
 
 
 def pg_binary_copy(
@@ -187,15 +223,9 @@ def pg_binary_copy(
     return header + rows.tobytes() + b"\xff\xff"
 
 
-_CHANGED = (
-    "data_point.value IS DISTINCT FROM excluded.value "
-    "OR data_point.quality IS DISTINCT FROM excluded.quality"
-)
-
-
-def _upsert_postgres(
+def _stage_postgres(
     session: Session, tag_id: np.ndarray, ts_us: np.ndarray, value: np.ndarray, quality: np.ndarray
-) -> tuple[int, int]:
+) -> None:
     session.execute(
         text(
             "CREATE TEMP TABLE IF NOT EXISTS stage_point "
@@ -207,6 +237,67 @@ def _upsert_postgres(
     assert raw is not None
     with raw.cursor() as cur, cur.copy("COPY stage_point FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(pg_binary_copy(tag_id, ts_us, value, quality))
+    session.execute(text("ANALYZE stage_point"))  # row count for the planner's join choice
+
+
+def _stage_sqlite(
+    session: Session, tag_id: np.ndarray, ts_us: np.ndarray, value: np.ndarray, quality: np.ndarray
+) -> None:
+    conn = session.connection()
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS stage_point "
+        "(tag_id INTEGER, ts INTEGER, value REAL, quality INTEGER)"
+    )
+    conn.exec_driver_sql("DELETE FROM stage_point")  # temp tables outlive a transaction here
+    rows = zip(tag_id.tolist(), ts_us.tolist(), value.tolist(), quality.tolist(), strict=True)
+    conn.exec_driver_sql("INSERT INTO stage_point VALUES (?, ?, ?, ?)", list(rows))
+
+
+def _overlaps_stored(session: Session, tag_id: np.ndarray, ts_us: np.ndarray) -> bool:
+    """Does any stored point of these tags lie within the staged time range of its tag?"""
+    frame = pd.DataFrame({"tag": tag_id, "ts": ts_us}).groupby("tag")["ts"].agg(["min", "max"])
+    probe = (
+        select(DataPoint.tag_id)
+        .where(
+            DataPoint.tag_id == bindparam("tag"),
+            DataPoint.ts >= bindparam("lo", type_=DataPoint.ts.type),
+            DataPoint.ts <= bindparam("hi", type_=DataPoint.ts.type),
+        )
+        .limit(1)
+    )
+    for tag, lo, hi in frame.itertuples():
+        found = session.execute(
+            probe, {"tag": int(tag), "lo": from_epoch_us(int(lo)), "hi": from_epoch_us(int(hi))}
+        ).first()
+        if found is not None:
+            return True
+    return False
+
+
+def _drop_unchanged(session: Session, *, postgres: bool) -> int:
+    """Remove staged points identical to stored ones; returns how many."""
+    if postgres:
+        sql = (
+            "DELETE FROM stage_point s USING data_point d"
+            " WHERE d.tag_id = s.tag_id AND d.ts = s.ts"
+            " AND d.value = s.value AND d.quality = s.quality"
+        )
+    else:
+        sql = (
+            "DELETE FROM stage_point WHERE EXISTS (SELECT 1 FROM data_point d"
+            " WHERE d.tag_id = stage_point.tag_id AND d.ts = stage_point.ts"
+            " AND d.value = stage_point.value AND d.quality = stage_point.quality)"
+        )
+    return int(session.execute(text(sql)).rowcount or 0)
+
+
+_CHANGED = (
+    "data_point.value IS DISTINCT FROM excluded.value "
+    "OR data_point.quality IS DISTINCT FROM excluded.quality"
+)
+
+
+def _upsert_postgres(session: Session) -> tuple[int, int]:
     inserted, updated = session.execute(
         text(
             "WITH written AS ("
@@ -218,35 +309,23 @@ def _upsert_postgres(
             " SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) FROM written"
         )
     ).one()
-    session.execute(text("TRUNCATE stage_point"))
     return int(inserted), int(updated)
 
 
-def _upsert_sqlite(
-    session: Session, tag_id: np.ndarray, ts_us: np.ndarray, value: np.ndarray, quality: np.ndarray
-) -> tuple[int, int]:
+def _upsert_sqlite(session: Session, staged: int) -> tuple[int, int]:
     conn = session.connection()
-    conn.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_point "
-        "(tag_id INTEGER, ts INTEGER, value REAL, quality INTEGER, PRIMARY KEY (tag_id, ts))"
-    )
-    conn.exec_driver_sql("DELETE FROM stage_point")
-    rows = list(zip(tag_id.tolist(), ts_us.tolist(), value.tolist(), quality.tolist(), strict=True))
-    conn.exec_driver_sql("INSERT INTO stage_point VALUES (?, ?, ?, ?)", rows)
-    inserted, updated = conn.exec_driver_sql(
-        "SELECT count(*) FILTER (WHERE d.tag_id IS NULL),"
-        " count(*) FILTER (WHERE d.tag_id IS NOT NULL"
-        "  AND (d.value IS NOT s.value OR d.quality IS NOT s.quality))"
-        " FROM stage_point s LEFT JOIN data_point d ON d.tag_id = s.tag_id AND d.ts = s.ts"
-    ).one()
+    # This transaction holds SQLite's write lock (see storage.db), so the count stays true.
+    updated = conn.exec_driver_sql(
+        "SELECT count(*) FROM stage_point s WHERE EXISTS (SELECT 1 FROM data_point d"
+        " WHERE d.tag_id = s.tag_id AND d.ts = s.ts)"
+    ).scalar_one()
     conn.exec_driver_sql(
         "INSERT INTO data_point (tag_id, ts, value, quality)"
         " SELECT tag_id, ts, value, quality FROM stage_point WHERE true"
         " ON CONFLICT (tag_id, ts) DO UPDATE SET value = excluded.value,"
         f" quality = excluded.quality WHERE {_CHANGED.replace('IS DISTINCT FROM', 'IS NOT')}"
     )
-    conn.exec_driver_sql("DELETE FROM stage_point")
-    return int(inserted), int(updated)
+    return staged - int(updated), int(updated)
 
 
 def count_points(session: Session, *, tenant_id: str, facility_id: str | None = None) -> int:
@@ -301,6 +380,7 @@ __all__ = [
     "ResolvedPoints",
     "UpsertCounts",
     "count_points",
+    "delete_points",
     "pg_binary_copy",
     "resolve_tags",
     "upsert_points",

@@ -170,9 +170,6 @@ def upgrade() -> None:
         sa.Column("ts", worker.storage.models.UtcTimestamp(), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
         sa.Column("quality", sa.SmallInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["tag_id"], ["tag.id"], name=op.f("fk_data_point_tag_id_tag"), ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("tag_id", "ts", name=op.f("pk_data_point")),
         sqlite_with_rowid=False,
     )
