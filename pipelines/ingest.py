@@ -84,8 +84,15 @@ def check_header(data: bytes, *, facility_given: bool = False) -> tuple[str, ...
     return columns
 
 
-def parse_csv(data: bytes, *, facility_id: str | None = None) -> ParsedPoints:
-    """Parse CSV bytes (UTF-8, optional BOM) into validated points and rejected rows."""
+def parse_csv(
+    data: bytes, *, facility_id: str | None = None, for_analysis: bool = False
+) -> ParsedPoints:
+    """Parse CSV bytes (UTF-8, optional BOM) into validated points and rejected rows.
+
+    ``for_analysis`` reads a file the way an offline analysis needs it: a value that is empty,
+    not a number or not finite is kept as NaN (an unusable reading, not a missing one), and
+    repeated timestamps are all kept, in file order, so they can be counted as duplicates.
+    """
     text = _decode(data)
     if not text.strip():
         raise EmptyInputError()
@@ -129,7 +136,7 @@ def parse_csv(data: bytes, *, facility_id: str | None = None) -> ParsedPoints:
         or (values.dtype.kind == "f" and not np.isfinite(values.to_numpy()).all())
     ):  # rejections quote the value as written ("-Infinity", not "-inf")
         frame["value"] = _column_text(text, names.index("value"), len(frame))
-    parsed = _validate(frame, row, facility_id=facility_id)
+    parsed = _validate(frame, row, facility_id=facility_id, for_analysis=for_analysis)
     if not parsed.rejected.empty:  # show rejected rows exactly as they were received
         parsed.rejected["raw"] = _source_rows(text, parsed.rejected["row"].to_numpy() - skipped)
     return parsed
@@ -336,7 +343,12 @@ def _merge(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _validate(
-    frame: pd.DataFrame, row: np.ndarray, *, facility_id: str | None, skip_blank: bool = True
+    frame: pd.DataFrame,
+    row: np.ndarray,
+    *,
+    facility_id: str | None,
+    skip_blank: bool = True,
+    for_analysis: bool = False,
 ) -> ParsedPoints:
     """Validate text columns; ``skip_blank`` drops rows with no fields at all (CSV blank lines),
     otherwise they are rejected (an empty JSON object)."""
@@ -379,15 +391,18 @@ def _validate(
 
     # Exports repeat each timestamp once per tag: parse each distinct text once.
     ts_codes, stamps = _factor(frame, "timestamp")
-    reasons.add(np.asarray(["\x01" in u for u in stamps], dtype=bool)[ts_codes],
-                "timestamp has a value of the wrong type")  # fmt: skip
+    reasons.add(
+        np.asarray(["\x01" in u for u in stamps], dtype=bool)[ts_codes],
+        "timestamp has a value of the wrong type",
+    )
     has_offset = np.asarray([u.endswith(("Z", "z")) for u in stamps], dtype=bool)
     if not has_offset.all():
         rest = ~has_offset
         has_offset[rest] = pd.Series(stamps[rest]).str.contains(_OFFSET, regex=True).to_numpy(bool)
     upper_z = [u[:-1] + "Z" if u.endswith("z") else u for u in stamps]  # RFC 3339 allows "z"
-    parsed = pd.to_datetime(pd.Series(upper_z, dtype=object), format="ISO8601", utc=True,
-                            errors="coerce")  # fmt: skip
+    parsed = pd.to_datetime(
+        pd.Series(upper_z, dtype=object), format="ISO8601", utc=True, errors="coerce"
+    )
     parsed_ok = parsed.notna().to_numpy()
     reasons.add((stamps == "")[ts_codes], "timestamp is empty")
     reasons.add(
@@ -412,8 +427,9 @@ def _validate(
         )
         wrong = pd.Series(value_text, dtype=object).str.contains("\x01", regex=False)
         reasons.add(wrong.to_numpy(dtype=bool), "value has a value of the wrong type")
-    reasons.add(empty_value, "value is empty")
-    reasons.add(~np.isfinite(value), describe=lambda i: _value_problem(value_text[i]))
+    if not for_analysis:
+        reasons.add(empty_value, "value is empty")
+        reasons.add(~np.isfinite(value), describe=lambda i: _value_problem(value_text[i]))
 
     q_known = np.asarray([u.lower() in QUALITY_CODES for u in q_values], dtype=bool)
     reasons.add(
@@ -424,11 +440,13 @@ def _validate(
 
     bad = reasons.rejected
     keep = ~reasons.done
-    rejected = pd.DataFrame({
-        "row": row[bad],
-        "reason": pd.Series(reasons.text[bad], dtype=object),
-        "raw": pd.Series(_raw_rows(frame, bad), dtype=object),
-    })  # fmt: skip
+    rejected = pd.DataFrame(
+        {
+            "row": row[bad],
+            "reason": pd.Series(reasons.text[bad], dtype=object),
+            "raw": pd.Series(_raw_rows(frame, bad), dtype=object),
+        }
+    )
     points = pd.DataFrame(
         {
             "row": row[keep],
@@ -443,6 +461,11 @@ def _validate(
     # Parsed times, not texts, so one instant written two ways is one key.
     key = pd.DataFrame({"f": fac_codes[keep], "t": tag_codes[keep], "s": ts_us[ts_codes[keep]]})
     superseded = key.duplicated(keep="last").to_numpy()
+    if for_analysis:  # keep every row; report how many repeat an earlier key
+        duplicates = int(key.duplicated(keep="first").sum())
+        return ParsedPoints(
+            points=points, rejected=rejected, rows=int(n - blank.sum()), duplicates=duplicates
+        )
     return ParsedPoints(
         points=points[~superseded].reset_index(drop=True),
         rejected=rejected,

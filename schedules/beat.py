@@ -1,6 +1,19 @@
-"""Celery beat schedule as data: task names and when they run, nothing else."""
+"""Celery beat schedule as data: task names and when they run, nothing else.
+
+Every scheduled task also takes a Redis key per period (worker.locks.once_per_period), so a
+second beat started by mistake makes no difference.
+"""
+
+from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Re-send jobs whose enqueue after commit never reached the broker (broker down at the time).
     "requeue-stale-jobs": {"task": "jobs.requeue_stale", "schedule": 30.0},
+    # Open or grow the trailing gap of tags whose data stopped arriving.
+    "scan-stale-tags": {"task": "analysis.scan_stale", "schedule": 300.0},
+    # Score the previous local day of every facility; hourly, so each time zone's midnight is
+    # covered within the hour.
+    "nightly-quality": {"task": "analysis.nightly_quality", "schedule": crontab(minute=15)},
+    # Retention: old rejected-row details and events.
+    "cleanup": {"task": "jobs.cleanup", "schedule": crontab(hour=3, minute=30)},
 }

@@ -45,7 +45,9 @@ def make_app(settings: Settings | None = None) -> Celery:
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 3,
     }
-    app = Celery("tickwork", include=["worker.tasks.ingest", "worker.tasks.jobs"])
+    app = Celery(
+        "tickwork", include=["worker.tasks.ingest", "worker.tasks.jobs", "worker.tasks.analysis"]
+    )
 
     # A promise, resolved when the configuration is first used rather than at import: the
     # embedded broker is only started by a process that actually talks to it.

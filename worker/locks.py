@@ -45,3 +45,20 @@ def beat_lock(name: str, *, ttl_seconds: int, client: redis.Redis | None = None)
     finally:
         if held:
             client.eval(_RELEASE, 1, key, token)
+
+
+@contextmanager
+def once_per_period(
+    name: str, *, seconds: int, client: redis.Redis | None = None, now: float | None = None
+) -> Iterator[bool]:
+    """Yield True for the first caller in each ``seconds``-long period, False for the rest.
+
+    The key is never released early: a second beat (or a redelivered message) in the same period
+    finds it taken. It expires with the period.
+    """
+    import time
+
+    client = client or redis_client()
+    bucket = int((time.time() if now is None else now) // seconds)
+    key = f"tickwork:once:{name}:{bucket}"
+    yield bool(client.set(key, "1", nx=True, ex=seconds + 60))

@@ -56,6 +56,19 @@ class Settings(BaseSettings):
         default=60, description="A queued job never handed to the broker is re-sent after this."
     )
 
+    alert_gap_minutes: float = Field(
+        default=60.0, description="Alert when a tag's gap lasts this long (per-tag override)."
+    )
+    alert_completeness: float = Field(
+        default=0.95, description="Alert when a day's completeness is below this (0-1)."
+    )
+    alert_flatline_hours: float = Field(
+        default=4.0, description="Alert when a tag is flat this long in a day."
+    )
+    retention_days: int = Field(
+        default=90, description="Rejected-row details and events older than this are deleted."
+    )
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")

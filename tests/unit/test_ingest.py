@@ -167,12 +167,26 @@ def test_parse_csv_optional_columns(header: str, row: str, unit: str, quality: i
 @pytest.mark.parametrize(
     ("text", "quality"),
     [
-        ("", 0), ("good", 0), ("g", 0), ("ok", 0), ("0", 0),
-        ("uncertain", 1), ("u", 1), ("questionable", 1), ("1", 1),
-        ("bad", 2), ("b", 2), ("invalid", 2), ("2", 2),
-        ("GOOD", 0), (" Uncertain ", 1), ("BAD", 2), ("Questionable", 1), ("Invalid", 2),
+        ("", 0),
+        ("good", 0),
+        ("g", 0),
+        ("ok", 0),
+        ("0", 0),
+        ("uncertain", 1),
+        ("u", 1),
+        ("questionable", 1),
+        ("1", 1),
+        ("bad", 2),
+        ("b", 2),
+        ("invalid", 2),
+        ("2", 2),
+        ("GOOD", 0),
+        (" Uncertain ", 1),
+        ("BAD", 2),
+        ("Questionable", 1),
+        ("Invalid", 2),
     ],
-)  # fmt: skip
+)
 def test_parse_csv_quality_codes(text: str, quality: int) -> None:
     parsed = parse_csv(csv_bytes(f"F1,T1,{TS},1.5,kW,{text}"))
 
@@ -721,12 +735,15 @@ def test_check_header_empty_input(data: bytes) -> None:
     ("data", "facility_given", "columns"),
     [
         (csv_bytes(GOOD_ROW), False, tuple(HEADER.split(","))),
-        (b"\xef\xbb\xbf Facility ID ,Tag,timestamp,Value\r\n", False,
-         ("facility_id", "tag", "timestamp", "value")),
+        (
+            b"\xef\xbb\xbf Facility ID ,Tag,timestamp,Value\r\n",
+            False,
+            ("facility_id", "tag", "timestamp", "value"),
+        ),
         (b"tag,timestamp,value\n", True, ("tag", "timestamp", "value")),
         (b"facility_id,tag,timestamp,value\n", True, ("facility_id", "tag", "timestamp", "value")),
     ],
-)  # fmt: skip
+)
 def test_check_header_returns_normalised_columns(
     data: bytes, facility_given: bool, columns: tuple[str, ...]
 ) -> None:

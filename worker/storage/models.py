@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
@@ -138,6 +139,15 @@ class Tag(Base):
     max_value: Mapped[float | None] = mapped_column(Float, nullable=True)
     role: Mapped[str] = mapped_column(String(20), default="rate")  # rate|totalizer|analyzer|other
     description: Mapped[str] = mapped_column(String(500), default="")
+    # Quality rules (pipelines.timeseries); NULL means the default there.
+    flatline_tolerance: Mapped[float | None] = mapped_column(Float, nullable=True)
+    flatline_min_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    spike_threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Alert thresholds; NULL means the TICKWORK_ALERT_* setting.
+    alert_gap_minutes: Mapped[float | None] = mapped_column(Float, nullable=True)
+    alert_completeness: Mapped[float | None] = mapped_column(Float, nullable=True)
+    alert_flatline_hours: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
 
 
@@ -204,3 +214,94 @@ class RejectedRow(Base):
     row_number: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(300))
     raw: Mapped[str] = mapped_column(Text, default="")
+
+
+class Gap(Base):
+    """A stretch with no usable point, as defined in pipelines.gaps.
+
+    Identified by (tag, gap_start) while active. ``status``: open (data has not resumed),
+    closed (data resumed after it), resolved (late data filled it; kept for history).
+    """
+
+    __tablename__ = "gap"
+    __table_args__ = (
+        Index(
+            "uq_gap_active_tag_start",
+            "tag_id",
+            "gap_start",
+            unique=True,
+            postgresql_where=text("status <> 'resolved'"),
+            sqlite_where=text("status <> 'resolved'"),
+        ),
+        Index(None, "tenant_id", "facility_id", "gap_start"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"))
+    tag_id: Mapped[int] = mapped_column(BigId, ForeignKey("tag.id", ondelete="CASCADE"))
+    gap_start: Mapped[datetime] = mapped_column(UtcTimestamp())
+    gap_end: Mapped[datetime] = mapped_column(UtcTimestamp())
+    duration_minutes: Mapped[float] = mapped_column(Float)
+    missing_points: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10))
+    detected_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+
+
+class QualityScore(Base):
+    """One tag's quality metrics for one local day of its facility (pipelines.quality)."""
+
+    __tablename__ = "quality_score"
+    __table_args__ = (
+        UniqueConstraint("tag_id", "period_start"),
+        Index(None, "tenant_id", "facility_id", "period_start"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"))
+    tag_id: Mapped[int] = mapped_column(BigId, ForeignKey("tag.id", ondelete="CASCADE"))
+    day: Mapped[str] = mapped_column(String(10))  # local date, YYYY-MM-DD
+    period_start: Mapped[datetime] = mapped_column(UtcTimestamp())
+    period_end: Mapped[datetime] = mapped_column(UtcTimestamp())
+    metrics: Mapped[dict[str, Any]] = mapped_column(Json)
+    score: Mapped[float] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+
+
+class Alert(Base):
+    """A rule that fired, once per (tag, rule, key)."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        UniqueConstraint("tag_id", "rule", "key"),
+        Index(None, "tenant_id", "triggered_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"))
+    tag_id: Mapped[int] = mapped_column(BigId, ForeignKey("tag.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(String(40))  # gap_too_long | low_completeness | flatline
+    key: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(String(500))
+    details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    triggered_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+
+
+class Event(Base):
+    """The outbox: events written in the same transaction as the change they announce.
+
+    ``dedupe_key`` makes writing an event idempotent (a task run twice writes it once).
+    """
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "dedupe_key"),
+        Index(None, "tenant_id", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(60))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pandas as pd
 from celery import Task
 from sqlalchemy import delete, insert
@@ -14,9 +15,11 @@ from pipelines import ingest
 from pipelines.errors import MalformedInputError
 from worker.celery_app import app
 from worker.storage.db import session_scope
-from worker.storage.jobs import finish_job
+from worker.storage.events import iso
+from worker.storage.jobs import create_job, finish_job
 from worker.storage.models import Job, RejectedRow, Upload
 from worker.storage.points import resolve_tags, upsert_points
+from worker.tasks.analysis import ANALYSE_TASK
 from worker.tasks.base import RETRY_OPTIONS, JobRun, job_attempt
 
 
@@ -47,6 +50,17 @@ def process_upload(self: Task, job_id: str) -> None:
             )
             run.log(f"stored in {time.perf_counter() - started:.2f} s total")
             finish_job(s, job_id=job_id, status="succeeded", result=result, logs=run.logs)
+
+
+def _analysis_job(session: Session, *, tenant_id: str, result: dict, run: JobRun) -> Job | None:
+    """The analysis of what this ingest changed, as a job in the same transaction."""
+    ranges = result.pop("ranges")
+    if not (result["inserted"] or result["updated"]) or not ranges:
+        return None
+    job = create_job(session, tenant_id=tenant_id, kind=ANALYSE_TASK, params={"ranges": ranges})
+    run.log(f"analysis queued as {job.id}")
+    result["analysis_job_id"] = job.id
+    return job
 
 
 def _parse(content: bytes, content_type: str, *, facility_id: str | None) -> ingest.ParsedPoints:
@@ -107,6 +121,7 @@ def store_parsed(
             ],
         )
     return {
+        "ranges": _ranges(resolved.tag_id, kept["ts"]),
         "rows": parsed.rows,
         "accepted": parsed.rows - len(rejected),
         "inserted": counts.inserted,
@@ -114,6 +129,18 @@ def store_parsed(
         "duplicates": counts.unchanged + parsed.duplicates,
         "rejected": len(rejected),
         "tags_created": resolved.tags_created,
+    }
+
+
+def _ranges(tag_id: np.ndarray, ts: pd.Series) -> dict[str, list[str]]:
+    """First and last timestamp per tag id (ISO 8601 UTC), for the follow-up analysis."""
+    if len(tag_id) == 0:
+        return {}
+    frame = pd.DataFrame({"tag": tag_id, "ts": ts.to_numpy()})
+    bounds = frame.groupby("tag")["ts"].agg(["min", "max"])
+    return {
+        str(tag): [iso(lo.to_pydatetime()), iso(hi.to_pydatetime())]
+        for tag, lo, hi in bounds.itertuples()
     }
 
 
