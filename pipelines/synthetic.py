@@ -23,10 +23,10 @@ class TagSpec:
 
 
 RNG_PLANT: tuple[TagSpec, ...] = (
-    TagSpec("raw_biogas_flow", "scfm", "rate", 850.0, 0.04, 0.0, 2500.0),
+    TagSpec("raw_biogas_flow", "scfm", "rate", 850.0, 0.04, 0.0, 15000.0),
     TagSpec("methane_pct", "%", "analyzer", 58.5, 0.01, 0.0, 100.0),
     TagSpec("h2s_ppm", "ppm", "analyzer", 1200.0, 0.05, 0.0, 10000.0),
-    TagSpec("rng_injection_flow", "scfm", "rate", 480.0, 0.03, 0.0, 1500.0),
+    TagSpec("rng_injection_flow", "scfm", "rate", 480.0, 0.03, 0.0, 8000.0),
     TagSpec("injection_energy_total", "MMBtu", "totalizer", 29.0, 0.02, 0.0, 1e9),
     TagSpec("compressor_kwh_total", "kWh", "totalizer", 310.0, 0.03, 0.0, 1e10),
     TagSpec("cng_dispensed_total", "GGE", "totalizer", 95.0, 0.10, 0.0, 1e9),

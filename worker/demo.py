@@ -18,10 +18,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines.synthetic import RNG_PLANT, make_series, to_csv_bytes
+from pipelines.synthetic import RNG_PLANT, Fault, make_series, to_csv_bytes
 from worker.embedded import free_port
 
 QUARTER_START = pd.Timestamp("2025-10-01", tz="UTC")
+DEMO_TZ = "America/Los_Angeles"
 LAB_READINGS = (("2025-10-15T17:00:00Z", 58.9), ("2025-11-15T17:00:00Z", 59.3))
 
 
@@ -106,7 +107,7 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
         facility = _check(
             client.post(
                 "/v1/facilities",
-                json={"name": "Central Valley RNG", "timezone": "America/Los_Angeles"},
+                json={"name": "Central Valley RNG", "timezone": DEMO_TZ},
             )
         )
         for spec in RNG_PLANT:
@@ -162,11 +163,107 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
             table.add_row(str(r["row"]), r["reason"])
         console.print(table)
         console.print("GET /v1/data-points ->", json.dumps(stored["data"][0]))
+        ok &= _report_analysis(client, console, sent, faults, facility["id"], end=end)
     console.print(
         f"demo finished in {time.monotonic() - started:.1f} s "
         f"({'all checks passed' if ok else 'CHECKS FAILED'})"
     )
     return 0 if ok else 1
+
+
+def _report_analysis(
+    client: httpx.Client,
+    console: Console,
+    sent: list[Sent],
+    faults: list[Fault],
+    facility_id: str,
+    *,
+    end: pd.Timestamp,
+) -> bool:
+    """Wait for the follow-up analyses, then set what they found beside what was planted."""
+    analyses = [
+        Sent(f"analysis of {s.label}", s.view["result"]["analysis_job_id"], 0)
+        for s in sent
+        if s.view and (s.view.get("result") or {}).get("analysis_job_id")
+    ]
+    _wait_all(client, console, analyses)
+    failed = [a.label for a in analyses if (a.view or {}).get("status") != "succeeded"]
+    gaps = _all_pages(client, "/v1/gaps", {"facility_id": facility_id})
+    quality = _all_pages(client, "/v1/quality", {"facility_id": facility_id})
+    alerts = _all_pages(client, "/v1/alerts", {"facility_id": facility_id})
+    found_gaps = {(g["tag"], g["gap_start"], g["gap_end"]) for g in gaps if g["status"] != "open"}
+    planted_gaps = {(f.tag, _z(f.start), _z(f.end)) for f in faults if f.kind == "gap"}
+    flat_days = {(q["tag"], q["day"]) for q in quality if q["flatline_minutes"] > 0}
+    spike_days = {(q["tag"], q["day"]) for q in quality if q["spikes"] > 0}
+
+    def days(kind: str) -> set[tuple[str, str]]:
+        out = set()
+        for f in faults:
+            if f.kind == kind and f.start < end:
+                local = pd.date_range(
+                    f.start.tz_convert(DEMO_TZ).normalize(),
+                    f.end.tz_convert(DEMO_TZ).normalize(),
+                    freq="D",
+                )
+                out |= {(f.tag, d.date().isoformat()) for d in local}
+        return out
+
+    planted_flat, planted_spikes = days("flatline"), days("spike")
+    table = Table(title="planted faults and what the analysis found")
+    for column in ("fault", "planted", "found", "missed", "extra"):
+        table.add_column(column, justify="left" if column == "fault" else "right")
+    rows = [
+        ("gaps (exact start and end)", planted_gaps, found_gaps),
+        ("flatline tag-days", planted_flat, flat_days),
+        ("spike tag-days", planted_spikes, spike_days),
+    ]
+    for label, planted, found in rows:
+        table.add_row(
+            label,
+            str(len(planted)),
+            str(len(planted & found)),
+            str(len(planted - found)),
+            str(len(found - planted)),
+        )
+    console.print(table)
+    open_gaps = [g for g in gaps if g["status"] == "open"]
+    console.print(
+        f"{len(open_gaps)} open gap(s): data stopped arriving after the quarter "
+        f"(e.g. {open_gaps[0]['tag']} since {open_gaps[0]['gap_start']})"
+        if open_gaps
+        else "no open gaps"
+    )
+    by_rule: dict[str, int] = {}
+    for a in alerts:
+        by_rule[a["rule"]] = by_rule.get(a["rule"], 0) + 1
+    console.print(
+        f"alerts: {by_rule}; quality scored for {len(quality)} tag-days, mean score "
+        f"{sum(q['score'] for q in quality) / max(1, len(quality)):.1f}"
+    )
+    checks = {
+        "every analysis job succeeded": not failed,
+        "every planted gap found with its exact start and end": planted_gaps <= found_gaps,
+        "every planted flatline found": planted_flat <= flat_days,
+        "every planted spike found": planted_spikes <= spike_days,
+    }
+    for label, passed in checks.items():
+        console.print(f"[{'green' if passed else 'red'}]{'ok ' if passed else 'FAIL'}[/] {label}")
+    return all(checks.values())
+
+
+def _all_pages(client: httpx.Client, path: str, params: dict[str, str]) -> list[dict]:
+    out: list[dict] = []
+    page = 1
+    while True:
+        body = _check(client.get(path, params={**params, "limit": 1000, "page": page}))
+        out += body["data"]
+        if page * 1000 >= body["pagination"]["total"]:
+            return out
+        page += 1
+
+
+def _z(stamp: pd.Timestamp) -> str:
+    return stamp.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _send_all(

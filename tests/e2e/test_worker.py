@@ -198,3 +198,48 @@ def test_unreadable_upload_fails_the_job_cleanly(stack: dict) -> None:
     assert view["status"] == "failed"
     assert view["error"].startswith("malformed_input: the batch is not valid JSON")
     assert view["logs"][-1]["level"] == "error"
+
+
+def test_ingest_is_followed_by_gap_analysis(stack: dict) -> None:
+    client, who = stack["client"], make_tenant(stack["db"], "A")
+    fac = client.post("/v1/facilities", headers=who.headers, json={"name": "P"}).json()["id"]
+    tag = {"name": "flow_rate", "unit": "m3/h", "expected_interval_seconds": 60}
+    assert (
+        client.post(f"/v1/facilities/{fac}/tags", headers=who.headers, json=tag).status_code == 201
+    )
+    stamps = [
+        *pd.date_range("2025-01-15T11:00Z", "2025-01-15T12:00Z", freq="1min"),
+        *pd.date_range("2025-01-15T14:30Z", "2025-01-15T15:00Z", freq="1min"),
+    ]
+    body = "tag,timestamp,value\n" + "".join(
+        f"flow_rate,{t.strftime('%Y-%m-%dT%H:%M:%SZ')},125.4\n" for t in stamps
+    )
+    ingest = wait_job(client, who, upload(client, who, body.encode(), facility_id=fac))
+    analysis = wait_job(client, who, ingest["result"]["analysis_job_id"])
+    assert analysis["status"] == "succeeded", analysis
+    gaps = client.get("/v1/gaps", headers=who.headers, params={"facility_id": fac}).json()
+    closed = [g for g in gaps["data"] if g["status"] == "closed"]
+    assert [(g["gap_start"], g["gap_end"], g["duration_minutes"]) for g in closed] == [
+        ("2025-01-15T12:00:00Z", "2025-01-15T14:30:00Z", 150.0)
+    ]
+    events = client.get(
+        "/v1/events", headers=who.headers, params={"type": "data_gap.detected"}
+    ).json()["data"]
+    seed = [e for e in events if e["data"]["gap_start"] == "2025-01-15T12:00:00Z"]
+    assert len(seed) == 1
+    assert seed[0]["data"] | {"gap_id": "-"} == {
+        "gap_id": "-",
+        "facility_id": fac,
+        "tag": "flow_rate",
+        "gap_start": "2025-01-15T12:00:00Z",
+        "gap_end": "2025-01-15T14:30:00Z",
+        "duration_minutes": 150.0,
+        "missing_points": 149,
+        "open": False,
+    }
+    assert (
+        client.get("/v1/events", headers=who.headers, params={"type": "ingest.completed"}).json()[
+            "pagination"
+        ]["total"]
+        == 1
+    )

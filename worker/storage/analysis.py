@@ -371,8 +371,9 @@ def raise_alert(
             triggered_at=datetime.now(UTC),
         )
         .on_conflict_do_nothing(index_elements=["tag_id", "rule", "key"])
-    )
-    if not result.rowcount:
+        .returning(Alert.id)
+    ).scalar_one_or_none()
+    if result is None:  # fired before
         return False
     publish(
         session,
@@ -386,7 +387,7 @@ def raise_alert(
             "message": message,
             **details,
         },
-        key=alert_id,
+        key=f"{tag.id}:{rule}:{key}",
     )
     return True
 

@@ -45,8 +45,9 @@ def publish(session: Session, *, tenant_id: str, type: str, data: dict[str, Any]
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
-    )
-    return bool(result.rowcount)
+        .returning(Event.id)
+    ).scalar_one_or_none()
+    return result is not None
 
 
 def iso(value: datetime) -> str:

@@ -119,8 +119,11 @@ def analyse_gaps(
         first = _first_usable(points, rules)
         if first is None:
             return {"detected": 0, "resolved": 0, "updated": 0}
-        gaps = find_gaps(points, rules, start=pd.Timestamp(first), end=pd.Timestamp(now))
-        span = (lo, now)
+        # Points stamped in the future (a clock ahead of ours) end the window themselves.
+        latest = points["ts"].max().to_pydatetime() + timedelta(microseconds=1)
+        until = max(now, latest)
+        gaps = find_gaps(points, rules, start=pd.Timestamp(first), end=pd.Timestamp(until))
+        span = (lo, until)
     else:
         gaps = find_gaps(points, rules)
         span = (lo, hi)

@@ -1,0 +1,241 @@
+"""Analysis persistence on both backends: gaps, events, alerts, quality, the stale-data scan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from pipelines.ingest import parse_csv
+from tests.conftest import make_tenant
+from worker.storage.db import session_scope
+from worker.storage.jobs import create_job
+from worker.storage.models import Alert, Event, Facility, Gap, QualityScore, Tag
+from worker.tasks.analysis import analyse
+from worker.tasks.ingest import store_parsed
+
+T0 = datetime(2025, 1, 15, tzinfo=UTC)
+NOW = datetime(2025, 2, 1, tzinfo=UTC)
+
+
+def _setup(db: str, *, tz: str = "UTC") -> tuple[str, str]:
+    tenant = make_tenant(db, "T")
+    with session_scope(db) as s:
+        fac = Facility(
+            id=f"fac_{tenant.id[-8:]}",
+            tenant_id=tenant.id,
+            name="F",
+            timezone=tz,
+            created_at=datetime.now(UTC),
+        )
+        s.add(fac)
+    return tenant.id, fac.id
+
+
+def _minutes(start: datetime, count: int, value: float = 1.0) -> list[tuple[datetime, float]]:
+    return [(start + timedelta(minutes=i), value) for i in range(count)]
+
+
+def _ingest(
+    db: str,
+    tenant_id: str,
+    fac: str,
+    rows: list[tuple[datetime, float]],
+    tag: str = "flow_rate",
+    now: datetime = NOW,
+) -> dict:
+    body = "".join(f"{fac},{tag},{t.isoformat()},{v}\n" for t, v in rows)
+    parsed = parse_csv(("facility_id,tag,timestamp,value\n" + body).encode())
+    with session_scope(db) as s:
+        job = create_job(s, tenant_id=tenant_id, kind="ingest.process_upload")
+    with session_scope(db) as s:
+        result = store_parsed(s, job_id=job.id, tenant_id=tenant_id, upload_id=None, parsed=parsed)
+        s.flush()
+        ranges = {
+            int(k): (
+                datetime.fromisoformat(a.replace("Z", "+00:00")),
+                datetime.fromisoformat(b.replace("Z", "+00:00")),
+            )
+            for k, (a, b) in result["ranges"].items()
+        }
+        tags = list(s.scalars(select(Tag).where(Tag.id.in_(list(ranges)))))
+        for t in tags:  # tests state the cadence rather than rely on the first batch's median
+            t.expected_interval_s = 60.0
+        return analyse(s, tags=tags, ranges=ranges, now=now)
+
+
+def _events(db: str, kind: str | None = None) -> list[dict]:
+    with session_scope(db) as s:
+        query = select(Event).order_by(Event.created_at, Event.id)
+        if kind:
+            query = query.where(Event.type == kind)
+        return [e.payload for e in s.scalars(query)]
+
+
+def _gaps(db: str) -> list[tuple[str, str, str, float, int]]:
+    with session_scope(db) as s:
+        rows = s.scalars(select(Gap).order_by(Gap.gap_start))
+        return [
+            (
+                g.status,
+                g.gap_start.isoformat(),
+                g.gap_end.isoformat(),
+                g.duration_minutes,
+                g.missing_points,
+            )
+            for g in rows
+        ]
+
+
+def test_seed_gap_is_detected_once(any_db: str) -> None:
+    tenant_id, fac = _setup(any_db)
+    noon = T0 + timedelta(hours=12)
+    rows = _minutes(noon - timedelta(minutes=10), 11) + _minutes(noon + timedelta(minutes=150), 11)
+    counts = _ingest(any_db, tenant_id, fac, rows, now=noon + timedelta(minutes=161))
+    assert counts["detected"] == 1
+    assert _gaps(any_db) == [
+        ("closed", "2025-01-15T12:00:00+00:00", "2025-01-15T14:30:00+00:00", 150.0, 149)
+    ]
+    detected = _events(any_db, "data_gap.detected")
+    assert [e["data"] | {"gap_id": None} for e in detected] == [
+        {
+            "gap_id": None,
+            "facility_id": fac,
+            "tag": "flow_rate",
+            "gap_start": "2025-01-15T12:00:00Z",
+            "gap_end": "2025-01-15T14:30:00Z",
+            "duration_minutes": 150.0,
+            "missing_points": 149,
+            "open": False,
+        }
+    ]
+    # The same analysis again changes nothing and emits nothing.
+    before = _events(any_db)
+    again = _ingest(any_db, tenant_id, fac, rows, now=noon + timedelta(minutes=161))
+    assert again["detected"] == again["resolved"] == 0
+    assert _events(any_db) == before
+
+
+def test_late_data_resolves_the_gap(any_db: str) -> None:
+    tenant_id, fac = _setup(any_db)
+    first = _minutes(T0, 60) + _minutes(T0 + timedelta(hours=3), 60)
+    _ingest(any_db, tenant_id, fac, first, now=T0 + timedelta(hours=4))
+    assert [g[0] for g in _gaps(any_db)] == ["closed"]
+    late = _minutes(T0 + timedelta(minutes=60), 120)  # fills 01:00-02:59
+    counts = _ingest(any_db, tenant_id, fac, late, now=T0 + timedelta(hours=4))
+    assert counts["resolved"] == 1 and counts["detected"] == 0
+    assert [g[0] for g in _gaps(any_db)] == ["resolved"]
+    resolved = _events(any_db, "data_gap.resolved")
+    assert len(resolved) == 1 and resolved[0]["data"]["gap_start"] == "2025-01-15T00:59:00Z"
+    before = _events(any_db)
+    _ingest(any_db, tenant_id, fac, late, now=T0 + timedelta(hours=4))
+    assert _events(any_db) == before
+
+
+def test_partly_filled_gap_leaves_the_rest(any_db: str) -> None:
+    tenant_id, fac = _setup(any_db)
+    _ingest(
+        any_db,
+        tenant_id,
+        fac,
+        _minutes(T0, 10) + _minutes(T0 + timedelta(minutes=100), 10),
+        now=T0 + timedelta(minutes=110),
+    )
+    _ingest(
+        any_db,
+        tenant_id,
+        fac,
+        _minutes(T0 + timedelta(minutes=50), 5),
+        now=T0 + timedelta(minutes=110),
+    )
+    assert _gaps(any_db) == [  # the first keeps its identity (same start) and shrinks
+        ("closed", "2025-01-15T00:09:00+00:00", "2025-01-15T00:50:00+00:00", 41.0, 40),
+        ("closed", "2025-01-15T00:54:00+00:00", "2025-01-15T01:40:00+00:00", 46.0, 45),
+    ]
+    assert len(_events(any_db, "data_gap.detected")) == 2
+    assert _events(any_db, "data_gap.resolved") == []
+
+
+def test_data_that_stopped_opens_a_trailing_gap(any_db: str) -> None:
+    tenant_id, fac = _setup(any_db)
+    _ingest(any_db, tenant_id, fac, _minutes(T0, 30), now=T0 + timedelta(hours=2))
+    gaps = _gaps(any_db)
+    assert gaps == [("open", "2025-01-15T00:29:00+00:00", "2025-01-15T02:00:00+00:00", 91.0, 90)]
+    # Data resumes: the open gap closes in place, no new detection.
+    _ingest(
+        any_db,
+        tenant_id,
+        fac,
+        _minutes(T0 + timedelta(hours=3), 10),
+        now=T0 + timedelta(hours=3, minutes=10),
+    )
+    assert _gaps(any_db)[0][:3] == (
+        "closed",
+        "2025-01-15T00:29:00+00:00",
+        "2025-01-15T03:00:00+00:00",
+    )
+    assert len(_events(any_db, "data_gap.detected")) == 1
+
+
+def test_alerts_fire_once(any_db: str) -> None:
+    tenant_id, fac = _setup(any_db)
+    day = T0
+    rows = _minutes(day, 600) + _minutes(day + timedelta(hours=12), 720)  # 2 h missing
+    _ingest(any_db, tenant_id, fac, rows, now=NOW)
+    with session_scope(any_db) as s:
+        alerts = sorted((a.rule, a.key) for a in s.scalars(select(Alert)))
+    assert ("gap_too_long", "2025-01-15T09:59:00Z") in alerts
+    assert ("low_completeness", "2025-01-15") in alerts
+    triggered = _events(any_db, "alert.triggered")
+    assert len(triggered) == len(alerts)
+    _ingest(any_db, tenant_id, fac, rows, now=NOW)
+    assert len(_events(any_db, "alert.triggered")) == len(alerts)
+
+
+def test_quality_scores_complete_local_days(any_db: str) -> None:
+    tenant_id, fac = _setup(any_db, tz="America/Los_Angeles")
+    start = datetime(2025, 3, 8, 8, tzinfo=UTC)  # local midnight, the day before DST starts
+    rows = _minutes(start, 47 * 60)  # two local days: 24 h + 23 h
+    _ingest(any_db, tenant_id, fac, rows, now=datetime(2025, 3, 10, 8, tzinfo=UTC))
+    with session_scope(any_db) as s:
+        scores = list(s.scalars(select(QualityScore).order_by(QualityScore.period_start)))
+        got = [(q.day, q.metrics["expected_points"], q.metrics["completeness"]) for q in scores]
+    assert got == [("2025-03-08", 1440, 1.0), ("2025-03-09", 1380, 1.0)]
+
+
+def test_unfinished_day_is_not_scored(any_db: str) -> None:
+    tenant_id, fac = _setup(any_db)
+    _ingest(any_db, tenant_id, fac, _minutes(T0, 60), now=T0 + timedelta(hours=2))
+    with session_scope(any_db) as s:
+        assert s.scalar(select(func.count()).select_from(QualityScore)) == 0
+
+
+@pytest.mark.redis
+def test_stale_scan_opens_and_grows_one_gap(pg_db: str, redis_url: str, configure) -> None:
+    configure(
+        TICKWORK_DATABASE_URL=pg_db, TICKWORK_REDIS_URL=redis_url, TICKWORK_BROKER_URL=redis_url
+    )
+    from worker.tasks.analysis import scan_stale
+
+    tenant_id, fac = _setup(pg_db)
+    recent = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+    _ingest(pg_db, tenant_id, fac, _minutes(recent, 30), now=recent + timedelta(minutes=30))
+    assert _gaps(pg_db) == []
+    assert scan_stale() == 1
+    assert scan_stale() == 0  # same period: the second beat does nothing
+    [(status, start, end, minutes, _)] = _gaps(pg_db)
+    assert (status, start) == ("open", (recent + timedelta(minutes=29)).isoformat())
+    assert minutes > 150
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()  # next period
+    assert scan_stale() == 0  # grows the same gap, no second detection
+    assert len(_events(pg_db, "data_gap.detected")) == 1
+
+
+def test_points_from_the_future_do_not_break_the_analysis(any_db: str) -> None:
+    tenant_id, fac = _setup(any_db)
+    counts = _ingest(any_db, tenant_id, fac, _minutes(NOW + timedelta(days=1), 10), now=NOW)
+    assert counts["detected"] == 0
+    assert _gaps(any_db) == []
