@@ -9,7 +9,7 @@ and no result backend: job state lives in the database, where the API reads it.
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from schedules.beat import BEAT_SCHEDULE
 from worker.settings import Settings, get_settings
@@ -71,7 +71,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         broker_connection_max_retries=None,
         worker_max_tasks_per_child=500,
         worker_max_memory_per_child=2_000_000,  # KiB: recycle a child that grew past ~2 GB
-        task_queues=[Queue(q) for q in QUEUES],
+        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES],
         task_default_queue="analysis",
         task_routes=(_route,),
         task_create_missing_queues=False,

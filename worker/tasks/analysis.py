@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from celery import Task
-from pipelines.quality import score_quality
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pipelines.gaps import find_gaps
+from pipelines.quality import score_quality
 from worker.celery_app import app
 from worker.locks import once_per_period
 from worker.settings import get_settings

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from pipelines import ingest
 from pipelines.errors import MalformedInputError
 from worker.celery_app import app
+from worker.dispatch import dispatch
 from worker.storage.db import session_scope
-from worker.storage.events import iso
+from worker.storage.events import iso, publish
 from worker.storage.jobs import create_job, finish_job
 from worker.storage.models import Job, RejectedRow, Upload
 from worker.storage.points import resolve_tags, upsert_points
@@ -49,7 +50,18 @@ def process_upload(self: Task, job_id: str) -> None:
                 s, job_id=job_id, tenant_id=tenant_id, upload_id=upload.id, parsed=parsed, run=run
             )
             run.log(f"stored in {time.perf_counter() - started:.2f} s total")
+            follow_up = _analysis_job(s, tenant_id=tenant_id, result=result, run=run)
             finish_job(s, job_id=job_id, status="succeeded", result=result, logs=run.logs)
+            summary = {k: v for k, v in result.items() if k != "tags_created"}
+            publish(
+                s,
+                tenant_id=tenant_id,
+                type="ingest.completed",
+                key=job_id,
+                data={"job_id": job_id, **summary},
+            )
+        if follow_up is not None:  # committed with the ingest: safe to publish now
+            dispatch(follow_up.id, follow_up.kind)
 
 
 def _analysis_job(session: Session, *, tenant_id: str, result: dict, run: JobRun) -> Job | None:
