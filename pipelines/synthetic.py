@@ -74,21 +74,26 @@ def make_series(
             raw = spec.base * (1 + 0.05 * daily + noise)
         values: np.ndarray = np.round(np.clip(raw, spec.low, spec.high), 4)
         keep = np.ones(n, dtype=bool)
-        if spec.role != "totalizer":
-            flat_len = int(rng.integers(120, 480) / (step_h * 60))
-            at = int(rng.integers(n // 10, n - flat_len - 1))
-            values[at : at + flat_len] = values[at]
-            faults.append(Fault(spec.name, "flatline", stamps[at], stamps[at + flat_len - 1]))
-        if spec.role == "rate":
-            for at in rng.choice(np.arange(n // 20, n - 1), size=3, replace=False):
-                values[at] = round(values[at] * float(rng.uniform(6, 12)), 4)
-                faults.append(Fault(spec.name, "spike", stamps[at], stamps[at]))
+        busy = np.zeros(n, dtype=bool)  # faults never overlap, so each stays detectable
         for k in range(faults_per_tag):
             length = int(rng.integers(15, 360) / (step_h * 60)) + 1
             segment = n // faults_per_tag
             at = int(rng.integers(k * segment + 1, (k + 1) * segment - length - 1))
             keep[at : at + length] = False
+            busy[max(0, at - 2) : at + length + 2] = True
             faults.append(Fault(spec.name, "gap", stamps[at - 1], stamps[at + length]))
+        if spec.role != "totalizer":
+            flat_len = int(rng.integers(120, 480) / (step_h * 60))
+            at = _free(rng, busy, flat_len + 4, lo=n // 10) + 2
+            values[at : at + flat_len] = values[at]
+            busy[at - 2 : at + flat_len + 2] = True
+            faults.append(Fault(spec.name, "flatline", stamps[at], stamps[at + flat_len - 1]))
+        if spec.role == "rate":
+            for _ in range(3):
+                at = _free(rng, busy, 5, lo=n // 20) + 2
+                values[at] = round(values[at] * float(rng.uniform(6, 12)), 4)
+                busy[at - 2 : at + 3] = True
+                faults.append(Fault(spec.name, "spike", stamps[at], stamps[at]))
         frames.append(
             pd.DataFrame(
                 {
@@ -101,6 +106,15 @@ def make_series(
         )
     frame = pd.concat(frames, ignore_index=True)
     return frame, sorted(faults, key=lambda f: (f.tag, f.start))
+
+
+def _free(rng: np.random.Generator, busy: np.ndarray, length: int, *, lo: int) -> int:
+    """A random start of ``length`` free slots at or after ``lo`` (busy is not changed)."""
+    for _ in range(1000):
+        at = int(rng.integers(lo, len(busy) - length))
+        if not busy[at : at + length].any():
+            return at
+    raise ValueError("no room left to plant a fault: generate a longer series")
 
 
 def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
