@@ -224,7 +224,7 @@ def test_stale_scan_opens_and_grows_one_gap(pg_db: str, redis_url: str, configur
     assert _gaps(pg_db) == []
     assert scan_stale() == 1
     assert scan_stale() == 0  # same period: the second beat does nothing
-    [(status, start, end, minutes, _)] = _gaps(pg_db)
+    [(status, start, _end, minutes, _)] = _gaps(pg_db)
     assert (status, start) == ("open", (recent + timedelta(minutes=29)).isoformat())
     assert minutes > 150
     import redis
