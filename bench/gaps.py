@@ -58,12 +58,14 @@ def make_points(n: int, tags: int, seed: int = 3) -> pd.DataFrame:
     ts = START.value // 1000 + np.concatenate([f[1] for f in frames]) * 60_000_000
     value = rng.normal(100.0, 5.0, len(ts))
     value[rng.integers(0, len(ts), size=len(ts) // 1000)] = np.nan
-    return pd.DataFrame({
-        "tag": pd.Categorical.from_codes(code, [f"tag_{i:03d}" for i in range(tags)]),
-        "ts": pd.to_datetime(ts, unit="us", utc=True).as_unit("us"),
-        "value": value,
-        "quality": np.zeros(len(ts), dtype=np.int8),
-    })
+    return pd.DataFrame(
+        {
+            "tag": pd.Categorical.from_codes(code, [f"tag_{i:03d}" for i in range(tags)]),
+            "ts": pd.to_datetime(ts, unit="us", utc=True).as_unit("us"),
+            "value": value,
+            "quality": np.zeros(len(ts), dtype=np.int8),
+        }
+    )
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -127,8 +129,11 @@ def main() -> None:
         figures["find_gaps"] = {"seconds": t, "points_per_s": n / t, "gaps": len(gaps_df)}
     with err.status("pandas resample().count() per tag"):
         t, empty_bins = timed(lambda: resample_approach(points), 1)
-        figures["pandas_resample"] = {"seconds": t, "points_per_s": n / t,
-                                      "empty_minutes": empty_bins}
+        figures["pandas_resample"] = {
+            "seconds": t,
+            "points_per_s": n / t,
+            "empty_minutes": empty_bins,
+        }
     with err.status("score_series (all quality rules, daily)"):
         t, scores = timed(
             lambda: score_series(series, start_us=start_us, end_us=end_us, freq="1D"), 1
@@ -155,8 +160,12 @@ def main() -> None:
     out = {
         "points": n,
         "tags": args.tags,
-        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "numpy": np.__version__, "pandas": pd.__version__},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+        },
         "figures": figures,
         "ratios": {
             "detection_vs_bare": rate["find_gaps_in"] / rate["baseline_np_diff"],
@@ -173,9 +182,11 @@ def main() -> None:
         if "seconds" in v:
             table.add_row(name, f"{v['seconds']:.3f}", f"{v['points_per_s'] / 1e6:.1f}")
     err.print(table)
-    err.print(f"peak memory: gaps {mem['find_gaps_in_bytes'] / 2**20:.0f} MiB, quality "
-              f"{mem['score_series_bytes'] / 2**20:.0f} MiB, input arrays "
-              f"{mem['input_arrays_bytes'] / 2**20:.0f} MiB")
+    err.print(
+        f"peak memory: gaps {mem['find_gaps_in_bytes'] / 2**20:.0f} MiB, quality "
+        f"{mem['score_series_bytes'] / 2**20:.0f} MiB, input arrays "
+        f"{mem['input_arrays_bytes'] / 2**20:.0f} MiB"
+    )
     for label, ok in checks.items():
         err.print(f"{'met    ' if ok else 'NOT MET'} {label}")
     json.dump(out, sys.stdout, indent=1)
