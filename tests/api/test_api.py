@@ -577,3 +577,48 @@ def test_tag_limits_validated(client: TestClient, alice: Tenant) -> None:
         json={"name": "t", "min_value": 5, "max_value": 1},
     )
     assert_error(response, 400, "invalid_parameter", "min_value")
+
+
+# --- analysis reads ---------------------------------------------------------------------------
+
+
+def test_gaps_quality_alerts_events_are_tenant_scoped(
+    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.integration.test_analysis import _ingest, _minutes
+
+    fac = new_facility(client, alice, timezone="UTC")
+    t0 = datetime(2025, 1, 15, tzinfo=UTC)
+    rows = [*_minutes(t0, 600), *_minutes(t0 + timedelta(hours=12), 720)]
+    _ingest(env["db"], alice.id, fac, rows, now=datetime(2025, 2, 1, tzinfo=UTC))
+    h = alice.headers
+    gaps = client.get("/v1/gaps", headers=h, params={"facility_id": fac, "status": "closed"})
+    assert [(g["tag"], g["gap_start"], g["duration_minutes"]) for g in gaps.json()["data"]] == [
+        ("flow_rate", "2025-01-15T09:59:00Z", 121.0)
+    ]
+    assert (
+        client.get("/v1/gaps", headers=h, params={"status": "resolved"}).json()["pagination"][
+            "total"
+        ]
+        == 0
+    )
+    quality = client.get("/v1/quality", headers=h, params={"facility_id": fac}).json()
+    [day] = quality["data"]
+    assert (day["day"], day["expected_points"], day["usable_points"]) == ("2025-01-15", 1440, 1320)
+    assert 0 < day["score"] < 100
+    alerts = client.get("/v1/alerts", headers=h, params={"rule": "low_completeness"}).json()
+    assert [a["details"]["day"] for a in alerts["data"]] == ["2025-01-15"]
+    page = client.get("/v1/events", headers=h, params={"limit": 1, "page": 2}).json()
+    assert page["pagination"]["per_page"] == 1 and page["pagination"]["total"] >= 3
+    assert len(page["data"]) == 1
+    for path in ("/v1/gaps", "/v1/quality", "/v1/alerts"):
+        assert_error(
+            client.get(path, headers=bob.headers, params={"facility_id": fac}), 404, "not_found"
+        )
+        assert client.get(path, headers=bob.headers).json()["data"] == []
+    assert client.get("/v1/events", headers=bob.headers).json()["data"] == []
+    assert_error(
+        client.get("/v1/gaps", headers=h, params={"limit": 5000}), 400, "invalid_parameter", "limit"
+    )
