@@ -91,6 +91,19 @@ class TagIn(BaseModel):
     max_value: float | None = None
     role: Role = "rate"
     description: str = Field(default="", max_length=500)
+    flatline_tolerance: float | None = Field(
+        default=None, ge=0, description="|change| counted as flat"
+    )
+    flatline_min_s: float | None = Field(
+        default=None, gt=0, description="Flat this long (s) is a flatline"
+    )
+    spike_threshold: float | None = Field(
+        default=None, gt=0, description="Spike test threshold (units)"
+    )
+    max_rate: float | None = Field(default=None, gt=0, description="Max |change| per second")
+    alert_gap_minutes: float | None = Field(default=None, gt=0)
+    alert_completeness: float | None = Field(default=None, ge=0, le=1)
+    alert_flatline_hours: float | None = Field(default=None, gt=0)
 
 
 class TagPatch(BaseModel):
@@ -101,6 +114,19 @@ class TagPatch(BaseModel):
     max_value: float | None = None
     role: Role | None = None
     description: str | None = Field(default=None, max_length=500)
+    flatline_tolerance: float | None = Field(
+        default=None, ge=0, description="|change| counted as flat"
+    )
+    flatline_min_s: float | None = Field(
+        default=None, gt=0, description="Flat this long (s) is a flatline"
+    )
+    spike_threshold: float | None = Field(
+        default=None, gt=0, description="Spike test threshold (units)"
+    )
+    max_rate: float | None = Field(default=None, gt=0, description="Max |change| per second")
+    alert_gap_minutes: float | None = Field(default=None, gt=0)
+    alert_completeness: float | None = Field(default=None, ge=0, le=1)
+    alert_flatline_hours: float | None = Field(default=None, gt=0)
 
 
 class TagOut(BaseModel):
@@ -113,6 +139,13 @@ class TagOut(BaseModel):
     max_value: float | None
     role: str
     description: str
+    flatline_tolerance: float | None
+    flatline_min_s: float | None
+    spike_threshold: float | None
+    max_rate: float | None
+    alert_gap_minutes: float | None
+    alert_completeness: float | None
+    alert_flatline_hours: float | None
     created_at: str
 
 

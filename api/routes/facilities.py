@@ -27,6 +27,15 @@ from worker.storage.models import Facility, Tag
 from worker.storage.points import delete_points
 
 router = APIRouter(tags=["facilities"])
+RULE_FIELDS = (
+    "flatline_tolerance",
+    "flatline_min_s",
+    "spike_threshold",
+    "max_rate",
+    "alert_gap_minutes",
+    "alert_completeness",
+    "alert_flatline_hours",
+)
 
 
 def _iso(value: datetime) -> str:
@@ -54,6 +63,7 @@ def tag_view(t: Tag) -> dict[str, Any]:
         "max_value": t.max_value,
         "role": t.role,
         "description": t.description,
+        **{name: getattr(t, name) for name in RULE_FIELDS},
         "created_at": _iso(t.created_at),
     }
 
@@ -174,6 +184,7 @@ def create_tag(
         max_value=body.max_value,
         role=body.role,
         description=body.description,
+        **{name: getattr(body, name) for name in RULE_FIELDS},
         created_at=datetime.now(UTC),
     )
     session.add(tag)
@@ -220,7 +231,7 @@ def update_tag(
         tag.expected_interval_s = changes.pop("expected_interval_seconds")
         tag.interval_inferred = False
     for key, value in changes.items():
-        if value is not None or key in ("min_value", "max_value"):
+        if value is not None or key in ("min_value", "max_value", *RULE_FIELDS):  # null clears
             setattr(tag, key, value)
     session.flush()
     return tag_view(tag)

@@ -622,3 +622,36 @@ def test_gaps_quality_alerts_events_are_tenant_scoped(
     assert_error(
         client.get("/v1/gaps", headers=h, params={"limit": 5000}), 400, "invalid_parameter", "limit"
     )
+
+
+def test_tag_quality_rules_and_alert_thresholds(client: TestClient, alice: Tenant) -> None:
+    fac = new_facility(client, alice)
+    body = {
+        "name": "ch4",
+        "unit": "%",
+        "flatline_tolerance": 0.05,
+        "flatline_min_s": 7200,
+        "spike_threshold": 3,
+        "max_rate": 0.1,
+        "alert_gap_minutes": 30,
+        "alert_completeness": 0.9,
+        "alert_flatline_hours": 2,
+    }
+    created = client.post(f"/v1/facilities/{fac}/tags", headers=alice.headers, json=body).json()
+    assert {k: created[k] for k in body} == body
+    cleared = client.patch(
+        f"/v1/facilities/{fac}/tags/ch4",
+        headers=alice.headers,
+        json={"spike_threshold": None, "max_rate": 0.2},
+    ).json()
+    assert (cleared["spike_threshold"], cleared["max_rate"], cleared["flatline_min_s"]) == (
+        None,
+        0.2,
+        7200,
+    )
+    bad = client.post(
+        f"/v1/facilities/{fac}/tags",
+        headers=alice.headers,
+        json={"name": "x", "alert_completeness": 1.5},
+    )
+    assert_error(bad, 400, "invalid_parameter", "alert_completeness")
