@@ -191,7 +191,9 @@ def _report_analysis(
     gaps = _all_pages(client, "/v1/gaps", {"facility_id": facility_id})
     quality = _all_pages(client, "/v1/quality", {"facility_id": facility_id})
     alerts = _all_pages(client, "/v1/alerts", {"facility_id": facility_id})
-    found_gaps = {(g["tag"], g["gap_start"], g["gap_end"]) for g in gaps if g["status"] != "open"}
+    # Closed gaps only: open ones are "data stopped", resolved ones were filled in later (a month's
+    # trailing gap, until the next month's file arrived).
+    found_gaps = {(g["tag"], g["gap_start"], g["gap_end"]) for g in gaps if g["status"] == "closed"}
     planted_gaps = {(f.tag, _z(f.start), _z(f.end)) for f in faults if f.kind == "gap"}
     flat_days = {(q["tag"], q["day"]) for q in quality if q["flatline_minutes"] > 0}
     spike_days = {(q["tag"], q["day"]) for q in quality if q["spikes"] > 0}
@@ -200,9 +202,11 @@ def _report_analysis(
         out = set()
         for f in faults:
             if f.kind == kind and f.start < end:
+                # flat time is [first, last): a run ending at midnight has none on that day
+                last = f.end - pd.Timedelta(microseconds=1) if f.end > f.start else f.end
                 local = pd.date_range(
                     f.start.tz_convert(DEMO_TZ).normalize(),
-                    f.end.tz_convert(DEMO_TZ).normalize(),
+                    last.tz_convert(DEMO_TZ).normalize(),
                     freq="D",
                 )
                 out |= {(f.tag, d.date().isoformat()) for d in local}

@@ -239,3 +239,17 @@ def test_points_from_the_future_do_not_break_the_analysis(any_db: str) -> None:
     counts = _ingest(any_db, tenant_id, fac, _minutes(NOW + timedelta(days=1), 10), now=NOW)
     assert counts["detected"] == 0
     assert _gaps(any_db) == []
+
+
+def test_flat_run_across_midnight_counts_on_both_days(any_db: str) -> None:
+    tenant_id, fac = _setup(any_db)
+    day = datetime(2025, 1, 15, tzinfo=UTC)
+    rows = [(t, 1.0 + i * 0.01) for i, (t, _) in enumerate(_minutes(day, 2 * 1440))]
+    flat = {day + timedelta(hours=23, minutes=30) + timedelta(minutes=m) for m in range(90)}
+    rows = [(t, 5.0 if t in flat else v) for t, v in rows]  # 23:30 to 00:59, one run of 89 min
+    first, second = rows[:1440], rows[1440:]
+    _ingest(any_db, tenant_id, fac, first, now=day + timedelta(days=1, minutes=1))
+    _ingest(any_db, tenant_id, fac, second, now=NOW)  # the second day arrives later
+    with session_scope(any_db) as s:
+        scores = {q.day: q.metrics["flatline_minutes"] for q in s.scalars(select(QualityScore))}
+    assert scores == {"2025-01-15": 30.0, "2025-01-16": 59.0}

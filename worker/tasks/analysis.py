@@ -29,7 +29,7 @@ from worker.storage.analysis import (
 )
 from worker.storage.db import session_scope
 from worker.storage.jobs import finish_job
-from worker.storage.models import Event, Facility, Job, RejectedRow, Tag
+from worker.storage.models import Event, Facility, Job, QualityScore, RejectedRow, Tag
 from worker.tasks.base import RETRY_OPTIONS, JobRun, job_attempt
 
 ANALYSE_TASK = "analysis.analyse_ingest"
@@ -153,18 +153,29 @@ def score_days(
     """Score the facility-local days that [start, end] touches and that have ended."""
     zone = ZoneInfo(tz)
     first_day = start.astimezone(zone).date()
+    before = pd.Timestamp(first_day - timedelta(days=1), tz=zone).tz_convert("UTC")
+    scored_before = session.scalar(
+        select(QualityScore.id).where(
+            QualityScore.tag_id == tag.id, QualityScore.period_start == before.to_pydatetime()
+        )
+    )
+    if scored_before is not None:  # new data can extend a run that ended that day: rescore it
+        first_day -= timedelta(days=1)
     last_day = min(end.astimezone(zone).date(), (now.astimezone(zone) - timedelta(days=1)).date())
     if last_day < first_day:
         return 0
     day_start = pd.Timestamp(first_day, tz=zone).tz_convert("UTC")
     day_end = pd.Timestamp(last_day + timedelta(days=1), tz=zone).tz_convert("UTC")
+    rules = load_rules(session, tags=[tag])
+    # Neighbouring points give runs and spikes at a day's edge their real context (a flat run
+    # from 22:00 to 01:00 is one run); only the days themselves are counted.
+    context = timedelta(days=1, seconds=float(rules["flatline_min_s"].fillna(0).iloc[0]))
     points = load_points(
         session,
         tag_ids=[tag.id],
-        start=day_start.to_pydatetime(),
-        end=day_end.to_pydatetime() - timedelta(microseconds=1),
+        start=day_start.to_pydatetime() - context,
+        end=day_end.to_pydatetime() + context,
     )
-    rules = load_rules(session, tags=[tag])
     if points.empty and pd.isna(rules["interval_s"].iloc[0]):
         return 0  # nothing to measure against
     rows = score_quality(points, rules, start=day_start, end=day_end, freq="1D", tz=tz)
