@@ -82,7 +82,25 @@ class FacilityPage(BaseModel):
 Role = Literal["rate", "totalizer", "analyzer", "other"]
 
 
-class TagIn(BaseModel):
+class TagRules(BaseModel):
+    """Quality rules and alert thresholds of a tag; null means the default."""
+
+    flatline_tolerance: float | None = Field(
+        default=None, ge=0, description="|change| counted as flat"
+    )
+    flatline_min_s: float | None = Field(
+        default=None, gt=0, description="Flat this long (s) is a flatline"
+    )
+    spike_threshold: float | None = Field(
+        default=None, gt=0, description="Spike test threshold (units)"
+    )
+    max_rate: float | None = Field(default=None, gt=0, description="Max |change| per second")
+    alert_gap_minutes: float | None = Field(default=None, gt=0)
+    alert_completeness: float | None = Field(default=None, ge=0, le=1)
+    alert_flatline_hours: float | None = Field(default=None, gt=0)
+
+
+class TagIn(TagRules):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     unit: str = Field(default="", max_length=40)
@@ -91,22 +109,9 @@ class TagIn(BaseModel):
     max_value: float | None = None
     role: Role = "rate"
     description: str = Field(default="", max_length=500)
-    flatline_tolerance: float | None = Field(
-        default=None, ge=0, description="|change| counted as flat"
-    )
-    flatline_min_s: float | None = Field(
-        default=None, gt=0, description="Flat this long (s) is a flatline"
-    )
-    spike_threshold: float | None = Field(
-        default=None, gt=0, description="Spike test threshold (units)"
-    )
-    max_rate: float | None = Field(default=None, gt=0, description="Max |change| per second")
-    alert_gap_minutes: float | None = Field(default=None, gt=0)
-    alert_completeness: float | None = Field(default=None, ge=0, le=1)
-    alert_flatline_hours: float | None = Field(default=None, gt=0)
 
 
-class TagPatch(BaseModel):
+class TagPatch(TagRules):
     model_config = ConfigDict(extra="forbid")
     unit: str | None = Field(default=None, max_length=40)
     expected_interval_seconds: float | None = Field(default=None, gt=0)
@@ -114,19 +119,6 @@ class TagPatch(BaseModel):
     max_value: float | None = None
     role: Role | None = None
     description: str | None = Field(default=None, max_length=500)
-    flatline_tolerance: float | None = Field(
-        default=None, ge=0, description="|change| counted as flat"
-    )
-    flatline_min_s: float | None = Field(
-        default=None, gt=0, description="Flat this long (s) is a flatline"
-    )
-    spike_threshold: float | None = Field(
-        default=None, gt=0, description="Spike test threshold (units)"
-    )
-    max_rate: float | None = Field(default=None, gt=0, description="Max |change| per second")
-    alert_gap_minutes: float | None = Field(default=None, gt=0)
-    alert_completeness: float | None = Field(default=None, ge=0, le=1)
-    alert_flatline_hours: float | None = Field(default=None, gt=0)
 
 
 class TagOut(BaseModel):

@@ -54,7 +54,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.timeseries import US, Series, prepare, to_timestamps
+from pipelines.timeseries import US, Series, epoch_us, prepare, silent_tags, to_timestamps
 
 GAP_COLUMNS = ("tag", "gap_start", "gap_end", "duration_minutes", "missing_points", "open")
 _NEVER = np.iinfo(np.int64).max  # threshold of a tag with an unknown interval
@@ -78,25 +78,17 @@ def find_gaps(
     expected readings absent), open (bool: runs to the window end); sorted by tag, gap_start.
     """
     series = prepare(points, rules, interval=interval, uncertain_is_bad=uncertain_is_bad)
-    start_us = _epoch_us(start, "start")
-    end_us = _epoch_us(end, "end")
+    start_us = epoch_us(start, "start")
+    end_us = epoch_us(end, "end")
     found = find_gaps_in(series, start_us=start_us, end_us=end_us)
     if rules is None or start_us is None or end_us is None:
         return found
-    absent = rules.index.difference(series.tags, sort=False)
-    if len(absent) == 0:
+    silent, iv = silent_tags(series, rules, interval=interval)
+    if len(silent) == 0:
         return found
-    if interval is not None:
-        seconds = np.full(len(absent), interval / pd.Timedelta(seconds=1))
-    elif "interval_s" in rules:
-        seconds = rules["interval_s"].reindex(absent).to_numpy(dtype="float64")
-    else:
-        return found
-    known = np.isfinite(seconds) & (seconds > 0)
-    iv = np.round(seconds[known] * US).astype(np.int64)
     width = end_us - start_us
     due = 2 * width > iv  # same rule as a tag with points but none usable in the window
-    tags = np.asarray(absent[known][due], dtype=object)
+    tags = silent[due]
     extra = _frame(tags, *_part(tags, start_us, end_us, _round_div(width, iv[due]), True)[1:])
     both = pd.concat([found, extra], ignore_index=True) if len(found) else extra
     return both.sort_values(["tag", "gap_start"], kind="stable", ignore_index=True)
@@ -204,12 +196,3 @@ def _round_div(num: np.ndarray | int, den: np.ndarray) -> np.ndarray:
     """round(num / den) for positive int64 ``den``, halves up, exact."""
     out: np.ndarray = (2 * num + den) // (2 * den)
     return out
-
-
-def _epoch_us(when: pd.Timestamp | None, name: str) -> int | None:
-    if when is None:
-        return None
-    stamp = pd.Timestamp(when)
-    if stamp.tzinfo is None:
-        raise ValueError(f"{name} must be timezone-aware (got naive {stamp}); use UTC")
-    return int(stamp.tz_convert("UTC").as_unit("us").asm8.astype(np.int64))

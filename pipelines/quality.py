@@ -95,7 +95,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 from pandas.tseries.offsets import Tick
 
-from pipelines.timeseries import US, Series, prepare, to_timestamps
+from pipelines.timeseries import US, Series, epoch_us, prepare, silent_tags, to_timestamps
 
 QUALITY_COLUMNS = (
     "tag",
@@ -161,7 +161,7 @@ def score_quality(
     flatline_minutes float64 (minutes), score float64 in [0, 100].
     """
     series = prepare(points, rules, interval=interval, uncertain_is_bad=uncertain_is_bad)
-    start_us, end_us = _epoch_us(start, "start"), _epoch_us(end, "end")
+    start_us, end_us = epoch_us(start, "start"), epoch_us(end, "end")
     if len(series.ts) and (start_us is None or end_us is None):
         first = int(series.ts.min())
         last = series.ts[series.bounds[1:] - 1] + np.maximum(series.interval_us, 1)
@@ -533,21 +533,11 @@ def _with_silent_tags(
     tz: str,
 ) -> pd.DataFrame:
     """Add rows for tags configured in ``rules`` that sent nothing at all (as gaps.py does)."""
-    absent = rules.index.difference(series.tags, sort=False)
-    if interval is not None:
-        seconds = np.full(len(absent), interval / pd.Timedelta(seconds=1))
-    elif "interval_s" in rules:
-        seconds = rules["interval_s"].reindex(absent).to_numpy(dtype="float64")
-    else:
+    silent, iv = silent_tags(series, rules, interval=interval)
+    if len(silent) == 0:
         return scores
-    known = np.isfinite(seconds) & (seconds > 0)
-    if not known.any():
-        return scores
-    iv = np.round(seconds[known] * US).astype(np.int64)
     edges = period_edges(start_us, end_us, freq=freq, tz=tz)
-    extra = _frame(
-        np.asarray(absent[known], dtype=object), {"expected_points": _expected(iv, edges)}, edges
-    )
+    extra = _frame(silent, {"expected_points": _expected(iv, edges)}, edges)
     both = pd.concat([scores, extra], ignore_index=True)
     return both.sort_values(["tag", "period_start"], kind="stable", ignore_index=True)
 
@@ -560,12 +550,3 @@ def _localize(wall: pd.DatetimeIndex, tz: str) -> pd.DatetimeIndex:
 
 def _to_us(stamps: pd.DatetimeIndex) -> np.ndarray:
     return np.asarray(stamps.tz_convert("UTC").as_unit("us").asi8, dtype=np.int64)
-
-
-def _epoch_us(when: pd.Timestamp | None, name: str) -> int | None:
-    if when is None:
-        return None
-    stamp = pd.Timestamp(when)
-    if stamp.tzinfo is None:
-        raise ValueError(f"{name} must be timezone-aware (got naive {stamp}); use UTC")
-    return int(stamp.tz_convert("UTC").as_unit("us").asm8.astype(np.int64))

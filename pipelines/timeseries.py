@@ -172,6 +172,39 @@ def _is_sorted(code: np.ndarray, ts: np.ndarray) -> bool:
     return bool(np.all(dc >= 0) and np.all((dc > 0) | (np.diff(ts) >= 0)))
 
 
+def silent_tags(
+    series: Series, rules: pd.DataFrame, *, interval: pd.Timedelta | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tags listed in ``rules`` with no point at all in ``series``, and their known interval.
+
+    Returns (tags as an object array, interval in µs as int64), only for tags whose interval
+    (``interval`` if given, else the rule's ``interval_s``) is known and positive: without an
+    expected spacing nothing says how much data a silent tag should have sent.
+    """
+    absent = rules.index.difference(series.tags, sort=False)
+    if interval is not None:
+        seconds = np.full(len(absent), interval / pd.Timedelta(seconds=1))
+    elif "interval_s" in rules:
+        seconds = rules["interval_s"].reindex(absent).to_numpy(dtype="float64")
+    else:
+        seconds = np.full(len(absent), np.nan)
+    known = np.isfinite(seconds) & (seconds > 0)
+    return (
+        np.asarray(absent[known], dtype=object),
+        np.round(seconds[known] * US).astype(np.int64),
+    )
+
+
+def epoch_us(when: pd.Timestamp | None, name: str) -> int | None:
+    """A tz-aware timestamp as int64 µs since the epoch; naive ones are refused (ValueError)."""
+    if when is None:
+        return None
+    stamp = pd.Timestamp(when)
+    if stamp.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware (got naive {stamp}); use UTC")
+    return int(stamp.tz_convert("UTC").as_unit("us").asm8.astype(np.int64))
+
+
 def to_timestamps(us: np.ndarray) -> pd.DatetimeIndex:
     """int64 µs → tz-aware UTC timestamps at microsecond resolution."""
     return pd.DatetimeIndex(pd.to_datetime(us, unit="us", utc=True)).as_unit("us")

@@ -134,7 +134,10 @@ def facilities_create(
 @app.command()
 def ingest(
     file: Annotated[
-        Path, typer.Argument(help="CSV: facility_id,tag,timestamp,value[,unit][,quality]")
+        Path,
+        typer.Argument(
+            help="CSV with columns facility_id,tag,timestamp,value (unit, quality optional)"
+        ),
     ],
     facility: Annotated[str, typer.Option(help="Facility id for rows without one")],
     wait: Annotated[bool, typer.Option(help="Wait for the worker to finish")] = True,
@@ -317,19 +320,25 @@ def _window(start: pd.Timestamp | None, end: pd.Timestamp | None, as_json: bool)
         _offline_error(as_json, "invalid_parameter", "--end must be after --start")
 
 
+OfflineFile = Annotated[
+    Path,
+    typer.Argument(
+        help="CSV with columns tag,timestamp,value (facility_id, unit, quality optional)"
+    ),
+]
+IntervalOption = Annotated[
+    str | None, typer.Option(help="Expected spacing, e.g. 1min (default: median spacing per tag)")
+]
+StartOption = Annotated[str | None, typer.Option(help="Window start, ISO 8601 with offset")]
+EndOption = Annotated[str | None, typer.Option(help="Window end (exclusive), ISO 8601 with offset")]
+
+
 @app.command()
 def gaps(
-    file: Annotated[
-        Path, typer.Argument(help="CSV: [facility_id,]tag,timestamp,value[,unit][,quality]")
-    ],
-    interval: Annotated[
-        str | None,
-        typer.Option(help="Expected spacing, e.g. 1min (default: median spacing per tag)"),
-    ] = None,
-    start: Annotated[str | None, typer.Option(help="Window start, ISO 8601 with offset")] = None,
-    end: Annotated[
-        str | None, typer.Option(help="Window end (exclusive), ISO 8601 with offset")
-    ] = None,
+    file: OfflineFile,
+    interval: IntervalOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Find the gaps in a CSV file, offline (nothing is stored)."""
@@ -354,17 +363,10 @@ def gaps(
 
 @app.command()
 def quality(
-    file: Annotated[
-        Path, typer.Argument(help="CSV: [facility_id,]tag,timestamp,value[,unit][,quality]")
-    ],
-    interval: Annotated[
-        str | None,
-        typer.Option(help="Expected spacing, e.g. 1min (default: median spacing per tag)"),
-    ] = None,
-    start: Annotated[str | None, typer.Option(help="Window start, ISO 8601 with offset")] = None,
-    end: Annotated[
-        str | None, typer.Option(help="Window end (exclusive), ISO 8601 with offset")
-    ] = None,
+    file: OfflineFile,
+    interval: IntervalOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
     tz: Annotated[str, typer.Option(help="Time zone whose local days are scored")] = "UTC",
     daily: Annotated[
         bool, typer.Option(help="One row per local day (else one for the window)")

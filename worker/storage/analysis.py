@@ -16,7 +16,7 @@ from pipelines.timeseries import SENTINELS
 from worker.storage.db import new_id
 from worker.storage.events import iso, publish
 from worker.storage.models import Alert, DataPoint, Gap, QualityScore, Tag, to_epoch_us
-from worker.storage.points import PG_EPOCH_US
+from worker.storage.points import PG_EPOCH_US, PG_POINT_ROW
 
 RULE_COLUMNS = {
     "interval_s": Tag.expected_interval_s,
@@ -78,21 +78,8 @@ def _load_points_postgres(session: Session, tag_ids: list[int], lo: int, hi: int
     with raw.cursor() as cur, cur.copy(query) as copy:
         chunks.extend(bytes(block) for block in copy)
     buf = b"".join(chunks)
-    row = np.dtype(
-        [
-            ("n", ">i2"),
-            ("l1", ">i4"),
-            ("tag", ">i8"),
-            ("l2", ">i4"),
-            ("ts", ">i8"),
-            ("l3", ">i4"),
-            ("value", ">f8"),
-            ("l4", ">i4"),
-            ("quality", ">i2"),
-        ]
-    )
     body = buf[19:-2] if len(buf) >= 21 else b""  # header (19 bytes) and trailer (2)
-    rows = np.frombuffer(body, dtype=row)
+    rows = np.frombuffer(body, dtype=PG_POINT_ROW)
     return _points_frame(
         rows["tag"].astype(np.int64),
         rows["ts"].astype(np.int64) + PG_EPOCH_US,

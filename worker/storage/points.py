@@ -22,6 +22,12 @@ from sqlalchemy.orm import Session
 from worker.storage.models import DataPoint, Facility, Tag, from_epoch_us
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds: binary COPY's zero
+# One data_point row (bigint, timestamptz, float8, smallint) in binary COPY: a field count, then
+# each field's length and big-endian value. Fixed width, so numpy reads and writes it whole.
+PG_POINT_ROW = np.dtype([
+    ("n", ">i2"), ("l1", ">i4"), ("tag", ">i8"), ("l2", ">i4"), ("ts", ">i8"),
+    ("l3", ">i4"), ("value", ">f8"), ("l4", ">i4"), ("quality", ">i2"),
+])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -200,20 +206,7 @@ def pg_binary_copy(
     tag_id: np.ndarray, ts_us: np.ndarray, value: np.ndarray, quality: np.ndarray
 ) -> bytes:
     """Rows (bigint, timestamptz, float8, smallint) in PostgreSQL's binary COPY format."""
-    row = np.dtype(
-        [
-            ("n", ">i2"),
-            ("l1", ">i4"),
-            ("tag", ">i8"),
-            ("l2", ">i4"),
-            ("ts", ">i8"),
-            ("l3", ">i4"),
-            ("value", ">f8"),
-            ("l4", ">i4"),
-            ("quality", ">i2"),
-        ]
-    )
-    rows = np.empty(len(tag_id), dtype=row)
+    rows = np.empty(len(tag_id), dtype=PG_POINT_ROW)
     rows["n"], rows["l1"], rows["l2"], rows["l3"], rows["l4"] = 4, 8, 8, 8, 2
     rows["tag"] = tag_id
     rows["ts"] = ts_us - PG_EPOCH_US
