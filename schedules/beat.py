@@ -1,7 +1,8 @@
 """Celery beat schedule as data: task names and when they run, nothing else.
 
 Every scheduled task also takes a Redis key per period (worker.locks.once_per_period), so a
-second beat started by mistake makes no difference.
+second beat started by mistake makes no difference; webhook delivery instead leases its
+messages in the database, so any number of sweeps may run at once.
 """
 
 from celery.schedules import crontab
@@ -14,6 +15,8 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Score the previous local day of every facility; hourly, so each time zone's midnight is
     # covered within the hour.
     "nightly-quality": {"task": "analysis.nightly_quality", "schedule": crontab(minute=15)},
+    # Send due webhook messages (new events, and retries whose next_attempt_at has come).
+    "deliver-webhooks": {"task": "webhooks.deliver", "schedule": 5.0},
     # Retention: old rejected-row details and events.
     "cleanup": {"task": "jobs.cleanup", "schedule": crontab(hour=3, minute=30)},
 }

@@ -116,6 +116,7 @@ def clear_caches() -> None:
 
     get_settings.cache_clear()
     db._sessionmaker.cache_clear()
+    db.get_engine.cache_clear()  # the default (None) key would keep a previous test's database
     redis_client.cache_clear()
 
 

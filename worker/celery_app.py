@@ -46,7 +46,13 @@ def make_app(settings: Settings | None = None) -> Celery:
         "unacked_restore_throttle": 3,
     }
     app = Celery(
-        "tickwork", include=["worker.tasks.ingest", "worker.tasks.jobs", "worker.tasks.analysis"]
+        "tickwork",
+        include=[
+            "worker.tasks.ingest",
+            "worker.tasks.jobs",
+            "worker.tasks.analysis",
+            "worker.tasks.webhooks",
+        ],
     )
 
     # A promise, resolved when the configuration is first used rather than at import: the

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipelines.synthetic import RNG_PLANT, Fault, make_series, to_csv_bytes
+from worker.demo_receiver import Inbox, receiving
 from worker.embedded import free_port
 
 QUARTER_START = pd.Timestamp("2025-10-01", tz="UTC")
@@ -83,6 +84,10 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
     from worker.storage.db import session_scope
     from worker.storage.tenants import create_api_key, create_tenant
 
+    hook_port = free_port()
+    # The demo's receiver listens on 127.0.0.1: the operator allow-list lets webhooks reach it.
+    os.environ["TICKWORK_WEBHOOK_ALLOWED_NETWORKS"] = '["127.0.0.1/32"]'
+    os.environ["TICKWORK_WEBHOOK_ALLOW_HTTP"] = "true"
     env = dict(os.environ)
     port = free_port()
     api_url = f"http://127.0.0.1:{port}"
@@ -94,7 +99,7 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
     api = processes.start(
         processes.api_command(host="127.0.0.1", port=port), env=env, log_file=base / "api.log"
     )
-    with processes.running(api, worker):
+    with processes.running(api, worker), receiving(hook_port) as inbox:
         processes.wait_http(f"{api_url}/healthz", proc=api)
         console.print(f"API on {api_url}, worker running (logs in {base})")
 
@@ -125,6 +130,17 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
                 )
             )
         console.print(f"facility {facility['id']} with {len(RNG_PLANT)} tags")
+        hook = _check(
+            client.post(
+                "/v1/webhook-endpoints",
+                json={
+                    "url": f"http://127.0.0.1:{hook_port}/tickwork",
+                    "description": "demo receiver",
+                },
+            )
+        )
+        inbox.secret = hook["secret"]
+        console.print(f"webhook endpoint {hook['id']} -> {hook['url']} (every event)")
 
         end = QUARTER_START + pd.Timedelta(days=days)
         with console.status("generating 1-minute data with planted gaps, flatlines, spikes"):
@@ -164,6 +180,7 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
         console.print(table)
         console.print("GET /v1/data-points ->", json.dumps(stored["data"][0]))
         ok &= _report_analysis(client, console, sent, faults, facility["id"], end=end)
+        ok &= _report_webhooks(client, console, inbox)
     console.print(
         f"demo finished in {time.monotonic() - started:.1f} s "
         f"({'all checks passed' if ok else 'CHECKS FAILED'})"
@@ -249,6 +266,34 @@ def _report_analysis(
         "every planted gap found with its exact start and end": planted_gaps <= found_gaps,
         "every planted flatline found": planted_flat <= flat_days,
         "every planted spike found": planted_spikes <= spike_days,
+    }
+    for label, passed in checks.items():
+        console.print(f"[{'green' if passed else 'red'}]{'ok ' if passed else 'FAIL'}[/] {label}")
+    return all(checks.values())
+
+
+def _report_webhooks(
+    client: httpx.Client, console: Console, inbox: Inbox, timeout: float = 120
+) -> bool:
+    """Wait until every event has reached the receiver, verified; then show what came."""
+    deadline = time.monotonic() + timeout
+    total = 0
+    with console.status("waiting for webhook deliveries"):
+        while time.monotonic() < deadline:
+            total = _check(client.get("/v1/events", params={"limit": 1}))["pagination"]["total"]
+            if inbox.total >= total:
+                break
+            time.sleep(1)
+    table = Table(title="webhooks received by the demo's receiver (Standard Webhooks, verified)")
+    table.add_column("event")
+    table.add_column("received", justify="right")
+    for event, count in sorted(inbox.verified.items()):
+        table.add_row(event, f"{count:,}")
+    console.print(table)
+    checks = {
+        f"every event delivered once and verified ({inbox.total:,} of {total:,})": inbox.total
+        == total,
+        "no request failed verification": inbox.rejected == 0,
     }
     for label, passed in checks.items():
         console.print(f"[{'green' if passed else 'red'}]{'ok ' if passed else 'FAIL'}[/] {label}")

@@ -69,6 +69,22 @@ class Settings(BaseSettings):
         default=90, description="Rejected-row details and events older than this are deleted."
     )
 
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Addresses/CIDRs webhooks may reach despite the SSRF guard, e.g. "
+        '["127.0.0.1/32"] for a local receiver (JSON list).',
+    )
+    webhook_allow_http: bool = Field(default=False, description="Allow http:// endpoints.")
+    webhook_connect_timeout: float = Field(default=3.0, description="Seconds to connect.")
+    webhook_timeout: float = Field(default=10.0, description="Seconds for a whole attempt.")
+    webhook_disable_after_days: float = Field(
+        default=5.0, description="An endpoint failing this long is disabled."
+    )
+    webhook_batch_size: int = Field(default=500, description="Messages per delivery batch.")
+    webhook_concurrency: int = Field(
+        default=50, description="Requests in flight per delivery task (at most 4 per endpoint)."
+    )
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")

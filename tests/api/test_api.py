@@ -391,14 +391,26 @@ def _alice_world(client: TestClient, alice: Tenant, env: dict[str, str]) -> dict
         headers=alice.headers,
         files={"file": ("p.csv", CSV.replace(b"{fac}", fac.encode()), "text/csv")},
     )
-    return {"facility_id": fac, "name": "flow", "job_id": job.json()["job_id"]}
+    endpoint = client.post(
+        "/v1/webhook-endpoints", headers=alice.headers, json={"url": "https://hooks.example.com/in"}
+    ).json()
+    ping = client.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=alice.headers)
+    return {
+        "facility_id": fac,
+        "name": "flow",
+        "job_id": job.json()["job_id"],
+        "endpoint_id": endpoint["id"],
+        "message_id": ping.json()["message_id"],
+    }
 
 
 BODIES = {
     ("POST", "/v1/facilities/{facility_id}/tags"): {"name": "x"},
     ("PATCH", "/v1/facilities/{facility_id}"): {"name": "stolen"},
     ("PATCH", "/v1/facilities/{facility_id}/tags/{name}"): {"unit": "kg"},
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): {"url": "https://evil.example.com/"},
 }
+QUERIES = {"/v1/webhook-endpoints/{endpoint_id}/recover": {"since": "2099-01-01T00:00:00Z"}}
 
 
 def test_every_route_hides_other_tenants(
@@ -411,12 +423,15 @@ def test_every_route_hides_other_tenants(
             continue
         for method in operations:
             body = BODIES.get((method.upper(), path))
-            response = client.request(method, path.format(**ids), headers=bob.headers, json=body)
+            response = client.request(
+                method, path.format(**ids), headers=bob.headers, json=body, params=QUERIES.get(path)
+            )
             assert response.status_code == 404, f"{method} {path}: {response.status_code}"
             assert response.json()["error"]["code"] == "not_found"
             assert "Plant" not in response.text and "m3/h" not in response.text
+            assert "whsec_" not in response.text and "hooks.example.com" not in response.text
             checked += 1
-    assert checked >= 9
+    assert checked >= 17
     # Query-parameter and body references to Alice's facility are 404 too.
     response = client.get(
         "/v1/data-points",
@@ -655,3 +670,65 @@ def test_tag_quality_rules_and_alert_thresholds(client: TestClient, alice: Tenan
         json={"name": "x", "alert_completeness": 1.5},
     )
     assert_error(bad, 400, "invalid_parameter", "alert_completeness")
+
+
+# --- webhook endpoints ------------------------------------------------------------------------
+
+
+def test_webhook_endpoint_lifecycle(client: TestClient, alice: Tenant, env: dict[str, str]) -> None:
+    h = alice.headers
+    created = client.post(
+        "/v1/webhook-endpoints",
+        headers=h,
+        json={"url": "https://hooks.example.com/tickwork", "event_types": ["data_gap.detected"]},
+    )
+    assert created.status_code == 201
+    endpoint = created.json()
+    assert endpoint["secret"].startswith("whsec_")
+    listed = client.get("/v1/webhook-endpoints", headers=h).json()["data"]
+    assert [e["id"] for e in listed] == [endpoint["id"]]
+    assert "secret" not in listed[0] and "whsec_" not in str(listed)  # shown once only
+    rotated = client.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", headers=h, json={"grace_hours": 1}
+    ).json()
+    assert rotated["secret"].startswith("whsec_") and rotated["secret"] != endpoint["secret"]
+    with session_scope(env["db"]) as s:
+        from worker.storage.models import WebhookEndpoint
+
+        secrets = s.get(WebhookEndpoint, endpoint["id"]).secrets
+        assert [x["secret"] for x in secrets] == [rotated["secret"], endpoint["secret"]]
+        assert secrets[0]["expires_at"] is None and secrets[1]["expires_at"] is not None
+    patched = client.patch(
+        f"/v1/webhook-endpoints/{endpoint['id']}",
+        headers=h,
+        json={"enabled": False, "event_types": []},
+    ).json()
+    assert (patched["enabled"], patched["event_types"]) == (False, [])
+    ping = client.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=h)
+    assert ping.status_code == 202 and ping.json()["message_id"].startswith("msg_")
+    resend = client.post(f"/v1/webhook-messages/{ping.json()['message_id']}/resend", headers=h)
+    assert resend.json() == {"message_id": ping.json()["message_id"], "status": "pending"}
+    recover = client.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/recover",
+        headers=h,
+        params={"since": "2000-01-01T00:00:00Z"},
+    )
+    assert_error(recover, 400, "invalid_parameter", "since")
+    attempts = client.get(f"/v1/webhook-endpoints/{endpoint['id']}/attempts", headers=h).json()
+    assert attempts == {"data": [], "pagination": {"total": 0, "page": 1, "per_page": 100}}
+    assert client.delete(f"/v1/webhook-endpoints/{endpoint['id']}", headers=h).status_code == 204
+    assert_error(client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=h), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "http://hooks.example.com/x"}, "url"),  # https only by default
+        ({"url": "https://user:pw@hooks.example.com/x"}, "url"),
+        ({"url": "ftp://hooks.example.com/x"}, "url"),
+        ({"url": "https://hooks.example.com/x", "event_types": ["nope"]}, "event_types"),
+    ],
+)
+def test_webhook_endpoint_validation(client: TestClient, alice: Tenant, body, field) -> None:
+    response = client.post("/v1/webhook-endpoints", headers=alice.headers, json=body)
+    assert_error(response, 400, "invalid_parameter", field)

@@ -26,6 +26,7 @@ def test_every_scheduled_task_is_registered() -> None:
         "analysis.scan_stale",
         "analysis.nightly_quality",
         "jobs.cleanup",
+        "webhooks.deliver",
     }
     assert names <= set(app.tasks)
 

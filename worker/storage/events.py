@@ -24,6 +24,7 @@ EVENT_TYPES = (
     "document.processed",
     "document.failed",
     "ingest.completed",
+    "endpoint.disabled",
 )
 
 

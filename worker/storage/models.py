@@ -305,3 +305,73 @@ class Event(Base):
     dedupe_key: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    # Set once the event has been turned into a message for each subscribed endpoint.
+    fanned_out_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+
+
+class WebhookEndpoint(Base):
+    """Where a tenant wants events sent.
+
+    ``secrets``: list of ``{"secret": "whsec_...", "expires_at": ISO 8601 | null}``; every
+    unexpired secret signs (rotation grace period). Secrets are needed in clear to sign, so the
+    database holding them must be protected like any credential store.
+    """
+
+    __tablename__ = "webhook_endpoint"
+    __table_args__ = (Index(None, "tenant_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    event_types: Mapped[list[str]] = mapped_column(Json, default=list)  # empty: every event
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    legacy_signature: Mapped[bool] = mapped_column(Boolean, default=False)
+    secrets: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    failing_since: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+
+
+class WebhookMessage(Base):
+    """One event for one endpoint. ``id`` is the ``webhook-id``, the same on every attempt."""
+
+    __tablename__ = "webhook_message"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "tenant_id", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoint.id", ondelete="CASCADE"))
+    event_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    event_type: Mapped[str] = mapped_column(String(60))
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # the exact bytes signed and sent
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|succeeded|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+
+
+class DeliveryAttempt(Base):
+    """One HTTP attempt of a message: what the receiver answered, how fast, or what failed."""
+
+    __tablename__ = "delivery_attempt"
+    __table_args__ = (
+        Index(None, "endpoint_id", "attempted_at"),
+        Index(None, "message_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoint.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(ForeignKey("webhook_message.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(60))
+    attempted_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(10))  # success | failure
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    response_excerpt: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
