@@ -292,3 +292,70 @@ def test_payload_is_the_seed_shape(db: str, receiver: Receiver) -> None:
     # seeds/001: HMAC-SHA256 of the body keyed with the secret as given, in hex
     expected = hmac.new(secret.encode(), got.body, hashlib.sha256).hexdigest()
     assert got.headers["x-signature"] == f"sha256={expected}"
+
+
+def test_receiver_down_is_a_failed_attempt(db: str) -> None:
+    from worker.embedded import free_port
+
+    tenant_id, _, _ = _endpoint(db, f"http://127.0.0.1:{free_port()}/nobody-listens")
+    _event(db, tenant_id)
+    deliver_due(settings=LOCAL, batch_size=10)
+    with session_scope(db) as s:
+        [attempt] = s.scalars(select(DeliveryAttempt))
+        assert (attempt.outcome, attempt.status_code) == ("failure", None)
+        assert "ConnectError" in attempt.error
+    assert _message(db).status == "pending"
+
+
+def test_connection_reset_is_a_failed_attempt(db: str) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def reset_everything() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+            conn.close()  # linger 0: the peer sees a reset
+
+    threading.Thread(target=reset_everything, daemon=True).start()
+    tenant_id, _, _ = _endpoint(db, f"http://127.0.0.1:{port}/reset")
+    _event(db, tenant_id)
+    deliver_due(settings=LOCAL, batch_size=10)
+    listener.close()
+    assert _attempts(db) == [("failure", None)]
+    assert _message(db).attempts == 1
+
+
+def test_recover_resends_failed_messages_under_their_ids(db: str, receiver: Receiver) -> None:
+    receiver.status["/later"] = 500
+    tenant_id, endpoint_id, secret = _endpoint(db, f"{receiver.url}/later")
+    _event(db, tenant_id, 2)
+    now = datetime.now(UTC)
+    for step in range(9):  # exhaust the schedule on a compressed clock
+        deliver_due(settings=LOCAL, batch_size=10, now=now + timedelta(days=2 * step))
+    with session_scope(db) as s:
+        failed = {m.id: m.status for m in s.scalars(select(WebhookMessage))}
+    assert set(failed.values()) == {"failed"}
+    assert len(receiver.got) == 2 * 8  # eight attempts each, then it gives up
+    receiver.got.clear()
+    receiver.status["/later"] = 200
+    with session_scope(db) as s:  # what POST .../recover does
+        from sqlalchemy import update
+
+        s.execute(
+            update(WebhookMessage)
+            .where(WebhookMessage.endpoint_id == endpoint_id)
+            .values(status="pending", next_attempt_at=datetime.now(UTC))
+        )
+    deliver_due(settings=LOCAL, batch_size=10)
+    assert {r.headers["webhook-id"] for r in receiver.got} == set(failed)
+    receiver.verified(secret)
