@@ -84,6 +84,16 @@ LOCAL = Settings(
 )
 
 
+STRICT = Settings(
+    allow=[],
+    allow_http=True,
+    connect_timeout=1.0,
+    timeout=1.0,
+    concurrency=10,
+    disable_after=timedelta(days=5),
+)  # no allow-list: the receiver is internal
+
+
 @pytest.fixture
 def db(any_db: str, configure) -> str:
     configure(TICKWORK_DATABASE_URL=any_db)
@@ -245,15 +255,7 @@ def test_rotation_signs_with_both_secrets_during_grace(db: str, receiver: Receiv
 def test_internal_address_is_refused_without_allow_list(db: str, receiver: Receiver) -> None:
     tenant_id, _, _ = _endpoint(db, f"{receiver.url}/ok")
     _event(db, tenant_id)
-    strict = Settings(
-        allow=[],
-        allow_http=True,
-        connect_timeout=1.0,
-        timeout=1.0,
-        concurrency=10,
-        disable_after=timedelta(days=5),
-    )
-    deliver_due(settings=strict, batch_size=10)
+    deliver_due(settings=STRICT, batch_size=10)
     assert receiver.got == []
     with session_scope(db) as s:
         [attempt] = s.scalars(select(DeliveryAttempt))
@@ -265,15 +267,7 @@ def test_hostname_resolving_to_loopback_is_refused(db: str, receiver: Receiver) 
     port = receiver.url.rsplit(":", 1)[1]
     tenant_id, _, _ = _endpoint(db, f"http://localhost:{port}/ok")
     _event(db, tenant_id)
-    strict = Settings(
-        allow=[],
-        allow_http=True,
-        connect_timeout=1.0,
-        timeout=1.0,
-        concurrency=10,
-        disable_after=timedelta(days=5),
-    )
-    deliver_due(settings=strict, batch_size=10)
+    deliver_due(settings=STRICT, batch_size=10)
     assert receiver.got == []
     assert _attempts(db) == [("failure", None)]
 
