@@ -17,8 +17,8 @@ return 0
 """
 
 
-@lru_cache(maxsize=1)
-def redis_client() -> redis.Redis:
+def redis_url() -> str:
+    """The Redis that holds locks and rate limits: TICKWORK_REDIS_URL, or a Redis broker."""
     settings = get_settings()
     url = settings.resolved_redis_url
     if url is None:
@@ -30,7 +30,12 @@ def redis_client() -> redis.Redis:
                 "TICKWORK_REDIS_URL is required when the broker is not Redis "
                 "(rate limits and locks live in Redis)"
             )
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    return url
+
+
+@lru_cache(maxsize=1)
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=2)
 
 
 @contextmanager

@@ -39,6 +39,9 @@ class EndpointIn(BaseModel):
     legacy_signature: bool = Field(
         default=False, description="Also send X-Signature: sha256=<hex> for older receivers"
     )
+    rate_limit: int | None = Field(
+        default=None, ge=1, le=10_000, description="Most requests per second (none: no limit)"
+    )
 
 
 class EndpointPatch(BaseModel):
@@ -48,6 +51,9 @@ class EndpointPatch(BaseModel):
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
     legacy_signature: bool | None = None
+    rate_limit: int | None = Field(
+        default=None, ge=0, le=10_000, description="Requests per second; 0 removes the limit"
+    )
 
 
 class RotateIn(BaseModel):
@@ -87,6 +93,7 @@ def create(body: EndpointIn, who: Caller = Depends(writer),
     endpoint, secret = create_endpoint(
         session, tenant_id=who.tenant_id, url=body.url, event_types=body.event_types,
         description=body.description, legacy_signature=body.legacy_signature,
+        rate_limit=body.rate_limit,
     )  # fmt: skip
     return {**endpoint_view(endpoint), "secret": secret}
 
@@ -118,6 +125,8 @@ def patch(endpoint_id: str, body: EndpointPatch, who: Caller = Depends(writer),
     if "event_types" in changes:
         _check_events(changes["event_types"])
         changes["event_types"] = sorted(set(changes["event_types"]))
+    if changes.get("rate_limit") == 0:
+        changes["rate_limit"] = None
     if changes.get("enabled") is True:
         endpoint.disabled_reason, endpoint.failing_since = None, None
     for key, value in changes.items():

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.conftest import make_tenant
@@ -31,6 +31,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.time)  # arrival, for rate checks
 
 
 @dataclass
@@ -353,3 +354,74 @@ def test_recover_resends_failed_messages_under_their_ids(db: str, receiver: Rece
     deliver_due(settings=LOCAL, batch_size=10)
     assert {r.headers["webhook-id"] for r in receiver.got} == set(failed)
     receiver.verified(secret)
+
+
+def test_rate_limit_spreads_requests_over_seconds(
+    db: str, receiver: Receiver, redis_url: str
+) -> None:
+    """Five a second at most, counted in Redis (so every worker shares the budget)."""
+    tenant_id, _, secret = _endpoint(db, f"{receiver.url}/limited", rate_limit=5)
+    _event(db, tenant_id, 12)
+    limited = Settings(**{**LOCAL.__dict__, "redis_url": redis_url})
+    assert deliver_due(settings=limited, batch_size=100) == 12
+    arrivals = [r.at for r in receiver.got]
+    per_second: dict[int, int] = {}
+    for at in arrivals:
+        per_second[int(at)] = per_second.get(int(at), 0) + 1
+    assert len(arrivals) == 12
+    assert max(per_second.values()) <= 5, per_second
+    assert len(per_second) >= 3  # 12 requests at 5/s need three windows
+    assert len(receiver.verified(secret)) == 12
+
+
+def test_rate_limited_endpoint_gets_a_bounded_share_of_a_batch(db: str) -> None:
+    from worker.storage.webhooks import claim_due, fan_out
+
+    tenant_id, _, _ = _endpoint(db, "https://hooks.example.com/a", rate_limit=2)
+    _event(db, tenant_id, 5)
+    now = datetime.now(UTC)
+    with session_scope(db) as s:
+        assert fan_out(s, now=now) == 5
+        claimed, targets = claim_due(s, now=now, limit=100, lease=timedelta(minutes=1),
+                                     rate_window_s=1.0)  # fmt: skip
+    assert len(claimed) == 2  # the other three stay due for the next batch
+    assert [t.rate_limit for t in targets.values()] == [2]
+    with session_scope(db) as s:
+        claimed, _ = claim_due(s, now=now, limit=100, lease=timedelta(minutes=1),
+                               rate_window_s=1.0)  # fmt: skip
+    assert len(claimed) == 2  # the leased two are not claimed again
+
+
+def test_concurrent_fan_out_splits_events_instead_of_repeating_them(pg_db: str, configure) -> None:
+    """Two sweepers at once: the second skips the events the first holds (no wait, no repeat)."""
+    from worker.storage.webhooks import fan_out
+
+    configure(TICKWORK_DATABASE_URL=pg_db)
+    tenant_id, _, _ = _endpoint(pg_db, "https://hooks.example.com/a")
+    _event(pg_db, tenant_id, 6)
+    with session_scope(pg_db) as first:
+        assert fan_out(first, limit=4) == 4  # holds four events, uncommitted
+        with session_scope(pg_db) as second:
+            assert fan_out(second) == 2  # only the two nobody holds
+    with session_scope(pg_db) as s:
+        assert s.scalar(select(func.count()).select_from(WebhookMessage)) == 6
+        assert s.scalar(select(func.count()).select_from(Event).where(
+            Event.fanned_out_at.is_(None))) == 0  # fmt: skip
+
+
+def test_outcome_of_a_message_deleted_mid_flight_is_dropped(db: str) -> None:
+    from worker.storage.webhooks import Outcome, claim_due, fan_out, record_outcomes
+
+    tenant_id, endpoint_id, _ = _endpoint(db, "https://hooks.example.com/a")
+    _event(db, tenant_id, 3)
+    now = datetime.now(UTC)
+    with session_scope(db) as s:
+        fan_out(s, now=now)
+        claimed, _ = claim_due(s, now=now, limit=10, lease=timedelta(minutes=1))
+    with session_scope(db) as s:  # the endpoint is deleted while the batch is in flight
+        s.delete(s.get(WebhookEndpoint, endpoint_id))
+    ok = Outcome(status_code=200, latency_ms=3, excerpt="", error=None)
+    with session_scope(db) as s:
+        assert record_outcomes(s, results=[(m, ok) for m in claimed], now=now,
+                               disable_after=timedelta(days=5)) == 0  # fmt: skip
+    assert _attempts(db) == []

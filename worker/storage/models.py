@@ -298,6 +298,13 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "dedupe_key"),
         Index(None, "tenant_id", "created_at"),
+        # The fan-out's work list stays small however long the event history grows.
+        Index(
+            "ix_event_not_fanned_out",
+            "created_at",
+            postgresql_where=text("fanned_out_at IS NULL"),
+            sqlite_where=text("fanned_out_at IS NULL"),
+        ),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
@@ -327,6 +334,8 @@ class WebhookEndpoint(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
     legacy_signature: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Most requests per second this endpoint gets, across every worker (None: no limit).
+    rate_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     secrets: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
     failing_since: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,7 @@ def create_endpoint(
     event_types: list[str],
     description: str = "",
     legacy_signature: bool = False,
+    rate_limit: int | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its secret (returned once, to show to the user)."""
     secret = signing.new_secret()
@@ -53,6 +55,7 @@ def create_endpoint(
         event_types=sorted(set(event_types)),
         enabled=True,
         legacy_signature=legacy_signature,
+        rate_limit=rate_limit,
         secrets=[{"secret": secret, "expires_at": None}],
         created_at=now,
         updated_at=now,
@@ -96,42 +99,56 @@ def endpoint_view(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "enabled": endpoint.enabled,
         "disabled_reason": endpoint.disabled_reason,
         "legacy_signature": endpoint.legacy_signature,
+        "rate_limit": endpoint.rate_limit,
         "failing_since": iso(endpoint.failing_since) if endpoint.failing_since else None,
         "created_at": iso(endpoint.created_at),
     }
 
 
 def fan_out(session: Session, *, now: datetime | None = None, limit: int = 1000) -> int:
-    """Turn not-yet-fanned-out events into one message per subscribed, enabled endpoint."""
-    events = list(
-        session.scalars(
-            select(Event)
-            .where(Event.fanned_out_at.is_(None))
-            .order_by(Event.created_at, Event.id)
-            .limit(limit)
-        )
+    """Turn not-yet-fanned-out events into one message per subscribed, enabled endpoint.
+
+    A few statements per batch whatever its size: one to take the events (``FOR UPDATE SKIP
+    LOCKED`` on PostgreSQL, so concurrent sweepers split the work instead of repeating it; SQLite
+    writers are serialised already), one for the endpoints, one multi-row insert, one update.
+    Returns how many messages were created.
+    """
+    query = (
+        select(Event.id, Event.tenant_id, Event.type, Event.payload)
+        .where(Event.fanned_out_at.is_(None))
+        .order_by(Event.created_at, Event.id)
+        .limit(limit)
     )
+    if _dialect(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    events = session.execute(query).all()
     if not events:
         return 0
-    tenants = {e.tenant_id for e in events}
-    endpoints: dict[str, list[WebhookEndpoint]] = {}
-    for ep in session.scalars(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.tenant_id.in_(tenants), WebhookEndpoint.enabled.is_(True)
+    endpoints: dict[str, list[Any]] = {}
+    for ep in session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.tenant_id, WebhookEndpoint.event_types).where(
+            WebhookEndpoint.tenant_id.in_({e.tenant_id for e in events}),
+            WebhookEndpoint.enabled.is_(True),
         )
     ):
         endpoints.setdefault(ep.tenant_id, []).append(ep)
     now = now or datetime.now(UTC)
-    created = 0
+    rows: list[dict[str, Any]] = []
     for event in events:
+        body: bytes | None = None
         for ep in endpoints.get(event.tenant_id, []):
             if ep.event_types and event.type not in ep.event_types:
                 continue
-            created += enqueue_message(
-                session, endpoint=ep, event_type=event.type, payload=event.payload,
-                event_id=event.id, now=now,
-            )  # fmt: skip
-        event.fanned_out_at = now
+            body = body or _body(event.payload)
+            rows.append(_message_row(tenant_id=event.tenant_id, endpoint_id=ep.id,
+                                     event_id=event.id, event_type=event.type, body=body,
+                                     now=now))  # fmt: skip
+    created = 0
+    if rows:
+        created = len(session.execute(_insert_messages(session), rows).all())
+    session.execute(
+        update(Event).where(Event.id.in_([e.id for e in events])).values(fanned_out_at=now)
+    )
     return created
 
 
@@ -145,32 +162,79 @@ def enqueue_message(
     now: datetime,
 ) -> int:
     """One message, due now; at most one per (endpoint, event). Returns 1 if created."""
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    body = signing.encode_event(
-        payload["event"], datetime.fromisoformat(payload["timestamp"].replace("Z", "+00:00")),
-        payload["data"],
-    )  # fmt: skip
-    written = session.execute(
+    row = _message_row(tenant_id=endpoint.tenant_id, endpoint_id=endpoint.id, event_id=event_id,
+                       event_type=event_type, body=_body(payload), now=now)  # fmt: skip
+    return len(session.execute(_insert_messages(session), [row]).all())
+
+
+def _body(payload: dict[str, Any]) -> bytes:
+    when = datetime.fromisoformat(payload["timestamp"].replace("Z", "+00:00"))
+    return signing.encode_event(payload["event"], when, payload["data"])
+
+
+def _message_row(*, tenant_id: str, endpoint_id: str, event_id: str | None, event_type: str,
+                 body: bytes, now: datetime) -> dict[str, Any]:  # fmt: skip
+    return {"id": new_id("msg"), "tenant_id": tenant_id, "endpoint_id": endpoint_id,
+            "event_id": event_id, "event_type": event_type, "body": body, "status": "pending",
+            "attempts": 0, "next_attempt_at": now, "created_at": now}  # fmt: skip
+
+
+def _insert_messages(session: Session) -> Any:
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    return (
         insert(WebhookMessage)
-        .values(id=new_id("msg"), tenant_id=endpoint.tenant_id, endpoint_id=endpoint.id,
-                event_id=event_id, event_type=event_type, body=body, status="pending",
-                attempts=0, next_attempt_at=now, created_at=now)
         .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
         .returning(WebhookMessage.id)
-    ).scalar_one_or_none()  # fmt: skip
-    return 0 if written is None else 1
+    )
+
+
+def _dialect(session: Session) -> str:
+    bind = session.get_bind()
+    return bind.dialect.name
+
+
+@dataclass(frozen=True)
+class Due:
+    """A claimed message: what the sender needs, detached from any session."""
+
+    id: str
+    tenant_id: str
+    endpoint_id: str
+    event_type: str
+    body: bytes
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Target:
+    """An endpoint as the sender sees it."""
+
+    id: str
+    url: str
+    secrets: tuple[str, ...]
+    legacy_signature: bool
+    rate_limit: int | None
 
 
 def claim_due(
-    session: Session, *, now: datetime, limit: int, lease: timedelta
-) -> list[tuple[WebhookMessage, WebhookEndpoint]]:
+    session: Session, *, now: datetime, limit: int, lease: timedelta, rate_window_s: float = 5.0
+) -> tuple[list[Due], dict[str, Target]]:
     """Due messages of enabled endpoints, leased to this worker for ``lease``.
 
     The lease (``locked_until``) keeps two sweepers from sending the same message at once; a
-    worker that dies mid-batch leaves leases that simply expire.
+    worker that dies mid-batch leaves leases that simply expire. An endpoint with a rate limit
+    gets at most ``rate_limit * rate_window_s`` messages per batch; the rest stay due.
     """
     query = (
-        select(WebhookMessage, WebhookEndpoint)
+        select(
+            WebhookMessage.id,
+            WebhookMessage.tenant_id,
+            WebhookMessage.endpoint_id,
+            WebhookMessage.event_type,
+            WebhookMessage.body,
+            WebhookMessage.attempts,
+            WebhookEndpoint.rate_limit,
+        )
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
         .where(
             WebhookMessage.status == "pending",
@@ -181,19 +245,99 @@ def claim_due(
         .order_by(WebhookMessage.next_attempt_at, WebhookMessage.created_at)
         .limit(limit)
     )
-    if session.bind.dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         query = query.with_for_update(of=WebhookMessage, skip_locked=True)
-    rows = [(m, e) for m, e in session.execute(query).all()]
-    if rows:
+    taken: dict[str, int] = {}
+    claimed: list[Due] = []
+    for row in session.execute(query):
+        if row.rate_limit:
+            taken[row.endpoint_id] = taken.get(row.endpoint_id, 0) + 1
+            if taken[row.endpoint_id] > max(1, int(row.rate_limit * rate_window_s)):
+                continue
+        claimed.append(Due(row.id, row.tenant_id, row.endpoint_id, row.event_type, row.body,
+                           row.attempts))  # fmt: skip
+    if not claimed:
+        return [], {}
+    session.execute(
+        update(WebhookMessage)
+        .where(WebhookMessage.id.in_([m.id for m in claimed]))
+        .values(locked_until=now + lease)
+    )
+    targets = {
+        ep.id: Target(
+            ep.id, ep.url, tuple(signing_secrets(ep, now)), ep.legacy_signature, ep.rate_limit
+        )
+        for ep in session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.id.in_({m.endpoint_id for m in claimed}))
+        )
+    }
+    return claimed, targets
+
+
+def record_outcomes(
+    session: Session,
+    *,
+    results: Sequence[tuple[Due, Outcome]],
+    now: datetime,
+    disable_after: timedelta,
+) -> int:
+    """Log every attempt of a batch and settle its messages; returns how many were recorded.
+
+    Successes (the common case) take three statements for the whole batch; a failure goes
+    through ``record_outcome`` (retry schedule, auto-disable). A message deleted meanwhile (its
+    endpoint was deleted) or already settled elsewhere (a resend) is left alone.
+    """
+    ids = [due.id for due, _ in results]
+    lock = select(WebhookMessage.id).where(
+        WebhookMessage.id.in_(ids), WebhookMessage.status == "pending"
+    )
+    if _dialect(session) == "postgresql":
+        lock = lock.with_for_update()
+    pending = set(session.scalars(lock))
+    results = [(due, outcome) for due, outcome in results if due.id in pending]
+    if not results:
+        return 0
+    session.execute(insert(DeliveryAttempt), [
+        {"tenant_id": due.tenant_id, "endpoint_id": due.endpoint_id, "message_id": due.id,
+         "event_type": due.event_type, "attempted_at": now,
+         "outcome": "success" if outcome.success else "failure",
+         "status_code": outcome.status_code, "latency_ms": outcome.latency_ms,
+         "response_excerpt": outcome.excerpt[:EXCERPT_BYTES], "error": outcome.error}
+        for due, outcome in results
+    ])  # fmt: skip
+    succeeded = [due for due, outcome in results if outcome.success]
+    if succeeded:
         session.execute(
             update(WebhookMessage)
-            .where(WebhookMessage.id.in_([m.id for m, _ in rows]))
-            .values(locked_until=now + lease)
+            .where(WebhookMessage.id.in_([d.id for d in succeeded]))
+            .values(
+                status="succeeded",
+                attempts=WebhookMessage.attempts + 1,
+                last_attempt_at=now,
+                next_attempt_at=None,
+                locked_until=None,
+            )
         )
-    return rows
+        session.execute(
+            update(WebhookEndpoint)
+            .where(
+                WebhookEndpoint.id.in_({d.endpoint_id for d in succeeded}),
+                WebhookEndpoint.failing_since.is_not(None),
+            )
+            .values(failing_since=None)
+        )
+    for due, outcome in results:
+        if outcome.success:
+            continue
+        message = session.get(WebhookMessage, due.id)
+        endpoint = session.get(WebhookEndpoint, due.endpoint_id)
+        if message is not None and endpoint is not None:
+            _settle_failure(session, message=message, endpoint=endpoint, outcome=outcome,
+                            now=now, disable_after=disable_after)  # fmt: skip
+    return len(results)
 
 
-def record_outcome(
+def _settle_failure(
     session: Session,
     *,
     message: WebhookMessage,
@@ -203,21 +347,10 @@ def record_outcome(
     disable_after: timedelta,
     rng: Any = None,
 ) -> None:
-    """Log the attempt; schedule the next one, finish the message, or disable the endpoint."""
-    session.add(DeliveryAttempt(
-        tenant_id=message.tenant_id, endpoint_id=endpoint.id, message_id=message.id,
-        event_type=message.event_type, attempted_at=now,
-        outcome="success" if outcome.success else "failure", status_code=outcome.status_code,
-        latency_ms=outcome.latency_ms, response_excerpt=outcome.excerpt[:EXCERPT_BYTES],
-        error=outcome.error,
-    ))  # fmt: skip
+    """After a failed attempt: schedule the next one or give up, and maybe disable the endpoint."""
     message.attempts += 1
     message.last_attempt_at = now
     message.locked_until = None
-    if outcome.success:
-        message.status, message.next_attempt_at = "succeeded", None
-        endpoint.failing_since = None
-        return
     endpoint.failing_since = endpoint.failing_since or now
     throttled = (
         signing.is_throttling(outcome.status_code)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
+import logging
 
 from worker.celery_app import app
 from worker.settings import get_settings
-from worker.webhook_delivery import deliver_due, settings_from_env
+from worker.webhook_delivery import settings_from_env, sweep
+
+log = logging.getLogger(__name__)
 
 
 @app.task(name="webhooks.deliver", ignore_result=True, acks_late=True,
@@ -15,15 +18,11 @@ def deliver(max_seconds: float = 25.0) -> int:
     """Send due messages batch after batch for up to ``max_seconds``; returns how many.
 
     Safe to run in several workers at once: each batch is leased in the database. Retries are
-    scheduled with ``next_attempt_at`` rows swept by beat, never with broker countdowns.
+    scheduled with ``next_attempt_at`` rows swept by beat, never with broker countdowns. One
+    HTTP client (and its connection pool) serves every batch of the sweep.
     """
-    settings = settings_from_env()
-    batch = get_settings().webhook_batch_size
-    deadline = time.monotonic() + max_seconds
-    sent = 0
-    while time.monotonic() < deadline:
-        done = deliver_due(settings=settings, batch_size=batch)
-        sent += done
-        if done < batch:
-            break
-    return sent
+    stats = asyncio.run(sweep(settings_from_env(), batch_size=get_settings().webhook_batch_size,
+                              max_seconds=max_seconds))  # fmt: skip
+    if stats.sent:
+        log.info("webhook sweep: %s", stats.as_dict())
+    return stats.sent
