@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from worker.documents_cli import documents_app
+from worker.lcfs_cli import lcfs_app
 from worker.settings import get_settings
 
 app = typer.Typer(
@@ -35,6 +37,8 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(facilities_app, name="facilities")
 app.add_typer(broker_app, name="broker")
+app.add_typer(lcfs_app, name="lcfs")
+app.add_typer(documents_app, name="documents")
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)

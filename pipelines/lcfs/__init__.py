@@ -1,0 +1,73 @@
+"""California LCFS: credit engine, meter quantities, quarterly report and its renderings.
+
+Pure computation (no I/O besides reading the packaged/override parameter tables). See
+``credits`` (formula, transactions), ``meter`` (rate/totalizer tags), ``report``
+(``compute_quarter``), ``render`` (CSV/JSON), ``pdf`` (PDF) and ``tables`` (parameters).
+"""
+
+from pipelines.lcfs.credits import (
+    DEFAULT_METER_TRANSACTION_TYPE,
+    TRANSACTION_TYPES,
+    CreditLine,
+    CreditTotals,
+    Transaction,
+    canonical_transaction_type,
+    check_lines,
+    credit_line,
+    credit_lines,
+    credit_totals,
+    credits_mt,
+    parse_transactions_csv,
+)
+from pipelines.lcfs.meter import MeterQuantities, TagMapping, meter_quantities, prepare_points
+from pipelines.lcfs.pdf import render_lcfs_pdf
+from pipelines.lcfs.render import (
+    display_totals,
+    format_mt,
+    render_lcfs_csv,
+    render_lcfs_json,
+)
+from pipelines.lcfs.report import (
+    DocumentCheck,
+    LcfsInputs,
+    LcfsReport,
+    PathwayTotal,
+    compute_quarter,
+)
+from pipelines.lcfs.tables import LcfsTables, load_tables, parse_tables
+from pipelines.lcfs.units import ParameterUsed, canonical_unit, energy_per_unit
+
+__all__ = [
+    "DEFAULT_METER_TRANSACTION_TYPE",
+    "TRANSACTION_TYPES",
+    "CreditLine",
+    "CreditTotals",
+    "DocumentCheck",
+    "LcfsInputs",
+    "LcfsReport",
+    "LcfsTables",
+    "MeterQuantities",
+    "ParameterUsed",
+    "PathwayTotal",
+    "TagMapping",
+    "Transaction",
+    "canonical_transaction_type",
+    "canonical_unit",
+    "check_lines",
+    "compute_quarter",
+    "credit_line",
+    "credit_lines",
+    "credit_totals",
+    "credits_mt",
+    "display_totals",
+    "energy_per_unit",
+    "format_mt",
+    "load_tables",
+    "meter_quantities",
+    "parse_tables",
+    "parse_transactions_csv",
+    "prepare_points",
+    "render_lcfs_csv",
+    "render_lcfs_json",
+    "render_lcfs_pdf",
+]

@@ -1,0 +1,250 @@
+"""The LCFS credit engine: formula per fuel family, benchmarks by quarter, units, parsing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipelines.errors import PipelineError
+from pipelines.lcfs import (
+    Transaction,
+    canonical_transaction_type,
+    credit_line,
+    credit_totals,
+    credits_mt,
+    energy_per_unit,
+    load_tables,
+    parse_transactions_csv,
+)
+from pipelines.lcfs.errors import (
+    InvalidTableError,
+    InvalidTransactionsError,
+    NoBenchmarkError,
+    UnknownParameterError,
+)
+
+TABLES = load_tables()
+Q2 = dt.date(2025, 5, 15)
+Q3 = dt.date(2025, 8, 15)
+
+
+def tx(fuel: str, quantity: float, unit: str, ci: float, on: dt.date, **kw: object) -> Transaction:
+    return Transaction("FPC-1", fuel, quantity, unit, ci, "Sold with Obligation", on, **kw)  # type: ignore[arg-type]
+
+
+# Hand computations with the reference figures (lcfs.md §2 benchmarks, §3 EERs, shipped EDs):
+#   credits = (CI_benchmark x EER - CI) x quantity x ED x 1e-6
+FAMILIES = [
+    pytest.param(  # renewable diesel replaces diesel: Q3 2025 diesel 81.70, EER 1, 129.65 MJ/gal
+        tx("renewable_diesel", 10_000, "gal", 35.0, Q3),
+        (81.70 * 1 - 35.0) * 10_000 * 129.65 * 1e-6,  # = 46.70 x 1,296,500 MJ = 60.54655
+        id="diesel-replacement",
+    ),
+    pytest.param(  # ethanol replaces gasoline: Q3 2025 gasoline 76.60, EER 1, 81.51 MJ/gal
+        tx("ethanol", 100_000, "gal", 60.0, Q3),
+        (76.60 * 1 - 60.0) * 100_000 * 81.51 * 1e-6,  # = 16.60 x 8,151,000 MJ = 135.3066
+        id="gasoline-replacement",
+    ),
+    pytest.param(  # light-duty EV charging, Q2 2025 gasoline 85.77, EER 3.4, 3.6 MJ/kWh
+        tx("electricity", 50_000, "kWh", 80.0, Q2),
+        (85.77 * 3.4 - 80.0) * 50_000 * 3.6 * 1e-6,  # = 211.618 x 180,000 MJ = 38.09124
+        id="electricity-ldv",
+    ),
+    pytest.param(  # heavy-duty EV charging, Q3 2025 diesel 81.70, EER 5.0
+        tx("electricity", 100_000, "kWh", 80.0, Q3, application="electricity_hdv"),
+        (81.70 * 5.0 - 80.0) * 100_000 * 3.6 * 1e-6,  # = 328.5 x 360,000 MJ = 118.26
+        id="electricity-hdv",
+    ),
+    pytest.param(  # dairy RNG as CNG in HD spark-ignition trucks: EER 0.9, 0.98 MJ/scf
+        tx("rng", 1_000_000, "scf", -150.0, Q3),
+        (81.70 * 0.9 + 150.0) * 1_000_000 * 0.98 * 1e-6,  # = 223.53 x 980,000 MJ = 219.0594
+        id="rng-cng-spark-ignition",
+    ),
+    pytest.param(  # hydrogen FCV light duty: EER 2.5 (NOT FOUND in lcfs.md, shipped), 120 MJ/kg
+        tx("hydrogen", 1_000, "kg", 100.0, Q3),
+        (76.60 * 2.5 - 100.0) * 1_000 * 120.0 * 1e-6,  # = 91.5 x 120,000 MJ = 10.98
+        id="hydrogen-ldv",
+    ),
+    pytest.param(  # fossil diesel above the benchmark: a deficit
+        tx("diesel", 1_000, "gal", 100.0, Q3),
+        (81.70 - 100.0) * 1_000 * 134.47 * 1e-6,  # = -18.3 x 134,470 MJ = -2.460801
+        id="diesel-deficit",
+    ),
+]
+
+
+@pytest.mark.parametrize(("transaction", "expected"), FAMILIES)
+def test_credits_by_fuel_family(transaction: Transaction, expected: float) -> None:
+    line = credit_line(transaction, TABLES)
+    assert line.credits_mt == pytest.approx(expected, rel=1e-12)
+    assert line.energy_mj == pytest.approx(transaction.quantity * line.energy_density)
+
+
+def test_eer_is_counted_once() -> None:
+    # CARB's form (CI_std - CI/EER) x (E x EER) equals (CI_std x EER - CI) x E (lcfs.md §1).
+    std, ci, eer, energy = 81.70, 80.0, 5.0, 360_000.0
+    carb = (std - ci / eer) * (energy * eer) * 1e-6
+    assert credits_mt(std, eer, ci, energy) == pytest.approx(carb, rel=1e-12)
+    assert credits_mt(std, eer, ci, energy) != pytest.approx(
+        (std * eer - ci / eer) * energy * eer * 1e-6
+    )
+
+
+def test_benchmark_switches_between_q2_and_q3_2025() -> None:
+    june = credit_line(tx("diesel", 1_000, "gal", 50.0, dt.date(2025, 6, 30)), TABLES)
+    july = credit_line(tx("diesel", 1_000, "gal", 50.0, dt.date(2025, 7, 1)), TABLES)
+    assert (june.ci_benchmark, july.ci_benchmark) == (86.64, 81.70)
+    assert TABLES.quarter_benchmark("gasoline", 2025, 2).ci_benchmark == 85.77
+    assert TABLES.quarter_benchmark("gasoline", 2025, 3).ci_benchmark == 76.60
+    assert TABLES.quarter_benchmark("diesel", 2026, 1).ci_benchmark == 80.17
+
+
+@pytest.mark.parametrize(("year", "quarter"), [(2024, 4), (2027, 1)])
+def test_a_quarter_without_benchmark_raises(year: int, quarter: int) -> None:
+    with pytest.raises(NoBenchmarkError) as info:
+        TABLES.quarter_benchmark("diesel", year, quarter)
+    assert isinstance(info.value, PipelineError)
+    assert info.value.code == "lcfs_no_benchmark"
+    assert f"{year} Q{quarter}" in str(info.value)
+
+
+def test_jet_has_no_benchmark_yet() -> None:
+    with pytest.raises(NoBenchmarkError):
+        credit_line(tx("alternative_jet", 1_000, "gal", 40.0, Q3), TABLES)
+
+
+GAL_L = 3.785411784
+UNITS = [
+    ("diesel", 1_000, "L", 1_000 / GAL_L * 134.47),
+    ("diesel", 2, "m3", 2_000 / GAL_L * 134.47),
+    ("diesel", 5, "GALLONS", 5 * 134.47),
+    ("diesel", 3, "DGE", 3 * 134.47),
+    ("rng", 10, "GGE", 10 * 126.67 * 0.98),  # CA AB 1907: 1 GGE = 126.67 scf of CNG
+    ("rng", 100, "ft3", 100 * 0.98),
+    ("rng", 10, "therms", 10 * 105.505585262),  # 100,000 Btu(IT)
+    ("rng", 2, "MMBtu", 2 * 1055.05585262),
+    ("electricity", 10, "GGE", 10 * 119.53),  # generic GGE: a gallon of gasoline's energy
+    ("electricity", 1_000, "kwh", 3_600.0),
+    ("hydrogen", 10, "kg", 1_200.0),
+    ("hydrogen", 10, "lb", 10 * 0.45359237 * 120.0),
+    ("cng", 1, "m3", 0.98 / 0.028316846592),
+]
+
+
+@pytest.mark.parametrize(("fuel", "quantity", "unit", "mj"), UNITS)
+def test_unit_conversions(fuel: str, quantity: float, unit: str, mj: float) -> None:
+    per_unit = energy_per_unit(TABLES, fuel, unit, Q3)
+    assert quantity * per_unit.mj_per_unit == pytest.approx(mj, rel=1e-12)
+    assert all(p.source for p in per_unit.parameters)
+
+
+def test_unknown_unit_and_fuel_are_clear_errors() -> None:
+    with pytest.raises(UnknownParameterError, match="unit 'bushel'"):
+        energy_per_unit(TABLES, "diesel", "bushel", Q3)
+    with pytest.raises(UnknownParameterError, match="fuel type 'kerosene'"):
+        credit_line(tx("kerosene", 1, "gal", 1.0, Q3), TABLES)
+
+
+def test_overrides_per_transaction() -> None:
+    line = credit_line(
+        tx("diesel", 100, "gal", 10.0, Q3, energy_density=130.0, eer=2.0, benchmark=90.0), TABLES
+    )
+    assert line.credits_mt == pytest.approx((90.0 * 2.0 - 10.0) * 100 * 130.0 * 1e-6)
+
+
+def test_transaction_types_match_case_insensitively() -> None:
+    assert canonical_transaction_type("SOLD  WITH obligation") == "Sold with Obligation"
+    assert canonical_transaction_type("not used for transportation") == (
+        "Not used for transportation"
+    )
+    with pytest.raises(UnknownParameterError):
+        canonical_transaction_type("Gift")
+
+
+def test_totals_split_credits_and_deficits() -> None:
+    totals = credit_totals([10.0, -2.5, 4.0])
+    assert (totals.credits_mt, totals.deficits_mt, totals.net_mt) == (14.0, 2.5, 11.5)
+
+
+def test_parse_transactions_csv() -> None:
+    content = (
+        b"fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date,eer\n"
+        b"F1,Diesel,10,gal,50,sold WITH obligation,2025-08-01,\n"
+        b"F2,electricity,5,kWh,80,Production in California,2025-08-02,5\n"
+    )
+    rows = parse_transactions_csv(content)
+    assert [r.transaction_type for r in rows] == [
+        "Sold with Obligation",
+        "Production in California",
+    ]
+    assert rows[0].fuel_type == "diesel" and rows[0].eer is None and rows[1].eer == 5.0
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "empty"),
+        (b"a,b\n1,2\n", "missing column"),
+        (
+            b"fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date\n"
+            b"F,diesel,ten,gal,1,Export,2025-08-01\n",
+            "line 2: quantity 'ten'",
+        ),
+        (
+            b"fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date\n"
+            b"F,diesel,1,gal,1,Export,08/01/2025\n",
+            "not YYYY-MM-DD",
+        ),
+        (
+            b"fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date\n"
+            b"F,diesel,1,gal,1,Swap,2025-08-01\n",
+            "transaction type 'Swap'",
+        ),
+        (b"\xff\xfe\x00", "not UTF-8"),
+    ],
+)
+def test_parse_transactions_csv_rejects_bad_input(content: bytes, match: str) -> None:
+    with pytest.raises(InvalidTransactionsError, match=match):
+        parse_transactions_csv(content)
+
+
+def test_override_directory_replaces_a_table(tmp_path: object) -> None:
+    from pathlib import Path
+
+    where = Path(str(tmp_path))
+    (where / "benchmarks.csv").write_text(
+        "displaced,effective_from,effective_to,ci_benchmark,source\n"
+        "diesel,2024-01-01,2025-01-01,87.89,test override\n"
+    )
+    tables = load_tables(where)
+    assert tables.quarter_benchmark("diesel", 2024, 3).source == "test override"
+    with pytest.raises(NoBenchmarkError):
+        tables.quarter_benchmark("diesel", 2025, 3)  # the file replaced the packaged one
+    (where / "eer.csv").write_text("application,displaced,eer,source\nx,diesel,-1,bad\n")
+    with pytest.raises(InvalidTableError):
+        load_tables(where)
+
+
+finite = st.floats(min_value=-500, max_value=500, allow_nan=False)
+
+
+@given(
+    benchmark=st.floats(min_value=1, max_value=120),
+    eer=st.floats(min_value=0.1, max_value=6),
+    ci=finite,
+    energy=st.floats(min_value=0, max_value=1e9),
+    k=st.floats(min_value=0, max_value=1e3),
+)
+def test_credits_are_linear_in_quantity_and_sign_follows_ci(
+    benchmark: float, eer: float, ci: float, energy: float, k: float
+) -> None:
+    one = credits_mt(benchmark, eer, ci, energy)
+    assert credits_mt(benchmark, eer, ci, k * energy) == pytest.approx(k * one, rel=1e-9, abs=1e-9)
+    threshold = benchmark * eer
+    if energy > 0 and not math.isclose(ci, threshold, rel_tol=1e-9, abs_tol=1e-9):
+        assert (one > 0) == (ci < threshold)
+    assert credits_mt(benchmark, eer, threshold, energy) == pytest.approx(0.0, abs=1e-9)

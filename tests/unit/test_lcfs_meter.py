@@ -1,0 +1,132 @@
+"""Meter tags to fuel quantities: gap-aware trapezoids with substitution, totalizers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.gaps import find_gaps
+from pipelines.lcfs import TagMapping, meter_quantities, prepare_points
+from pipelines.lcfs.errors import InvalidMappingError
+
+T0 = pd.Timestamp("2025-07-01T00:00:00Z")
+HOUR_US = 3_600_000_000
+EDGES = [int(T0.value // 1000) + k * 12 * HOUR_US for k in range(3)]  # two 12-hour periods
+
+
+def frame(tag: str, minutes: np.ndarray, values: np.ndarray) -> pd.DataFrame:
+    ts = T0 + pd.to_timedelta(minutes, unit="min")
+    return pd.DataFrame({"tag": tag, "ts": pd.DatetimeIndex(ts).as_unit("us"), "value": values})
+
+
+def rate(tag: str = "FIT-101", **kw: object) -> TagMapping:
+    kw.setdefault("rate_per", "h")
+    return TagMapping(tag, "FPC-RNG", "rng", 20.0, "scf", kind="rate", **kw)  # type: ignore[arg-type]
+
+
+def run(points: pd.DataFrame, mappings: list[TagMapping], **kw: object):  # type: ignore[no-untyped-def]
+    series = prepare_points(points, mappings)
+    return meter_quantities(series, mappings, EDGES, **kw)  # type: ignore[arg-type]
+
+
+def per_period(result, column: str) -> list[float]:  # type: ignore[no-untyped-def]
+    return result.monthly.sort_values("month")[column].tolist()
+
+
+def test_constant_rate_integrates_exactly() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)  # 00:00 .. 24:00 inclusive: the whole window
+    result = run(frame("FIT-101", minutes, np.full(len(minutes), 60.0)), [rate()])
+    assert per_period(result, "measured") == pytest.approx([720.0, 720.0])  # 60 scf/h x 12 h
+    assert per_period(result, "substituted") == [0.0, 0.0]
+    assert result.has_data
+
+
+def test_linear_rate_with_a_gap_filled_by_substitution_matches_the_integral() -> None:
+    # r(t) = 10 + 5 t (t in hours); integral over [0, 24] = 10*24 + 2.5*24^2 = 1680.
+    minutes = np.arange(0, 24 * 60 + 1)
+    values = 10 + 5 * minutes / 60
+    keep = (minutes < 300) | (minutes > 420)  # gap from 04:59 (last reading) to 07:01
+    result = run(frame("FIT-101", minutes[keep], values[keep]), [rate()])
+    total = sum(per_period(result, "measured")) + sum(per_period(result, "substituted"))
+    # Before/after mean over a linear rate is exact: the gap's trapezoids sum to
+    # (gap length) x (r(04:59) + r(07:01)) / 2 = 122/60 h x (10 + 5 x 360/60) = 81.333 scf.
+    expected_gap = 122 / 60 * (10 + 5 * 6)
+    assert total == pytest.approx(1680.0, rel=1e-12)
+    assert sum(per_period(result, "substituted")) == pytest.approx(expected_gap, rel=1e-12)
+    (gap,) = result.gaps.itertuples()
+    assert (gap.method, gap.substituted_points, gap.missing_points) == ("BAM", 121, 121)
+    assert gap.substituted_quantity == pytest.approx(expected_gap, rel=1e-12)
+    row = result.completeness.iloc[0]
+    assert row["completeness_pct"] == pytest.approx(100 * (1440 - 122) / 1440)
+
+
+def test_split_at_period_edges_is_exact_for_off_grid_steps() -> None:
+    minutes = np.arange(0, 24 * 60 + 7, 7)  # 7-minute steps straddle the 12:00 edge
+    values = 10 + 5 * minutes / 60
+    result = run(frame("FIT-101", minutes, values), [rate()])
+    last = minutes[-1] / 60
+    first_half = 10 * 12 + 2.5 * 12**2  # integral of r over [0, 12]
+    second_half = 10 * (24 - 12) + 2.5 * (24**2 - 12**2)  # [12, 24]; points past 24:00 clipped
+    assert last > 24
+    assert per_period(result, "measured") == pytest.approx([first_half, second_half], rel=1e-12)
+
+
+def test_unfilled_gap_is_left_out_and_reported() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)
+    points = frame("FIT-101", minutes, np.full(len(minutes), 60.0))
+    gaps = find_gaps(points.iloc[:0].assign(tag=pd.Series([], dtype=object)))
+    other = rate("FIT-102")
+    result = run(points, [rate(), other], gaps=gaps)
+    silent = result.gaps[result.gaps["tag"] == "FIT-102"].iloc[0]
+    assert silent["method"] == "NONE" and silent["duration_minutes"] == 24 * 60
+    comp = result.completeness.set_index("tag")
+    assert comp.loc["FIT-102", "completeness_pct"] == 0.0
+    assert comp.loc["FIT-101", "completeness_pct"] == 100.0
+
+
+def totalizer(**kw: object) -> TagMapping:
+    return TagMapping("FQ-201", "FPC-EV", "electricity", 80.0, "kWh", kind="totalizer", **kw)  # type: ignore[arg-type]
+
+
+def test_totalizer_rollover() -> None:
+    points = frame(
+        "FQ-201", np.array([60, 120, 180, 240, 300]), np.array([900.0, 950.0, 990.0, 20.0, 60.0])
+    )
+    result = run(points, [totalizer(rollover_at=1000.0)])
+    assert sum(per_period(result, "measured")) == pytest.approx(50 + 40 + 30 + 40)
+    (event,) = result.events.itertuples()
+    assert (event.kind, event.increment) == ("rollover", 30.0)
+
+
+def test_totalizer_reset() -> None:
+    points = frame("FQ-201", np.array([60, 120, 180, 240]), np.array([900.0, 950.0, 5.0, 30.0]))
+    for mapping in (totalizer(), totalizer(rollover_at=1e6)):  # wrapped 999,055 is implausible
+        result = run(points, [mapping])
+        assert sum(per_period(result, "measured")) == pytest.approx(50 + 5 + 25)
+        assert result.events["kind"].tolist() == ["reset"]
+
+
+def test_totalizer_difference_spans_a_gap_and_splits_by_time() -> None:
+    # 11:00 -> 13:00 with no reading between: 120 kWh, half before the 12:00 edge.
+    points = frame("FQ-201", np.array([600, 660, 780, 840]), np.array([0.0, 60.0, 180.0, 240.0]))
+    result = run(points, [totalizer()])
+    assert per_period(result, "measured") == pytest.approx([60 + 60, 60 + 60])
+    assert set(result.gaps["method"]) == {"CTR"}
+
+
+def test_other_substitution_methods_keep_their_code() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)
+    values = np.where(minutes % 2 == 0, 50.0, 70.0)
+    keep = (minutes < 600) | (minutes > 660)
+    result = run(frame("FIT-101", minutes[keep], values[keep]), [rate()], method="maximum")
+    (gap,) = result.gaps.itertuples()
+    assert gap.method == "MAX"
+    assert gap.substituted_quantity == pytest.approx(70.0 * (661 - 599) / 60, rel=1e-3)
+
+
+def test_mapping_errors() -> None:
+    with pytest.raises(InvalidMappingError, match="mapped twice"):
+        run(frame("FIT-101", np.arange(3), np.ones(3)), [rate(), rate()])
+    with pytest.raises(InvalidMappingError, match="rate_per"):
+        run(frame("FIT-101", np.arange(3), np.ones(3)), [rate(rate_per="fortnight")])
