@@ -22,9 +22,9 @@ Redis on 127.0.0.1:6379; the broker is Redis database 9, flushed before and afte
    (one per child at first; another whenever a child is free and unclaimed work remains). Timed
    from the first ``send_task`` until every message is ``succeeded`` and N ``delivery_attempt``
    rows have outcome ``success``; fan-out from the outbox is inside the timed part.
-4. **Breakdown** (``--breakdown-events``, 2,000; 0 skips it): more events delivered by calling
-   ``worker.webhook_delivery.deliver_due`` in this process, one sweeper, with timers around its
-   parts (fan-out, claim, HTTP, recording outcomes) and on every SQL statement.
+4. **Breakdown** (``--breakdown-events``, 2,000; 0 skips it): more events delivered by one
+   ``worker.webhook_delivery.Sweeper`` in this process, split by the sweep's own timers into
+   fan-out + claim, HTTP and recording outcomes.
 
 CPU time per process group (workers, PostgreSQL, Redis, receiver, this driver) is read from
 ``/proc`` around each timed part. One JSON object goes to stdout, a table to stderr. The database
@@ -45,8 +45,8 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from multiprocessing.connection import Connection
@@ -679,162 +679,36 @@ def attempt_log(conn: psycopg.Connection, seconds: float, concurrency: int) -> d
 # --- the in-process breakdown ----------------------------------------------------------------
 
 
-class PhaseTimer:
-    """Wall time inside wrapped functions and per SQL statement kind, keyed by call path
-    (``deliver_due > session: record outcomes > sql: update webhook_message``).
-    """
-
-    def __init__(self) -> None:
-        self.totals: dict[str, float] = defaultdict(float)
-        self.counts: dict[str, int] = defaultdict(int)
-        self._stack: list[str] = []
-        self._sql_started: list[float] = []
-        self.http_done = False  # within one deliver_due: has the HTTP part run yet?
-
-    @contextmanager
-    def span(self, name: str) -> Iterator[None]:
-        self._stack.append(name)
-        key = " > ".join(self._stack)
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.totals[key] += time.perf_counter() - started
-            self.counts[key] += 1
-            self._stack.pop()
-
-    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*a: Any, **kw: Any) -> Any:
-            with self.span(name):
-                return fn(*a, **kw)
-
-        return timed
-
-    def wrap_async(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        async def timed(*a: Any, **kw: Any) -> Any:
-            with self.span(name):
-                return await fn(*a, **kw)
-
-        return timed
-
-    def before_sql(self, *_: Any) -> None:
-        self._sql_started.append(time.perf_counter())
-
-    def after_sql(
-        self, _c: Any, _cur: Any, statement: str, _p: Any, _ctx: Any, executemany: bool
-    ) -> None:
-        elapsed = time.perf_counter() - self._sql_started.pop()
-        words = " ".join(statement.split()).lower().split()
-        if words[:1] == ["select"]:
-            kind = "select " + next((w for i, w in enumerate(words) if words[i - 1] == "from"), "")
-        elif words[:1] == ["update"]:
-            kind = " ".join(words[:2])
-        else:
-            kind = " ".join(words[:3])
-        key = " > ".join([*self._stack, f"sql: {kind}{' (executemany)' if executemany else ''}"])
-        self.totals[key] += elapsed
-        self.counts[key] += 1
-
-
-@contextmanager
-def instrumented() -> Iterator[PhaseTimer]:
-    """Timers around deliver_due's parts, as it runs in a worker; every patch is undone on exit.
-
-    deliver_due runs two sessions (fan-out + claim, then recording the outcomes, each with its
-    commit) around ``asyncio.run(_deliver_all(...))``, the HTTP part.
-    """
-    import httpcore._synchronization as httpcore_sync
-    from sqlalchemy import event
-
-    import worker.webhook_delivery as delivery
-    from worker.storage.db import get_engine
-
-    timer = PhaseTimer()
-    scope = delivery.session_scope
-
-    @contextmanager
-    def timed_scope(*a: Any, **kw: Any) -> Iterator[Any]:
-        name = "session: record outcomes" if timer.http_done else "session: fan-out + claim"
-        with timer.span(name), scope(*a, **kw) as session:
-            yield session
-
-    def timed_run(coro: Any) -> Any:
-        timer.http_done = True
-        with timer.span("http: asyncio.run(_deliver_all)"):
-            return asyncio.run(coro)
-
-    def deliver_due(*a: Any, **kw: Any) -> Any:
-        timer.http_done = False
-        with timer.span("deliver_due"):
-            return originals["deliver_due"](*a, **kw)
-
-    asyncio_proxy = type("AsyncioProxy", (), {"__getattr__": lambda _s, n: getattr(asyncio, n)})()
-    asyncio_proxy.run = timed_run
-    patches: dict[str, Any] = {
-        "deliver_due": deliver_due,
-        "session_scope": timed_scope,
-        "asyncio": asyncio_proxy,
-        "_deliver_all": timer.wrap_async("_deliver_all", delivery._deliver_all),
-        **{
-            n: timer.wrap(n, getattr(delivery, n))
-            for n in ("fan_out", "claim_due", "signing_secrets", "record_outcome")
-        },
-    }
-    originals = {n: getattr(delivery, n) for n in patches}
-    sign = delivery.signing.headers
-    sniff = httpcore_sync.current_async_library
-    engine = get_engine(None)  # the engine deliver_due's session_scope() uses (same cache key)
-    for n, fn in patches.items():
-        setattr(delivery, n, fn)
-    delivery.signing.headers = timer.wrap("sign", sign)
-    # httpcore asks which async library runs on every lock it sets up, with `import sniffio`.
-    httpcore_sync.current_async_library = timer.wrap("httpcore: current_async_library", sniff)
-    event.listen(engine, "before_cursor_execute", timer.before_sql)
-    event.listen(engine, "after_cursor_execute", timer.after_sql)
-    try:
-        yield timer
-    finally:
-        event.remove(engine, "before_cursor_execute", timer.before_sql)
-        event.remove(engine, "after_cursor_execute", timer.after_sql)
-        delivery.signing.headers = sign
-        httpcore_sync.current_async_library = sniff
-        for n, fn in originals.items():
-            setattr(delivery, n, fn)
-
-
 def run_breakdown(
     args: argparse.Namespace, target: PgTarget, tenant_id: str, receiver_pid: int
 ) -> dict[str, Any]:
-    """deliver_due in this process, one sweeper, until nothing is due (one final empty call)."""
+    """One ``Sweeper`` in this process until nothing is due; its own timers split the time."""
     import worker.webhook_delivery as delivery
     from worker.settings import get_settings
 
     publish_events(target.url, tenant_id, args.breakdown_events, prefix="breakdown")
     settings = delivery.settings_from_env()
     batch = get_settings().webhook_batch_size
-    sent = batches = 0
-    with instrumented() as timer, CpuMeter(grouper(workers=[], receiver=receiver_pid)) as cpu:
+    with CpuMeter(grouper(workers=[], receiver=receiver_pid)) as cpu:
         started = time.perf_counter()
-        while done := delivery.deliver_due(settings=settings, batch_size=batch):
-            sent += done
-            batches += 1
+        stats = asyncio.run(delivery.sweep(settings, batch_size=batch, max_seconds=3600))
         seconds = time.perf_counter() - started
-    if sent != args.breakdown_events:
-        raise SystemExit(f"breakdown: delivered {sent}, expected {args.breakdown_events}")
-    totals = {k.removeprefix("deliver_due > "): v for k, v in timer.totals.items()}
-    phases = {k: v for k, v in totals.items() if " > " not in k and k != "deliver_due"}
-    phases["rest of deliver_due"] = totals["deliver_due"] - sum(phases.values())
-    per_delivery_ms = {k: round(v * 1000 / sent, 3) for k, v in phases.items()}
+    if stats.sent != args.breakdown_events:
+        raise SystemExit(f"breakdown: delivered {stats.sent}, expected {args.breakdown_events}")
+    phases = {
+        "fan-out + claim (one transaction)": stats.claim_s,
+        "HTTP (signing, sending, answers)": stats.http_s,
+        "recording outcomes (one transaction)": stats.record_s,
+    }
+    phases["rest"] = seconds - sum(phases.values())
     return {
         "events": args.breakdown_events,
         "sweepers": 1,
-        "batches": batches,
+        "batches": stats.batches,
         "seconds": round(seconds, 3),
-        "deliveries_per_s": round(sent / seconds, 1),
+        "deliveries_per_s": round(stats.sent / seconds, 1),
         "phases_s": {k: round(v, 3) for k, v in phases.items()},
-        "phases_ms_per_delivery": per_delivery_ms,
-        "timed_s": {k: round(v, 4) for k, v in sorted(totals.items())},
-        "calls": {k.removeprefix("deliver_due > "): v for k, v in sorted(timer.counts.items())},
+        "phases_ms_per_delivery": {k: round(v * 1000 / stats.sent, 3) for k, v in phases.items()},
         "cpu_s": cpu.result,
     }
 
@@ -915,17 +789,10 @@ def print_table(report: dict[str, Any]) -> None:
             title=f"One sweeper in this process: {b['events']:,} deliveries, "
             f"{b['deliveries_per_s']:,.0f}/s, {b['batches']} batches"
         )
-        for column in ("part of deliver_due", "s", "ms / delivery", "of which SQL s"):
+        for column in ("part of a sweep", "s", "ms / delivery"):
             parts.add_column(column, justify="left" if column.startswith("part") else "right")
-        timed = b["timed_s"]
         for name, seconds in b["phases_s"].items():
-            in_sql = sum(v for k, v in timed.items() if k.startswith(f"{name} > ") and "sql:" in k)
-            parts.add_row(
-                name,
-                f"{seconds:.2f}",
-                f"{b['phases_ms_per_delivery'][name]:.2f}",
-                f"{in_sql:.2f}" if in_sql else "",
-            )
+            parts.add_row(name, f"{seconds:.2f}", f"{b['phases_ms_per_delivery'][name]:.2f}")
         console.print(parts)
     verdict = "met" if report["target_met"] else "NOT met"
     console.print(

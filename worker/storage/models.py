@@ -384,3 +384,108 @@ class DeliveryAttempt(Base):
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     response_excerpt: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class FuelMapping(Base):
+    """How one meter tag of a facility becomes a quantity of one LCFS fuel pathway
+    (pipelines.lcfs.TagMapping, field for field)."""
+
+    __tablename__ = "fuel_mapping"
+    __table_args__ = (UniqueConstraint("facility_id", "tag"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(String(200))
+    fuel_pathway_code: Mapped[str] = mapped_column(String(60))
+    fuel_type: Mapped[str] = mapped_column(String(60))
+    ci: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(12), default="rate")  # rate | totalizer
+    rate_per: Mapped[str] = mapped_column(String(4), default="h")
+    application: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    eer: Mapped[float | None] = mapped_column(Float, nullable=True)
+    transaction_type: Mapped[str] = mapped_column(String(60))
+    rollover_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class FuelTransaction(Base):
+    """A fuel transaction entered by a user or taken from a processed document."""
+
+    __tablename__ = "fuel_transaction"
+    __table_args__ = (
+        Index(None, "facility_id", "date"),
+        UniqueConstraint("document_id"),  # a document yields at most one transaction
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"))
+    fuel_pathway_code: Mapped[str] = mapped_column(String(60))
+    fuel_type: Mapped[str] = mapped_column(String(60))
+    quantity: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(20))
+    ci: Mapped[float] = mapped_column(Float)
+    transaction_type: Mapped[str] = mapped_column(String(60))
+    date: Mapped[str] = mapped_column(String(10))  # ISO date
+    business_partner: Mapped[str] = mapped_column(String(200), default="")
+    reference: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(12), default="api")  # api | csv | document
+    document_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+
+
+class Document(Base):
+    """An uploaded compliance document: the same bytes from one tenant are one document."""
+
+    __tablename__ = "document"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "upload_id"),
+        Index(None, "tenant_id", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    upload_id: Mapped[str] = mapped_column(ForeignKey("upload.id"))
+    facility_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    job_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    filename: Mapped[str] = mapped_column(String(300), default="")
+    sha256: Mapped[str] = mapped_column(String(64))
+    declared_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    status: Mapped[str] = mapped_column(String(12), default="queued")  # queued|processed|failed
+    document_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    pages: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    warnings: Mapped[list[str]] = mapped_column(Json, default=list)
+    reconciliation: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+
+
+class Report(Base):
+    """A built (or building) report: its file, totals and the hash of its exact inputs."""
+
+    __tablename__ = "report"
+    __table_args__ = (Index(None, "tenant_id", "created_at"), Index(None, "facility_id", "year"))
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"))
+    report_type: Mapped[str] = mapped_column(String(40), default="lcfs_quarterly")
+    year: Mapped[int] = mapped_column(Integer)
+    quarter: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(8))  # pdf | csv | json
+    draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Scheduled builds are idempotent per period: "<facility>:<year>Q<q>:<format>[:draft:<week>]"
+    schedule_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="queued")  # queued|generated|failed
+    job_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    has_data: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    totals: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    input_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    file_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    file_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    generated_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
