@@ -17,6 +17,9 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "nightly-quality": {"task": "analysis.nightly_quality", "schedule": crontab(minute=15)},
     # Send due webhook messages (new events, and retries whose next_attempt_at has come).
     "deliver-webhooks": {"task": "webhooks.deliver", "schedule": 5.0},
+    # LCFS reports: the quarter that just closed (once) and a weekly draft of the current one,
+    # by each facility's local calendar; hourly so every time zone is covered.
+    "lcfs-reports": {"task": "reports.schedule_quarterly", "schedule": crontab(minute=45)},
     # Retention: old rejected-row details and events.
     "cleanup": {"task": "jobs.cleanup", "schedule": crontab(hour=3, minute=30)},
 }

@@ -52,6 +52,8 @@ def make_app(settings: Settings | None = None) -> Celery:
             "worker.tasks.jobs",
             "worker.tasks.analysis",
             "worker.tasks.webhooks",
+            "worker.tasks.documents",
+            "worker.tasks.reports",
         ],
     )
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipelines.documents.model import MAX_DOCUMENT_BYTES
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TICKWORK_", extra="ignore")
@@ -67,6 +69,25 @@ class Settings(BaseSettings):
     )
     retention_days: int = Field(
         default=90, description="Rejected-row details and events older than this are deleted."
+    )
+
+    lcfs_tables_dir: str | None = Field(
+        default=None,
+        description="Directory of LCFS table CSVs (benchmarks.csv, eer.csv, energy_density.csv, "
+        "...) that replace the packaged ones of the same name.",
+    )
+    lcfs_substitution_method: str = Field(
+        default="before_after_mean",
+        description="How LCFS reports fill meter gaps: before_after_mean, percentile_90, "
+        "percentile_95, maximum or mean_plus_2sd.",
+    )
+
+    document_max_bytes: int = Field(
+        default=MAX_DOCUMENT_BYTES,
+        description="Largest document upload (bytes); larger files get 413 and are never read.",
+    )
+    document_timeout_s: float = Field(
+        default=30.0, description="Seconds of extraction per document before it fails (timeout)."
     )
 
     webhook_allowed_networks: list[str] = Field(

@@ -1,0 +1,161 @@
+"""LCFS reports from stored data: the build task on both databases, the schedule, the API."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from pipelines import lcfs
+from pipelines.ingest import parse_csv
+from tests.conftest import make_tenant
+from worker.storage.db import session_scope
+from worker.storage.jobs import create_job
+from worker.storage.models import Event, Facility, Job, Report
+from worker.storage.reports import add_transactions, quarter_bounds, replace_mappings
+from worker.tasks.ingest import store_parsed
+from worker.tasks.reports import build_lcfs, create_report, periods_due
+
+# 10 m3/h of RNG for the whole of 2025 Q4 (Los Angeles time), one reading every 10 minutes.
+RATE = 10.0
+MAPPING = lcfs.TagMapping(tag="rng_flow", fuel_pathway_code="CNG-RNG-001", fuel_type="rng",
+                          ci=40.0, unit="m3", kind="rate", rate_per="h")  # fmt: skip
+
+
+@pytest.fixture
+def db(any_db: str, configure) -> str:
+    configure(TICKWORK_DATABASE_URL=any_db)
+    return any_db
+
+
+def _facility(db: str, *, points: bool = True) -> tuple[str, str]:
+    tenant = make_tenant(db, "T")
+    with session_scope(db) as s:
+        fac = Facility(id=f"fac_{tenant.id[-8:]}", tenant_id=tenant.id, name="Valley RNG",
+                       timezone="America/Los_Angeles", created_at=datetime.now(UTC))  # fmt: skip
+        s.add(fac)
+        s.flush()
+        replace_mappings(s, facility=fac, mappings=[MAPPING])
+    if points:
+        start, end = quarter_bounds(2025, 4, "America/Los_Angeles")
+        stamps = [start + timedelta(minutes=10 * i) for i in range(int((end - start) / timedelta(
+            minutes=10)) + 1)]  # fmt: skip
+        body = "".join(f"{fac.id},rng_flow,{t.isoformat()},{RATE}\n" for t in stamps)
+        parsed = parse_csv(("facility_id,tag,timestamp,value\n" + body).encode())
+        with session_scope(db) as s:
+            job = create_job(s, tenant_id=tenant.id, kind="ingest.process_upload")
+        with session_scope(db) as s:
+            store_parsed(s, job_id=job.id, tenant_id=tenant.id, upload_id=None, parsed=parsed)
+    return tenant.id, fac.id
+
+
+def _build(db: str, fac_id: str, *, fmt: str, year: int = 2025, quarter: int = 4) -> Report:
+    with session_scope(db) as s:
+        report, job = create_report(s, facility=s.get(Facility, fac_id), year=year,
+                                    quarter=quarter, fmt=fmt)  # fmt: skip
+        report_id, job_id = report.id, job.id
+    build_lcfs.run(job_id)
+    with session_scope(db) as s:
+        row = s.get(Report, report_id)
+        _ = row.content  # load the deferred column before the session closes
+        s.expunge(row)
+        assert s.get(Job, job_id).status in ("succeeded", "failed")
+        return row
+
+
+def test_quarter_report_from_stored_points(db: str) -> None:
+    _, fac = _facility(db)
+    row = _build(db, fac, fmt="json")
+    assert row.status == "generated", row.error
+    body = json.loads(row.content)
+    hours = (datetime(2026, 1, 1, 8, tzinfo=UTC) - datetime(2025, 10, 1, 7, tzinfo=UTC)) / (
+        timedelta(hours=1))  # fmt: skip
+    # Hand computation: quantity = 10 m3/h x hours; m3 -> scf (35.3146667 scf/m3, NIST);
+    # energy density of RNG 0.98 MJ/scf; Q4 2025 diesel benchmark 81.70 x EER 0.9 (HD SI).
+    quantity = RATE * hours
+    energy = quantity * 35.31466672148859 * 0.98
+    expected = (81.70 * 0.9 - 40.0) * energy * 1e-6
+    assert row.has_data is True
+    assert row.totals["net_mt"] == pytest.approx(expected, rel=1e-6)
+    assert body["totals"]["net_mt"] == pytest.approx(expected, rel=1e-6)
+    assert row.input_sha256 and len(row.input_sha256) == 64
+    with session_scope(db) as s:
+        events = [e.payload for e in s.scalars(select(Event).where(
+            Event.type == "report.generated"))]  # fmt: skip
+    assert [e["data"]["report_id"] for e in events] == [row.id]
+    assert events[0]["data"]["input_sha256"] == row.input_sha256
+
+
+def test_same_data_twice_gives_the_same_bytes_and_hash(db: str) -> None:
+    _, fac = _facility(db)
+    first, second = _build(db, fac, fmt="csv"), _build(db, fac, fmt="csv")
+    assert first.id != second.id
+    assert first.content == second.content
+    assert first.input_sha256 == second.input_sha256
+    assert first.file_sha256 == second.file_sha256
+
+
+def test_pdf_is_valid_and_carries_the_totals(db: str) -> None:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    _, fac = _facility(db)
+    pdf, as_json = _build(db, fac, fmt="pdf"), _build(db, fac, fmt="json")
+    text = "".join(page.extract_text() for page in PdfReader(BytesIO(pdf.content)).pages)
+    assert as_json.totals["display"]["net_mt"] in text
+    assert pdf.input_sha256 == as_json.input_sha256
+    assert pdf.input_sha256 in text.replace("\n", "")
+
+
+def test_transactions_count_in_the_report(db: str) -> None:
+    _, fac = _facility(db, points=False)
+    with session_scope(db) as s:
+        add_transactions(s, facility=s.get(Facility, fac), source="api", transactions=[
+            lcfs.Transaction(fuel_pathway_code="CNG-RNG-001", fuel_type="rng", quantity=1000.0,
+                             unit="scf", ci=40.0, transaction_type="Sold with Obligation",
+                             date=datetime(2025, 11, 3).date())])  # fmt: skip
+    row = _build(db, fac, fmt="json")
+    expected = (81.70 * 0.9 - 40.0) * 1000.0 * 0.98 * 1e-6
+    assert row.totals["net_mt"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_quarter_without_data_says_so(db: str) -> None:
+    _, fac = _facility(db)
+    row = _build(db, fac, fmt="json", quarter=3)  # the points are all in Q4
+    assert row.status == "generated"
+    assert row.has_data is False
+    assert "credits_mt" not in row.totals
+    assert "no meter data" in row.totals["message"]
+
+
+def test_a_year_without_benchmark_fails_the_report_not_the_worker(db: str) -> None:
+    _, fac = _facility(db, points=False)
+    row = _build(db, fac, fmt="pdf", year=2031, quarter=1)
+    assert row.status == "failed"
+    assert row.error.startswith("lcfs_no_benchmark:")
+    with session_scope(db) as s:
+        failed = s.scalar(select(func.count()).select_from(Event).where(
+            Event.type == "report.failed"))  # fmt: skip
+    assert failed == 1
+
+
+def test_schedule_builds_the_closed_quarter_once_and_weekly_drafts(db: str, redis_url: str,
+                                                                   configure) -> None:  # fmt: skip
+    from worker.tasks import reports
+
+    configure(TICKWORK_REDIS_URL=redis_url, TICKWORK_BROKER_URL=redis_url)
+    _facility(db, points=False)
+    # 2026-01-01 07:30 UTC is still 2025-12-31 in Los Angeles: Q4 has not closed there yet.
+    assert periods_due("America/Los_Angeles", datetime(2026, 1, 1, 7, 30, tzinfo=UTC))[0][:2] == (
+        2025, 3)  # fmt: skip
+    at = datetime(2026, 1, 2, 12, tzinfo=UTC).isoformat()
+    assert reports.schedule_quarterly.run(at) == 2  # Q4 final + this week's Q1 draft
+    assert reports.schedule_quarterly.run(at) == 0  # the same period again: nothing new
+    later = datetime(2026, 1, 9, 12, tzinfo=UTC).isoformat()
+    assert reports.schedule_quarterly.run(later) == 1  # a new week: a new draft only
+    with session_scope(db) as s:
+        rows = s.execute(select(Report.year, Report.quarter, Report.draft)).all()
+    assert sorted(rows) == [(2025, 4, False), (2026, 1, True), (2026, 1, True)]

@@ -1,0 +1,305 @@
+"""LCFS reports: fuel mappings, fuel transactions, loading a quarter's inputs, saving results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import fields as dc_fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from pipelines import lcfs
+from worker.storage.analysis import load_points
+from worker.storage.db import new_id
+from worker.storage.events import iso, publish
+from worker.storage.models import (
+    Document,
+    Facility,
+    FuelMapping,
+    FuelTransaction,
+    Report,
+    Tag,
+)
+
+FORMATS = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8", "json": "application/json"}
+MAPPING_FIELDS = tuple(f.name for f in dc_fields(lcfs.TagMapping))
+# Readings this far either side of the quarter let the integration bridge its edges.
+EDGE_MARGIN = timedelta(days=1)
+
+
+def quarter_bounds(year: int, quarter: int, tz: str) -> tuple[datetime, datetime]:
+    """[start, end) of a calendar quarter in the facility's time zone, as UTC datetimes."""
+    zone = ZoneInfo(tz)
+    start = datetime(year, 3 * quarter - 2, 1, tzinfo=zone)
+    end = datetime(year + (quarter == 4), 1 if quarter == 4 else 3 * quarter + 1, 1, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def replace_mappings(
+    session: Session, *, facility: Facility, mappings: list[lcfs.TagMapping]
+) -> list[FuelMapping]:
+    """The facility's tag → fuel pathway mapping, replaced as a whole."""
+    session.execute(delete(FuelMapping).where(FuelMapping.facility_id == facility.id))
+    rows = [
+        FuelMapping(
+            tenant_id=facility.tenant_id,
+            facility_id=facility.id,
+            **{name: getattr(m, name) for name in MAPPING_FIELDS},
+        )
+        for m in mappings
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def mappings_of(session: Session, *, facility_id: str) -> list[lcfs.TagMapping]:
+    rows = session.scalars(
+        select(FuelMapping).where(FuelMapping.facility_id == facility_id).order_by(FuelMapping.tag)
+    )
+    return [lcfs.TagMapping(**{name: getattr(r, name) for name in MAPPING_FIELDS}) for r in rows]
+
+
+def mapping_view(m: lcfs.TagMapping) -> dict[str, Any]:
+    return {name: getattr(m, name) for name in MAPPING_FIELDS}
+
+
+def add_transactions(
+    session: Session,
+    *,
+    facility: Facility,
+    transactions: list[lcfs.Transaction],
+    source: str,
+    document_id: str | None = None,
+) -> list[FuelTransaction]:
+    rows = [
+        FuelTransaction(
+            id=new_id("ftx"),
+            tenant_id=facility.tenant_id,
+            facility_id=facility.id,
+            fuel_pathway_code=t.fuel_pathway_code,
+            fuel_type=t.fuel_type,
+            quantity=t.quantity,
+            unit=t.unit,
+            ci=t.ci,
+            transaction_type=t.transaction_type,
+            date=t.date.isoformat(),
+            business_partner=t.business_partner,
+            reference=t.reference,
+            source=source,
+            document_id=document_id,
+            created_at=datetime.now(UTC),
+        )
+        for t in transactions
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def transaction_view(row: FuelTransaction) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "facility_id": row.facility_id,
+        "fuel_pathway_code": row.fuel_pathway_code,
+        "fuel_type": row.fuel_type,
+        "quantity": row.quantity,
+        "unit": row.unit,
+        "ci": row.ci,
+        "transaction_type": row.transaction_type,
+        "date": row.date,
+        "business_partner": row.business_partner,
+        "reference": row.reference,
+        "source": row.source,
+        "document_id": row.document_id,
+    }
+
+
+def load_lcfs_inputs(
+    session: Session,
+    *,
+    facility: Facility,
+    year: int,
+    quarter: int,
+    tables: lcfs.LcfsTables | None = None,
+    substitution_method: str = "before_after_mean",
+) -> lcfs.LcfsInputs:
+    """Everything stored that a quarter's report is built from (points streamed in bulk)."""
+    mappings = mappings_of(session, facility_id=facility.id)
+    start, end = quarter_bounds(year, quarter, facility.timezone)
+    names = {m.tag for m in mappings}
+    tags = list(
+        session.scalars(select(Tag).where(Tag.facility_id == facility.id, Tag.name.in_(names)))
+    )
+    raw = load_points(session, tag_ids=[t.id for t in tags], start=start - EDGE_MARGIN,
+                      end=end + EDGE_MARGIN)  # fmt: skip
+    by_id = {t.id: t.name for t in tags}
+    points = pd.DataFrame({
+        "tag": raw["tag"].map(by_id).astype(object),
+        "ts": raw["ts"], "value": raw["value"], "quality": raw["quality"],
+    })  # fmt: skip
+    first, last = start.astimezone(ZoneInfo(facility.timezone)).date(), (
+        end.astimezone(ZoneInfo(facility.timezone)) - timedelta(days=1)).date()  # fmt: skip
+    txs = session.scalars(
+        select(FuelTransaction)
+        .where(FuelTransaction.facility_id == facility.id,
+               FuelTransaction.date >= first.isoformat(), FuelTransaction.date <= last.isoformat())
+        .order_by(FuelTransaction.date, FuelTransaction.id)
+    )  # fmt: skip
+    transactions = tuple(
+        lcfs.Transaction(
+            fuel_pathway_code=t.fuel_pathway_code,
+            fuel_type=t.fuel_type,
+            quantity=t.quantity,
+            unit=t.unit,
+            ci=t.ci,
+            transaction_type=t.transaction_type,
+            date=dt.date.fromisoformat(t.date),
+            business_partner=t.business_partner,
+            reference=t.reference,
+        )
+        for t in txs
+    )
+    return lcfs.LcfsInputs(
+        facility_id=facility.id,
+        facility_name=facility.name,
+        timezone=facility.timezone,
+        year=year,
+        quarter=quarter,
+        mappings=tuple(mappings),
+        points=points,
+        transactions=transactions,
+        documents=tuple(_document_checks(session, facility_id=facility.id, first=first, last=last)),
+        tables=tables,
+        substitution_method=substitution_method,
+    )
+
+
+def _document_checks(
+    session: Session, *, facility_id: str, first: dt.date, last: dt.date
+) -> list[lcfs.DocumentCheck]:
+    """Processed documents of the quarter whose quantity was checked against the meters."""
+    checks = []
+    rows = session.scalars(
+        select(Document)
+        .where(Document.facility_id == facility_id, Document.status == "processed")
+        .order_by(Document.created_at, Document.id)
+    )
+    for doc in rows:
+        rec = doc.reconciliation or {}
+        if rec.get("status") not in ("pass", "warn", "fail"):
+            continue
+        date = _field(doc, "document_date") or _field(doc, "transaction_date")
+        try:
+            when = dt.date.fromisoformat(str(date))
+        except ValueError:
+            continue
+        if not first <= when <= last:
+            continue
+        checks.append(lcfs.DocumentCheck(
+            document_number=str(_field(doc, "document_number") or doc.id), date=when,
+            quantity=float(rec["quantity"]), metered_quantity=float(rec["metered_quantity"]),
+            difference=float(rec["difference"]), status=rec["status"],
+            unit=str(rec.get("unit") or ""),
+            fuel_pathway_code=str(_field(doc, "fuel_pathway_code") or ""),
+        ))  # fmt: skip
+    return checks
+
+
+def _field(doc: Document, name: str) -> Any:
+    entry = (doc.fields or {}).get(name)
+    return entry.get("value") if isinstance(entry, dict) else entry
+
+
+def render(report: lcfs.LcfsReport, fmt: str) -> bytes:
+    if fmt == "pdf":
+        return lcfs.render_lcfs_pdf(report)
+    if fmt == "csv":
+        return lcfs.render_lcfs_csv(report)
+    return lcfs.render_lcfs_json(report)
+
+
+def report_totals(report: lcfs.LcfsReport) -> dict[str, Any]:
+    """Totals at full precision plus their printed form, and the totals per pathway."""
+    if report.totals is None:
+        return {"has_data": False, "message": f"no meter data or transactions for "
+                f"{report.period} at {report.facility_id}: no credits are claimed"}  # fmt: skip
+    return {
+        "has_data": True,
+        "credits_mt": report.totals.credits_mt,
+        "deficits_mt": report.totals.deficits_mt,
+        "net_mt": report.totals.net_mt,
+        "display": lcfs.display_totals(report),
+        "by_pathway": [
+            {"fuel_pathway_code": p.fuel_pathway_code, "transaction_type": p.transaction_type,
+             "fuel_type": p.fuel_type, "quantity": p.quantity, "unit": p.unit,
+             "energy_mj": p.energy_mj, "credits_mt": p.credits_mt}
+            for p in report.totals_by_pathway
+        ],
+    }  # fmt: skip
+
+
+def save_report(
+    session: Session, *, report_row: Report, report: lcfs.LcfsReport, content: bytes
+) -> None:
+    """Store the file and totals and announce ``report.generated``, in the caller's commit."""
+    now = datetime.now(UTC)
+    report_row.status = "generated"
+    report_row.has_data = report.has_data
+    report_row.totals = report_totals(report)
+    report_row.input_sha256 = report.input_sha256
+    report_row.file_sha256 = hashlib.sha256(content).hexdigest()
+    report_row.file_size = len(content)
+    report_row.content_type = FORMATS[report_row.format]
+    report_row.content = content
+    report_row.generated_at = now
+    report_row.error = None
+    publish(session, tenant_id=report_row.tenant_id, type="report.generated",
+            key=f"{report_row.id}:generated", data={
+                "report_id": report_row.id, "facility_id": report_row.facility_id,
+                "report_type": report_row.report_type,
+                "quarter": f"Q{report_row.quarter}", "year": report_row.year,
+                "format": report_row.format, "draft": report_row.draft,
+                "has_data": report.has_data, "input_sha256": report.input_sha256,
+                "file_sha256": report_row.file_sha256,
+                "totals": lcfs.display_totals(report) or None,
+            })  # fmt: skip
+
+
+def fail_report(session: Session, *, report_row: Report, code: str, message: str) -> None:
+    report_row.status = "failed"
+    report_row.error = f"{code}: {message}"
+    publish(session, tenant_id=report_row.tenant_id, type="report.failed",
+            key=f"{report_row.id}:failed", data={
+                "report_id": report_row.id, "facility_id": report_row.facility_id,
+                "quarter": f"Q{report_row.quarter}", "year": report_row.year,
+                "error": {"code": code, "message": message},
+            })  # fmt: skip
+
+
+def report_view(row: Report) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "report_type": row.report_type,
+        "facility_id": row.facility_id,
+        "quarter": f"Q{row.quarter}",
+        "year": row.year,
+        "format": row.format,
+        "draft": row.draft,
+        "status": row.status,
+        "job_id": row.job_id,
+        "has_data": row.has_data,
+        "totals": row.totals,
+        "input_sha256": row.input_sha256,
+        "file_sha256": row.file_sha256,
+        "file_size": row.file_size,
+        "download_url": f"/v1/reports/{row.id}/file" if row.status == "generated" else None,
+        "error": row.error,
+        "created_at": iso(row.created_at),
+        "generated_at": iso(row.generated_at) if row.generated_at else None,
+    }
