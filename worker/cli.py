@@ -37,6 +37,8 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(facilities_app, name="facilities")
 app.add_typer(broker_app, name="broker")
+report_app = typer.Typer(help="Build reports from stored data.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 app.add_typer(lcfs_app, name="lcfs")
 app.add_typer(documents_app, name="documents")
 
@@ -47,6 +49,68 @@ err = Console(stderr=True)
 def fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}")
     return typer.Exit(code)
+
+
+@report_app.command("lcfs")
+def report_lcfs(
+    facility: str = typer.Option(..., help="Facility id"),
+    quarter: str = typer.Option(..., help="Q1-Q4"),
+    year: int = typer.Option(..., help="Calendar year"),
+    fmt: str = typer.Option("pdf", "--format", help="pdf, csv or json"),
+    out: Path = typer.Option(..., help="Where to write the file"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
+) -> None:
+    """Build a facility's LCFS quarterly report from the database, here and now, into a file."""
+    from pipelines import lcfs
+    from pipelines.errors import PipelineError
+    from worker.storage.db import session_scope
+    from worker.storage.models import Facility
+    from worker.storage.reports import load_lcfs_inputs, render, report_totals
+    from worker.tasks.reports import tables
+
+    number = quarter.strip().upper().removeprefix("Q")
+    if number not in {"1", "2", "3", "4"}:
+        raise fail(f"--quarter must be Q1, Q2, Q3 or Q4, got {quarter!r}", 2)
+    if fmt not in ("pdf", "csv", "json"):
+        raise fail(f"--format must be pdf, csv or json, got {fmt!r}", 2)
+    settings = get_settings()
+    try:
+        method = settings.lcfs_substitution_method
+        with (
+            err.status("loading meter data, transactions and documents"),
+            session_scope(readonly=True) as s,
+        ):
+            row = s.get(Facility, facility)
+            if row is None:
+                raise fail(f"no facility {facility!r}; `tickwork facilities create` makes one", 2)
+            inputs = load_lcfs_inputs(
+                s, facility=row, year=year, quarter=int(number), tables=tables(),
+                substitution_method=method,
+            )  # fmt: skip
+        if not inputs.mappings and not inputs.transactions:
+            raise fail(f"facility {facility!r} has no fuel mapping and no fuel transactions: "
+                       f"PUT /v1/facilities/{facility}/fuel-mappings first", 2)  # fmt: skip
+        with err.status(f"computing {year} Q{number} and rendering {fmt}"):
+            report = lcfs.compute_quarter(inputs)
+            content = render(report, fmt)
+    except PipelineError as exc:
+        raise fail(f"{exc.code}: {exc}", 2) from exc
+    try:
+        out.write_bytes(content)
+    except OSError as exc:
+        raise fail(f"cannot write {out}: {exc.strerror}", 2) from exc
+    summary = {"file": str(out), "bytes": len(content), "input_sha256": report.input_sha256,
+               **report_totals(report)}  # fmt: skip
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    console.print(f"wrote {out} ({len(content):,} bytes); input SHA-256 {report.input_sha256}")
+    if report.totals is None:
+        console.print(f"[yellow]{summary['message']}[/yellow]")
+    else:
+        shown = lcfs.display_totals(report)
+        console.print(f"credits {shown['credits_mt']} MT, deficits {shown['deficits_mt']} MT, "
+                      f"net {shown['net_mt']} MT CO2e")  # fmt: skip
 
 
 @db_app.command("upgrade")

@@ -180,6 +180,7 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
         console.print(table)
         console.print("GET /v1/data-points ->", json.dumps(stored["data"][0]))
         ok &= _report_analysis(client, console, sent, faults, facility["id"], end=end)
+        ok &= _report_lcfs(client, console, facility["id"], base / "reports")
         ok &= _report_webhooks(client, console, inbox)
     console.print(
         f"demo finished in {time.monotonic() - started:.1f} s "
@@ -270,6 +271,66 @@ def _report_analysis(
     for label, passed in checks.items():
         console.print(f"[{'green' if passed else 'red'}]{'ok ' if passed else 'FAIL'}[/] {label}")
     return all(checks.values())
+
+
+# How the demo plant's meters become LCFS fuel: the RNG it injects (a landfill-gas pathway)
+# and the fossil CNG its station dispenses. Pathway codes and CIs are illustrative.
+DEMO_MAPPINGS = [
+    {"tag": "rng_injection_flow", "fuel_pathway_code": "CARNG-LFG-DEMO", "fuel_type": "rng",
+     "ci": 46.42, "unit": "scf", "kind": "rate", "rate_per": "min",
+     "transaction_type": "Production in California"},
+    {"tag": "cng_dispensed_total", "fuel_pathway_code": "CNG-FOSSIL-DEMO", "fuel_type": "cng",
+     "ci": 79.21, "unit": "GGE", "kind": "totalizer", "transaction_type": "Sold with Obligation"},
+]  # fmt: skip
+
+
+def _report_lcfs(client: httpx.Client, console: Console, facility_id: str, out: Path,
+                 timeout: float = 300) -> bool:  # fmt: skip
+    """Map the meters to fuel pathways, build the quarter's PDF and CSV, save them, show totals."""
+    _check(client.put(f"/v1/facilities/{facility_id}/fuel-mappings",
+                      json={"data": DEMO_MAPPINGS}))  # fmt: skip
+    quarter = {"report_type": "lcfs_quarterly", "facility_id": facility_id, "quarter": "Q4",
+               "year": 2025}  # fmt: skip
+    queued = {fmt: _check(client.post("/v1/reports", json={**quarter, "format": fmt}))
+              for fmt in ("pdf", "csv")}  # fmt: skip
+    deadline = time.monotonic() + timeout
+    done: dict[str, dict] = {}
+    with console.status("building the LCFS Q4 2025 report (PDF and CSV)"):
+        while len(done) < len(queued) and time.monotonic() < deadline:
+            for fmt, report in queued.items():
+                view = _check(client.get(f"/v1/reports/{report['id']}"))
+                if view["status"] in ("generated", "failed"):
+                    done[fmt] = view
+            time.sleep(0.5)
+    if len(done) < len(queued) or any(v["status"] != "generated" for v in done.values()):
+        console.print(f"[red]reports not generated: {json.dumps(done)}[/red]")
+        return False
+    out.mkdir(parents=True, exist_ok=True)
+    for fmt, view in done.items():
+        response = client.get(view["download_url"])
+        response.raise_for_status()
+        path = out / f"lcfs_{facility_id}_2025Q4.{fmt}"
+        path.write_bytes(response.content)
+        console.print(f"saved {path} ({len(response.content):,} bytes)")
+    totals = done["pdf"]["totals"]
+    table = Table(title="LCFS Q4 2025 by fuel pathway (MT CO2e; negative = deficits)")
+    for column in ("pathway", "transaction type", "quantity", "unit", "energy MJ", "credits"):
+        table.add_column(column, justify="left" if column in ("pathway", "transaction type",
+                                                              "unit") else "right")  # fmt: skip
+    for row in totals.get("by_pathway", []):
+        table.add_row(row["fuel_pathway_code"], row["transaction_type"],
+                      f"{row['quantity']:,.0f}", row["unit"], f"{row['energy_mj']:,.0f}",
+                      f"{row['credits_mt']:,.2f}")  # fmt: skip
+    console.print(table)
+    shown = totals.get("display", {})
+    console.print(f"credits {shown.get('credits_mt')} MT, deficits {shown.get('deficits_mt')} MT,"
+                  f" net {shown.get('net_mt')} MT; input SHA-256 "
+                  f"{done['pdf']['input_sha256']}")  # fmt: skip
+    same_inputs = done["pdf"]["input_sha256"] == done["csv"]["input_sha256"]
+    ok = bool(totals.get("has_data")) and same_inputs
+    console.print(f"report checks: data found {totals.get('has_data')}, PDF and CSV built from "
+                  f"the same inputs {same_inputs}")  # fmt: skip
+    return ok
 
 
 def _report_webhooks(

@@ -7,7 +7,8 @@ Per mapped tag, over the window ``[start, end)`` split at ``edges`` (month start
   ``pipelines.gaps``) and is never integrated across; instead the gap's missing slots are filled
   by ``pipelines.substitution.substitute`` with the facility's method and integrated like
   points, reported apart as *substituted* quantity. A gap that cannot be filled (no usable data
-  at all) stays out of the total and is reported with method ``NONE``.
+  at all) or is still open (the tag stopped reporting before the window's end) stays out of the
+  total and is reported with method ``NONE``.
 * **totalizer** tags (a counter of ``unit``): the quantity is the sum of counter differences.
   A drop is a *rollover* when ``rollover_at`` is known and the wrapped increment
   ``rollover_at - before + after`` is at most half the counter range; otherwise it is a *reset*
@@ -309,7 +310,9 @@ def _substitutes(
 ) -> pd.DataFrame:
     """Substitute slots for the gaps of rate tags, from the series already prepared."""
     rate_tags = {t for t, r in zip(tags, is_rate, strict=True) if r}
-    wanted = gaps[gaps["tag"].astype(object).isin(rate_tags)]
+    # An open gap (the tag stopped reporting and has not come back) is not filled: a report
+    # must not claim fuel for days after the meter went silent with nothing to close the gap.
+    wanted = gaps[gaps["tag"].astype(object).isin(rate_tags) & ~gaps["open"].astype(bool)]
     if len(wanted) == 0:
         return pd.DataFrame({c: [] for c in ("tag", "ts", "value", "method")})
     names = [str(t) for t in series.tags]

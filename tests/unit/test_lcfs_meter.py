@@ -85,6 +85,16 @@ def test_unfilled_gap_is_left_out_and_reported() -> None:
     assert comp.loc["FIT-101", "completeness_pct"] == 100.0
 
 
+def test_a_tag_that_stopped_reporting_is_not_filled_to_the_end() -> None:
+    """Data for the first 6 hours only: the open trailing gap claims no fuel."""
+    minutes = np.arange(0, 6 * 60 + 1)
+    result = run(frame("FIT-101", minutes, np.full(len(minutes), 60.0)), [rate()])
+    assert per_period(result, "measured") == pytest.approx([360.0, 0.0])  # 60 scf/h x 6 h
+    assert per_period(result, "substituted") == [0.0, 0.0]
+    (gap,) = result.gaps.itertuples()
+    assert (gap.method, gap.substituted_quantity) == ("NONE", 0.0)
+
+
 def totalizer(**kw: object) -> TagMapping:
     return TagMapping("FQ-201", "FPC-EV", "electricity", 80.0, "kWh", kind="totalizer", **kw)  # type: ignore[arg-type]
 
