@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import analysis, data_points, facilities, jobs, webhooks
+from api.routes import analysis, data_points, documents, facilities, jobs, reports, webhooks
 
 
 def create_app() -> FastAPI:
@@ -15,7 +15,7 @@ def create_app() -> FastAPI:
         description="Meter data ingest, jobs and facilities for fuel-compliance reporting.",
     )
     errors.install(app)
-    for module in (data_points, facilities, jobs, analysis, webhooks):
+    for module in (data_points, facilities, jobs, analysis, reports, webhooks, documents):
         app.include_router(module.router, prefix="/v1")
 
     @app.get("/healthz", tags=["operations"])

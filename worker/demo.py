@@ -276,10 +276,10 @@ def _report_analysis(
 # How the demo plant's meters become LCFS fuel: the RNG it injects (a landfill-gas pathway)
 # and the fossil CNG its station dispenses. Pathway codes and CIs are illustrative.
 DEMO_MAPPINGS = [
-    {"tag": "rng_injection_flow", "fuel_pathway_code": "CARNG-LFG-DEMO", "fuel_type": "rng",
+    {"tag": "rng_injection_flow", "fuel_pathway_code": "RNG-LFG-0046", "fuel_type": "rng",
      "ci": 46.42, "unit": "scf", "kind": "rate", "rate_per": "min",
      "transaction_type": "Production in California"},
-    {"tag": "cng_dispensed_total", "fuel_pathway_code": "CNG-FOSSIL-DEMO", "fuel_type": "cng",
+    {"tag": "cng_dispensed_total", "fuel_pathway_code": "CNGF-T1-0079", "fuel_type": "cng",
      "ci": 79.21, "unit": "GGE", "kind": "totalizer", "transaction_type": "Sold with Obligation"},
 ]  # fmt: skip
 

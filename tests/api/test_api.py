@@ -395,7 +395,18 @@ def _alice_world(client: TestClient, alice: Tenant, env: dict[str, str]) -> dict
         "/v1/webhook-endpoints", headers=alice.headers, json={"url": "https://hooks.example.com/in"}
     ).json()
     ping = client.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=alice.headers)
+    mapped = client.put(f"/v1/facilities/{fac}/fuel-mappings", headers=alice.headers,
+                        json={"data": [MAPPING]})  # fmt: skip
+    assert mapped.status_code == 200, mapped.text
+    wanted = {"report_type": "lcfs_quarterly", "facility_id": fac, "quarter": "Q4", "year": 2025}
+    report = client.post("/v1/reports", headers=alice.headers, json=wanted)
+    assert report.status_code == 202, report.text
+    document = client.post("/v1/documents", headers=alice.headers,
+                           files={"file": ("d.pdf", b"%PDF-1.4 x", "application/pdf")})  # fmt: skip
+    assert document.status_code == 202, document.text
     return {
+        "document_id": document.json()["document_id"],
+        "report_id": report.json()["id"],
         "facility_id": fac,
         "name": "flow",
         "job_id": job.json()["job_id"],
@@ -404,7 +415,14 @@ def _alice_world(client: TestClient, alice: Tenant, env: dict[str, str]) -> dict
     }
 
 
+MAPPING = {"tag": "flow", "fuel_pathway_code": "CNG-RNG-001", "fuel_type": "rng", "ci": 40.0,
+           "unit": "m3", "kind": "rate", "rate_per": "h"}  # fmt: skip
+TRANSACTION = {"fuel_pathway_code": "CNG-RNG-001", "fuel_type": "rng", "quantity": 10.0,
+               "unit": "scf", "ci": 40.0, "transaction_type": "Sold with Obligation",
+               "date": "2025-11-01"}  # fmt: skip
 BODIES = {
+    ("PUT", "/v1/facilities/{facility_id}/fuel-mappings"): {"data": [MAPPING]},
+    ("POST", "/v1/facilities/{facility_id}/fuel-transactions"): {"data": [TRANSACTION]},
     ("POST", "/v1/facilities/{facility_id}/tags"): {"name": "x"},
     ("PATCH", "/v1/facilities/{facility_id}"): {"name": "stolen"},
     ("PATCH", "/v1/facilities/{facility_id}/tags/{name}"): {"unit": "kg"},

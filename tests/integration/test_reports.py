@@ -159,3 +159,23 @@ def test_schedule_builds_the_closed_quarter_once_and_weekly_drafts(db: str, redi
     with session_scope(db) as s:
         rows = s.execute(select(Report.year, Report.quarter, Report.draft)).all()
     assert sorted(rows) == [(2025, 4, False), (2026, 1, True), (2026, 1, True)]
+
+
+def test_document_fuel_of_a_metered_pathway_is_not_counted_twice(db: str) -> None:
+    _, fac = _facility(db, points=False)
+    day = datetime(2025, 11, 3).date()
+
+    def tx(fpc: str) -> lcfs.Transaction:
+        return lcfs.Transaction(fuel_pathway_code=fpc, fuel_type="rng", quantity=1000.0,
+                                unit="scf", ci=40.0, transaction_type="Sold with Obligation",
+                                date=day)  # fmt: skip
+
+    with session_scope(db) as s:
+        facility = s.get(Facility, fac)
+        add_transactions(s, facility=facility, source="document", document_id="doc_metered",
+                         transactions=[tx(MAPPING.fuel_pathway_code)])  # fmt: skip
+        add_transactions(s, facility=facility, source="document", document_id="doc_other",
+                         transactions=[tx("CNG-RNG-OTHER-002")])  # fmt: skip
+    row = _build(db, fac, fmt="json")
+    codes = {p["fuel_pathway_code"] for p in row.totals["by_pathway"]}
+    assert codes == {"CNG-RNG-OTHER-002"}  # the metered pathway's document is reconciled only

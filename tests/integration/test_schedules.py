@@ -27,6 +27,7 @@ def test_every_scheduled_task_is_registered() -> None:
         "analysis.nightly_quality",
         "jobs.cleanup",
         "webhooks.deliver",
+        "reports.schedule_quarterly",
     }
     assert names <= set(app.tasks)
 

@@ -151,6 +151,9 @@ def load_lcfs_inputs(
                FuelTransaction.date >= first.isoformat(), FuelTransaction.date <= last.isoformat())
         .order_by(FuelTransaction.date, FuelTransaction.id)
     )  # fmt: skip
+    # A document's fuel of a metered pathway is already in the meter quantities: it is checked
+    # against them (the reconciliation table), not counted a second time.
+    metered = {m.fuel_pathway_code for m in mappings}
     transactions = tuple(
         lcfs.Transaction(
             fuel_pathway_code=t.fuel_pathway_code,
@@ -164,6 +167,7 @@ def load_lcfs_inputs(
             reference=t.reference,
         )
         for t in txs
+        if not (t.source == "document" and t.fuel_pathway_code in metered)
     )
     return lcfs.LcfsInputs(
         facility_id=facility.id,

@@ -1,0 +1,502 @@
+"""The documents pipeline for real: the task on both databases (called in-process, no eager
+mode), reconciliation against metered points by hand, and a real Celery worker that keeps
+serving after bad files."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from pypdf import PdfReader, PdfWriter
+from reportlab.lib.pagesizes import letter
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfgen import canvas
+from sqlalchemy import func, select
+
+from tests.conftest import Tenant, make_tenant
+from tests.documents_corpus import ISSUERS, Spec, render_pdf
+from worker import processes
+from worker.storage.db import session_scope
+from worker.storage.documents import create_document
+from worker.storage.jobs import create_job
+from worker.storage.models import (
+    Document,
+    Event,
+    Facility,
+    FuelMapping,
+    FuelTransaction,
+    Job,
+    Tag,
+)
+from worker.storage.points import upsert_points
+from worker.storage.tenants import create_api_key
+from worker.storage.uploads import save_upload
+
+TZ = "America/Los_Angeles"
+DAY = "2025-03-10"  # a whole 24 h local day (PDT since 2025-03-09): 07:00Z to 07:00Z
+DAY_START = datetime(2025, 3, 10, 7, tzinfo=UTC)
+NOON = datetime(2025, 3, 10, 19, tzinfo=UTC)  # local noon
+# Rate tag, gal/h, a reading every 15 min from 06:00Z to 08:00Z the next day: 30 before local
+# noon, 50 from local noon. Trapezoids over [07:00Z, 07:00Z+1d):
+#   07:00-18:45 at 30 = 11.75 h x 30 = 352.5; 18:45-19:00 (30 -> 50) = 0.25 h x 40 = 10;
+#   19:00-07:00 at 50 = 12 h x 50 = 600.                                  total = 962.5 gal
+METERED = 962.5
+FPC = "CARD1234"
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+def invoice(quantity: float = 1000.0, *, number: str = "VB-00042", unit: str = "gal", **extra):
+    """A one-page invoice (tests/documents_corpus layout) with LCFS pathway and CI."""
+    issuer = next(i for i in ISSUERS if i.name == "Valley Biofuels Co")
+    spec = Spec("t", "invoice", issuer, "label_left", "INVOICE")
+    spec.header = [
+        ("Invoice No", number),
+        ("Invoice Date", extra.get("date", DAY)),
+        ("Fuel Pathway Code", extra.get("fpc", FPC)),
+        ("Carbon Intensity", "35.50 gCO2e/MJ"),
+    ]
+    spec.parties = [
+        ("Seller", issuer.name, issuer.address),
+        ("Bill To", "Coastal Transit Co", "1 Commerce Blvd, Oakland, CA 94607"),
+    ]
+    amount = f"${quantity * 2:,.2f}"
+    spec.items = (
+        ["Product", "Quantity", "Unit", "Unit Price", "Amount"],
+        ["Renewable Diesel R99", f"{quantity:,.2f}", unit, "$2.00", amount],
+    )
+    spec.totals = [("Total", amount)]
+    return render_pdf(spec)
+
+
+def ptd(quantity: float = 1000.0) -> bytes:
+    issuer = next(i for i in ISSUERS if i.name == "Pacific Renewable Gas Inc")
+    spec = Spec("p", "product_transfer_document", issuer, "label_left", "PRODUCT TRANSFER DOCUMENT")
+    spec.header = [
+        ("PTD No", "PRG-2025-0007"),
+        ("Transaction Date", DAY),
+        ("Transaction Type", "Sold with obligation"),
+        ("Fuel Type", "Renewable Diesel R99"),
+        ("Fuel Pathway Code", FPC),
+        ("Carbon Intensity", "35.50 gCO2e/MJ"),
+        ("Quantity", f"{quantity:,.2f} gallons"),
+    ]
+    spec.parties = [
+        ("Transferor", issuer.name, issuer.address),
+        ("Recipient", "Coastal Transit Co", "1 Commerce Blvd, Oakland, CA 94607"),
+    ]
+    spec.statements = ["The compliance obligation passes to the recipient."]
+    return render_pdf(spec)
+
+
+def encrypted() -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(invoice(number="ENC-1"))))
+    writer.encrypt("secret", "owner", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 20), "white").save(out, format="PNG")
+    return out.getvalue()
+
+
+def image_only() -> bytes:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (600, 200), 255)
+    ImageDraw.Draw(img).text((10, 10), "INVOICE No 123  Total 45.00", fill=0)
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter)
+    c.drawImage(ImageReader(img), 72, 500, width=450, height=150)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def many_pages(n: int = 250) -> bytes:
+    writer = PdfWriter()
+    for _ in range(n):
+        writer.add_blank_page(612, 792)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+BAD = {
+    "encrypted": encrypted,
+    "corrupt_pdf": lambda: invoice(number="CUT-1")[:600],
+    "not_a_pdf": png,
+    "needs_ocr": image_only,
+    "too_many_pages": many_pages,
+}
+
+
+# --- in-process: the task body on both databases ---------------------------------------------
+
+
+@pytest.fixture
+def db(any_db: str, configure) -> str:
+    configure(TICKWORK_DATABASE_URL=any_db)
+    return any_db
+
+
+def setup_facility(db: str, *, mapping_unit: str | None = "gal") -> tuple[str, str]:
+    """A tenant and its facility: a rate tag mapped to FPC, with readings for DAY."""
+    tenant_id, fac_id = _setup(db, mapping_unit)
+    return tenant_id, fac_id
+
+
+def _setup(db: str, mapping_unit: str | None) -> tuple[str, str]:
+    tenant = make_tenant(db, "T")
+    fac_id = f"fac_{tenant.id[-8:]}"
+    with session_scope(db) as s:
+        s.add(Facility(id=fac_id, tenant_id=tenant.id, name="F", timezone=TZ))
+        s.flush()
+        tag = Tag(tenant_id=tenant.id, facility_id=fac_id, name="rd_flow", unit="gal/h")
+        s.add(tag)
+        if mapping_unit is not None:
+            s.add(
+                FuelMapping(
+                    tenant_id=tenant.id,
+                    facility_id=fac_id,
+                    tag="rd_flow",
+                    fuel_pathway_code=FPC,
+                    fuel_type="Renewable Diesel",
+                    ci=35.5,
+                    unit=mapping_unit,
+                    kind="rate",
+                    rate_per="h",
+                    transaction_type="Production in California",
+                    interval_s=900.0,
+                )
+            )
+        s.flush()
+        ts = pd.Series(
+            pd.date_range("2025-03-10T06:00Z", "2025-03-11T08:00Z", freq="15min").as_unit("us")
+        )
+        value = np.where(ts < NOON, 30.0, 50.0)
+        upsert_points(
+            s,
+            tag_id=np.full(len(ts), tag.id, dtype=np.int64),
+            ts=ts,
+            value=value,
+            quality=np.zeros(len(ts), dtype=np.int8),
+        )
+    return tenant.id, fac_id
+
+
+def submit(db: str, tenant_id: str, content: bytes, *, facility_id: str | None, **kw) -> str:
+    """What POST /v1/documents stores; returns the job id."""
+    with session_scope(db) as s:
+        upload = save_upload(
+            s, tenant_id=tenant_id, content=content, content_type="application/pdf"
+        )
+        doc, _ = create_document(
+            s,
+            tenant_id=tenant_id,
+            upload=upload,
+            facility_id=facility_id,
+            declared_type=kw.get("declared_type"),
+            filename="x.pdf",
+        )
+        job = create_job(
+            s,
+            tenant_id=tenant_id,
+            kind="documents.process",
+            upload_id=upload.id,
+            params={"document_id": doc.id},
+        )
+        doc.job_id = job.id
+        return job.id
+
+
+def run(db: str, job_id: str) -> tuple[Document, Job]:
+    from worker.tasks.documents import process
+
+    process(job_id)  # the task itself, in this process: job_attempt, no broker
+    with session_scope(db) as s:
+        job = s.get(Job, job_id)
+        doc = s.get(Document, job.params["document_id"])
+        s.expunge_all()
+    return doc, job
+
+
+def events(db: str, kind: str) -> list[dict]:
+    with session_scope(db) as s:
+        return [e.payload["data"] for e in s.scalars(select(Event).where(Event.type == kind))]
+
+
+@pytest.mark.parametrize(
+    ("quantity", "status"),
+    [(970.0, "pass"), (962.5, "pass"), (1000.0, "warn"), (1010.0, "warn"), (1100.0, "fail")],
+)
+def test_reconciliation_by_hand(db: str, quantity: float, status: str) -> None:
+    tenant_id, fac = setup_facility(db)
+    doc, job = run(db, submit(db, tenant_id, invoice(quantity), facility_id=fac))
+    assert (doc.status, job.status, doc.error_code) == ("processed", "succeeded", None)
+    rec = doc.reconciliation
+    assert rec["status"] == status
+    assert rec["metered_quantity"] == pytest.approx(METERED)
+    assert rec["measured"] == pytest.approx(METERED) and rec["substituted"] == 0
+    assert rec["difference"] == pytest.approx(quantity - METERED)
+    assert rec["difference_pct"] == pytest.approx((quantity - METERED) / METERED)
+    assert (rec["quantity"], rec["unit"], rec["date"], rec["tags"]) == (
+        quantity,
+        "gal",
+        DAY,
+        ["rd_flow"],
+    )
+    assert rec["window"] == {"start": "2025-03-10T07:00:00Z", "end": "2025-03-11T07:00:00Z"}
+    assert (doc.document_type, doc.pages) == ("invoice", 1)
+    assert doc.fields["quantity"]["value"] == quantity
+    assert set(doc.fields["quantity"]) == {"value", "confidence", "source"}
+
+    with session_scope(db) as s:
+        (tx,) = s.scalars(select(FuelTransaction)).all()
+        assert (tx.tenant_id, tx.facility_id, tx.document_id, tx.source) == (
+            tenant_id,
+            fac,
+            doc.id,
+            "document",
+        )
+        assert (tx.fuel_pathway_code, tx.fuel_type, tx.quantity, tx.unit, tx.ci) == (
+            FPC,
+            "Renewable Diesel R99",
+            quantity,
+            "gal",
+            35.5,
+        )
+        assert (tx.transaction_type, tx.date, tx.business_partner, tx.reference) == (
+            "Purchased with Obligation",
+            DAY,
+            "Valley Biofuels Co",
+            "VB-00042",
+        )
+    assert any("transaction type assumed" in w for w in doc.warnings)
+    (event,) = events(db, "document.processed")
+    assert event["document_id"] == doc.id and event["reconciliation_status"] == status
+    assert event["fields"]["quantity"] == quantity and event["document_type"] == "invoice"
+    assert job.result["fuel_transaction_id"] == tx.id
+
+
+def test_rerun_changes_nothing(db: str) -> None:
+    tenant_id, fac = setup_facility(db)
+    job_id = submit(db, tenant_id, invoice(), facility_id=fac)
+    first, _ = run(db, job_id)
+    again, job = run(db, job_id)  # a redelivered message: the job is finished, nothing happens
+    assert (again.reconciliation, again.processed_at, job.attempts) == (
+        first.reconciliation,
+        first.processed_at,
+        1,
+    )
+    # A new job for the same document (a re-queue) updates the one transaction.
+    with session_scope(db) as s:
+        job2 = create_job(
+            s, tenant_id=tenant_id, kind="documents.process", params={"document_id": first.id}
+        )
+        s.get(Document, first.id).job_id = job2.id
+    run(db, job2.id)
+    with session_scope(db) as s:
+        assert s.scalar(select(func.count()).select_from(FuelTransaction)) == 1
+    assert len(events(db, "document.processed")) == 2  # one per job
+
+
+def test_ptd_transaction_type_and_fuel_match(db: str) -> None:
+    tenant_id, fac = setup_facility(db)
+    doc, _ = run(db, submit(db, tenant_id, ptd(1000.0), facility_id=fac))
+    assert doc.document_type == "product_transfer_document"
+    assert doc.reconciliation["status"] == "warn"
+    with session_scope(db) as s:
+        tx = s.scalar(select(FuelTransaction))
+        assert (tx.transaction_type, tx.business_partner) == (
+            "Sold with Obligation",
+            "Coastal Transit Co",
+        )
+    assert not any("assumed" in w for w in doc.warnings)
+
+
+def test_no_mapping_other_fuel_or_unit_is_not_a_failure(db: str) -> None:
+    tenant_id, fac = setup_facility(db, mapping_unit=None)
+    doc, job = run(db, submit(db, tenant_id, invoice(), facility_id=fac))
+    assert (doc.status, job.status) == ("processed", "succeeded")
+    assert doc.reconciliation["status"] == "no_meter_data"
+
+    tenant_id, fac = setup_facility(db)
+    other = invoice(number="OTHER-1", fpc="CAETH9999")
+    doc, _ = run(db, submit(db, tenant_id, other, facility_id=fac))
+    assert doc.reconciliation["status"] == "no_meter_data"
+    assert "CAETH9999" in doc.reconciliation["note"] or "R99" in doc.reconciliation["note"]
+
+    tenant_id, fac = setup_facility(db, mapping_unit="scf")
+    doc, _ = run(db, submit(db, tenant_id, invoice(number="UNIT-1"), facility_id=fac))
+    assert doc.reconciliation["status"] == "unknown"
+    assert "no conversion" in doc.reconciliation["note"]
+
+    tenant_id, fac = setup_facility(db)
+    later = invoice(number="LATE-1", date="2025-04-02")  # no readings that day
+    doc, _ = run(db, submit(db, tenant_id, later, facility_id=fac))
+    assert doc.reconciliation["status"] == "no_meter_data"
+
+
+def test_without_facility_no_reconciliation_no_transaction(db: str) -> None:
+    tenant_id, _ = setup_facility(db)
+    doc, job = run(db, submit(db, tenant_id, invoice(), facility_id=None))
+    assert (doc.status, doc.reconciliation, job.status) == ("processed", None, "succeeded")
+    assert any("no fuel transaction recorded" in w for w in doc.warnings)
+    with session_scope(db) as s:
+        assert s.scalar(select(func.count()).select_from(FuelTransaction)) == 0
+
+
+@pytest.mark.parametrize("code", sorted(BAD))
+def test_bad_file_is_a_verdict(db: str, code: str) -> None:
+    tenant_id, fac = setup_facility(db)
+    doc, job = run(db, submit(db, tenant_id, BAD[code](), facility_id=fac))  # raises nothing
+    assert (doc.status, doc.error_code) == ("failed", code)
+    assert doc.error_message and doc.processed_at is not None
+    assert (job.status, job.attempts) == ("failed", 1)
+    assert job.error.startswith(f"{code}: ")
+    assert job.result == {"document_id": doc.id, "error_code": code}
+    assert events(db, "document.failed") == [
+        {
+            "document_id": doc.id,
+            "facility_id": fac,
+            "error": {"code": code, "message": doc.error_message},
+        }
+    ]
+    assert events(db, "document.processed") == []
+
+
+def test_internal_error_fails_the_document_and_escapes(db: str, monkeypatch) -> None:
+    """A bug (not a verdict on the file) fails job and document as "internal"; uploading the
+    same bytes again is what re-queues it (tests/api/test_documents_api.py)."""
+    from worker.storage import documents as storage
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(storage, "reconcile_with_meters", broken)
+    tenant_id, fac = setup_facility(db)
+    job_id = submit(db, tenant_id, invoice(), facility_id=fac)
+    with pytest.raises(RuntimeError):
+        run(db, job_id)
+    with session_scope(db) as s:
+        job = s.get(Job, job_id)
+        doc = s.get(Document, job.params["document_id"])
+        assert (doc.status, doc.error_code) == ("failed", "internal")
+        assert (job.status, job.error) == ("failed", "internal error: RuntimeError: boom")
+        assert storage.should_requeue(doc)
+        assert s.scalar(select(func.count()).select_from(FuelTransaction)) == 0
+    assert [e["error"]["code"] for e in events(db, "document.failed")] == ["internal"]
+
+
+def test_declared_type_and_timeout_limit(db: str, configure) -> None:
+    tenant_id, _ = setup_facility(db)
+    doc, _ = run(db, submit(db, tenant_id, invoice(), facility_id=None, declared_type="unknown"))
+    assert doc.document_type == "unknown"
+    configure(TICKWORK_DATABASE_URL=db, TICKWORK_DOCUMENT_TIMEOUT_S="0")
+    doc, job = run(db, submit(db, tenant_id, invoice(number="SLOW-1"), facility_id=None))
+    assert (doc.status, doc.error_code, job.status) == ("failed", "timeout", "failed")
+
+
+# --- through a real Celery worker ------------------------------------------------------------
+
+
+@pytest.fixture
+def stack(pg_db: str, redis_url: str, configure, tmp_path: Path) -> Iterator[dict]:
+    env_vars = {
+        "TICKWORK_DATABASE_URL": pg_db,
+        "TICKWORK_BROKER_URL": redis_url,
+        "TICKWORK_REDIS_URL": redis_url,
+        "TICKWORK_DATA_DIR": str(tmp_path),
+    }
+    configure(**env_vars)
+    # One process on the documents queue only: every file goes through the same worker.
+    worker = processes.start(
+        processes.worker_command(queues=("documents",), concurrency=1, loglevel="INFO"),
+        env={**os.environ, **env_vars},
+        log_file=tmp_path / "worker.log",
+    )
+    from api.app import create_app
+
+    with processes.running(worker), TestClient(create_app()) as client:
+        yield {"client": client, "db": pg_db, "worker": worker}
+
+
+def wait_document(client: TestClient, who: Tenant, doc_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = client.get(f"/v1/documents/{doc_id}", headers=who.headers).json()
+        job = client.get(f"/v1/jobs/{view['job_id']}", headers=who.headers).json()
+        if view["status"] != "queued" and job["status"] in ("succeeded", "failed"):
+            return view
+        time.sleep(0.2)
+    raise AssertionError(f"document {doc_id} still {view['status']} after {timeout} s")
+
+
+def upload(client: TestClient, who: Tenant, content: bytes, **form) -> str:
+    response = client.post(
+        "/v1/documents",
+        headers=who.headers,
+        data=form,
+        files={"file": ("doc.pdf", content, "application/pdf")},
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["document_id"]
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_worker_survives_bad_files(stack: dict) -> None:
+    client, db = stack["client"], stack["db"]
+    tenant_id, fac = setup_facility(db)
+    with session_scope(db) as s:
+        _, key = create_api_key(s, tenant_id=tenant_id, scope="write")
+    who = Tenant(tenant_id, key, {"Authorization": f"Bearer {key}"})
+
+    good = wait_document(client, who, upload(client, who, invoice(), facility_id=fac))
+    assert (good["status"], good["document_type"], good["error"]) == ("processed", "invoice", None)
+    assert good["fields"]["quantity"] == {
+        "value": 1000.0,
+        "confidence": good["fields"]["quantity"]["confidence"],
+        "source": good["fields"]["quantity"]["source"],
+    }
+    assert good["reconciliation"]["status"] == "warn"
+    assert good["reconciliation"]["difference"] == pytest.approx(1000.0 - METERED)
+
+    for code, make in BAD.items():
+        view = wait_document(client, who, upload(client, who, make(), facility_id=fac))
+        assert view["status"] == "failed", (code, view)
+        assert view["error"]["code"] == code, view["error"]
+        assert view["error"]["message"]
+        job = client.get(f"/v1/jobs/{view['job_id']}", headers=who.headers).json()
+        assert (job["status"], job["attempts"]) == ("failed", 1), job
+
+    assert stack["worker"].poll() is None  # still running
+    after = wait_document(client, who, upload(client, who, invoice(1100.0, number="AFTER-1")))
+    assert (after["status"], after["error"]) == ("processed", None)
+    listed = client.get("/v1/documents", headers=who.headers, params={"status": "failed"}).json()
+    assert listed["pagination"]["total"] == len(BAD)
+    with session_scope(db) as s:
+        assert s.scalar(select(func.count()).select_from(FuelTransaction)) == 1
+    # Re-uploading a file that failed on its content queues nothing.
+    again = client.post(
+        "/v1/documents",
+        headers=who.headers,
+        files={"file": ("doc.pdf", png(), "application/pdf")},
+    ).json()
+    assert (again["duplicate"], again["status"]) == (True, "failed")
