@@ -180,6 +180,9 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
         console.print(table)
         console.print("GET /v1/data-points ->", json.dumps(stored["data"][0]))
         ok &= _report_analysis(client, console, sent, faults, facility["id"], end=end)
+        _check(client.put(f"/v1/facilities/{facility['id']}/fuel-mappings",
+                          json={"data": DEMO_MAPPINGS}))  # fmt: skip
+        ok &= _report_documents(client, console, facility["id"], frame, days=days)
         ok &= _report_lcfs(client, console, facility["id"], base / "reports")
         ok &= _report_webhooks(client, console, inbox)
     console.print(
@@ -284,11 +287,71 @@ DEMO_MAPPINGS = [
 ]  # fmt: skip
 
 
+def _metered_gge(frame: pd.DataFrame, day: pd.Timestamp) -> float:
+    """GGE the station's counter advanced over one local day of the generated readings."""
+    start = day.tz_localize(DEMO_TZ).tz_convert("UTC")
+    end = (day + pd.Timedelta(days=1)).tz_localize(DEMO_TZ).tz_convert("UTC")
+    counter = frame[frame["tag"] == "cng_dispensed_total"]
+    inside = counter[(counter["timestamp"] >= start) & (counter["timestamp"] <= end)]
+    return float(inside["value"].iloc[-1] - inside["value"].iloc[0])
+
+
+def _report_documents(client: httpx.Client, console: Console, facility_id: str,
+                      frame: pd.DataFrame, *, days: int, timeout: float = 120) -> bool:  # fmt: skip
+    """Upload two invoices and a PTD for days the station's meter covers; show what came out."""
+    from worker.demo_documents import DemoDocument, render
+
+    picks = [(2, 1.004, "invoice"), (4, 0.97, "product_transfer_document"), (6, 1.10, "invoice")]
+    docs = []
+    for offset, factor, kind in picks:
+        day = pd.Timestamp(QUARTER_START.date()) + pd.Timedelta(days=min(offset, days - 2))
+        metered = _metered_gge(frame, day)
+        prefix = "INV" if kind == "invoice" else "PTD"
+        docs.append(DemoDocument(kind, f"{prefix}-{day:%Y%m%d}-{offset:02d}", day.date(),
+                                 round(metered * factor, 2), unit_price=3.15))  # fmt: skip
+    queued = []
+    for doc in docs:
+        content = render(doc, facility_name="Central Valley RNG")
+        queued.append(_check(client.post("/v1/documents", data={"facility_id": facility_id},
+                                         files={"file": (doc.filename, content,
+                                                         "application/pdf")})))  # fmt: skip
+    deadline, views = time.monotonic() + timeout, {}
+    with console.status("extracting and reconciling the documents"):
+        while len(views) < len(queued) and time.monotonic() < deadline:
+            for q in queued:
+                view = _check(client.get(f"/v1/documents/{q['document_id']}"))
+                if view["status"] in ("processed", "failed"):
+                    views[q["document_id"]] = view
+            time.sleep(0.3)
+    table = Table(title="documents: extracted and reconciled with the station's meter")
+    for column in ("type", "number", "date", "GGE", "FPC", "CI", "metered", "diff %", "check"):
+        table.add_column(column, justify="right" if column in ("GGE", "CI", "metered",
+                                                                "diff %") else "left")  # fmt: skip
+    statuses = []
+    for q in queued:
+        view = views.get(q["document_id"], {})
+        fields = {k: v["value"] for k, v in view.get("fields", {}).items()}
+        rec = view.get("reconciliation") or {}
+        statuses.append(rec.get("status"))
+        pct = rec.get("difference_pct")
+        table.add_row(str(view.get("document_type")).replace("product_transfer_document", "PTD"),
+                      str(fields.get("document_number")),
+                      str(fields.get("document_date") or fields.get("transaction_date")),
+                      f"{fields.get('quantity', 0):,.2f}", str(fields.get("fuel_pathway_code")),
+                      str(fields.get("carbon_intensity")),
+                      f"{rec.get('metered_quantity', 0):,.2f}",
+                      f"{100 * pct:+.1f}" if isinstance(pct, float) else "",
+                      str(rec.get("status")))  # fmt: skip
+    console.print(table)
+    ok = len(views) == len(queued) and statuses == ["pass", "warn", "fail"]
+    console.print(f"{'ok ' if ok else 'FAIL'} documents extracted; reconciliation pass / warn / "
+                  f"fail as planted ({', '.join(map(str, statuses))})")  # fmt: skip
+    return ok
+
+
 def _report_lcfs(client: httpx.Client, console: Console, facility_id: str, out: Path,
                  timeout: float = 300) -> bool:  # fmt: skip
-    """Map the meters to fuel pathways, build the quarter's PDF and CSV, save them, show totals."""
-    _check(client.put(f"/v1/facilities/{facility_id}/fuel-mappings",
-                      json={"data": DEMO_MAPPINGS}))  # fmt: skip
+    """Build the quarter's PDF and CSV from the mapped meters, save them, show the totals."""
     quarter = {"report_type": "lcfs_quarterly", "facility_id": facility_id, "quarter": "Q4",
                "year": 2025}  # fmt: skip
     queued = {fmt: _check(client.post("/v1/reports", json={**quarter, "format": fmt}))
