@@ -37,6 +37,10 @@ def test_demo_runs_end_to_end(embedded_env: dict[str, str], tmp_path: Path) -> N
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all checks passed" in done.stdout
     assert "re-uploading a file inserted nothing" in done.stdout
+    assert "reconciliation pass / warn / fail as planted (pass, warn, fail)" in done.stdout
+    assert "PDF and CSV built from the same inputs True" in done.stdout
+    (pdf,) = (tmp_path / "data" / "demo" / "reports").glob("lcfs_*_2025Q4.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF-")
     assert (tmp_path / "data" / "demo" / "demo.db").is_file()
     assert not (tmp_path / "data" / "demo" / "redis.port").exists()  # the demo's broker stopped
 
