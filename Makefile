@@ -26,10 +26,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## bench/ingest.py, gaps.py and webhooks.py, each beside its baseline; see bench/RESULTS.md
+bench: $(STAMP)  ## every bench/*.py, each beside its baseline; see bench/RESULTS.md
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/gaps.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/report.py
+	$(BIN)/python bench/documents.py
 
 serve: $(STAMP)  ## API + worker + beat against TICKWORK_DATABASE_URL / TICKWORK_BROKER_URL
 	$(BIN)/tickwork serve
