@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -138,9 +139,8 @@ def load_lcfs_inputs(
     )
     raw = load_points(session, tag_ids=[t.id for t in tags], start=start - EDGE_MARGIN,
                       end=end + EDGE_MARGIN)  # fmt: skip
-    by_id = {t.id: t.name for t in tags}
     points = pd.DataFrame({
-        "tag": raw["tag"].map(by_id).astype(object),
+        "tag": tag_names(raw["tag"], tags),
         "ts": raw["ts"], "value": raw["value"], "quality": raw["quality"],
     })  # fmt: skip
     first, last = start.astimezone(ZoneInfo(facility.timezone)).date(), (
@@ -182,6 +182,15 @@ def load_lcfs_inputs(
         tables=tables,
         substitution_method=substitution_method,
     )
+
+
+def tag_names(ids: pd.Series, tags: list[Tag]) -> pd.Categorical:
+    """Tag ids as a categorical of names: no Python string per point (2.6 M for a quarter)."""
+    ordered = sorted(tags, key=lambda t: t.id)
+    known = np.array([t.id for t in ordered], dtype=np.int64)
+    codes = np.searchsorted(known, ids.to_numpy(dtype=np.int64)) if len(known) else ids.to_numpy()
+    return pd.Categorical.from_codes(codes.astype(np.int64),
+                                     categories=[t.name for t in ordered])  # fmt: skip
 
 
 def _document_checks(
