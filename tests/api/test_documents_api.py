@@ -4,7 +4,6 @@ read back)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,33 +15,6 @@ from worker.storage.db import session_scope
 from worker.storage.models import Document, Job, Upload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-
-
-# The fixtures of tests/api/test_api.py.
-@pytest.fixture
-def env(pg_db: str, redis_url: str, configure) -> dict[str, str]:
-    configure(
-        TICKWORK_DATABASE_URL=pg_db, TICKWORK_BROKER_URL=redis_url, TICKWORK_REDIS_URL=redis_url
-    )
-    return {"db": pg_db, "redis": redis_url}
-
-
-@pytest.fixture
-def client(env: dict[str, str]) -> Iterator[TestClient]:
-    from api.app import create_app
-
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture
-def alice(env: dict[str, str]) -> Tenant:
-    return make_tenant(env["db"], "Alice Fuels")
-
-
-@pytest.fixture
-def bob(env: dict[str, str]) -> Tenant:
-    return make_tenant(env["db"], "Bob Biogas")
 
 
 PDF = b"%PDF-1.4\n% not parsed by the API: extraction is the worker's job\n%%EOF\n"

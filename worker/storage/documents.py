@@ -22,6 +22,7 @@ from worker.storage.analysis import load_points
 from worker.storage.db import new_id
 from worker.storage.events import iso, publish
 from worker.storage.models import Document, Facility, FuelMapping, FuelTransaction, Tag, Upload
+from worker.storage.reports import mapping_of, tag_names
 
 # Failures that say nothing about the file itself: uploading it again queues it again.
 RETRYABLE_CODES = ("internal", "timeout")
@@ -263,29 +264,15 @@ def reconcile_with_meters(
         start=start - DAY_MARGIN,
         end=end + DAY_MARGIN,
     )
-    names = {t.id: t.name for t in tag_rows}
     points = pd.DataFrame(
         {
-            "tag": raw["tag"].map(names).astype(object),
+            "tag": tag_names(raw["tag"], tag_rows),
             "ts": raw["ts"],
             "value": raw["value"],
             "quality": raw["quality"],
         }
     )
-    mappings = [
-        lcfs.TagMapping(
-            tag=r.tag,
-            fuel_pathway_code=r.fuel_pathway_code,
-            fuel_type=r.fuel_type,
-            ci=r.ci,
-            unit=r.unit,
-            kind=r.kind,  # type: ignore[arg-type]
-            rate_per=r.rate_per,
-            rollover_at=r.rollover_at,
-            interval_s=r.interval_s,
-        )
-        for r in chosen
-    ]
+    mappings = [mapping_of(r) for r in chosen]
     window = {"start": iso(start), "end": iso(end)}
     metered = lcfs.meter_quantities(
         lcfs.prepare_points(points, mappings),

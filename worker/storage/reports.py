@@ -63,7 +63,11 @@ def mappings_of(session: Session, *, facility_id: str) -> list[lcfs.TagMapping]:
     rows = session.scalars(
         select(FuelMapping).where(FuelMapping.facility_id == facility_id).order_by(FuelMapping.tag)
     )
-    return [lcfs.TagMapping(**{name: getattr(r, name) for name in MAPPING_FIELDS}) for r in rows]
+    return [mapping_of(r) for r in rows]
+
+
+def mapping_of(row: FuelMapping) -> lcfs.TagMapping:
+    return lcfs.TagMapping(**{name: getattr(row, name) for name in MAPPING_FIELDS})
 
 
 def mapping_view(m: lcfs.TagMapping) -> dict[str, Any]:
