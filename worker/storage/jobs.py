@@ -77,10 +77,15 @@ def finish_job(
     result: dict[str, Any] | None = None,
     error: str | None = None,
     logs: list[dict[str, str]] | None = None,
-) -> None:
-    job = session.get(Job, job_id)
-    if job is None:
-        return
+) -> bool:
+    """Record the job's outcome; False (and nothing written) when it is already finished.
+
+    The row is locked, so when two copies of one message ran at once only the first to finish
+    records its result: the other's cannot overwrite a success with its own view or a failure.
+    """
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None or job.status in FINISHED:
+        return False
     now = datetime.now(UTC)
     job.status = status
     job.result = result
@@ -89,6 +94,7 @@ def finish_job(
     started = job.started_at or now
     job.duration_ms = int((now - started) / timedelta(milliseconds=1))
     job.logs = [*job.logs, *(logs or [])]
+    return True
 
 
 def stale_unsent(session: Session, *, older_than: timedelta, limit: int = 500) -> list[Job]:
@@ -98,6 +104,29 @@ def stale_unsent(session: Session, *, older_than: timedelta, limit: int = 500) -
         session.scalars(
             select(Job)
             .where(Job.status == "queued", Job.enqueued_at.is_(None), Job.created_at < cutoff)
+            .order_by(Job.created_at)
+            .limit(limit)
+        )
+    )
+
+
+def stale_orphaned(session: Session, *, older_than: timedelta, limit: int = 500) -> list[Job]:
+    """Jobs whose message can no longer be in the broker or a worker's hands.
+
+    ``older_than`` must exceed the visibility timeout: by then an unacknowledged message has been
+    redelivered. What is left is a job still ``queued`` though published that long ago (the
+    broker lost its queue) or still ``running`` that long after its last attempt started (its
+    message was acknowledged while the database was unreachable to record the outcome).
+    Re-sending is safe: a finished job is skipped and only one copy can record a result.
+    """
+    cutoff = datetime.now(UTC) - older_than
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                ((Job.status == "queued") & (Job.enqueued_at < cutoff))
+                | ((Job.status == "running") & (Job.started_at < cutoff))
+            )
             .order_by(Job.created_at)
             .limit(limit)
         )

@@ -28,9 +28,8 @@ from worker.storage.analysis import (
     usable_neighbours,
 )
 from worker.storage.db import session_scope
-from worker.storage.jobs import finish_job
 from worker.storage.models import Event, Facility, Job, QualityScore, RejectedRow, Tag
-from worker.tasks.base import RETRY_OPTIONS, JobRun, job_attempt
+from worker.tasks.base import RETRY_OPTIONS, JobRun, finish_or_stop, job_attempt
 
 ANALYSE_TASK = "analysis.analyse_ingest"
 
@@ -58,7 +57,7 @@ def analyse_ingest(self: Task, job_id: str) -> None:
             )
             result = analyse(s, tags=tags, ranges=ranges, now=datetime.now(UTC), run=run)
             run.log(f"analysed {len(tags)} tag(s) in {time.perf_counter() - started:.2f} s")
-            finish_job(s, job_id=job_id, status="succeeded", result=result, logs=run.logs)
+            finish_or_stop(s, job_id=job_id, status="succeeded", result=result, logs=run.logs)
 
 
 def analyse(

@@ -7,12 +7,14 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import redis
 import sqlalchemy.exc
 from billiard.exceptions import SoftTimeLimitExceeded
 from celery import Task
+from sqlalchemy.orm import Session
 
 from pipelines.errors import PipelineError
 from worker.settings import get_settings
@@ -85,12 +87,27 @@ def job_attempt(task: Task, job_id: str) -> Iterator[JobRun | None]:
             return
         log.warning("job %s: transient error, will retry: %s", job_id, exc)
         raise
+    except AlreadyFinished:
+        log.info("job %s: another copy of its message finished it first", job_id)
     except Exception as exc:
-        _fail(job_id, run, f"internal error: {type(exc).__name__}: {exc}")
-        raise
+        if _fail(job_id, run, f"internal error: {type(exc).__name__}: {exc}"):
+            raise
+        # Another copy finished the job meanwhile (this one collided with its writes).
+        log.info("job %s: finished by another copy; this copy's %r is moot", job_id, exc)
 
 
-def _fail(job_id: str, run: JobRun, error: str) -> None:
+class AlreadyFinished(Exception):
+    """Raised by a task body whose ``finish_job`` found the job finished by another copy of its
+    message: the body's transaction rolls back and the attempt ends quietly."""
+
+
+def finish_or_stop(session: Session, **kwargs: Any) -> None:
+    """``finish_job``, or roll this copy's transaction back if another copy finished first."""
+    if not finish_job(session, **kwargs):
+        raise AlreadyFinished
+
+
+def _fail(job_id: str, run: JobRun, error: str) -> bool:
     run.log(error, "error")
     with session_scope() as s:
-        finish_job(s, job_id=job_id, status="failed", error=error, logs=run.logs)
+        return finish_job(s, job_id=job_id, status="failed", error=error, logs=run.logs)

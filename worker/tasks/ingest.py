@@ -17,11 +17,11 @@ from worker.celery_app import app
 from worker.dispatch import dispatch
 from worker.storage.db import session_scope
 from worker.storage.events import iso, publish
-from worker.storage.jobs import create_job, finish_job
+from worker.storage.jobs import create_job
 from worker.storage.models import Job, RejectedRow, Upload
 from worker.storage.points import resolve_tags, upsert_points
 from worker.tasks.analysis import ANALYSE_TASK
-from worker.tasks.base import RETRY_OPTIONS, JobRun, job_attempt
+from worker.tasks.base import RETRY_OPTIONS, JobRun, finish_or_stop, job_attempt
 
 
 @app.task(name="ingest.process_upload", bind=True, **RETRY_OPTIONS)
@@ -51,7 +51,7 @@ def process_upload(self: Task, job_id: str) -> None:
             )
             run.log(f"stored in {time.perf_counter() - started:.2f} s total")
             follow_up = _analysis_job(s, tenant_id=tenant_id, result=result, run=run)
-            finish_job(s, job_id=job_id, status="succeeded", result=result, logs=run.logs)
+            finish_or_stop(s, job_id=job_id, status="succeeded", result=result, logs=run.logs)
             summary = {k: v for k, v in result.items() if k != "tags_created"}
             publish(
                 s,

@@ -1,0 +1,582 @@
+"""Real parts for the fault-injection tests: a private Redis, a throwaway PostgreSQL cluster,
+Tickwork worker/beat/API processes, a recording webhook receiver, and helpers that create jobs
+exactly as the API does (store the upload, write the job, commit, then publish).
+
+Nothing here touches the machine's services: every test gets its own Redis server on a free port
+and its own processes, each in its own process group so a fault can SIGKILL it whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import redis
+
+from worker.embedded import free_port, redis_server_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Short timings for the tests: a task killed with its worker becomes visible again after
+# VISIBILITY seconds (soft < hard < visibility, as the settings require).
+VISIBILITY = 12
+T = TypeVar("T")
+
+
+class Violation(AssertionError):
+    """The property under test does not hold (as opposed to a harness or set-up failure), so an
+    ``xfail(raises=Violation)`` test cannot pass for the wrong reason."""
+
+
+class TimedOut(AssertionError):
+    """What ``wait_for`` raises when its condition never came true."""
+
+
+def wait_for(
+    check: Callable[[], T],
+    *,
+    timeout: float,
+    what: str,
+    every: float = 0.05,
+    guard: Callable[[], None] | None = None,
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``.
+    ``guard`` runs before each poll (e.g. to fail at once when a process died)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if guard is not None:
+            guard()
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimedOut(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+# --- Redis -------------------------------------------------------------------------------------
+
+
+class RedisServer:
+    """A private redis-server; ``persistent`` = append-only file fsynced on every write, as a
+    production broker is run (the embedded broker runs without persistence)."""
+
+    def __init__(self, directory: Path, *, persistent: bool = True) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.persistent = persistent
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+    def start(self) -> None:
+        cmd = [
+            redis_server_binary(),
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.dir),
+            "--save", "",
+            "--appendonly", "yes" if self.persistent else "no",
+            "--appendfsync", "always",
+            "--maxmemory-policy", "noeviction",
+            "--logfile", str(self.dir / "redis.log"),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
+        wait_for(self.alive, timeout=10, what=f"redis-server on port {self.port}")
+
+    def alive(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown save, open connections are reset."""
+        if self.proc is not None and self.proc.poll() is None:
+            kill_group(self.proc)
+        self.proc = None
+
+    def stop(self) -> None:
+        self.kill()
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster in a temporary directory, run as the postgres OS user."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.data = directory / "data"
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *cmd: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(
+            [*prefix, *cmd], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+
+    def init(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._as_postgres(
+            str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
+            "--auth=trust", "--no-sync", "-E", "UTF8",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        opts = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off "
+            "-c full_page_writes=off -c synchronous_commit=off -c max_connections=60"
+        )
+        self._as_postgres(
+            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "pg.log"),
+            "-o", opts, "-w", "-t", "30", "start",
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+
+
+def break_requested() -> str:
+    """``TICKWORK_FAULT_BREAK=<name>`` starts every process through tests/fault/sabotage.py,
+    which applies the named defect: the way to check that a fault test can fail."""
+    return os.environ.get("TICKWORK_FAULT_BREAK", "")
+
+
+@dataclass
+class Processes:
+    """Starts Tickwork processes with one environment and stops them all at the end."""
+
+    env: dict[str, str]
+    logs: Path
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)
+    killed: set[int] = field(default_factory=set)
+
+    def _app(self) -> str:
+        return "tests.fault.sabotage" if break_requested() else "worker.celery_app"
+
+    def spawn(self, cmd: list[str], log_name: str, **extra_env: str) -> subprocess.Popen[bytes]:
+        out = open(self.logs / log_name, "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**self.env, **extra_env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        out.close()
+        self.started.append(proc)
+        self.names[proc.pid] = log_name
+        return proc
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL a process group on purpose (a fault, not a failure)."""
+        self.killed.add(proc.pid)
+        kill_group(proc)
+
+    def check(self) -> None:
+        """Fail at once, with its log, if a process died that no fault killed."""
+        for proc in self.started:
+            if proc.pid not in self.killed and proc.poll() is not None:
+                log = (self.logs / self.names[proc.pid]).read_text(errors="replace")
+                raise AssertionError(
+                    f"{self.names[proc.pid]}: exited with {proc.returncode}:\n{log[-3000:]}"
+                )
+
+    def wait(self, check: Callable[[], T], *, timeout: float, what: str) -> T:
+        """``wait_for`` that also fails as soon as one of our processes died unexpectedly."""
+        return wait_for(check, timeout=timeout, what=what, guard=self.check)
+
+    def worker(
+        self, name: str, *, queues: str = "ingest,analysis,webhooks", concurrency: int = 2
+    ) -> subprocess.Popen[bytes]:
+        cmd = [
+            sys.executable, "-m", "celery", "-A", self._app(), "worker",
+            "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]  # fmt: skip
+        return self.spawn(cmd, f"{name}.log")
+
+    def beat(self, name: str, schedule_app: str = "tests.fault.short_beat") -> subprocess.Popen:
+        cmd = [
+            sys.executable, "-m", "celery", "-A", schedule_app, "beat",
+            "--schedule", str(self.logs / f"{name}-schedule"), "--loglevel", "INFO",
+        ]  # fmt: skip
+        return self.spawn(cmd, f"{name}.log")
+
+    def api(self, port: int) -> subprocess.Popen[bytes]:
+        app = "tests.fault.sabotage:api" if break_requested() else "api.app:app"
+        cmd = [
+            sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning",
+        ]  # fmt: skip
+        return self.spawn(cmd, "api.log")
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_all(self) -> None:
+        """SIGKILL every process group we started: at the end of a test nothing needs a warm
+        shutdown (and a Celery warm shutdown costs ~2 s a worker)."""
+        for proc in reversed(self.started):
+            kill_group(proc)
+
+
+def wait_consuming(procs: Processes, name: str, timeout: float = 60) -> None:
+    """Until worker ``name`` has connected to the broker and is ready to consume."""
+    procs.wait(lambda: " ready." in procs.log(name), timeout=timeout, what=f"worker {name} ready")
+
+
+def pool_children(proc: subprocess.Popen[bytes]) -> list[int]:
+    """The pids of a Celery worker's pool processes (its direct children)."""
+    path = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+# --- publishing, exactly as worker.dispatch does it, to a chosen broker ---------------------------
+
+
+def publish(broker_url: str, kind: str, job_id: str | None, *, args: list[Any] | None = None,
+            task_id: str | None = None) -> str:  # fmt: skip
+    """Send one task message: the job's task (task id = job id, as dispatch() does) or, with
+    ``args``/``task_id``, any task. Queues are declared first so a message published before any
+    worker started is routed, not dropped."""
+    from worker.celery_app import app, route_for
+
+    task_id = task_id or job_id
+    with app.connection_for_write(broker_url) as conn:
+        channel = conn.default_channel
+        for queue in app.conf.task_queues:
+            queue(channel).declare()
+        app.send_task(kind, args=[job_id] if args is None else args, task_id=task_id,
+                      queue=route_for(kind), connection=conn)  # fmt: skip
+    return str(task_id)
+
+
+def queued_task_ids(client: redis.Redis, queue: str) -> list[str]:
+    """Task ids of the messages waiting in a Redis-transport queue."""
+    return [json.loads(raw)["headers"]["id"] for raw in client.lrange(queue, 0, -1)]
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+def meter_csv(rows: int, *, tags: int = 4, start: str = "2024-01-01", seed: int = 1) -> bytes:
+    """``rows`` one-minute readings spread over ``tags`` tags, as an ingest CSV."""
+    per_tag = rows // tags
+    stamps = pd.date_range(start, periods=per_tag, freq="1min", tz="UTC")
+    text = np.tile(stamps.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(), tags)
+    values = np.round(np.random.default_rng(seed).normal(100, 5, per_tag * tags), 3)
+    names = np.repeat([f"flow_{i}" for i in range(tags)], per_tag)
+    frame = pd.DataFrame({"tag": names, "timestamp": text, "value": values})
+    return frame.to_csv(index=False).encode()
+
+
+def meter_json(rows: int, *, tags: int = 4, start: str = "2024-01-01", seed: int = 1) -> bytes:
+    """The same readings as ``meter_csv``, as a JSON batch (``{"data": [...]}``)."""
+    per_tag = rows // tags
+    stamps = pd.date_range(start, periods=per_tag, freq="1min", tz="UTC")
+    text = stamps.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
+    values = np.round(np.random.default_rng(seed).normal(100, 5, per_tag * tags), 3).tolist()
+    data = [
+        {"tag": f"flow_{k}", "timestamp": text[i], "value": values[k * per_tag + i]}
+        for k in range(tags)
+        for i in range(per_tag)
+    ]
+    return json.dumps({"data": data}).encode()
+
+
+def ingest_job(
+    db_url: str, *, tenant_id: str, facility_id: str, content: bytes, content_type: str = "text/csv"
+) -> str:
+    """What POST /v1/data-points/import does before publishing: keep the upload, write the job,
+    commit. Returns the job id (the task id to publish)."""
+    from worker.storage.db import session_scope
+    from worker.storage.jobs import create_job
+    from worker.storage.uploads import save_upload
+
+    with session_scope(db_url) as s:
+        upload = save_upload(s, tenant_id=tenant_id, content=content, content_type=content_type)
+        job = create_job(
+            s,
+            tenant_id=tenant_id,
+            kind="ingest.process_upload",
+            upload_id=upload.id,
+            params={"facility_id": facility_id},
+        )
+        return job.id
+
+
+def mark_enqueued(db_url: str, job_id: str) -> None:
+    from worker.storage.db import session_scope
+    from worker.storage.jobs import mark_enqueued as mark
+
+    with session_scope(db_url) as s:
+        mark(s, job_id=job_id)
+
+
+def facility(db_url: str, *, tenant_id: str, name: str = "Plant") -> str:
+    from worker.storage.db import new_id, session_scope
+    from worker.storage.models import Facility
+
+    with session_scope(db_url) as s:
+        fac = Facility(id=new_id("fac"), tenant_id=tenant_id, name=name, timezone="UTC")
+        s.add(fac)
+        s.flush()
+        return fac.id
+
+
+def jobs(db_url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    from sqlalchemy import select
+
+    from worker.storage.db import session_scope
+    from worker.storage.jobs import job_view
+    from worker.storage.models import Job
+
+    with session_scope(db_url) as s:
+        return {j.id: job_view(j) for j in s.scalars(select(Job).where(Job.id.in_(ids)))}
+
+
+def scalar(db_url: str, sql: str, **params: Any) -> Any:
+    from sqlalchemy import text
+
+    from worker.storage.db import get_engine
+
+    with get_engine(db_url).connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def rows(db_url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    from sqlalchemy import text
+
+    from worker.storage.db import get_engine
+
+    with get_engine(db_url).connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]
+
+
+def points_per_facility(db_url: str, facility_id: str) -> tuple[int, int]:
+    """(rows stored, distinct (tag, ts) keys) of one facility."""
+    found = rows(
+        db_url,
+        "SELECT count(*), count(DISTINCT (d.tag_id, d.ts)) FROM data_point d "
+        "JOIN tag t ON t.id = d.tag_id WHERE t.facility_id = :f",
+        f=facility_id,
+    )
+    return int(found[0][0]), int(found[0][1])
+
+
+# --- a webhook receiver ---------------------------------------------------------------------------
+
+
+@dataclass
+class Receiver:
+    """Records the webhook-id and event of every request; answers 200 after ``delay`` s."""
+
+    delay: float = 0.0
+    url: str = ""
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (webhook-id, event key)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ids_by_event(self) -> dict[str, set[str]]:
+        by_event: dict[str, set[str]] = {}
+        with self.lock:
+            for msg_id, event in self.requests:
+                by_event.setdefault(event, set()).add(msg_id)
+        return by_event
+
+    def per_id(self) -> Counter[str]:
+        with self.lock:
+            return Counter(msg_id for msg_id, _ in self.requests)
+
+
+@contextlib.contextmanager
+def receiving(delay: float = 0.0) -> Iterator[Receiver]:
+    state = Receiver(delay=delay)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            payload = json.loads(body)
+            key = json.dumps(payload["data"], sort_keys=True)
+            with state.lock:
+                state.requests.append((self.headers["webhook-id"], key))
+            time.sleep(state.delay)
+            with contextlib.suppress(ConnectionError):  # the sender may have been killed
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def webhook_endpoint(db_url: str, *, tenant_id: str, url: str) -> str:
+    from worker.storage.db import session_scope
+    from worker.storage.webhooks import create_endpoint
+
+    with session_scope(db_url) as s:
+        endpoint, _secret = create_endpoint(s, tenant_id=tenant_id, url=url, event_types=[])
+        return endpoint.id
+
+
+def events(db_url: str, *, tenant_id: str, count: int, prefix: str = "e") -> list[str]:
+    """``count`` outbox events (as an analysis would write them); returns their dedupe keys."""
+    from worker.storage.db import session_scope
+    from worker.storage.events import publish as publish_event
+
+    keys = [f"{prefix}{i}" for i in range(count)]
+    with session_scope(db_url) as s:
+        for key in keys:
+            publish_event(s, tenant_id=tenant_id, type="alert.triggered", key=key,
+                          data={"n": key, "rule": "fault-test"})  # fmt: skip
+    return keys
+
+
+# --- observed numbers, gathered for the report ---------------------------------------------
+
+OBSERVED: list[tuple[str, str, str]] = []
+
+
+def observe(fault: str, checked: str, result: str) -> None:
+    OBSERVED.append((fault, checked, result))
+    print(f"\n[fault] {fault} | {checked} | {result}", flush=True)
+
+
+def store_points(db_url: str, *, tenant_id: str, facility_id: str, content: bytes) -> dict:
+    """Store a CSV's points in-process (what an ingest stores), without a job or analysis."""
+    from pipelines import ingest
+    from worker.storage.db import session_scope
+    from worker.tasks.ingest import store_parsed
+
+    parsed = ingest.parse_csv(content, facility_id=facility_id)
+    with session_scope(db_url) as s:
+        return store_parsed(
+            s, job_id="-", tenant_id=tenant_id, upload_id=None, parsed=parsed, run=None
+        )
+
+
+def yesterday_csv(*, every_minutes: int = 10) -> bytes:
+    """Readings of one tag over yesterday (UTC) that stop at its end: a stale tag, a full day."""
+    day = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=1)
+    stamps = pd.date_range(day, periods=24 * 60 // every_minutes, freq=f"{every_minutes}min")
+    lines = [f"flow,{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{100 + i % 7}" for i, t in enumerate(stamps)]
+    return ("tag,timestamp,value\n" + "\n".join(lines) + "\n").encode()
+
+
+def old_event(db_url: str, *, tenant_id: str, key: str, days: int = 400) -> None:
+    """An event older than the retention period (cleanup deletes it)."""
+    events(db_url, tenant_id=tenant_id, count=1, prefix=key)
+    execute(
+        db_url,
+        "UPDATE event SET created_at = now() - make_interval(days => :d), fanned_out_at = now() "
+        "WHERE dedupe_key = :k",
+        d=days,
+        k=f"alert.triggered:{key}0",
+    )
+
+
+def stale_jobs(db_url: str, *, tenant_id: str, count: int, kind: str) -> list[str]:
+    """Jobs committed but never published (as when the broker was down at enqueue time)."""
+    from worker.storage.db import session_scope
+    from worker.storage.jobs import create_job
+
+    with session_scope(db_url) as s:
+        ids = [create_job(s, tenant_id=tenant_id, kind=kind).id for _ in range(count)]
+    execute(
+        db_url,
+        "UPDATE job SET created_at = now() - interval '1 hour' WHERE id = ANY(:ids)",
+        ids=ids,
+    )
+    return ids
+
+
+def execute(db_url: str, sql: str, **params: Any) -> None:
+    from sqlalchemy import text
+
+    from worker.storage.db import get_engine
+
+    with get_engine(db_url).begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def received(procs: Processes, worker: str, task: str) -> int:
+    """How many messages of ``task`` worker ``worker`` has received so far (its log)."""
+    return len(re.findall(rf"Task {re.escape(task)}\[[^\]]+\] received", procs.log(worker)))
+
+
+def outcomes(procs: Processes, worker: str, task: str, task_id: str) -> list[str]:
+    """What each finished copy of one task message returned (or raised), from the worker log."""
+    pattern = (
+        rf"Task {re.escape(task)}\[{re.escape(task_id)}\] (succeeded in [\d.]+s: (.*)|raised.*)"
+    )
+    return [m.group(2) if m.group(2) is not None else m.group(1)
+            for m in re.finditer(pattern, procs.log(worker))]  # fmt: skip
+
+
+def gap_csv(*, tag: str = "flow", day: str = "2025-01-15") -> bytes:
+    """One-minute readings over a day with three planted gaps (30, 90 and 150 minutes)."""
+    stamps = pd.date_range(day, periods=24 * 60, freq="1min", tz="UTC")
+    keep = np.ones(len(stamps), dtype=bool)
+    for start, minutes in ((120, 29), (600, 89), (1000, 149)):
+        keep[start : start + minutes] = False
+    lines = [f"{tag},{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{100 + i % 5}"
+             for i, t in enumerate(stamps[keep])]  # fmt: skip
+    return ("tag,timestamp,value\n" + "\n".join(lines) + "\n").encode()

@@ -1,0 +1,133 @@
+"""SIGKILL a worker in the middle of an ingest: the job is redelivered, runs again, and its
+points are stored exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.fault import harness as h
+from tests.fault.conftest import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+SIZES = (200_000, 60_000, 60_000)
+
+
+def _queue_ingests(stack: Stack, sizes: tuple[int, ...]) -> tuple[list[str], list[str]]:
+    who = stack.tenant()
+    facilities, job_ids = [], []
+    for i, n in enumerate(sizes):
+        fac = h.facility(stack.db, tenant_id=who.id, name=f"P{i}")
+        job = h.ingest_job(
+            stack.db, tenant_id=who.id, facility_id=fac, content=h.meter_csv(n, seed=i)
+        )
+        h.publish(stack.broker.url, "ingest.process_upload", job)
+        h.mark_enqueued(stack.db, job)
+        facilities.append(fac)
+        job_ids.append(job)
+    return facilities, job_ids
+
+
+def _running_and_unstored(stack: Stack, job_id: str, facility_id: str) -> bool:
+    job = h.jobs(stack.db, [job_id])[job_id]
+    return job["status"] == "running" and h.points_per_facility(stack.db, facility_id)[0] == 0
+
+
+def _check_exact(stack: Stack, facilities: list[str], job_ids: list[str]) -> dict[str, dict]:
+    views = h.jobs(stack.db, job_ids)
+    for fac, job, n in zip(facilities, job_ids, SIZES[: len(job_ids)], strict=True):
+        assert views[job]["status"] == "succeeded", views[job]
+        assert h.points_per_facility(stack.db, fac) == (n, n)
+        result = views[job]["result"]
+        assert (result["rows"], result["inserted"], result["duplicates"]) == (n, n, 0)
+    completed = h.rows(
+        stack.db, "SELECT payload->'data'->>'job_id', count(*) FROM event "
+        "WHERE type = 'ingest.completed' GROUP BY 1",
+    )  # fmt: skip
+    assert dict(completed) == dict.fromkeys(job_ids, 1)  # one event per job, none twice
+    analyses = [views[j]["result"]["analysis_job_id"] for j in job_ids]
+    kinds = h.rows(stack.db, "SELECT count(*) FROM job WHERE kind = 'analysis.analyse_ingest'")
+    assert kinds == [(len(job_ids),)]  # one follow-up analysis per ingest
+    stack.procs.wait(
+        lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, analyses).values()),
+        timeout=60,
+        what="the follow-up analyses",
+    )
+    return views
+
+
+def test_sigkill_whole_worker_mid_ingest_then_new_worker(stack: Stack) -> None:
+    """The worker and its pool die at once (OOM killer, power loss): nothing acks or requeues
+    the messages it held, so they come back after the visibility timeout."""
+    facilities, job_ids = _queue_ingests(stack, SIZES)
+    big_job, big_fac = job_ids[0], facilities[0]
+    first = stack.procs.worker("w1")
+    stack.procs.wait(
+        lambda: _running_and_unstored(stack, big_job, big_fac),
+        timeout=60,
+        what="the 200k-row ingest to be running",
+    )
+    stack.procs.kill(first)
+    killed_at = time.monotonic()
+    at_kill = h.jobs(stack.db, job_ids)
+    assert at_kill[big_job]["status"] == "running"  # the kill landed mid-task...
+    assert h.points_per_facility(stack.db, big_fac) == (0, 0)  # ...before its commit
+    unfinished = [j for j in job_ids if at_kill[j]["status"] != "succeeded"]
+
+    # A replacement worker comes up once the dead worker's messages are visible again; started
+    # earlier, it would pick them up at its next restore sweep (every 30 s) instead.
+    time.sleep(max(0.0, h.VISIBILITY + 1 - (time.monotonic() - killed_at)))
+    stack.procs.worker("w2")
+    stack.procs.wait(
+        lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, job_ids).values()),
+        timeout=60,
+        what="every ingest job to succeed after the restart",
+    )
+    recovered = time.monotonic() - killed_at
+    views = _check_exact(stack, facilities, job_ids)
+    assert views[big_job]["attempts"] == 2
+    h.observe(
+        "SIGKILL whole worker mid-ingest",
+        f"{len(SIZES)} jobs ({sum(SIZES)} rows); killed while the 200k-row job was running; "
+        "new worker; point counts, job results, events",
+        f"{len(unfinished)} jobs unfinished at the kill; all {len(SIZES)} succeeded "
+        f"{recovered:.1f} s after the kill (visibility timeout {h.VISIBILITY} s); killed job "
+        f"attempts={views[big_job]['attempts']}; points {'/'.join(map(str, SIZES))} exact, "
+        "0 duplicates; 1 ingest.completed per job",
+    )
+
+
+def test_sigkill_pool_process_mid_ingest(stack: Stack) -> None:
+    """Only the process running the task dies: the worker requeues the message at once
+    (reject_on_worker_lost) and runs it again."""
+    facilities, job_ids = _queue_ingests(stack, SIZES[:2])
+    big_job, big_fac = job_ids[0], facilities[0]
+    worker = stack.procs.worker("w1", concurrency=1)
+    stack.procs.wait(
+        lambda: _running_and_unstored(stack, big_job, big_fac),
+        timeout=60,
+        what="the 200k-row ingest to be running",
+    )
+    (child,) = h.pool_children(worker)
+    os.kill(child, signal.SIGKILL)
+    killed_at = time.monotonic()
+    stack.procs.wait(
+        lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, job_ids).values()),
+        timeout=60,
+        what="every ingest job to succeed after the pool process died",
+    )
+    recovered = time.monotonic() - killed_at
+    views = _check_exact(stack, facilities, job_ids)
+    assert views[big_job]["attempts"] == 2
+    assert worker.poll() is None  # the same worker carried on
+    h.observe(
+        "SIGKILL pool process mid-ingest",
+        "2 jobs (260000 rows), concurrency 1; the pool process running the 200k-row job "
+        "killed; the same worker carries on; point counts, job results, events",
+        f"both jobs succeeded {recovered:.1f} s after the kill; killed job "
+        f"attempts={views[big_job]['attempts']}; points exact, 0 duplicates",
+    )
