@@ -138,7 +138,7 @@ def test_restart_of_a_broker_without_persistence_loses_no_job(stack: Stack, tmp_
         except h.TimedOut as exc:
             states = sorted(v["status"] for v in h.jobs(stack.db, job_ids).values())
             h.observe(
-                "Broker without persistence (embedded config) restarted (xfail: bug)",
+                "Broker without persistence (embedded config) restarted (FAILED)",
                 "2 jobs queued, broker SIGKILLed and restarted empty; worker + beat "
                 "(requeue_stale every second) started",
                 f"jobs still {states} after 12 s: nothing re-sends a job whose message was lost",
