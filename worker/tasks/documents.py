@@ -9,7 +9,6 @@ from billiard.exceptions import SoftTimeLimitExceeded
 from celery import Task
 
 from pipelines import documents as docs
-from pipelines import lcfs
 from pipelines.errors import MalformedInputError, PipelineError
 from worker.celery_app import app
 from worker.settings import get_settings
@@ -18,6 +17,7 @@ from worker.storage.db import session_scope
 from worker.storage.jobs import finish_job
 from worker.storage.models import Document, Facility, Job, Upload
 from worker.tasks.base import RETRY_OPTIONS, TRANSIENT, JobRun, job_attempt
+from worker.tasks.reports import tables as lcfs_tables
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def process_document(*, job_id: str, document_id: str, run: JobRun) -> None:
         f"extracted {len(extraction.fields)} field(s) from {extraction.pages} page(s) as "
         f"{extraction.document_type} in {time.perf_counter() - started:.2f} s"
     )
-    tables = lcfs.load_tables(getattr(settings, "lcfs_tables_dir", None))
+    tables = lcfs_tables()  # parsed once per process
     with session_scope() as s:
         document = s.get(Document, document_id)
         warnings = list(extraction.warnings)
