@@ -185,6 +185,7 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
         ok &= _report_documents(client, console, facility["id"], frame, days=days)
         ok &= _report_lcfs(client, console, facility["id"], base / "reports")
         ok &= _report_webhooks(client, console, inbox)
+        ok &= _report_audit(client, console)
     console.print(
         f"demo finished in {time.monotonic() - started:.1f} s "
         f"({'all checks passed' if ok else 'CHECKS FAILED'})"
@@ -394,6 +395,36 @@ def _report_lcfs(client: httpx.Client, console: Console, facility_id: str, out: 
     console.print(f"report checks: data found {totals.get('has_data')}, PDF and CSV built from "
                   f"the same inputs {same_inputs}")  # fmt: skip
     return ok
+
+
+def _report_audit(client: httpx.Client, console: Console) -> bool:
+    """What the audit log recorded, and that its hash chain verifies."""
+    entries = _all_pages(client, "/v1/audit-log", {})
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry["action"]] = counts.get(entry["action"], 0) + 1
+    table = Table(title="audit log (hash-chained; inputs and outputs as SHA-256)")
+    table.add_column("action")
+    table.add_column("entries", justify="right")
+    for action, count in counts.items():
+        table.add_row(action, f"{count:,}")
+    console.print(table)
+    report = next((e for e in reversed(entries) if e["action"] == "report.generated"), None)
+    if report is not None:
+        console.print(f"last report: input {report['details']['input_sha256'][:16]}…, "
+                      f"file {report['details']['file_sha256'][:16]}…")  # fmt: skip
+    verdict = _check(client.get("/v1/audit-log/verify"))
+    checks = {
+        f"audit chain verifies ({verdict['entries']:,} entries, head "
+        f"{verdict['head']['row_hash'][:16]}…)": verdict["valid"],
+        "every ingest, report and document is in the log": all(
+            counts.get(a, 0) > 0
+            for a in ("ingest.completed", "report.generated", "document.processed")
+        ),
+    }
+    for label, passed in checks.items():
+        console.print(f"[{'green' if passed else 'red'}]{'ok ' if passed else 'FAIL'}[/] {label}")
+    return all(checks.values())
 
 
 def _report_webhooks(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from pipelines import documents as docs
 from pipelines import lcfs
 from pipelines.errors import PipelineError
+from worker.storage import audit
 from worker.storage.analysis import load_points
 from worker.storage.db import new_id
 from worker.storage.events import iso, publish
@@ -165,6 +166,14 @@ def save_extraction(
             "reconciliation_status": (reconciliation or {}).get("status"),
         },
     )
+    audit.record(
+        session, tenant_id=document.tenant_id, action="document.processed",
+        subject_type="document", subject_id=document.id, facility_id=document.facility_id,
+        details={"sha256": document.sha256, "upload_id": document.upload_id,
+                 "job_id": document.job_id, "document_type": document.document_type,
+                 "pages": document.pages, "fields": summary,
+                 "reconciliation_status": (reconciliation or {}).get("status")},
+    )  # fmt: skip
 
 
 def fail_document(session: Session, *, document: Document, code: str, message: str) -> None:
@@ -183,6 +192,12 @@ def fail_document(session: Session, *, document: Document, code: str, message: s
             "error": {"code": code, "message": message},
         },
     )
+    audit.record(
+        session, tenant_id=document.tenant_id, action="document.failed", subject_type="document",
+        subject_id=document.id, facility_id=document.facility_id,
+        details={"sha256": document.sha256, "upload_id": document.upload_id,
+                 "job_id": document.job_id, "error": {"code": code, "message": message}},
+    )  # fmt: skip
 
 
 # --- reconciliation against the meters ------------------------------------------------------

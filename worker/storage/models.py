@@ -489,3 +489,39 @@ class Report(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
     generated_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+
+
+class AuditEntry(Base):
+    """One entry of a tenant's append-only, hash-chained audit log (see pipelines/audit.py).
+
+    Database triggers refuse UPDATE and DELETE (migration 0006); ``seq`` orders a tenant's chain.
+    """
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "seq"),
+        Index(None, "tenant_id", "row_hash"),
+        Index(None, "tenant_id", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp())
+    action: Mapped[str] = mapped_column(String(60))
+    actor: Mapped[str] = mapped_column(String(80))
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(80))
+    facility_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(Json)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The last entry of each tenant's chain. Appends lock this row, so concurrent writers
+    serialise on it, and verification can tell entries deleted from the end."""
+
+    __tablename__ = "audit_head"
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    row_hash: Mapped[str] = mapped_column(String(64))

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pipelines import lcfs
+from worker.storage import audit
 from worker.storage.analysis import load_points
 from worker.storage.db import new_id
 from worker.storage.events import iso, publish
@@ -286,6 +287,16 @@ def save_report(
                 "file_sha256": report_row.file_sha256,
                 "totals": lcfs.display_totals(report) or None,
             })  # fmt: skip
+    audit.record(
+        session, tenant_id=report_row.tenant_id, action="report.generated", subject_type="report",
+        subject_id=report_row.id, facility_id=report_row.facility_id, details={
+            "report_type": report_row.report_type, "year": report_row.year,
+            "quarter": report_row.quarter, "format": report_row.format, "draft": report_row.draft,
+            "job_id": report_row.job_id, "has_data": report.has_data,
+            "input_sha256": report.input_sha256, "file_sha256": report_row.file_sha256,
+            "file_size": report_row.file_size,
+        },
+    )  # fmt: skip
 
 
 def fail_report(session: Session, *, report_row: Report, code: str, message: str) -> None:
@@ -297,6 +308,13 @@ def fail_report(session: Session, *, report_row: Report, code: str, message: str
                 "quarter": f"Q{report_row.quarter}", "year": report_row.year,
                 "error": {"code": code, "message": message},
             })  # fmt: skip
+    audit.record(
+        session, tenant_id=report_row.tenant_id, action="report.failed", subject_type="report",
+        subject_id=report_row.id, facility_id=report_row.facility_id, details={
+            "year": report_row.year, "quarter": report_row.quarter, "format": report_row.format,
+            "job_id": report_row.job_id, "error": {"code": code, "message": message},
+        },
+    )  # fmt: skip
 
 
 def report_view(row: Report) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.storage import audit
 from worker.storage.db import new_id
 from worker.storage.models import ApiKey, Tenant
 
@@ -25,7 +26,12 @@ def create_tenant(session: Session, *, name: str) -> Tenant:
 
 
 def create_api_key(
-    session: Session, *, tenant_id: str, name: str = "", scope: str = "write"
+    session: Session,
+    *,
+    tenant_id: str,
+    name: str = "",
+    scope: str = "write",
+    actor: str = audit.OPERATOR,
 ) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the plaintext key, which is never stored."""
     if scope not in SCOPES:
@@ -43,6 +49,9 @@ def create_api_key(
     )
     session.add(key)
     session.flush()
+    audit.record(session, tenant_id=tenant_id, action="api_key.created", actor=actor,
+                 subject_type="api_key", subject_id=key.id,
+                 details={"prefix": public, "name": name, "scope": scope})  # fmt: skip
     return key, plaintext
 
 
@@ -60,11 +69,15 @@ def authenticate(session: Session, *, plaintext: str) -> ApiKey | None:
     return key
 
 
-def revoke_api_key(session: Session, *, key_id: str) -> bool:
+def revoke_api_key(session: Session, *, key_id: str, actor: str = audit.OPERATOR) -> bool:
     key = session.get(ApiKey, key_id)
     if key is None:
         return False
-    key.revoked_at = key.revoked_at or datetime.now(UTC)
+    if key.revoked_at is None:
+        key.revoked_at = datetime.now(UTC)
+        audit.record(session, tenant_id=key.tenant_id, action="api_key.revoked", actor=actor,
+                     subject_type="api_key", subject_id=key.id,
+                     details={"prefix": key.prefix, "name": key.name})  # fmt: skip
     return True
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pipelines import webhooks as signing
+from worker.storage import audit
 from worker.storage.db import new_id
 from worker.storage.events import iso, publish
 from worker.storage.models import DeliveryAttempt, Event, WebhookEndpoint, WebhookMessage
@@ -379,6 +380,9 @@ def disable_endpoint(
     publish(session, tenant_id=endpoint.tenant_id, type="endpoint.disabled",
             data={"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason},
             key=f"{endpoint.id}:{iso(now)}")  # fmt: skip
+    audit.record(session, tenant_id=endpoint.tenant_id, action="webhook_endpoint.disabled",
+                 subject_type="webhook_endpoint", subject_id=endpoint.id,
+                 details={"url": endpoint.url, "reason": reason})  # fmt: skip
 
 
 def attempt_view(attempt: DeliveryAttempt) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pipelines.quality import score_quality
 from worker.celery_app import app
 from worker.locks import once_per_period
 from worker.settings import get_settings
+from worker.storage import audit
 from worker.storage.analysis import (
     AlertThresholds,
     last_usable,
@@ -58,6 +59,10 @@ def analyse_ingest(self: Task, job_id: str) -> None:
             result = analyse(s, tags=tags, ranges=ranges, now=datetime.now(UTC), run=run)
             run.log(f"analysed {len(tags)} tag(s) in {time.perf_counter() - started:.2f} s")
             finish_or_stop(s, job_id=job_id, status="succeeded", result=result, logs=run.logs)
+            audit.record(
+                s, tenant_id=job.tenant_id, action="analysis.completed", subject_type="job",
+                subject_id=job_id, details={**result, "tags": sorted(t.name for t in tags)},
+            )  # fmt: skip
 
 
 def analyse(

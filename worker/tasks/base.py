@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from pipelines.errors import PipelineError
 from worker.settings import get_settings
+from worker.storage import audit
 from worker.storage.db import session_scope
 from worker.storage.jobs import finish_job, log_line, start_attempt
-from worker.storage.models import Job
+from worker.storage.models import Job, Upload
 
 log = logging.getLogger(__name__)
 
@@ -110,4 +111,14 @@ def finish_or_stop(session: Session, **kwargs: Any) -> None:
 def _fail(job_id: str, run: JobRun, error: str) -> bool:
     run.log(error, "error")
     with session_scope() as s:
-        return finish_job(s, job_id=job_id, status="failed", error=error, logs=run.logs)
+        if not finish_job(s, job_id=job_id, status="failed", error=error, logs=run.logs):
+            return False
+        if run.job.kind.startswith("ingest."):  # a rejected upload is evidence too
+            upload = s.get(Upload, run.job.upload_id) if run.job.upload_id else None
+            audit.record(
+                s, tenant_id=run.job.tenant_id, action="ingest.failed", subject_type="job",
+                subject_id=job_id, facility_id=run.job.params.get("facility_id"),
+                details={"upload_id": upload.id if upload else None,
+                         "upload_sha256": upload.sha256 if upload else None, "error": error},
+            )  # fmt: skip
+        return True

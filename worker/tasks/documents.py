@@ -14,9 +14,15 @@ from worker.celery_app import app
 from worker.settings import get_settings
 from worker.storage import documents as storage
 from worker.storage.db import session_scope
-from worker.storage.jobs import finish_job
 from worker.storage.models import Document, Facility, Job, Upload
-from worker.tasks.base import RETRY_OPTIONS, TRANSIENT, JobRun, job_attempt
+from worker.tasks.base import (
+    RETRY_OPTIONS,
+    TRANSIENT,
+    AlreadyFinished,
+    JobRun,
+    finish_or_stop,
+    job_attempt,
+)
 from worker.tasks.reports import tables as lcfs_tables
 
 log = logging.getLogger(__name__)
@@ -43,8 +49,8 @@ def process(self: Task, job_id: str) -> None:
             limit = get_settings().task_soft_time_limit
             _mark_failed(document_id, "timeout", f"processing took longer than {limit} s")
             raise
-        except PipelineError:
-            raise  # the job has no document to speak of: job_attempt records it
+        except (PipelineError, AlreadyFinished):
+            raise  # no document to speak of, or another copy finished: job_attempt handles it
         except Exception as exc:
             _mark_failed(document_id, "internal", f"internal error: {type(exc).__name__}")
             raise
@@ -78,8 +84,7 @@ def process_document(*, job_id: str, document_id: str, run: JobRun) -> None:
         run.log(f"{exc.code}: {exc}", "error")
         with session_scope() as s:
             document = s.get(Document, document_id)
-            storage.fail_document(s, document=document, code=exc.code, message=str(exc))
-            finish_job(
+            finish_or_stop(
                 s,
                 job_id=job_id,
                 status="failed",
@@ -87,6 +92,7 @@ def process_document(*, job_id: str, document_id: str, run: JobRun) -> None:
                 result={"document_id": document_id, "error_code": exc.code},
                 logs=run.logs,
             )
+            storage.fail_document(s, document=document, code=exc.code, message=str(exc))
         return
     run.log(
         f"extracted {len(extraction.fields)} field(s) from {extraction.pages} page(s) as "
@@ -113,14 +119,7 @@ def process_document(*, job_id: str, document_id: str, run: JobRun) -> None:
             s, document=document, extraction=extraction, tables=tables
         )
         warnings += notes
-        storage.save_extraction(
-            s,
-            document=document,
-            extraction=extraction,
-            warnings=warnings,
-            reconciliation=reconciliation,
-        )
-        finish_job(
+        finish_or_stop(  # the job row first, then the audit chain head: every task's order
             s,
             job_id=job_id,
             status="succeeded",
@@ -132,6 +131,13 @@ def process_document(*, job_id: str, document_id: str, run: JobRun) -> None:
                 "fuel_transaction_id": transaction.id if transaction else None,
             },
             logs=run.logs,
+        )
+        storage.save_extraction(
+            s,
+            document=document,
+            extraction=extraction,
+            warnings=warnings,
+            reconciliation=reconciliation,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -18,10 +19,10 @@ from worker.dispatch import dispatch
 from worker.locks import once_per_period
 from worker.settings import get_settings
 from worker.storage.db import new_id, session_scope
-from worker.storage.jobs import create_job, finish_job
+from worker.storage.jobs import create_job
 from worker.storage.models import Facility, FuelMapping, Job, Report
 from worker.storage.reports import fail_report, load_lcfs_inputs, render, save_report
-from worker.tasks.base import RETRY_OPTIONS, job_attempt
+from worker.tasks.base import RETRY_OPTIONS, finish_or_stop, job_attempt
 
 BUILD_TASK = "reports.build_lcfs"
 
@@ -59,8 +60,8 @@ def build_lcfs(self: Task, job_id: str) -> None:
                     error = exc
         if report_id is None:
             with session_scope() as s:
-                finish_job(s, job_id=job_id, status="succeeded", result={"skipped": True},
-                           logs=[*run.logs])  # fmt: skip
+                finish_or_stop(s, job_id=job_id, status="succeeded", result={"skipped": True},
+                               logs=[*run.logs])  # fmt: skip
             return
         run.log(f"loaded {0 if inputs.points is None else len(inputs.points):,} points, "
                 f"{len(inputs.transactions)} transactions in "
@@ -72,21 +73,24 @@ def build_lcfs(self: Task, job_id: str) -> None:
                 content = render(report, fmt)
             except PipelineError as exc:
                 error = exc
+        # The job row is locked (finish) before the report and the audit chain head, the order
+        # every task uses; a copy of this message that finished first rolls this one back.
         with session_scope() as s:
             row = s.get(Report, report_id)
             assert row is not None
             if error is not None:
-                fail_report(s, report_row=row, code=error.code, message=str(error))
                 run.log(f"{error.code}: {error}", "error")
-                finish_job(s, job_id=job_id, status="failed", error=f"{error.code}: {error}",
-                           logs=run.logs)  # fmt: skip
+                finish_or_stop(s, job_id=job_id, status="failed",
+                               error=f"{error.code}: {error}", logs=run.logs)  # fmt: skip
+                fail_report(s, report_row=row, code=error.code, message=str(error))
                 return
-            save_report(s, report_row=row, report=report, content=content)
             run.log(f"{fmt} of {len(content):,} bytes in {time.perf_counter() - started:.2f} s")
-            finish_job(s, job_id=job_id, status="succeeded", logs=run.logs, result={
+            finish_or_stop(s, job_id=job_id, status="succeeded", logs=run.logs, result={
                 "report_id": report_id, "has_data": report.has_data,
-                "input_sha256": report.input_sha256, "file_sha256": row.file_sha256,
+                "input_sha256": report.input_sha256,
+                "file_sha256": hashlib.sha256(content).hexdigest(),
             })  # fmt: skip
+            save_report(s, report_row=row, report=report, content=content)
 
 
 def create_report(

@@ -1,0 +1,62 @@
+"""The tenant's audit log and its verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.deps import Caller, caller, read_session
+from api.routes.analysis import _page, _range
+from api.schemas import MAX_PAGE
+from worker.storage import audit
+from worker.storage.models import AuditEntry
+
+router = APIRouter(tags=["audit"])
+
+
+@router.get("/audit-log")
+def list_entries(
+    action: str | None = Query(None, description="e.g. report.generated"),
+    subject_id: str | None = Query(None, description="a job, report, document, endpoint or key"),
+    facility_id: str | None = None,
+    start_date: str | None = Query(None, description="entries at or after (ISO 8601)"),
+    end_date: str | None = Query(None, description="entries at or before (ISO 8601)"),
+    after_seq: int | None = Query(None, ge=0, description="only entries after this position"),
+    limit: int = Query(100, ge=1, le=1000),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
+    who: Caller = Depends(caller),
+    session: Session = Depends(read_session),
+) -> dict[str, Any]:
+    """The tenant's audit entries in chain order, each with its ``prev_hash`` and ``row_hash``.
+
+    Inputs and outputs are recorded as SHA-256 hashes (upload, report input data, report file,
+    document), never their contents."""
+    where = [AuditEntry.tenant_id == who.tenant_id]
+    if action is not None:
+        where.append(AuditEntry.action == action)
+    if subject_id is not None:
+        where.append(AuditEntry.subject_id == subject_id)
+    if facility_id is not None:
+        where.append(AuditEntry.facility_id == facility_id)
+    if after_seq is not None:
+        where.append(AuditEntry.seq > after_seq)
+    where += _range(AuditEntry.created_at, start_date, end_date)
+    query = select(AuditEntry).where(*where).order_by(AuditEntry.seq)
+    rows, pagination = _page(session, query, limit=limit, page=page)
+    return {
+        "data": [audit.entry_view(audit.to_entry(e)) for (e,) in rows],
+        "pagination": pagination,
+    }
+
+
+@router.get("/audit-log/verify")
+def verify(
+    who: Caller = Depends(caller), session: Session = Depends(read_session)
+) -> dict[str, Any]:
+    """Recompute the tenant's chain: ``valid``, the number of entries, the head (record its
+    ``row_hash`` elsewhere to anchor the log) and the first altered, deleted or reordered entry.
+    """
+    return audit.verify(session, tenant_id=who.tenant_id).to_dict()
