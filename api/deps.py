@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request, Response, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api import ratelimit
@@ -39,8 +40,15 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
+# Declares the scheme in /openapi.json; the header is parsed below, for precise 401 messages.
+BEARER = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tw_...`")
+
+
 def caller(
-    request: Request, response: Response, session: Session = Depends(read_session)
+    request: Request,
+    response: Response,
+    session: Session = Depends(read_session),
+    bearer: HTTPAuthorizationCredentials | None = Security(BEARER),
 ) -> Caller:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

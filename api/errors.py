@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,39 @@ CODES = {
     500: "internal_error",
     503: "service_unavailable",
 }
+
+
+DESCRIPTIONS = {
+    400: "Invalid request: `code` says what is wrong, `field` which parameter or body field",
+    401: "Missing, malformed, unknown or revoked API key",
+    403: "The API key is read-only (scope `read`)",
+    404: "Not found: an id in the path, query or body that is unknown or another tenant's",
+    409: "Conflict with the current state",
+    413: "The body is larger than the limit",
+    415: "Unsupported Content-Type",
+    429: "Rate limit exceeded: retry after `Retry-After` seconds",
+    503: "The database is unavailable: retry after `Retry-After` seconds",
+}
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. upload_id of a refused file
+    type: str = Field(description="invalid_request, authentication_error, not_found, ...")
+    code: str = Field(description="Machine-readable reason, e.g. invalid_parameter")
+    message: str = Field(description="What went wrong and how to fix it")
+    field: str | None = Field(default=None, description="The parameter or field at fault")
+
+
+class ErrorBody(BaseModel):
+    """Every error: ``{"error": {"type", "code", "message", "field"}}`` (seeds/000)."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: ErrorDetail
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for error statuses a route returns beyond the common ones."""
+    return {s: {"model": ErrorBody, "description": DESCRIPTIONS[s]} for s in statuses}
 
 
 class ApiError(Exception):
@@ -74,6 +109,8 @@ def error_body(
 
 
 def install(app: FastAPI) -> None:
+    _document(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         body = error_body(exc.status, exc.code, exc.message, exc.field, **exc.extra)
@@ -118,8 +155,74 @@ def install(app: FastAPI) -> None:
         )
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
+    @app.exception_handler(sqlalchemy.exc.DataError)
+    async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL refused a value taken from the request (a NUL character, a number out of
+        # range): the request is wrong, not the server.
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]  # not the SQL or its values
+        log.warning("value refused by the database on %s: %s", request.url.path, reason)
+        message = "a value in the request is out of range or holds a NUL character"
+        return JSONResponse(error_body(400, "invalid_parameter", message), status_code=400)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         body = error_body(500, "internal_error", "something went wrong on our end")
         return JSONResponse(body, status_code=500)
+
+
+def _document(app: FastAPI) -> None:
+    """Make /openapi.json tell the truth about errors. Every operation that takes an API key
+    (it names a security scheme) documents 400, 401, 404, 429 and 503 in this format, and 403
+    unless it is a GET (a read-only key may only read); FastAPI's default 422 goes, since the
+    handler above answers validation errors with 400. Routes add others with ``responses()``."""
+    build = app.openapi
+    done: set[int] = set()
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # FastAPI's own, cached until the routes change
+        if id(schema) not in done:
+            _add_errors(schema)
+            done.add(id(schema))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_errors(schema: dict[str, Any]) -> None:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in body.pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    components.setdefault("ErrorBody", body)
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            answers = operation.setdefault("responses", {})
+            answers.pop("422", None)
+            if not operation.get("security"):
+                continue
+            for status in [400, 401, 404, 429, 503] + ([403] if method != "get" else []):
+                answers.setdefault(str(status), _error_response(status))
+    if "HTTPValidationError" not in str(schema.get("paths")):
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+
+
+HEADERS = {
+    401: {"WWW-Authenticate": "Bearer"},
+    429: {"Retry-After": "Seconds to wait", "X-RateLimit-Reset": "When the window resets"},
+    503: {"Retry-After": "Seconds to wait"},
+}
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": DESCRIPTIONS[status],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    if status in HEADERS:
+        answer["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in HEADERS[status].items()
+        }
+    return answer

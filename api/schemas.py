@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+MAX_PAGE = 10**9  # (page - 1) * limit stays far inside a signed 64-bit OFFSET
+
 
 class Pagination(BaseModel):
     total: int
@@ -45,8 +47,9 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+# Input models are strict: JSON types are not coerced ("1" is not a number, 0 not a boolean).
 class FacilityIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field(min_length=1, max_length=200)
     timezone: str = "UTC"
     strict_tags: bool = Field(default=False, description="Refuse points of tags not created first.")
@@ -55,7 +58,7 @@ class FacilityIn(BaseModel):
 
 
 class FacilityPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = None
     strict_tags: bool | None = None
@@ -101,7 +104,7 @@ class TagRules(BaseModel):
 
 
 class TagIn(TagRules):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field(min_length=1, max_length=200)
     unit: str = Field(default="", max_length=40)
     expected_interval_seconds: float | None = Field(default=None, gt=0)
@@ -112,7 +115,7 @@ class TagIn(TagRules):
 
 
 class TagPatch(TagRules):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     unit: str | None = Field(default=None, max_length=40)
     expected_interval_seconds: float | None = Field(default=None, gt=0)
     min_value: float | None = None
@@ -181,3 +184,64 @@ class RejectedRowOut(BaseModel):
 class RejectedRowPage(BaseModel):
     data: list[RejectedRowOut]
     pagination: Pagination
+
+
+# --- bodies that routes read themselves (raw JSON, CSV, multipart), documented for OpenAPI ----
+
+
+def request_body(content: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``openapi_extra`` declaring the body of a route that reads ``request`` itself."""
+    return {
+        "requestBody": {"required": True, "content": {k: {"schema": v} for k, v in content.items()}}
+    }
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` inlined (for ``request_body``)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: resolve(v) for k, v in node.items()}
+        return [resolve(v) for v in node] if isinstance(node, list) else node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+POINT_EXAMPLE = {"facility_id": "fac_...", "tag": "biogas_flow",
+                 "timestamp": "2025-10-01T00:00:00Z", "value": 412.5, "unit": "scfm",
+                 "quality": "good"}  # fmt: skip
+POINT_BATCH = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "facility_id": {
+            "type": ["string", "null"],
+            "description": "The facility of points that leave out facility_id",
+        },
+        "data": {
+            "type": "array",
+            "minItems": 1,
+            "description": "Points {facility_id?, tag, timestamp (ISO 8601 with offset), value, "
+            "unit?, quality? (good|uncertain|bad)}. The worker validates each: an invalid one "
+            "becomes a rejected row of the job, with its reason.",
+            "items": {"examples": [POINT_EXAMPLE]},
+        },
+    },
+}
+CSV_UPLOAD = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "UTF-8 CSV: facility_id,tag,timestamp,value[,unit][,quality]",
+        },
+        "facility_id": {"type": "string", "description": "The facility of the whole file"},
+    },
+}

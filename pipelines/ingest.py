@@ -142,6 +142,23 @@ def parse_csv(
     return parsed
 
 
+def parse_batch(data: bytes, *, facility_id: str | None = None) -> ParsedPoints:
+    """Parse a JSON batch ``{"data": [point, ...]}`` (UTF-8, -16 or -32) like ``parse_records``.
+
+    Raises ``MalformedInputError`` when the body is not JSON or not such an object.
+    """
+    try:
+        body = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedInputError(f"the batch is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # "[[[[..." deeper than the parser's stack
+        raise MalformedInputError("the batch nests arrays or objects too deeply") from exc
+    items = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise MalformedInputError('a batch is a JSON object with a "data" array of points')
+    return parse_records(items, facility_id=facility_id)
+
+
 def parse_records(records: Sequence[Any], *, facility_id: str | None = None) -> ParsedPoints:
     """Validate JSON items (objects with the CSV's column names; values may be numbers)."""
     is_obj = np.fromiter((isinstance(r, dict) for r in records), dtype=bool, count=len(records))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from api.deps import Caller, caller, read_session
 from api.routes.data_points import _parse_bound
 from api.routes.facilities import owned_facility
+from api.schemas import MAX_PAGE
 from worker.storage.analysis import gap_view
 from worker.storage.events import iso
 from worker.storage.models import Alert, Event, Gap, QualityScore, Tag
@@ -52,7 +53,7 @@ def list_gaps(
     start_date: str | None = Query(None, description="gaps starting at or after (ISO 8601)"),
     end_date: str | None = Query(None, description="gaps starting at or before (ISO 8601)"),
     limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:
@@ -78,7 +79,7 @@ def list_quality(
     start_date: str | None = Query(None, description="days starting at or after (ISO 8601)"),
     end_date: str | None = Query(None, description="days starting at or before (ISO 8601)"),
     limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:
@@ -115,7 +116,7 @@ def list_alerts(
     start_date: str | None = Query(None, description="triggered at or after (ISO 8601)"),
     end_date: str | None = Query(None, description="triggered at or before (ISO 8601)"),
     limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:
@@ -150,7 +151,7 @@ def list_alerts(
 def list_events(
     type: str | None = Query(None, description="e.g. data_gap.detected"),
     limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:

@@ -13,8 +13,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.deps import Caller, caller, get_session, read_session, writer
-from api.errors import ApiError, not_found
-from api.schemas import Accepted, DataPointPage
+from api.errors import ApiError, not_found, responses
+from api.schemas import (
+    CSV_UPLOAD,
+    MAX_PAGE,
+    POINT_BATCH,
+    Accepted,
+    DataPointPage,
+    request_body,
+)
 from pipelines.errors import PipelineError
 from pipelines.ingest import QUALITY_NAMES, check_header
 from worker.dispatch import dispatch
@@ -65,8 +72,10 @@ def list_data_points(
 ) -> dict[str, Any]:
     if not 1 <= limit <= 1000:
         raise ApiError(400, "invalid_parameter", "limit must be between 1 and 1000", field="limit")
-    if page < 1:
-        raise ApiError(400, "invalid_parameter", "page must be 1 or more", field="page")
+    if not 1 <= page <= MAX_PAGE:
+        raise ApiError(
+            400, "invalid_parameter", f"page must be between 1 and {MAX_PAGE}", field="page"
+        )
     start = _parse_bound(start_date, "start_date", end=False)
     end = _parse_bound(end_date, "end_date", end=True)
     if end < start:
@@ -157,7 +166,13 @@ def _enqueue(
     return {"job_id": job.id, "upload_id": upload.id, "status": "queued"}
 
 
-@router.post("/data-points", status_code=202, response_model=Accepted)
+@router.post(
+    "/data-points",
+    status_code=202,
+    response_model=Accepted,
+    responses=responses(413, 415),
+    openapi_extra=request_body({"application/json": POINT_BATCH}),
+)
 async def ingest_batch(
     request: Request,
     who: Caller = Depends(writer),
@@ -183,7 +198,7 @@ async def ingest_batch(
         raise _too_large(len(body))
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # also "[[[[..."
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
     items = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(items, list):
@@ -220,7 +235,13 @@ async def ingest_batch(
     return await run_in_threadpool(store)
 
 
-@router.post("/data-points/import", status_code=202, response_model=Accepted)
+@router.post(
+    "/data-points/import",
+    status_code=202,
+    response_model=Accepted,
+    responses=responses(413, 415),
+    openapi_extra=request_body({"multipart/form-data": CSV_UPLOAD}),
+)
 async def import_csv(
     request: Request,
     who: Caller = Depends(writer),

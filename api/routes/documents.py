@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.deps import Caller, caller, get_session, read_session, writer
-from api.errors import ApiError, not_found
-from api.schemas import Pagination
+from api.errors import ApiError, not_found, responses
+from api.schemas import MAX_PAGE, Pagination, request_body
 from pipelines.documents import DOCUMENT_TYPES
 from worker.dispatch import dispatch
 from worker.settings import get_settings
@@ -82,7 +82,24 @@ def _form_text(value: object) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
 
-@router.post("/documents", status_code=202, response_model=DocumentAccepted)
+DOCUMENT_UPLOAD = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "The PDF"},
+        "document_type": {"type": "string", "enum": list(DOCUMENT_TYPES)},
+        "facility_id": {"type": "string"},
+    },
+}
+
+
+@router.post(
+    "/documents",
+    status_code=202,
+    response_model=DocumentAccepted,
+    responses=responses(413, 415),
+    openapi_extra=request_body({"multipart/form-data": DOCUMENT_UPLOAD}),
+)
 async def upload_document(
     request: Request,
     who: Caller = Depends(writer),
@@ -186,7 +203,7 @@ def list_documents(
     facility_id: str | None = None,
     status: Literal["queued", "processed", "failed"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:

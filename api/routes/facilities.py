@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, get_session, read_session, writer
-from api.errors import ApiError, not_found
+from api.errors import ApiError, not_found, responses
 from api.schemas import (
+    MAX_PAGE,
     FacilityIn,
     FacilityOut,
     FacilityPage,
@@ -112,7 +113,7 @@ def create_facility(
 @router.get("/facilities", response_model=FacilityPage)
 def list_facilities(
     limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:
@@ -164,7 +165,12 @@ def delete_facility(
     return Response(status_code=204)
 
 
-@router.post("/facilities/{facility_id}/tags", status_code=201, response_model=TagOut)
+@router.post(
+    "/facilities/{facility_id}/tags",
+    status_code=201,
+    response_model=TagOut,
+    responses=responses(409),
+)
 def create_tag(
     facility_id: str,
     body: TagIn,

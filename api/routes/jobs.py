@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, read_session
 from api.errors import not_found
-from api.schemas import JobOut, JobPage, RejectedRowPage
+from api.schemas import MAX_PAGE, JobOut, JobPage, RejectedRowPage
 from worker.storage.jobs import get_job, job_view
 from worker.storage.models import Job, RejectedRow
 
@@ -21,7 +21,7 @@ router = APIRouter(tags=["jobs"])
 def list_jobs(
     status: Literal["queued", "running", "succeeded", "failed"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def read_job(
 def rejected_rows(
     job_id: str,
     limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:

@@ -12,11 +12,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
 from api.deps import Caller, caller, get_session, read_session, writer
-from api.errors import ApiError, not_found
+from api.errors import ApiError, not_found, responses
+from api.schemas import MAX_PAGE, inline_schema, request_body
+from pipelines import audit as chain
 from pipelines import lcfs
 from pipelines.errors import PipelineError
 from pipelines.lcfs.tables import quarter_dates
 from worker.dispatch import dispatch
+from worker.storage import audit
 from worker.storage.models import Facility, FuelTransaction, Report
 from worker.storage.reports import (
     add_transactions,
@@ -33,7 +36,7 @@ MAX_TRANSACTIONS = 10_000
 
 
 class ReportIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     report_type: Literal["lcfs_quarterly"] = "lcfs_quarterly"
     facility_id: str = Field(min_length=1, max_length=40)
     quarter: str = Field(description="Q1-Q4 (or 1-4)")
@@ -50,7 +53,7 @@ class ReportIn(BaseModel):
 
 
 class MappingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     tag: str = Field(min_length=1, max_length=200)
     fuel_pathway_code: str = Field(min_length=1, max_length=60)
     fuel_type: str = Field(min_length=1, max_length=60)
@@ -66,25 +69,25 @@ class MappingIn(BaseModel):
 
 
 class MappingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     data: list[MappingIn] = Field(max_length=1000)
 
 
 class TransactionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     fuel_pathway_code: str = Field(min_length=1, max_length=60)
     fuel_type: str = Field(min_length=1, max_length=60)
     quantity: float = Field(ge=0)
     unit: str = Field(min_length=1, max_length=20)
     ci: float
     transaction_type: str = Field(min_length=1, max_length=60)
-    date: dt.date
+    date: dt.date = Field(strict=False)  # JSON has no date type: ISO 8601 text
     business_partner: str = Field(default="", max_length=200)
     reference: str = Field(default="", max_length=200)
 
 
 class TransactionsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     data: list[TransactionIn] = Field(min_length=1, max_length=MAX_TRANSACTIONS)
 
 
@@ -132,7 +135,12 @@ def put_mappings(facility_id: str, body: MappingsIn, who: Caller = Depends(write
                              application=m.application, eer=m.eer)
             for m in mappings], "data")  # fmt: skip
     replace_mappings(session, facility=facility, mappings=mappings)
-    return {"data": [mapping_view(m) for m in mappings]}
+    views = [mapping_view(m) for m in mappings]
+    audit.record(session, tenant_id=who.tenant_id, action="fuel_mappings.replaced",
+                 actor=audit.actor_of_key(who.key_id), subject_type="facility",
+                 subject_id=facility.id, facility_id=facility.id,
+                 details={"mappings": len(views), "sha256": chain.digest(views)})  # fmt: skip
+    return {"data": views}
 
 
 def _benchmarked(day: dt.date) -> dt.date:
@@ -150,7 +158,11 @@ def get_mappings(facility_id: str, who: Caller = Depends(caller),
     return {"data": [mapping_view(m) for m in mappings_of(session, facility_id=facility.id)]}
 
 
-@router.post("/facilities/{facility_id}/fuel-transactions", status_code=201)
+@router.post("/facilities/{facility_id}/fuel-transactions", status_code=201,
+             responses=responses(413, 415), openapi_extra=request_body({
+                 "application/json": inline_schema(TransactionsIn),
+                 "text/csv": {"type": "string", "description": "A header and one row per "
+                              "transaction"}}))  # fmt: skip
 async def post_transactions(facility_id: str, request: Request, who: Caller = Depends(writer),
                             session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
     """Add fuel transactions: JSON ``{"data": [...]}`` or a CSV body (``text/csv``) with
@@ -195,7 +207,7 @@ async def post_transactions(facility_id: str, request: Request, who: Caller = De
 
 @router.get("/facilities/{facility_id}/fuel-transactions")
 def list_transactions(facility_id: str, limit: int = Query(100, ge=1, le=1000),
-                      page: int = Query(1, ge=1), who: Caller = Depends(caller),
+                      page: int = Query(1, ge=1, le=MAX_PAGE), who: Caller = Depends(caller),
                       session: Session = Depends(read_session)) -> dict[str, Any]:  # fmt: skip
     facility = _facility(session, who, facility_id)
     where = FuelTransaction.facility_id == facility.id
@@ -244,7 +256,7 @@ def post_report(body: ReportIn, who: Caller = Depends(writer),
 
 @router.get("/reports")
 def list_reports(facility_id: str | None = None, limit: int = Query(100, ge=1, le=1000),
-                 page: int = Query(1, ge=1), who: Caller = Depends(caller),
+                 page: int = Query(1, ge=1, le=MAX_PAGE), who: Caller = Depends(caller),
                  session: Session = Depends(read_session)) -> dict[str, Any]:  # fmt: skip
     where = [Report.tenant_id == who.tenant_id]
     if facility_id:
@@ -273,7 +285,11 @@ def get_report(report_id: str, who: Caller = Depends(caller),
     return report_view(_report(session, who, report_id))
 
 
-@router.get("/reports/{report_id}/file", response_class=Response)
+@router.get("/reports/{report_id}/file", response_class=Response, responses={
+    200: {"description": "The file (format of the report)",
+          "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                      for t in ("application/pdf", "text/csv", "application/json")}},
+    **responses(409)})  # fmt: skip
 def get_report_file(report_id: str, who: Caller = Depends(caller),
                     session: Session = Depends(read_session)) -> Response:  # fmt: skip
     """The report's file, byte for byte as built (``X-Input-SHA256`` names its inputs)."""

@@ -14,9 +14,11 @@ from api.deps import Caller, caller, get_session, read_session, writer
 from api.errors import ApiError, not_found
 from api.routes.analysis import _page, _range
 from api.routes.data_points import _parse_bound
+from api.schemas import MAX_PAGE
 from pipelines import webhooks as signing
 from pipelines.errors import PipelineError
 from worker.settings import get_settings
+from worker.storage import audit
 from worker.storage.events import EVENT_TYPES, iso
 from worker.storage.models import DeliveryAttempt, WebhookEndpoint, WebhookMessage
 from worker.storage.webhooks import (
@@ -32,7 +34,7 @@ RECOVER_MAX = timedelta(days=14)
 
 
 class EndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     url: str = Field(min_length=1, max_length=2000)
     event_types: list[str] = Field(default_factory=list, description="Empty: every event")
     description: str = Field(default="", max_length=500)
@@ -45,7 +47,7 @@ class EndpointIn(BaseModel):
 
 
 class EndpointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     url: str | None = Field(default=None, min_length=1, max_length=2000)
     event_types: list[str] | None = None
     description: str | None = Field(default=None, max_length=500)
@@ -57,7 +59,7 @@ class EndpointPatch(BaseModel):
 
 
 class RotateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     grace_hours: float = Field(default=24.0, ge=0, le=24 * 7)
 
 
@@ -84,6 +86,14 @@ def _owned(session: Session, who: Caller, endpoint_id: str) -> WebhookEndpoint:
     return found
 
 
+def _audit(session: Session, who: Caller, endpoint: WebhookEndpoint, change: str,
+           details: dict[str, Any]) -> None:  # fmt: skip
+    """An endpoint change in the audit log: what changed, never a secret."""
+    audit.record(session, tenant_id=who.tenant_id, action=f"webhook_endpoint.{change}",
+                 actor=audit.actor_of_key(who.key_id), subject_type="webhook_endpoint",
+                 subject_id=endpoint.id, details=details)  # fmt: skip
+
+
 @router.post("/webhook-endpoints", status_code=201)
 def create(body: EndpointIn, who: Caller = Depends(writer),
            session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
@@ -95,11 +105,12 @@ def create(body: EndpointIn, who: Caller = Depends(writer),
         description=body.description, legacy_signature=body.legacy_signature,
         rate_limit=body.rate_limit,
     )  # fmt: skip
+    _audit(session, who, endpoint, "created", endpoint_view(endpoint))
     return {**endpoint_view(endpoint), "secret": secret}
 
 
 @router.get("/webhook-endpoints")
-def list_endpoints(limit: int = Query(100, ge=1, le=1000), page: int = Query(1, ge=1),
+def list_endpoints(limit: int = Query(100, ge=1, le=1000), page: int = Query(1, ge=1, le=MAX_PAGE),
                    who: Caller = Depends(caller),
                    session: Session = Depends(read_session)) -> dict[str, Any]:  # fmt: skip
     query = (select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == who.tenant_id)
@@ -132,13 +143,16 @@ def patch(endpoint_id: str, body: EndpointPatch, who: Caller = Depends(writer),
     for key, value in changes.items():
         setattr(endpoint, key, value)
     endpoint.updated_at = datetime.now(UTC)
+    _audit(session, who, endpoint, "updated", {"changes": changes})
     return endpoint_view(endpoint)
 
 
 @router.delete("/webhook-endpoints/{endpoint_id}", status_code=204, response_class=Response)
 def delete(endpoint_id: str, who: Caller = Depends(writer),
            session: Session = Depends(get_session)) -> Response:  # fmt: skip
-    session.delete(_owned(session, who, endpoint_id))
+    endpoint = _owned(session, who, endpoint_id)
+    _audit(session, who, endpoint, "deleted", {"url": endpoint.url})
+    session.delete(endpoint)
     return Response(status_code=204)
 
 
@@ -149,6 +163,7 @@ def rotate(endpoint_id: str, body: RotateIn | None = None, who: Caller = Depends
     endpoint = _owned(session, who, endpoint_id)
     grace = timedelta(hours=(body or RotateIn()).grace_hours)
     secret = rotate_secret(session, endpoint=endpoint, grace=grace)
+    _audit(session, who, endpoint, "secret_rotated", {"grace_hours": grace / timedelta(hours=1)})
     return {"id": endpoint.id, "secret": secret,
             "previous_secrets_expire_at": iso(datetime.now(UTC) + grace)}  # fmt: skip
 
@@ -177,7 +192,7 @@ def attempts(
     start_date: str | None = Query(None, description="attempted at or after (ISO 8601)"),
     end_date: str | None = Query(None, description="attempted at or before (ISO 8601)"),
     limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -15,6 +14,7 @@ from pipelines import ingest
 from pipelines.errors import MalformedInputError
 from worker.celery_app import app
 from worker.dispatch import dispatch
+from worker.storage import audit
 from worker.storage.db import session_scope
 from worker.storage.events import iso, publish
 from worker.storage.jobs import create_job
@@ -60,6 +60,12 @@ def process_upload(self: Task, job_id: str) -> None:
                 key=job_id,
                 data={"job_id": job_id, **summary},
             )
+            audit.record(
+                s, tenant_id=tenant_id, action="ingest.completed", subject_type="job",
+                subject_id=job_id, facility_id=params.get("facility_id"),
+                details={"upload_id": upload.id, "upload_sha256": upload.sha256,
+                         "content_type": content_type, "bytes": len(content), **summary},
+            )  # fmt: skip
         if follow_up is not None:  # committed with the ingest: safe to publish now
             dispatch(follow_up.id, follow_up.kind)
 
@@ -77,14 +83,7 @@ def _analysis_job(session: Session, *, tenant_id: str, result: dict, run: JobRun
 
 def _parse(content: bytes, content_type: str, *, facility_id: str | None) -> ingest.ParsedPoints:
     if content_type.startswith("application/json"):
-        try:
-            body = json.loads(content)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MalformedInputError(f"the batch is not valid JSON: {exc}") from exc
-        items = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise MalformedInputError('a batch is a JSON object with a "data" array of points')
-        return ingest.parse_records(items, facility_id=facility_id)
+        return ingest.parse_batch(content, facility_id=facility_id)
     return ingest.parse_csv(content, facility_id=facility_id)
 
 
