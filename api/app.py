@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
 
-from api import errors
-from api.routes import analysis, data_points, documents, facilities, jobs, reports, webhooks
+from api import errors, limits
+from api.routes import (
+    analysis,
+    audit,
+    data_points,
+    documents,
+    facilities,
+    jobs,
+    reports,
+    stats,
+    webhooks,
+)
+from worker import health, logging_setup, metrics
 
 
 def create_app() -> FastAPI:
@@ -15,14 +27,35 @@ def create_app() -> FastAPI:
         description="Meter data ingest, jobs and facilities for fuel-compliance reporting.",
     )
     errors.install(app)
-    for module in (data_points, facilities, jobs, analysis, reports, webhooks, documents):
+    limits.install(app)
+    for module in (data_points, facilities, jobs, analysis, reports, webhooks, documents, audit):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(stats.router, prefix="/v1")
+    app.add_middleware(metrics.RequestMetrics)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
+        """Liveness: the process answers. It checks nothing else."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready"}})
+    def readyz() -> JSONResponse:
+        """Readiness: the database and the broker answer (each within 2 s)."""
+        checks = health.readiness()
+        if all(v == "ok" for v in checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        failing = ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok")
+        body = errors.error_body(503, "not_ready", f"not ready: {failing}", checks=checks)
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus text format; unauthenticated, like /healthz (README "Operations")."""
+        body, content_type = metrics.render(metrics.api_registry())
+        return Response(body, media_type=content_type)
 
     return app
 
 
 app = create_app()
+logging_setup.configure_served_api()  # under uvicorn: TICKWORK_LOG_FORMAT for the whole process

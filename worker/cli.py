@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from worker.audit_cli import audit_app
 from worker.documents_cli import documents_app
 from worker.lcfs_cli import lcfs_app
 from worker.settings import get_settings
@@ -41,6 +42,7 @@ report_app = typer.Typer(help="Build reports from stored data.", no_args_is_help
 app.add_typer(report_app, name="report")
 app.add_typer(lcfs_app, name="lcfs")
 app.add_typer(documents_app, name="documents")
+app.add_typer(audit_app, name="audit")
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
@@ -503,6 +505,8 @@ def worker(
         loglevel=settings.log_level,
         concurrency=concurrency or settings.worker_concurrency,
     )
+    _json_logs_by_default()
+    cmd = _quiet_if_json(cmd)
     os.execv(cmd[0], cmd)
 
 
@@ -516,6 +520,8 @@ def beat() -> None:
     cmd = beat_command(
         schedule_file=settings.data_dir / "celerybeat-schedule", loglevel=settings.log_level
     )
+    _json_logs_by_default()
+    cmd = _quiet_if_json(cmd)
     os.execv(cmd[0], cmd)
 
 
@@ -533,6 +539,7 @@ def api(
         port=port or settings.api_port,
         loglevel=settings.log_level.lower(),
     )
+    _json_logs_by_default()
     os.execv(cmd[0], cmd)
 
 
@@ -545,11 +552,13 @@ def serve() -> None:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade()
+    _json_logs_by_default()
     env = _child_env()
+    beat_cmd = beat_command(schedule_file=settings.data_dir / "celerybeat-schedule")
     procs = [
         start(api_command(host=settings.api_host, port=settings.api_port), env=env),
-        start(worker_command(concurrency=settings.worker_concurrency), env=env),
-        start(beat_command(schedule_file=settings.data_dir / "celerybeat-schedule"), env=env),
+        start(_quiet_if_json(worker_command(concurrency=settings.worker_concurrency)), env=env),
+        start(_quiet_if_json(beat_cmd), env=env),
     ]
     console.print(
         f"API on http://{settings.api_host}:{settings.api_port} "
@@ -572,6 +581,19 @@ def serve() -> None:
     sys.exit(0)
 
 
+def _json_logs_by_default() -> None:
+    """The long-running processes log JSON lines unless TICKWORK_LOG_FORMAT says otherwise."""
+    os.environ.setdefault("TICKWORK_LOG_FORMAT", "json")
+
+
+def _quiet_if_json(cmd: list[str]) -> list[str]:
+    """Celery's start-up banner is text: keep it out of a JSON log (``celery --quiet``)."""
+    if os.environ.get("TICKWORK_LOG_FORMAT") != "json" or "celery" not in cmd:
+        return cmd
+    at = cmd.index("celery") + 1
+    return [*cmd[:at], "--quiet", *cmd[at:]]
+
+
 def _child_env() -> dict[str, str]:
     """Environment for child processes: they must find the same database and broker."""
     from worker.celery_app import broker_url
@@ -589,7 +611,13 @@ def broker_start() -> None:
     """Start the embedded Redis (if not running) and print its URL."""
     from worker.embedded import ensure_embedded_redis
 
-    console.print(ensure_embedded_redis(get_settings().data_dir))
+    settings = get_settings()
+    if settings.broker_url:  # Redis or RabbitMQ run by the operator: nothing to start here
+        raise fail(
+            f"TICKWORK_BROKER_URL is set ({_redact(settings.broker_url)}): Tickwork uses that "
+            "broker; the embedded one is only for when it is unset"
+        )
+    console.print(ensure_embedded_redis(settings.data_dir))
 
 
 @broker_app.command("stop")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,12 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=256 * 1024 * 1024, description="Larger uploads get 413.")
     max_batch_points: int = Field(default=10_000, description="Points per JSON batch.")
+    max_request_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        description="Largest request body other than a file upload (JSON batches, fuel "
+        "transactions); larger gets 413 before it is read. File uploads are bounded by "
+        "max_upload_bytes and document_max_bytes instead.",
+    )
 
     task_soft_time_limit: int = Field(default=1500, description="Seconds; raises inside a task.")
     task_time_limit: int = Field(default=1800, description="Seconds; the worker child is killed.")
@@ -107,6 +114,20 @@ class Settings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one JSON object per line (timestamp, level, logger, message, and the "
+        "task, job and tenant ids inside a task); text: Celery's and uvicorn's usual lines. "
+        "`tickwork worker/beat/api/serve` default to json.",
+    )
+    metrics_port: int = Field(
+        default=0,
+        description="Port on which each worker serves the Prometheus metrics of all its pool "
+        "processes, from an exporter process beside it (0: off). One port per worker.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the worker metrics port binds (0.0.0.0: all)."
+    )
 
     @model_validator(mode="after")
     def _check_time_limits(self) -> Settings:
