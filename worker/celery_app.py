@@ -37,14 +37,35 @@ def _route(
     return {"queue": route_for(name)}
 
 
-def make_app(settings: Settings | None = None) -> Celery:
-    settings = settings or get_settings()
-    transport = {
+def is_amqp(url: str | None) -> bool:
+    """True for a RabbitMQ broker URL (unset means the embedded Redis)."""
+    return bool(url) and str(url).startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
+def transport_options(settings: Settings) -> dict[str, object]:
+    """Broker transport options, which differ per broker.
+
+    Redis: the visibility timeout (an unacknowledged message is redelivered after it) and a
+    redelivery sweep well under it. RabbitMQ has no visibility timeout: it redelivers an
+    unacknowledged message when its consumer's connection closes, or when the server's own
+    ``consumer_timeout`` (rabbitmq.conf, 30 min by default) expires; that must exceed the hard
+    time limit plus the longest retry backoff (README: "Running on RabbitMQ"). Publisher confirms
+    make a publish return only once RabbitMQ has taken the (persistent) message, so a job is
+    marked enqueued only when its message is really in the durable queue.
+    """
+    if is_amqp(settings.broker_url):
+        return {"confirm_publish": True}
+    return {
         "visibility_timeout": settings.visibility_timeout,
         # Redis redelivery sweep: by default ~every 100 s; keep it well under the timeout.
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 3,
     }
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    transport = transport_options(settings)
     app = Celery(
         "tickwork",
         include=[
@@ -79,7 +100,12 @@ def make_app(settings: Settings | None = None) -> Celery:
         broker_connection_max_retries=None,
         worker_max_tasks_per_child=500,
         worker_max_memory_per_child=2_000_000,  # KiB: recycle a child that grew past ~2 GB
-        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES],
+        # Durable queues and exchanges (persistent messages are Celery's default): on RabbitMQ
+        # a queued job survives a broker restart.
+        task_queues=[
+            Queue(q, Exchange(q, type="direct", durable=True), routing_key=q, durable=True)
+            for q in QUEUES
+        ],
         task_default_queue="analysis",
         task_routes=(_route,),
         task_create_missing_queues=False,
@@ -92,3 +118,6 @@ def make_app(settings: Settings | None = None) -> Celery:
 
 
 app = make_app()
+
+# Celery signal receivers: log format and task context, worker metrics (README "Operations").
+from worker import logging_setup, metrics  # noqa: E402, F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from amqp.exceptions import MessageNacked
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from worker.celery_app import app, route_for
@@ -18,7 +19,11 @@ PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, 
 
 
 def dispatch(job_id: str, kind: str) -> bool:
-    """Publish one job's task (task id = job id). False when the broker could not be reached."""
+    """Publish one job's task (task id = job id). False when the broker could not be reached.
+
+    On RabbitMQ the publish is confirmed (worker.celery_app.transport_options): True means the
+    broker holds the message; a refused one (``MessageNacked``) is left to ``requeue_stale``.
+    """
     try:
         app.send_task(
             kind,
@@ -28,7 +33,7 @@ def dispatch(job_id: str, kind: str) -> bool:
             retry=True,
             retry_policy=PUBLISH_RETRY,
         )
-    except (KombuOperationalError, ConnectionError, OSError) as exc:
+    except (KombuOperationalError, ConnectionError, OSError, MessageNacked) as exc:
         log.warning("job %s not published yet (%s); it will be re-sent", job_id, exc)
         return False
     with session_scope() as s:

@@ -88,18 +88,21 @@ def start(cmd: list[str], *, env: dict[str, str], log_file: Path | None = None) 
     )
 
 
-def stop(proc: subprocess.Popen, *, timeout: float = 20) -> None:
-    """TERM (Celery's warm shutdown), then KILL the whole process group if it lingers."""
-    if proc.poll() is not None:
-        return
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+def stop(*procs: subprocess.Popen, timeout: float = 20) -> None:
+    """TERM (Celery's warm shutdown) every process group at once, then KILL any that lingers
+    ``timeout`` seconds later: several processes stop in the time of the slowest, not the sum."""
+    live = [proc for proc in procs if proc.poll() is None]
+    for proc in live:
         with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in live:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
 
 
 def wait_http(url: str, *, proc: subprocess.Popen | None = None, timeout: float = 30) -> None:
@@ -119,5 +122,4 @@ def running(*procs: subprocess.Popen) -> Iterator[None]:
     try:
         yield
     finally:
-        for proc in procs:
-            stop(proc)
+        stop(*procs)

@@ -1,4 +1,5 @@
-"""End to end through a real Celery worker process on real Redis and PostgreSQL."""
+"""End to end through a real Celery worker process on real PostgreSQL, with Redis and with
+RabbitMQ as the broker (every test runs on both; Redis holds locks and rate limits either way)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,17 @@ from fastapi.testclient import TestClient
 
 from pipelines.synthetic import make_series, to_csv_bytes
 from tests.conftest import Tenant, make_tenant
+from tests.e2e.conftest import wait_worker_ready
 from worker import processes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 
 
 @pytest.fixture
-def stack(pg_db: str, redis_url: str, configure, tmp_path: Path) -> Iterator[dict]:
+def stack(pg_db: str, redis_url: str, broker: str, configure, tmp_path: Path) -> Iterator[dict]:
     env_vars = {
         "TICKWORK_DATABASE_URL": pg_db,
-        "TICKWORK_BROKER_URL": redis_url,
+        "TICKWORK_BROKER_URL": broker,
         "TICKWORK_REDIS_URL": redis_url,
         "TICKWORK_DATA_DIR": str(tmp_path),
     }
@@ -36,7 +38,14 @@ def stack(pg_db: str, redis_url: str, configure, tmp_path: Path) -> Iterator[dic
     from api.app import create_app
 
     with processes.running(worker), TestClient(create_app()) as client:
-        yield {"client": client, "db": pg_db, "log": tmp_path / "worker.log", "worker": worker}
+        wait_worker_ready(tmp_path / "worker.log", worker, broker)
+        yield {
+            "client": client,
+            "db": pg_db,
+            "broker": broker,
+            "log": tmp_path / "worker.log",
+            "worker": worker,
+        }
 
 
 def wait_job(client: TestClient, who: Tenant, job_id: str, timeout: float = 120) -> dict:
