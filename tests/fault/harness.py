@@ -196,7 +196,8 @@ class Processes:
     killed: set[int] = field(default_factory=set)
 
     def _app(self) -> str:
-        return "tests.fault.sabotage" if break_requested() else "worker.celery_app"
+        sabotaged = break_requested() or self.env.get("TICKWORK_FAULT_PAUSE")
+        return "tests.fault.sabotage" if sabotaged else "worker.celery_app"
 
     def spawn(self, cmd: list[str], log_name: str, **extra_env: str) -> subprocess.Popen[bytes]:
         out = open(self.logs / log_name, "ab")  # noqa: SIM115 - the child owns it
@@ -580,3 +581,143 @@ def gap_csv(*, tag: str = "flow", day: str = "2025-01-15") -> bytes:
     lines = [f"{tag},{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{100 + i % 5}"
              for i, t in enumerate(stamps[keep])]  # fmt: skip
     return ("tag,timestamp,value\n" + "\n".join(lines) + "\n").encode()
+
+
+# --- pausing a task where a fault should land ---------------------------------------------------
+
+# How long a paused task sleeps: under the soft time limit (VISIBILITY - 4), so a pause the test
+# fails to act on resumes and finishes normally (and the test's "killed mid-task" check fails).
+PAUSE_SECONDS = 5
+
+
+def pause_at(procs: Processes, point: str) -> Path:
+    """Workers started from now on run through tests/fault/sabotage.py with pause point
+    ``point``: the first task to reach it writes its pid to the returned file and sleeps
+    ``PAUSE_SECONDS`` (for the test to kill it there); every later one passes straight on."""
+    marker = procs.logs / f"paused-at-{point}"
+    procs.env.update(TICKWORK_FAULT_PAUSE=point, TICKWORK_FAULT_PAUSE_FILE=str(marker),
+                     TICKWORK_FAULT_PAUSE_SECONDS=str(PAUSE_SECONDS))  # fmt: skip
+    return marker
+
+
+def wait_paused(procs: Processes, marker: Path, *, timeout: float = 60) -> int:
+    """Until a task is paused at ``marker``'s point; the pid of the (pool) process pausing."""
+
+    def paused() -> int:
+        text = marker.read_text().strip() if marker.exists() else ""
+        return int(text) if text else 0
+
+    return procs.wait(paused, timeout=timeout, what=f"a task to pause at {marker.name}")
+
+
+# --- LCFS reports and documents -------------------------------------------------------------------
+
+
+def lcfs_facility(db_url: str, *, tenant_id: str, tags: int = 3, year: int = 2025,
+                  quarter: int = 4) -> str:  # fmt: skip
+    """A facility (UTC) whose ``tags`` meter tags read RNG in m3/h once a minute over the whole
+    quarter, each mapped to an LCFS fuel pathway: what a quarterly report is built from."""
+    from pipelines import lcfs
+    from worker.storage.db import session_scope
+    from worker.storage.models import Facility
+    from worker.storage.reports import quarter_bounds, replace_mappings
+
+    fac = facility(db_url, tenant_id=tenant_id, name="RNG plant")
+    start, end = quarter_bounds(year, quarter, "UTC")
+    minutes = int((end - start).total_seconds() // 60)
+    content = meter_csv(minutes * tags, tags=tags, start=start.strftime("%Y-%m-%d"))
+    store_points(db_url, tenant_id=tenant_id, facility_id=fac, content=content)
+    mappings = [
+        lcfs.TagMapping(tag=f"flow_{i}", fuel_pathway_code=f"CNG-RNG-{i + 1:03d}",
+                        fuel_type="rng", ci=40.0 + 5 * i, unit="m3", kind="rate", rate_per="h")
+        for i in range(tags)
+    ]  # fmt: skip
+    with session_scope(db_url) as s:
+        replace_mappings(s, facility=s.get(Facility, fac), mappings=mappings)
+    return fac
+
+
+def report_job(db_url: str, *, facility_id: str, year: int, quarter: int,
+               fmt: str = "pdf") -> tuple[str, str]:  # fmt: skip
+    """What POST /v1/reports does before publishing: the queued report and its job, committed.
+    Returns (report id, job id)."""
+    from worker.storage.db import session_scope
+    from worker.storage.models import Facility
+    from worker.tasks.reports import create_report
+
+    with session_scope(db_url) as s:
+        report, job = create_report(s, facility=s.get(Facility, facility_id), year=year,
+                                    quarter=quarter, fmt=fmt)  # fmt: skip
+        return report.id, job.id
+
+
+def rebuild_report(db_url: str, report_id: str) -> tuple[str, str]:
+    """Build a stored report again, in this process, from what is stored now, exactly as the
+    task does (same tables and substitution method): (input_sha256, sha256 of the file)."""
+    import hashlib
+
+    from pipelines import lcfs
+    from worker.settings import get_settings
+    from worker.storage.db import session_scope
+    from worker.storage.models import Facility, Report
+    from worker.storage.reports import load_lcfs_inputs, render
+    from worker.tasks.reports import tables
+
+    with session_scope(db_url, readonly=True) as s:
+        row = s.get(Report, report_id)
+        assert row is not None
+        inputs = load_lcfs_inputs(
+            s, facility=s.get(Facility, row.facility_id), year=row.year, quarter=row.quarter,
+            tables=tables(), substitution_method=get_settings().lcfs_substitution_method,
+        )  # fmt: skip
+        fmt = row.format
+    report = lcfs.compute_quarter(inputs)
+    return report.input_sha256, hashlib.sha256(render(report, fmt)).hexdigest()
+
+
+def report_files_on_disk(directory: Path) -> list[Path]:
+    """Files under a worker's data directory that look like a report (by name or by bytes).
+    Reports are stored in the database (``report.content``): none is expected on disk."""
+    found = []
+    for path in directory.rglob("*"):
+        if not path.is_file():
+            continue
+        with path.open("rb") as f:
+            head = f.read(5)
+        if path.suffix in (".pdf", ".csv", ".json") or head == b"%PDF-":
+            found.append(path)
+    return found
+
+
+def invoice_pdf() -> tuple[bytes, dict[str, Any]]:
+    """A two-page supplier invoice (tests/documents_corpus.py, layout "multipage": the line
+    items on page 2) naming a fuel pathway code and a carbon intensity, so it yields a fuel
+    transaction; and the fields a reader should get from it."""
+    from tests import documents_corpus as corpus
+
+    spec = next(
+        s for s in corpus.specs(7, 60, ("multipage",))
+        if s.document_type == "invoice" and "fuel_pathway_code" in s.expected
+    )  # fmt: skip
+    return corpus.render_pdf(spec), dict(spec.expected)
+
+
+def document_job(db_url: str, *, tenant_id: str, facility_id: str, content: bytes,
+                 filename: str = "invoice.pdf") -> tuple[str, str]:  # fmt: skip
+    """What POST /v1/documents does before publishing: keep the upload, the document row and
+    its job, commit. Returns (document id, job id)."""
+    from worker.storage import documents as storage
+    from worker.storage.db import session_scope
+    from worker.storage.jobs import create_job
+    from worker.storage.uploads import save_upload
+
+    with session_scope(db_url) as s:
+        upload = save_upload(s, tenant_id=tenant_id, content=content,
+                             content_type="application/pdf", filename=filename)  # fmt: skip
+        document, _ = storage.create_document(s, tenant_id=tenant_id, upload=upload,
+                                              facility_id=facility_id, declared_type=None,
+                                              filename=filename)  # fmt: skip
+        job = create_job(s, tenant_id=tenant_id, kind="documents.process", upload_id=upload.id,
+                         params={"document_id": document.id})  # fmt: skip
+        storage.reset_for_requeue(document, job_id=job.id)
+        return document.id, job.id
