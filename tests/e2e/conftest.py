@@ -140,3 +140,13 @@ def wait_worker_ready(log: Path, proc: subprocess.Popen, broker: str, timeout: f
         raise AssertionError(f"worker not ready after {timeout:.0f} s:\n{text[-3000:]}")
     scheme = broker.split("://", 1)[0]
     assert f"Connected to {scheme}://" in text, text[-3000:]
+
+
+def stack_env(db: str, broker: str, redis_url: str, data_dir: Path) -> dict[str, str]:
+    """The settings every process of an end-to-end stack shares."""
+    return {
+        "TICKWORK_DATABASE_URL": db,
+        "TICKWORK_BROKER_URL": broker,
+        "TICKWORK_REDIS_URL": redis_url,
+        "TICKWORK_DATA_DIR": str(data_dir),
+    }

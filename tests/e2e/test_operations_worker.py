@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,29 +16,20 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import make_tenant
+from tests.e2e.conftest import stack_env
 from tests.e2e.test_worker import upload, wait_job
 from worker import processes
 from worker.celery_app import QUEUES
+from worker.embedded import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 
 INGEST = "ingest.process_upload"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def observed(pg_db: str, redis_url: str, broker: str, configure, tmp_path: Path) -> Iterator[dict]:
-    env_vars = {
-        "TICKWORK_DATABASE_URL": pg_db,
-        "TICKWORK_BROKER_URL": broker,
-        "TICKWORK_REDIS_URL": redis_url,
-        "TICKWORK_DATA_DIR": str(tmp_path),
-    }
+    env_vars = stack_env(pg_db, broker, redis_url, tmp_path)
     configure(**env_vars)
     port = free_port()
     env = {**os.environ, **env_vars, "TICKWORK_LOG_FORMAT": "json",

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from pipelines.synthetic import make_series, to_csv_bytes
 from tests.conftest import Tenant, make_tenant
-from tests.e2e.conftest import wait_worker_ready
+from tests.e2e.conftest import stack_env, wait_worker_ready
 from worker import processes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -23,12 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 
 @pytest.fixture
 def stack(pg_db: str, redis_url: str, broker: str, configure, tmp_path: Path) -> Iterator[dict]:
-    env_vars = {
-        "TICKWORK_DATABASE_URL": pg_db,
-        "TICKWORK_BROKER_URL": broker,
-        "TICKWORK_REDIS_URL": redis_url,
-        "TICKWORK_DATA_DIR": str(tmp_path),
-    }
+    env_vars = stack_env(pg_db, broker, redis_url, tmp_path)
     configure(**env_vars)
     worker = processes.start(
         processes.worker_command(concurrency=2, loglevel="INFO"),
