@@ -253,3 +253,46 @@ def test_flat_run_across_midnight_counts_on_both_days(any_db: str) -> None:
     with session_scope(any_db) as s:
         scores = {q.day: q.metrics["flatline_minutes"] for q in s.scalars(select(QualityScore))}
     assert scores == {"2025-01-15": 30.0, "2025-01-16": 59.0}
+
+
+@pytest.mark.postgres
+def test_two_analyses_of_one_tag_at_once_record_each_gap_once(pg_db: str, configure) -> None:
+    """Two analysis jobs for the same tag running at the same moment (two ingests in a row):
+    the second waits for the first's commit instead of inserting the same gap again."""
+    import threading
+    import time
+
+    configure(TICKWORK_DATABASE_URL=pg_db)
+    tenant, fac = _setup(pg_db)
+    rows = _minutes(T0, 60) + _minutes(T0 + timedelta(hours=3), 60)
+    body = "".join(f"{fac},flow_rate,{t.isoformat()},{v}\n" for t, v in rows)
+    parsed = parse_csv(("facility_id,tag,timestamp,value\n" + body).encode())
+    with session_scope(pg_db) as s:
+        job = create_job(s, tenant_id=tenant, kind="ingest.process_upload")
+    with session_scope(pg_db) as s:
+        store_parsed(s, job_id=job.id, tenant_id=tenant, upload_id=None, parsed=parsed)
+        tag = s.scalars(select(Tag)).one()
+        tag.expected_interval_s = 60.0
+        tag_id = tag.id
+    start, errors = threading.Barrier(2), []
+
+    def one() -> None:
+        try:
+            with session_scope(pg_db) as s:
+                tags = list(s.scalars(select(Tag).where(Tag.id == tag_id)))
+                start.wait()
+                analyse(s, tags=tags, ranges={tag_id: (T0, rows[-1][0])}, now=NOW)
+                time.sleep(0.5)  # hold the transaction open: the other one runs meanwhile
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    gaps = _gaps(pg_db)
+    starts = [g[1] for g in gaps]
+    assert starts and len(starts) == len(set(starts)), gaps
+    assert len(_events(pg_db, "data_gap.detected")) == len(gaps)

@@ -73,7 +73,14 @@ def analyse(
     now: datetime,
     run: JobRun | None = None,
 ) -> dict[str, Any]:
-    """Gaps of each tag around its changed range, then quality of the complete local days."""
+    """Gaps of each tag around its changed range, then quality of the complete local days.
+
+    The tags' rows are locked first (in id order): two analyses of one tag at once would both
+    see no gap and both insert it; the second now waits and then finds the first's gaps.
+    """
+    if tags:
+        session.execute(select(Tag.id).where(Tag.id.in_(sorted(t.id for t in tags)))
+                        .order_by(Tag.id).with_for_update())  # fmt: skip
     limits = thresholds()
     totals = {"detected": 0, "resolved": 0, "updated": 0, "days_scored": 0}
     facilities = {
