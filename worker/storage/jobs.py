@@ -58,7 +58,12 @@ def start_attempt(session: Session, *, job_id: str, worker: str) -> Job | None:
 
     Locks the row so two deliveries of one message cannot both start it at the same moment.
     """
-    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    job = session.scalar(
+        select(Job)
+        .where(Job.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # the row as locked, not as loaded earlier
+    )
     if job is None or job.status in FINISHED:
         return None
     now = datetime.now(UTC)
@@ -83,7 +88,12 @@ def finish_job(
     The row is locked, so when two copies of one message ran at once only the first to finish
     records its result: the other's cannot overwrite a success with its own view or a failure.
     """
-    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    job = session.scalar(
+        select(Job)
+        .where(Job.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # the row as locked, not as loaded earlier
+    )
     if job is None or job.status in FINISHED:
         return False
     now = datetime.now(UTC)
