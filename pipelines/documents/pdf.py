@@ -38,14 +38,29 @@ from pipelines.documents.model import Limits
 
 # Readers may put junk before the header; Acrobat accepts it within the first 1024 bytes.
 _HEADER_WINDOW = 1024
+# Other formats' first bytes. A file that starts with one is that format, even when "%PDF-"
+# appears further on (a ZIP or an Office file holding a PDF, an e-mail or a web page quoting one).
 _SIGNATURES = (
     (b"\x89PNG", "png"),
     (b"\xff\xd8\xff", "jpeg"),
     (b"GIF8", "gif"),
     (b"II*\x00", "tiff"),
     (b"MM\x00*", "tiff"),
+    (b"BM", "bmp"),
+    (b"RIFF", "riff (webp, wav or avi)"),
     (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),
+    (b"PK\x07\x08", "zip"),
     (b"\xd0\xcf\x11\xe0", "ole"),
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"Rar!\x1a\x07", "rar"),
+    (b"\x7fELF", "executable"),
+    (b"MZ", "executable"),
+    (b"%!PS", "postscript"),
+    (b"{\\rtf", "rtf"),
     (b"<", "html or xml"),
 )
 
@@ -72,11 +87,14 @@ def sniff(data: bytes) -> str | None:
     """``None`` if ``data`` starts like a PDF, else a guess at what it is."""
     if not data.strip():
         return "empty"
-    if b"%PDF-" in data[:_HEADER_WINDOW]:
+    start = data.lstrip()
+    if start.startswith(b"%PDF-"):
         return None
     for magic, name in _SIGNATURES:
-        if data.lstrip().startswith(magic):
+        if start.startswith(magic):
             return name
+    if b"%PDF-" in data[:_HEADER_WINDOW]:
+        return None
     return "text" if _looks_like_text(data[:_HEADER_WINDOW]) else "unknown"
 
 

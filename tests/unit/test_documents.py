@@ -359,6 +359,40 @@ def test_png_says_what_it_is() -> None:
     assert info.value.detected == "png"
 
 
+def _zip_holding_the_invoice() -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("invoice.pdf", INVOICE)  # stored: "%PDF-" near the start of the file
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "detected"),
+    [
+        (_zip_holding_the_invoice, "zip"),
+        (lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 56 + INVOICE, "ole"),
+        (lambda: _png() + INVOICE, "png"),
+        (lambda: b"\x1f\x8b\x08\x00" + b"\x00" * 6 + INVOICE, "gzip"),
+        (lambda: b"<html><body>" + INVOICE, "html or xml"),
+        (lambda: b"MZ\x90\x00" + INVOICE, "executable"),
+    ],
+    ids=["zip", "ole", "png", "gzip", "html", "exe"],
+)
+def test_another_formats_signature_is_not_a_pdf(make: object, detected: str) -> None:
+    """A file that starts like another format is that format, even with a PDF inside it."""
+    data = make()  # type: ignore[operator]
+    assert b"%PDF-" in data[:1024]
+    with pytest.raises(NotAPdfError) as info:
+        extract_document(data)
+    assert (info.value.code, info.value.detected) == ("not_a_pdf", detected)
+
+
+def test_junk_before_the_pdf_header_is_still_read() -> None:
+    assert extract_document(b"\r\n \x00junk\n" + INVOICE).fields
+
+
 def test_stream_cap_follows_limits() -> None:
     with pytest.raises(TooLargeError) as info:
         extract_document(flate_bomb(4 * 2**20), limits=Limits(max_stream_bytes=2**20))
