@@ -1,12 +1,18 @@
 """The credit engine: LCFS credits and deficits of fuel quantities (17 CCR §95486.1(a)).
 
-    credits [MT CO2e] = (CI_benchmark x EER - CI_fuel) x E x 1e-6,   E = quantity x ED [MJ]
+    credits [MT CO2e] = effect x (CI_benchmark x EER - CI_fuel) x E x 1e-6,   E = quantity x ED
 
-negative credits are deficits. This is the algebraic form of CARB's
-``(CI_standard - CI/EER) x (E x EER) x C`` (reference/lcfs.md §1): the EER is counted once.
-``CI_benchmark`` is the standard of the displaced fuel (gasoline, diesel or jet, chosen by the
-fuel's application) in force on the transaction date, so Q1-Q2 2025 and Q3-Q4 2025 differ.
-Everything keeps full float precision; only renderers round.
+negative credits are deficits. ``(CI_benchmark x EER - CI) x E`` is the algebraic form of
+``(CI_standard - CI/EER) x (E x EER)``: the EER is counted once (docs/lcfs.md). ``effect`` comes
+from the transaction type (``transaction_types.csv``): +1 for types that give the reporting
+entity the obligation for the fuel (Production in California, Import, Purchased with
+Obligation), -1 for types that pass it on or take the fuel out of California transportation use
+(Sold with Obligation, Export, Loss of Inventory, Not Used for Transportation), 0 for transfers
+without obligation. ``CI_benchmark`` is the standard of the displaced fuel (gasoline, diesel or
+jet, chosen by the fuel's application) in force on the transaction date, so Q1-Q2 2025 and
+Q3-Q4 2025 differ. ``E`` is on the lower-heating-value basis of Table 4: a quantity in therms or
+MMBtu (higher heating value) is brought to it through the gas's measured HHV or an LHV/HHV
+ratio. Everything keeps full float precision; only renderers round.
 """
 
 from __future__ import annotations
@@ -19,28 +25,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from pipelines.lcfs.errors import InvalidTransactionsError, UnknownParameterError
-from pipelines.lcfs.tables import LcfsTables
-from pipelines.lcfs.units import ParameterUsed, canonical_unit, energy_per_unit
+from pipelines.lcfs.tables import LcfsTables, load_tables
+from pipelines.lcfs.units import ParameterUsed, canonical_unit, energy_per_unit, unit_basis
 
-MT_PER_G = 1e-6  # C in §95486.1(a): 1.0 x 10^-6 MT/gCO2e
+MT_PER_G = 1e-6  # C in 17 CCR §95486.1(a): 1.0 x 10^-6 MT/gCO2e
+MJ_PER_BTU = 1055.05585262e-6  # Btu(IT), NIST Special Publication 811 (2008), Appendix B
 
-# Names as reference/lcfs.md §4 writes them. The last four are not in a source read there.
-TRANSACTION_TYPES = (
-    "Sold with Obligation",
-    "Purchased with Obligation",
-    "Sold without obligation",
-    "Purchased without obligation",
-    "Export",
-    "Loss of inventory",
-    "Not used for transportation",
-    "Production in California",
-    "Import",
-    "Production for Import",
-    "Gain of inventory",
-)
-# Meter-derived quantities are the facility's own production or dispensing (§95483(a)(1): the
-# first fuel reporting entity is the producer). "Production in California" is the LRT-CBTS name
-# for it, which reference/lcfs.md could not confirm from a read source.
+_PACKAGED = load_tables()
+TRANSACTION_TYPES = tuple(t.name for t in _PACKAGED.transaction_types)
+# Meter-derived quantities are the facility's own production or dispensing: the producer is the
+# first fuel reporting entity and by default the credit generator (17 CCR §95483(a)(1)).
 DEFAULT_METER_TRANSACTION_TYPE = "Production in California"
 TRANSACTION_COLUMNS = (
     "fuel_pathway_code",
@@ -58,6 +52,8 @@ OPTIONAL_COLUMNS = (
     "application",
     "business_partner",
     "reference",
+    "hhv_btu_per_scf",
+    "lhv_hhv_ratio",
 )
 
 
@@ -66,13 +62,10 @@ def credits_mt(ci_benchmark: float, eer: float, ci: float, energy_mj: float) -> 
     return (ci_benchmark * eer - ci) * energy_mj * MT_PER_G
 
 
-def canonical_transaction_type(name: str) -> str:
-    """The reference spelling of a transaction type, matched case- and space-insensitively."""
-    key = " ".join(name.split()).lower()
-    for known in TRANSACTION_TYPES:
-        if known.lower() == key:
-            return known
-    raise UnknownParameterError("transaction_type", name, "known: " + "; ".join(TRANSACTION_TYPES))
+def canonical_transaction_type(name: str, tables: LcfsTables | None = None) -> str:
+    """The table spelling of a transaction type, matched case- and space-insensitively; a type
+    whose effect on the obligation is not confirmed raises ``UnknownParameterError``."""
+    return (tables or _PACKAGED).transaction_type(name).name
 
 
 @dataclass(frozen=True)
@@ -97,6 +90,8 @@ class Transaction:
     benchmark: float | None = None
     business_partner: str = ""
     reference: str = ""  # e.g. the PTD / invoice number
+    hhv_btu_per_scf: float | None = None  # measured HHV of a gas given in therm/MMBtu
+    lhv_hhv_ratio: float | None = None  # or the ratio that brings HHV energy to LHV
 
 
 @dataclass(frozen=True)
@@ -116,10 +111,12 @@ class CreditLine:
     energy_mj: float
     eer: float
     ci_benchmark: float  # gCO2e/MJ
-    credits_mt: float  # negative: deficits
+    credits_mt: float  # negative: deficits; effect x the formula
     business_partner: str
     reference: str
     parameters: tuple[ParameterUsed, ...]
+    effect: int = 1  # +1 adds, -1 subtracts, 0 counts nothing (the transaction type's)
+    application_name: str = ""  # the regulation's wording of the EER row
 
 
 @dataclass(frozen=True)
@@ -137,9 +134,14 @@ def credit_line(transaction: Transaction, tables: LcfsTables) -> CreditLine:
     t = transaction
     fuel = t.fuel_type.strip().lower()
     on = t.date
+    kind = tables.transaction_type(t.transaction_type)
     application = (t.application or "").strip().lower() or tables.default_application(fuel)
     eer_row = tables.eer(application, on)
-    params: list[ParameterUsed] = []
+    params: list[ParameterUsed] = [
+        ParameterUsed(
+            "transaction type", kind.name, float(kind.effect), kind.obligation, kind.source
+        ),
+    ]
     if t.energy_density is not None:
         density = t.energy_density
         params.append(
@@ -154,15 +156,13 @@ def credit_line(transaction: Transaction, tables: LcfsTables) -> CreditLine:
         unit = t.unit.strip()
     else:
         unit = canonical_unit(tables, t.unit)
-        energy = energy_per_unit(tables, fuel, unit, on)
-        density = energy.mj_per_unit
-        params.extend(energy.parameters)
+        density = _lhv_density(t, fuel, unit, tables, params)
     if t.eer is not None:
         eer = t.eer
         params.append(ParameterUsed("EER", application, eer, "", "given with the transaction"))
     else:
         eer = eer_row.eer
-        params.append(ParameterUsed("EER", application, eer, "", eer_row.source))
+        params.append(ParameterUsed("EER", application, eer, "", eer_row.source, eer_row.status))
     if t.benchmark is not None:
         benchmark = t.benchmark
         params.append(
@@ -180,14 +180,19 @@ def credit_line(transaction: Transaction, tables: LcfsTables) -> CreditLine:
         span = f"{_iso(row.effective_from)}..{_iso(row.effective_to)}"
         params.append(
             ParameterUsed(
-                "CI benchmark", f"{eer_row.displaced} {span}", benchmark, "gCO2e/MJ", row.source
+                "CI benchmark",
+                f"{eer_row.displaced} {span}",
+                benchmark,
+                "gCO2e/MJ",
+                row.source,
+                row.status,
             )
         )
     energy_mj = t.quantity * density
     return CreditLine(
         fuel_pathway_code=t.fuel_pathway_code.strip(),
         fuel_type=fuel,
-        transaction_type=canonical_transaction_type(t.transaction_type),
+        transaction_type=kind.name,
         date=on,
         quantity=t.quantity,
         unit=unit,
@@ -198,11 +203,58 @@ def credit_line(transaction: Transaction, tables: LcfsTables) -> CreditLine:
         energy_mj=energy_mj,
         eer=eer,
         ci_benchmark=benchmark,
-        credits_mt=credits_mt(benchmark, eer, t.ci, energy_mj),
+        credits_mt=kind.effect * credits_mt(benchmark, eer, t.ci, energy_mj) + 0.0,
         business_partner=t.business_partner,
         reference=t.reference,
         parameters=tuple(params),
+        effect=kind.effect,
+        application_name=eer_row.name or eer_row.description,
     )
+
+
+def _lhv_density(
+    t: Transaction, fuel: str, unit: str, tables: LcfsTables, params: list[ParameterUsed]
+) -> float:
+    """MJ (lower heating value) per ``unit`` of ``fuel``. A unit of higher-heating-value energy
+    (therm, MMBtu) goes through the gas's measured HHV to scf and Table 4's MJ/scf, or through
+    an LHV/HHV ratio (given, or the fuel's row in heating_value.csv)."""
+    energy = energy_per_unit(tables, fuel, unit, t.date)
+    if unit_basis(tables, fuel, unit) != "HHV":
+        params.extend(energy.parameters)
+        return energy.mj_per_unit
+    hhv_mj = energy.mj_per_unit
+    params.extend(energy.parameters)
+    if t.hhv_btu_per_scf is not None:
+        scf = hhv_mj / MJ_PER_BTU / t.hhv_btu_per_scf
+        per_scf = energy_per_unit(tables, fuel, "scf", t.date)
+        params.append(
+            ParameterUsed(
+                "higher heating value",
+                f"{fuel} (measured)",
+                t.hhv_btu_per_scf,
+                "Btu/scf HHV",
+                "given with the quantity",
+            )
+        )
+        params.extend(per_scf.parameters)
+        return scf * per_scf.mj_per_unit
+    if t.lhv_hhv_ratio is not None:
+        params.append(
+            ParameterUsed("LHV/HHV ratio", fuel, t.lhv_hhv_ratio, "", "given with the quantity")
+        )
+        return hhv_mj * t.lhv_hhv_ratio
+    row = tables.heating_value(fuel)
+    if row is None:
+        raise UnknownParameterError(
+            "heating_value",
+            f"{fuel} in {unit}",
+            f"{unit} is higher-heating-value energy while LCFS energy densities (17 CCR "
+            "§95486.1 Table 4) are lower heating values: give the gas's measured HHV "
+            "(hhv_btu_per_scf) or an lhv_hhv_ratio with the quantity, or add the fuel's row "
+            "to heating_value.csv",
+        )
+    params.append(ParameterUsed("LHV/HHV ratio", fuel, row.lhv_per_hhv, "", row.source, row.status))
+    return hhv_mj * row.lhv_per_hhv
 
 
 def credit_lines(transactions: Iterable[Transaction], tables: LcfsTables) -> tuple[CreditLine, ...]:
@@ -282,6 +334,8 @@ def parse_transactions_csv(content: bytes) -> tuple[Transaction, ...]:
                 benchmark=_optional(cell("benchmark"), "benchmark", line, positive=False),
                 business_partner=cell("business_partner"),
                 reference=cell("reference"),
+                hhv_btu_per_scf=_optional(cell("hhv_btu_per_scf"), "hhv_btu_per_scf", line),
+                lhv_hhv_ratio=_optional(cell("lhv_hhv_ratio"), "lhv_hhv_ratio", line),
             )
         )
     return tuple(out)

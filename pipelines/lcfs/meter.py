@@ -59,6 +59,13 @@ class TagMapping:
     gCO2e/MJ. ``application`` picks the EER row (default: the fuel type's); ``eer`` overrides it.
     ``rollover_at``: the value at which a totalizer wraps to 0. ``interval_s``: the expected
     spacing of readings (default: the median spacing).
+
+    ``role``: ``fuel`` (the quantity is reported as fuel under ``transaction_type``) or
+    ``injection`` (biomethane injected into a common-carrier pipeline: a supply record for
+    book-and-claim, never a credit line; credits come from the dispensing meters that claim it).
+    ``business_partner``: the counterparty printed on its lines. ``hhv_btu_per_scf`` (the gas's
+    measured higher heating value) or ``lhv_hhv_ratio`` bring a therm/MMBtu quantity to the
+    lower-heating-value basis of the energy densities.
     """
 
     tag: str
@@ -73,6 +80,10 @@ class TagMapping:
     transaction_type: str = DEFAULT_METER_TRANSACTION_TYPE
     rollover_at: float | None = None
     interval_s: float | None = None
+    role: Literal["fuel", "injection"] = "fuel"
+    business_partner: str = ""
+    hhv_btu_per_scf: float | None = None
+    lhv_hhv_ratio: float | None = None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,13 @@ from pipelines.lcfs.credits import (
     credit_totals,
 )
 from pipelines.lcfs.errors import InvalidMappingError, InvalidPeriodError, InvalidTransactionsError
-from pipelines.lcfs.meter import TagMapping, meter_quantities, points_digest, prepare_points
+from pipelines.lcfs.meter import (
+    MeterQuantities,
+    TagMapping,
+    meter_quantities,
+    points_digest,
+    prepare_points,
+)
 from pipelines.lcfs.tables import LcfsTables, load_tables, quarter_dates
 from pipelines.lcfs.units import ParameterUsed, convert_quantity
 from pipelines.substitution import METHODS
@@ -50,6 +56,30 @@ class DocumentCheck:
     unit: str = ""
     fuel_pathway_code: str = ""
     note: str = ""
+    resolution_note: str = ""  # how a failed or warned check was resolved (reviewer's words)
+
+
+@dataclass(frozen=True)
+class DailyQuality:
+    """One mapped tag's stored quality metrics for one facility-local day."""
+
+    tag: str
+    day: str  # YYYY-MM-DD, facility time zone
+    score: float  # 0-100
+    completeness_pct: float
+    flatline_minutes: float
+    spikes: int
+    out_of_range: int
+
+
+@dataclass(frozen=True)
+class BiomethaneSupply:
+    """Biomethane attested as injected elsewhere (another facility's meter, or a producer's
+    attestation), available to this facility's book-and-claim for ``fuel_pathway_code``."""
+
+    fuel_pathway_code: str
+    energy_mj: float
+    source: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +105,15 @@ class LcfsInputs:
     tables: LcfsTables | None = None
     substitution_method: str = "before_after_mean"
     organization_fein: str = ""
+    organization_name: str = ""
+    carb_facility_id: str = ""  # the facility / FSE id registered in LRT-CBTS
+    preparer: str = ""
+    reviewer: str = ""
+    generated_at: dt.datetime | None = None  # build time printed in the PDF (UTC)
+    software_version: str = ""
+    audit_head: str = ""  # the tenant's audit-chain head hash when the report was requested
+    daily_quality: tuple[DailyQuality, ...] = ()
+    attested_supply: tuple[BiomethaneSupply, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +193,34 @@ class CounterEvent:
 
 
 @dataclass(frozen=True)
+class DailyMeter:
+    """One mapped tag's quantity for one facility-local day (for the trend charts)."""
+
+    tag: str
+    fuel_pathway_code: str
+    role: str  # fuel | injection
+    day: str  # YYYY-MM-DD, facility time zone
+    measured: float  # in the tag's unit
+    substituted: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class BiomethaneBalance:
+    """Book-and-claim for one biomethane pathway over the quarter (MJ, LHV basis).
+
+    ``injected_mj``: this facility's injection meters plus attested supply; ``claimed_mj``: the
+    biomethane its lines claim (net of their transaction types' effects); ``excess_mj`` the part
+    of the claim no injection covers (0 when covered)."""
+
+    fuel_pathway_code: str
+    injected_mj: float
+    claimed_mj: float
+    excess_mj: float
+    status: Literal["covered", "excess", "no_claim"]
+
+
+@dataclass(frozen=True)
 class BenchmarkUsed:
     displaced: str
     ci_benchmark: float
@@ -167,7 +234,7 @@ class LcfsReport:
     facility_id: str
     facility_name: str
     organization_fein: str
-    timezone: str
+    timezone: str  # the facility's IANA zone; people-facing times are shown in it
     year: int
     quarter: int
     period_start: dt.date
@@ -188,6 +255,21 @@ class LcfsReport:
     substitution_method: str
     substitution_code: str
     input_sha256: str
+    organization_name: str = ""
+    carb_facility_id: str = ""
+    preparer: str = ""
+    reviewer: str = ""
+    generated_at: str = ""  # ISO 8601 UTC, "" when not given
+    software_version: str = ""
+    audit_head: str = ""
+    warnings: tuple[str, ...] = ()  # things a reviewer must look at before filing
+    biomethane: tuple[BiomethaneBalance, ...] = ()
+    daily: tuple[DailyMeter, ...] = ()
+    daily_quality: tuple[DailyQuality, ...] = ()
+    unconfirmed: tuple[ParameterUsed, ...] = ()  # used figures not yet checked at their source
+    # Points of uncertain quality are counted as measured; bad ones are not (and their time is a
+    # gap, filled by the substitution method).
+    suspect_values_counted: bool = True
 
     @property
     def period(self) -> str:
@@ -211,9 +293,22 @@ def compute_quarter(inputs: LcfsInputs) -> LcfsReport:
         )
 
     mappings = tuple(sorted(inputs.mappings, key=lambda m: m.tag))
+    fuel_mappings = tuple(m for m in mappings if m.role != "injection")
     series = prepare_points(inputs.points, mappings)
     meter = meter_quantities(
         series, mappings, edges, gaps=inputs.gaps, method=inputs.substitution_method
+    )
+    days = [first + dt.timedelta(days=k) for k in range((last - first).days + 2)]
+    daily = (
+        meter_quantities(
+            series,
+            mappings,
+            [_local_midnight_us(d, tz) for d in days],
+            gaps=inputs.gaps,
+            method=inputs.substitution_method,
+        )
+        if mappings
+        else None
     )
     for t in inputs.transactions:
         if not first <= t.date <= last:
@@ -221,10 +316,16 @@ def compute_quarter(inputs: LcfsInputs) -> LcfsReport:
                 f"transaction {t.fuel_pathway_code} dated {t.date.isoformat()} is outside "
                 f"{inputs.year} Q{inputs.quarter}"
             )
-    has_data = meter.has_data or bool(inputs.transactions)
+    injected = _injected(meter.monthly, mappings, tables, last)
+    fuel_monthly = meter.monthly[
+        ~meter.monthly["tag"].isin([m.tag for m in mappings if m.role == "injection"])
+    ]
+    has_data = bool(fuel_monthly[["measured", "substituted"]].to_numpy().any()) or bool(
+        inputs.transactions
+    )
 
     lines = [
-        *_meter_lines(meter.monthly, mappings, tables, month_ends),
+        *_meter_lines(meter.monthly, fuel_mappings, tables, month_ends),
         *(ReportLine("transaction", 0.0, credit_line(t, tables)) for t in inputs.transactions),
     ]
     lines.sort(
@@ -236,7 +337,9 @@ def compute_quarter(inputs: LcfsInputs) -> LcfsReport:
             r.credit.reference,
         )
     )
-    displaced = sorted({r.credit.displaced for r in lines} | _displaced_of(mappings, tables, first))
+    displaced = sorted(
+        {r.credit.displaced for r in lines} | _displaced_of(fuel_mappings, tables, first)
+    )
     benchmarks = []
     for d in displaced or ["gasoline", "diesel"]:
         row = tables.quarter_benchmark(d, inputs.year, inputs.quarter)
@@ -324,6 +427,13 @@ def compute_quarter(inputs: LcfsInputs) -> LcfsReport:
         (s, sum(1 for d in inputs.documents if d.status == s)) for s in ("pass", "warn", "fail")
     )
     period = f"{inputs.year} Q{inputs.quarter}"
+    biomethane = _biomethane(lines, injected, inputs.attested_supply)
+    unconfirmed = tuple(
+        p
+        for p in sorted(params.values(), key=lambda p: (p.name, p.key))
+        if p.status == "unconfirmed"
+    )
+    warnings = _warnings(lines, biomethane, unconfirmed, gaps)
     status = (
         f"{len(lines)} fuel transaction line(s) for {period}"
         if has_data
@@ -355,7 +465,149 @@ def compute_quarter(inputs: LcfsInputs) -> LcfsReport:
         substitution_method=inputs.substitution_method,
         substitution_code=code,
         input_sha256=input_sha256(inputs, tables, points_digest(series)),
+        organization_name=inputs.organization_name,
+        carb_facility_id=inputs.carb_facility_id,
+        preparer=inputs.preparer,
+        reviewer=inputs.reviewer,
+        generated_at=_utc(inputs.generated_at),
+        software_version=inputs.software_version,
+        audit_head=inputs.audit_head,
+        warnings=warnings,
+        biomethane=biomethane,
+        daily=_daily(daily, mappings, days) if daily is not None else (),
+        daily_quality=tuple(sorted(inputs.daily_quality, key=lambda q: (q.tag, q.day))),
+        unconfirmed=unconfirmed,
     )
+
+
+BIOMETHANE_FUELS = ("rng",)  # biomethane claimed as CNG/LNG/L-CNG through book-and-claim
+
+
+def _injected(
+    monthly: pd.DataFrame, mappings: Sequence[TagMapping], tables: LcfsTables, on: dt.date
+) -> dict[str, float]:
+    """MJ (LHV) of biomethane injected per pathway code by the injection meters."""
+    out: dict[str, float] = {}
+    grouped = monthly.groupby("tag", sort=True)[["measured", "substituted"]].sum()
+    sums = {
+        str(t): float(a) + float(b)
+        for t, a, b in zip(grouped.index, grouped["measured"], grouped["substituted"], strict=True)
+    }
+    for m in mappings:
+        if m.role != "injection" or m.tag not in sums:
+            continue
+        quantity = sums[m.tag]
+        probe = Transaction(
+            m.fuel_pathway_code,
+            m.fuel_type,
+            1.0,
+            m.unit,
+            m.ci,
+            "Production in California",
+            on,
+            application=m.application,
+            hhv_btu_per_scf=m.hhv_btu_per_scf,
+            lhv_hhv_ratio=m.lhv_hhv_ratio,
+        )
+        energy = credit_line(probe, tables).energy_density * quantity
+        out[m.fuel_pathway_code] = out.get(m.fuel_pathway_code, 0.0) + energy
+    return out
+
+
+def _biomethane(
+    lines: Sequence[ReportLine],
+    injected: dict[str, float],
+    supply: Sequence[BiomethaneSupply],
+) -> tuple[BiomethaneBalance, ...]:
+    available = dict(injected)
+    for s in supply:
+        available[s.fuel_pathway_code] = available.get(s.fuel_pathway_code, 0.0) + s.energy_mj
+    claimed: dict[str, float] = {}
+    for r in lines:
+        c = r.credit
+        if c.fuel_type in BIOMETHANE_FUELS:
+            claimed[c.fuel_pathway_code] = claimed.get(c.fuel_pathway_code, 0.0) + (
+                c.effect * c.energy_mj
+            )
+    out = []
+    for fpc in sorted(set(available) | set(claimed)):
+        have, want = available.get(fpc, 0.0), max(claimed.get(fpc, 0.0), 0.0)
+        excess = max(want - have, 0.0)
+        status: Literal["covered", "excess", "no_claim"] = (
+            "no_claim" if want == 0 else "excess" if excess > 1e-9 * max(want, 1.0) else "covered"
+        )
+        out.append(
+            BiomethaneBalance(fpc, have, want, excess if status == "excess" else 0.0, status)
+        )
+    return tuple(out)
+
+
+def _warnings(
+    lines: Sequence[ReportLine],
+    biomethane: Sequence[BiomethaneBalance],
+    unconfirmed: Sequence[ParameterUsed],
+    gaps: Sequence[GapRow],
+) -> tuple[str, ...]:
+    out = []
+    missing = sorted(
+        {
+            (r.credit.fuel_pathway_code, r.credit.date.isoformat())
+            for r in lines
+            if r.credit.transaction_type == "Sold with Obligation"
+            and not r.credit.business_partner.strip()
+        }
+    )
+    for fpc, day in missing:
+        out.append(
+            f"Sold with Obligation of {fpc} on {day} names no business partner: the sale "
+            "must be reconciled with the buyer (17 CCR §95486(a)(1)(B))."
+        )
+    for b in biomethane:
+        if b.status == "excess":
+            out.append(
+                f"Biomethane claimed under {b.fuel_pathway_code} ({b.claimed_mj:,.0f} MJ) exceeds "
+                f"the injected, attested quantity ({b.injected_mj:,.0f} MJ) by "
+                f"{b.excess_mj:,.0f} MJ: book-and-claim cannot claim more than was injected."
+            )
+    if unconfirmed:
+        names = "; ".join(f"{p.name} {p.key}" for p in unconfirmed)
+        out.append(
+            f"{len(unconfirmed)} figure(s) used are not yet compared with the regulation "
+            f"text they cite: {names}. Check each before filing."
+        )
+    unfilled = [g for g in gaps if g.method == "NONE"]
+    if unfilled:
+        out.append(
+            f"{len(unfilled)} gap(s) in the metered data are not filled (the meter stopped "
+            "reporting): the quantity for that time is not claimed."
+        )
+    return tuple(out)
+
+
+def _daily(
+    daily: MeterQuantities, mappings: Sequence[TagMapping], days: Sequence[dt.date]
+) -> tuple[DailyMeter, ...]:
+    by_tag = {m.tag: m for m in mappings}
+    return tuple(
+        DailyMeter(
+            tag=str(r.tag),
+            fuel_pathway_code=by_tag[str(r.tag)].fuel_pathway_code,
+            role=by_tag[str(r.tag)].role,
+            day=days[int(r.month)].isoformat(),
+            measured=float(r.measured),
+            substituted=float(r.substituted),
+            unit=by_tag[str(r.tag)].unit,
+        )
+        for r in _rows(daily.monthly.sort_values(["tag", "month"], kind="stable"))
+    )
+
+
+def _utc(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        raise InvalidPeriodError("generated_at must be timezone-aware")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def input_sha256(inputs: LcfsInputs, tables: LcfsTables, points_sha256: str) -> str:
@@ -369,6 +621,15 @@ def input_sha256(inputs: LcfsInputs, tables: LcfsTables, points_sha256: str) -> 
     document = {
         "facility": [inputs.facility_id, inputs.facility_name, inputs.timezone],
         "fein": inputs.organization_fein,
+        "identity": [
+            inputs.organization_name,
+            inputs.carb_facility_id,
+            inputs.preparer,
+            inputs.reviewer,
+            inputs.audit_head,
+        ],
+        "quality": [asdict(q) for q in inputs.daily_quality],
+        "supply": [asdict(x) for x in inputs.attested_supply],
         "period": [inputs.year, inputs.quarter],
         "mappings": [asdict(m) for m in sorted(inputs.mappings, key=lambda m: m.tag)],
         "points_sha256": points_sha256,
@@ -435,6 +696,9 @@ def _meter_lines(
                 end,
                 application=app,
                 eer=head.eer,
+                business_partner=head.business_partner,
+                hhv_btu_per_scf=head.hhv_btu_per_scf,
+                lhv_hhv_ratio=head.lhv_hhv_ratio,
             )
             out.append(ReportLine("meter", substituted, credit_line(t, tables)))
     return out

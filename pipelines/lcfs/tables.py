@@ -1,7 +1,12 @@
 """Parameter tables: CI benchmarks, EERs, energy densities, fuel types and units, with sources.
 
-The tables ship as CSV files in ``pipelines/lcfs/data/`` and every row names its source
-(reference/lcfs.md). A deployment overrides them with a directory holding any of the same file
+The tables ship as CSV files in ``pipelines/lcfs/data/`` and every row names its primary source
+(the regulation's section and table, or the agency document with its date and address) and a
+``status``: ``confirmed`` (compared with that text) or ``unconfirmed`` (the published value,
+not yet compared with the cited text; reports list such figures, and
+``load_tables(require_confirmed=True)`` refuses them). docs/lcfs.md explains the accounting.
+
+A deployment overrides them with a directory holding any of the same file
 names: a file there *replaces* the packaged file of that name (no row merging, so a row can be
 removed). Effective dates are ``effective_from`` (inclusive) to ``effective_to`` (exclusive);
 an empty bound is open.
@@ -10,15 +15,20 @@ an empty bound is open.
 file              columns
 ================  =================================================================================
 benchmarks.csv    displaced (gasoline|diesel|jet), effective_from, effective_to, ci_benchmark
-                  (gCO2e/MJ), source
-eer.csv           application, displaced, eer (dimensionless), description, effective_from,
-                  effective_to, source
-energy_density    fuel_type, unit, energy_density (MJ per unit), effective_from, effective_to,
-.csv              source
+                  (gCO2e/MJ), status, source
+eer.csv           application, displaced, eer (dimensionless), name (the regulation's row
+                  text), description, effective_from, effective_to, status, source
+energy_density    fuel_type, unit, energy_density (MJ per unit), basis (LHV), effective_from,
+.csv              effective_to, status, source
 fuel_types.csv    fuel_type, default_application, source
-units.csv         unit, factor, in_unit, fuel_type, of_fuel, aliases, source: ``1 unit = factor x
-                  in_unit`` (of ``of_fuel`` when set, an energy-equivalent unit such as GGE);
-                  ``fuel_type`` limits a row to one fuel. Base units m3, kg and MJ need no row.
+units.csv         unit, factor, in_unit, fuel_type, of_fuel, aliases, basis (HHV for therm and
+                  MMBtu), status, source: ``1 unit = factor x in_unit`` (of ``of_fuel`` when set,
+                  an energy-equivalent unit such as GGE); ``fuel_type`` limits a row to one fuel.
+                  Base units m3, kg and MJ need no row.
+transaction_      transaction_type, effect (+1 adds, -1 subtracts, 0 counts nothing), obligation
+types.csv         (acquires|transfers|removes|none), source
+heating_value     fuel_type, lhv_per_hhv, status, source: the default ratio used to bring
+.csv              higher-heating-value quantities (therm, MMBtu) to the LHV basis
 ================  =================================================================================
 """
 
@@ -29,7 +39,7 @@ import datetime as dt
 import io
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -45,8 +55,12 @@ TABLE_FILES = (
     "eer.csv",
     "energy_density.csv",
     "fuel_types.csv",
+    "heating_value.csv",
+    "transaction_types.csv",
     "units.csv",
 )
+STATUSES = ("confirmed", "unconfirmed")
+EFFECTS = (-1, 0, 1)
 DISPLACED = ("gasoline", "diesel", "jet")
 
 
@@ -57,6 +71,7 @@ class Benchmark:
     effective_to: dt.date | None
     ci_benchmark: float  # gCO2e/MJ
     source: str
+    status: str = "confirmed"
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,8 @@ class Eer:
     effective_from: dt.date | None
     effective_to: dt.date | None
     source: str
+    status: str = "confirmed"
+    name: str = ""  # the regulation's wording of the row (CARB's application name)
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,29 @@ class EnergyDensity:
     effective_from: dt.date | None
     effective_to: dt.date | None
     source: str
+    status: str = "confirmed"
+    basis: str = ""  # LHV for fuel energy densities
+
+
+@dataclass(frozen=True)
+class TransactionType:
+    """How a transaction type moves the reporting entity's obligation: ``effect`` +1 adds the
+    quantity's credits/deficits, -1 subtracts them, 0 counts nothing."""
+
+    name: str
+    effect: int
+    obligation: str
+    source: str
+
+
+@dataclass(frozen=True)
+class HeatingValue:
+    """Default LHV/HHV ratio of a fuel (used when a quantity is given in HHV energy)."""
+
+    fuel_type: str
+    lhv_per_hhv: float
+    source: str
+    status: str = "confirmed"
 
 
 @dataclass(frozen=True)
@@ -96,6 +136,8 @@ class UnitDef:
     of_fuel: str  # "" = the same fuel
     aliases: tuple[str, ...]
     source: str
+    status: str = "confirmed"
+    basis: str = ""  # HHV for therm / MMBtu
 
 
 @dataclass(frozen=True)
@@ -108,6 +150,28 @@ class LcfsTables:
     fuel_types: tuple[FuelType, ...]
     units: tuple[UnitDef, ...]
     files: tuple[tuple[str, bytes], ...]
+    transaction_types: tuple[TransactionType, ...] = ()
+    heating_values: tuple[HeatingValue, ...] = ()
+
+    def transaction_type(self, name: str) -> TransactionType:
+        """The row of a transaction type, matched case- and space-insensitively."""
+        key = " ".join(name.split()).lower()
+        for row in self.transaction_types:
+            if row.name.lower() == key:
+                return row
+        known = "; ".join(r.name for r in self.transaction_types)
+        if key in UNCONFIRMED_TRANSACTION_TYPES:
+            hint = (
+                "not accepted: how it moves the reporting entity's obligation is not confirmed "
+                "from the regulation; report the quantity under a confirmed type, or add a row "
+                "to transaction_types.csv with its effect and source. Accepted: " + known
+            )
+        else:
+            hint = "accepted: " + known
+        raise UnknownParameterError("transaction_type", name, hint)
+
+    def heating_value(self, fuel_type: str) -> HeatingValue | None:
+        return next((r for r in self.heating_values if r.fuel_type == fuel_type), None)
 
     def benchmark(self, displaced: str, on: dt.date) -> Benchmark:
         """The benchmark row in force on ``on``; ``NoBenchmarkError`` when none is."""
@@ -138,7 +202,9 @@ class LcfsTables:
         hint = (
             f"no row in force on {on.isoformat()}"
             if known
-            else "known: " + ", ".join(sorted({r.application for r in self.eers}))
+            else "known: "
+            + ", ".join(sorted({r.application for r in self.eers}))
+            + "; add its row to eer.csv (17 CCR §95486.1 Table 5) in the LCFS tables directory"
         )
         raise UnknownParameterError("application", application, hint)
 
@@ -155,6 +221,10 @@ class LcfsTables:
         return next((r.source for r in self.fuel_types if r.fuel_type == fuel_type), "")
 
 
+# LRT-CBTS names whose effect on the obligation no primary text read for these tables states.
+UNCONFIRMED_TRANSACTION_TYPES = ("gain of inventory", "production for import")
+
+
 def quarter_dates(year: int, quarter: int) -> tuple[dt.date, dt.date]:
     """First and last calendar day of a quarter."""
     from pipelines.lcfs.errors import InvalidPeriodError
@@ -168,9 +238,13 @@ def quarter_dates(year: int, quarter: int) -> tuple[dt.date, dt.date]:
     return first, nxt - dt.timedelta(days=1)
 
 
-def load_tables(override: str | Path | None = None) -> LcfsTables:
+def load_tables(
+    override: str | Path | None = None, *, require_confirmed: bool = False
+) -> LcfsTables:
     """The packaged tables, with each file found in the ``override`` directory replacing its
-    packaged namesake. ``override`` may also be one CSV file named like a table file."""
+    packaged namesake. ``override`` may also be one CSV file named like a table file.
+    ``require_confirmed`` drops every ``unconfirmed`` row, so a figure not compared with its
+    source raises the usual "missing row" error naming what to add."""
     files: dict[str, bytes] = {}
     package = resources.files("pipelines.lcfs") / "data"
     for name in TABLE_FILES:
@@ -189,7 +263,20 @@ def load_tables(override: str | Path | None = None) -> LcfsTables:
                     files[name] = (where / name).read_bytes()
         else:
             raise InvalidTableError(str(where), "override directory or file not found")
-    return parse_tables(files)
+    tables = parse_tables(files)
+    return confirmed_only(tables) if require_confirmed else tables
+
+
+def confirmed_only(tables: LcfsTables) -> LcfsTables:
+    """The tables without their ``unconfirmed`` rows."""
+    return replace(
+        tables,
+        benchmarks=tuple(r for r in tables.benchmarks if r.status == "confirmed"),
+        eers=tuple(r for r in tables.eers if r.status == "confirmed"),
+        energy_densities=tuple(r for r in tables.energy_densities if r.status == "confirmed"),
+        units=tuple(r for r in tables.units if r.status == "confirmed"),
+        heating_values=tuple(r for r in tables.heating_values if r.status == "confirmed"),
+    )
 
 
 def parse_tables(files: Mapping[str, bytes]) -> LcfsTables:
@@ -202,6 +289,8 @@ def parse_tables(files: Mapping[str, bytes]) -> LcfsTables:
     dens = _rows(files, "energy_density.csv", ("fuel_type", "unit", "energy_density", "source"))
     fuels = _rows(files, "fuel_types.csv", ("fuel_type", "default_application", "source"))
     units = _rows(files, "units.csv", ("unit", "factor", "in_unit", "source"))
+    kinds = _rows(files, "transaction_types.csv", ("transaction_type", "effect", "source"))
+    heats = _rows(files, "heating_value.csv", ("fuel_type", "lhv_per_hhv", "source"))
     tables = LcfsTables(
         benchmarks=tuple(
             Benchmark(
@@ -210,6 +299,7 @@ def parse_tables(files: Mapping[str, bytes]) -> LcfsTables:
                 effective_to=_date("benchmarks.csv", r, "effective_to"),
                 ci_benchmark=_number("benchmarks.csv", r, "ci_benchmark"),
                 source=r["source"],
+                status=_status("benchmarks.csv", r),
             )
             for r in bench
         ),
@@ -222,6 +312,8 @@ def parse_tables(files: Mapping[str, bytes]) -> LcfsTables:
                 effective_from=_date("eer.csv", r, "effective_from"),
                 effective_to=_date("eer.csv", r, "effective_to"),
                 source=r["source"],
+                status=_status("eer.csv", r),
+                name=r.get("name", ""),
             )
             for r in eers
         ),
@@ -233,6 +325,8 @@ def parse_tables(files: Mapping[str, bytes]) -> LcfsTables:
                 effective_from=_date("energy_density.csv", r, "effective_from"),
                 effective_to=_date("energy_density.csv", r, "effective_to"),
                 source=r["source"],
+                status=_status("energy_density.csv", r),
+                basis=r.get("basis", "").upper(),
             )
             for r in dens
         ),
@@ -255,8 +349,28 @@ def parse_tables(files: Mapping[str, bytes]) -> LcfsTables:
                     a.strip().lower() for a in r.get("aliases", "").split("|") if a.strip()
                 ),
                 source=r["source"],
+                status=_status("units.csv", r),
+                basis=r.get("basis", "").upper(),
             )
             for r in units
+        ),
+        transaction_types=tuple(
+            TransactionType(
+                name=" ".join(r["transaction_type"].split()),
+                effect=_effect(r),
+                obligation=r.get("obligation", ""),
+                source=r["source"],
+            )
+            for r in kinds
+        ),
+        heating_values=tuple(
+            HeatingValue(
+                fuel_type=r["fuel_type"].strip().lower(),
+                lhv_per_hhv=_number("heating_value.csv", r, "lhv_per_hhv", positive=True),
+                source=r["source"],
+                status=_status("heating_value.csv", r),
+            )
+            for r in heats
         ),
         files=tuple(sorted((n, bytes(files[n])) for n in TABLE_FILES)),
     )
@@ -300,6 +414,20 @@ def _date(name: str, row: dict[str, str], column: str) -> dt.date | None:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise InvalidTableError(name, f"{column} {text!r} is not a YYYY-MM-DD date") from None
+
+
+def _status(name: str, row: dict[str, str]) -> str:
+    value = row.get("status", "").strip().lower() or "confirmed"
+    if value not in STATUSES:
+        raise InvalidTableError(name, f"status {value!r} is not one of {', '.join(STATUSES)}")
+    return value
+
+
+def _effect(row: dict[str, str]) -> int:
+    text = row["effect"].strip()
+    if text.lstrip("+") not in ("1", "0", "-1") and text != "-1":
+        raise InvalidTableError("transaction_types.csv", f"effect {text!r} is not -1, 0 or 1")
+    return int(text)
 
 
 def _displaced(name: str, row: dict[str, str]) -> str:

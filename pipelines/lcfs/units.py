@@ -37,6 +37,7 @@ class ParameterUsed:
     value: float
     unit: str
     source: str
+    status: str = "confirmed"  # or "unconfirmed": not yet compared with its cited source
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,12 @@ def energy_per_unit(tables: LcfsTables, fuel_type: str, unit: str, on: dt.date) 
     return found
 
 
+def unit_basis(tables: LcfsTables, fuel_type: str, unit: str) -> str:
+    """``HHV`` when ``unit`` (after aliases) is defined as higher-heating-value energy."""
+    row = _definition(tables, canonical_unit(tables, unit), fuel_type)
+    return row.basis if row is not None else ""
+
+
 def convert_quantity(
     tables: LcfsTables, fuel_type: str, quantity: float, unit: str, to_unit: str, on: dt.date
 ) -> float:
@@ -99,6 +106,7 @@ def _energy(tables: LcfsTables, fuel: str, unit: str, on: dt.date, depth: int) -
                 row.energy_density,
                 f"MJ/{unit}",
                 row.source,
+                row.status,
             )
             return Energy(row.energy_density, (used,))
     if unit == "MJ":
@@ -115,6 +123,7 @@ def _energy(tables: LcfsTables, fuel: str, unit: str, on: dt.date, depth: int) -
             definition.factor,
             f"{definition.in_unit}{of}",
             definition.source,
+            definition.status,
         )
         return Energy(definition.factor * inner.mj_per_unit, (used, *inner.parameters))
     if unit in BASE_UNITS:  # a density row in another unit of the same kind
@@ -130,6 +139,7 @@ def _energy(tables: LcfsTables, fuel: str, unit: str, on: dt.date, depth: int) -
                     row.energy_density,
                     f"MJ/{row.unit}",
                     row.source,
+                    row.status,
                 )
                 return Energy(row.energy_density / factor, (used, *chain))
     return None
@@ -148,7 +158,12 @@ def _to_base(
     if inner is None:
         return None
     used = ParameterUsed(
-        "unit definition", f"1 {unit}", definition.factor, definition.in_unit, definition.source
+        "unit definition",
+        f"1 {unit}",
+        definition.factor,
+        definition.in_unit,
+        definition.source,
+        definition.status,
     )
     return inner[0], definition.factor * inner[1], (used, *inner[2])
 

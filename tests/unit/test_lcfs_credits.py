@@ -33,10 +33,10 @@ Q3 = dt.date(2025, 8, 15)
 
 
 def tx(fuel: str, quantity: float, unit: str, ci: float, on: dt.date, **kw: object) -> Transaction:
-    return Transaction("FPC-1", fuel, quantity, unit, ci, "Sold with Obligation", on, **kw)  # type: ignore[arg-type]
+    return Transaction("FPC-1", fuel, quantity, unit, ci, "Production in California", on, **kw)  # type: ignore[arg-type]
 
 
-# Hand computations with the reference figures (lcfs.md §2 benchmarks, §3 EERs, shipped EDs):
+# Hand computations with the packaged figures (17 CCR §95484 benchmarks, §95486.1 Tables 4-5):
 #   credits = (CI_benchmark x EER - CI) x quantity x ED x 1e-6
 FAMILIES = [
     pytest.param(  # renewable diesel replaces diesel: Q3 2025 diesel 81.70, EER 1, 129.65 MJ/gal
@@ -63,11 +63,6 @@ FAMILIES = [
         tx("rng", 1_000_000, "scf", -150.0, Q3),
         (81.70 * 0.9 + 150.0) * 1_000_000 * 0.98 * 1e-6,  # = 223.53 x 980,000 MJ = 219.0594
         id="rng-cng-spark-ignition",
-    ),
-    pytest.param(  # hydrogen FCV light duty: EER 2.5 (NOT FOUND in lcfs.md, shipped), 120 MJ/kg
-        tx("hydrogen", 1_000, "kg", 100.0, Q3),
-        (76.60 * 2.5 - 100.0) * 1_000 * 120.0 * 1e-6,  # = 91.5 x 120,000 MJ = 10.98
-        id="hydrogen-ldv",
     ),
     pytest.param(  # fossil diesel above the benchmark: a deficit
         tx("diesel", 1_000, "gal", 100.0, Q3),
@@ -159,10 +154,13 @@ def test_overrides_per_transaction() -> None:
 def test_transaction_types_match_case_insensitively() -> None:
     assert canonical_transaction_type("SOLD  WITH obligation") == "Sold with Obligation"
     assert canonical_transaction_type("not used for transportation") == (
-        "Not used for transportation"
+        "Not Used for Transportation"
     )
     with pytest.raises(UnknownParameterError):
         canonical_transaction_type("Gift")
+    for unconfirmed in ("Gain of Inventory", "production for import"):
+        with pytest.raises(UnknownParameterError, match="not confirmed"):
+            canonical_transaction_type(unconfirmed)
 
 
 def test_totals_split_credits_and_deficits() -> None:

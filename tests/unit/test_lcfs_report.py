@@ -102,7 +102,7 @@ def test_report_content(report) -> None:  # type: ignore[no-untyped-def]
     assert {g.method for g in report.gaps} >= {"BAM", "CTR"}
     assert [c.tag for c in report.completeness] == sorted(c.tag for c in report.completeness)
     assert dict(report.documents_summary) == {"pass": 1, "warn": 0, "fail": 1}
-    assert any(p.name == "CI benchmark" and "Tricord" in p.source for p in report.parameters)
+    assert any(p.name == "CI benchmark" and "§95484" in p.source for p in report.parameters)
 
 
 def test_months_follow_the_facility_time_zone() -> None:
@@ -188,7 +188,7 @@ def test_pdf_is_valid_and_carries_the_json_totals(report, tmp_path: Path) -> Non
         assert body["display"][key] == format_mt(body["totals"][key])
         assert body["display"][key] in text
     assert report.input_sha256 in text
-    assert "81.70" in text and "Tricord" in text
+    assert "81.70" in text and "95484" in text
 
 
 def _pdftext(pdf: bytes, tmp_path: Path) -> str:
@@ -218,10 +218,13 @@ def test_cli_credits_json(tmp_path: Path) -> None:
     body = json.loads(result.stdout)
     first = body["rows"][0]
     assert first["transaction_type"] == "Sold with Obligation"
-    assert first["credits_mt"] == pytest.approx((81.70 - 35) * 10_000 * 129.65 * 1e-6)
+    # Sold with Obligation passes the credits on: the seller's line is negative.
+    assert first["credits_mt"] == pytest.approx(-(81.70 - 35) * 10_000 * 129.65 * 1e-6)
     assert body["rows"][1]["credits_mt"] == pytest.approx((81.70 * 5 - 80) * 360_000 * 1e-6)
+    # Exported fossil diesel takes its deficit back out of the entity's balance.
+    assert body["rows"][2]["credits_mt"] == pytest.approx(18.3 * 134_470 * 1e-6)
     totals = body["totals"]
-    assert totals["deficits_mt"] == pytest.approx(18.3 * 134_470 * 1e-6)
+    assert totals["deficits_mt"] == pytest.approx(46.7 * 1_296_500 * 1e-6)
     assert totals["net_mt"] == pytest.approx(totals["credits_mt"] - totals["deficits_mt"])
 
 
