@@ -24,8 +24,10 @@ from pipelines.lcfs.pdf import render_lcfs_pdf
 from pipelines.lcfs.render import (
     display_totals,
     format_mt,
+    render_lcfs_calculation_csv,
     render_lcfs_csv,
     render_lcfs_json,
+    render_lcfs_upload_csv,
 )
 from pipelines.lcfs.report import (
     DocumentCheck,
@@ -67,7 +69,9 @@ __all__ = [
     "parse_tables",
     "parse_transactions_csv",
     "prepare_points",
+    "render_lcfs_calculation_csv",
     "render_lcfs_csv",
     "render_lcfs_json",
     "render_lcfs_pdf",
+    "render_lcfs_upload_csv",
 ]

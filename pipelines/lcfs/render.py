@@ -13,16 +13,17 @@ import datetime as dt
 import io
 import json
 import math
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pipelines.lcfs.report import LcfsReport
 
-# LRT-CBTS quarterly fuel-transactions columns as far as reference/lcfs.md §4 knows them:
-# FEIN, reporting period, FPC and Facility ID are quoted from §95491(c)(2); fuel amount,
-# transaction type and date, business partner and fuel application come from a secondary,
-# unverified list. The computed columns after "Unit" are for the verifier's cross-check
-# (LRT-CBTS computes credits itself); drop them if the upload template refuses extra columns.
-CSV_COLUMNS = (
+# The quarterly fuel-transactions upload: the identification fields 17 CCR §95491 requires
+# (organization FEIN, reporting period, fuel pathway code, facility id) and, per line, what
+# LRT-CBTS records of a transaction (type, date, business partner, fuel application, amount).
+# Amounts are whole units (docs/lcfs.md: rounding). LRT-CBTS computes credits itself, so the
+# calculation (CI, EER, energy, benchmark, credits) goes to the calculation CSV and the JSON.
+UPLOAD_COLUMNS = (
     "Organization FEIN",
     "Reporting Period",
     "Facility ID",
@@ -33,16 +34,31 @@ CSV_COLUMNS = (
     "Fuel Application",
     "Fuel Amount",
     "Unit",
+)
+CALCULATION_COLUMNS = (
+    "Line",
+    "Fuel Pathway Code",
+    "Transaction Type",
+    "Effect",
+    "Transaction Date",
+    "Fuel Type",
+    "Fuel Application",
+    "Application Code",
+    "Displaced Fuel",
+    "Fuel Amount",
+    "Unit",
+    "Substituted Amount",
     "Carbon Intensity (gCO2e/MJ)",
     "EER",
     "Energy Density (MJ/unit)",
     "Energy (MJ)",
     "CI Benchmark (gCO2e/MJ)",
     "Credits (MT CO2e)",
-    "Substituted Amount",
+    "Business Partner",
     "Source",
     "Reference",
 )
+CSV_COLUMNS = UPLOAD_COLUMNS
 
 
 def format_mt(value: float) -> str:
@@ -74,31 +90,62 @@ def display_totals(report: LcfsReport) -> dict[str, str]:
 
 
 def render_lcfs_csv(report: LcfsReport) -> bytes:
-    """One row per report line (a month of metered fuel, or one transaction), UTF-8, CRLF."""
+    """The upload CSV: one row per report line (a month of metered fuel, or one transaction)
+    with exactly ``UPLOAD_COLUMNS``; amounts in whole units. UTF-8, CRLF."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(UPLOAD_COLUMNS)
     for line in report.lines:
         c = line.credit
         writer.writerow(
             [
                 report.organization_fein,
                 f"{report.year}Q{report.quarter}",
-                report.facility_id,
+                report.carb_facility_id,
                 c.fuel_pathway_code,
                 c.transaction_type,
                 c.date.isoformat(),
                 c.business_partner,
+                c.application_name or c.application,
+                _whole(c.quantity),
+                c.unit,
+            ]
+        )
+    return out.getvalue().encode("utf-8")
+
+
+render_lcfs_upload_csv = render_lcfs_csv
+
+
+def render_lcfs_calculation_csv(report: LcfsReport) -> bytes:
+    """The calculation behind each upload row (same order, ``Line`` = its 1-based row), at
+    full precision (shortest round-trip floats). UTF-8, CRLF."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CALCULATION_COLUMNS)
+    for number, line in enumerate(report.lines, start=1):
+        c = line.credit
+        writer.writerow(
+            [
+                number,
+                c.fuel_pathway_code,
+                c.transaction_type,
+                c.effect,
+                c.date.isoformat(),
+                c.fuel_type,
+                c.application_name or c.application,
                 c.application,
+                c.displaced,
                 _num(c.quantity),
                 c.unit,
+                _num(line.substituted_quantity),
                 _num(c.ci),
                 _num(c.eer),
                 _num(c.energy_density),
                 _num(c.energy_mj),
                 _num(c.ci_benchmark),
                 _num(c.credits_mt),
-                _num(line.substituted_quantity),
+                c.business_partner,
                 line.source,
                 c.reference,
             ]
@@ -131,6 +178,12 @@ def _plain(value: Any) -> Any:
 
 def _num(value: float) -> str:
     return repr(float(value) + 0.0)
+
+
+def _whole(value: float) -> str:
+    """A whole number, halves away from zero (Python's round() would go to even)."""
+    rounded = Decimal(repr(float(value))).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return str(rounded + 0)
 
 
 def _fixed(value: float, places: int) -> str:

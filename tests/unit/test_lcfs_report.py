@@ -22,6 +22,7 @@ from pipelines.lcfs import (
     Transaction,
     compute_quarter,
     format_mt,
+    render_lcfs_calculation_csv,
     render_lcfs_csv,
     render_lcfs_json,
     render_lcfs_pdf,
@@ -154,8 +155,8 @@ def test_transactions_outside_the_quarter_are_refused(inputs: LcfsInputs) -> Non
 
 
 def test_csv_follows_the_upload_columns(report) -> None:  # type: ignore[no-untyped-def]
-    frame = pd.read_csv(io.BytesIO(render_lcfs_csv(report)))
-    assert list(frame.columns[:10]) == [
+    frame = pd.read_csv(io.BytesIO(render_lcfs_csv(report)), dtype=str, keep_default_na=False)
+    assert list(frame.columns) == [
         "Organization FEIN",
         "Reporting Period",
         "Facility ID",
@@ -167,8 +168,14 @@ def test_csv_follows_the_upload_columns(report) -> None:  # type: ignore[no-unty
         "Fuel Amount",
         "Unit",
     ]
-    assert frame["Credits (MT CO2e)"].sum() == pytest.approx(report.totals.net_mt)
     assert set(frame["Reporting Period"]) == {"2025Q3"}
+    # Whole units, no float noise, application names rather than internal codes.
+    assert all(a.lstrip("-").isdigit() for a in frame["Fuel Amount"])
+    assert not any("_" in a for a in frame["Fuel Application"])
+    calc = pd.read_csv(io.BytesIO(render_lcfs_calculation_csv(report)))
+    assert len(calc) == len(frame)
+    assert calc["Credits (MT CO2e)"].sum() == pytest.approx(report.totals.net_mt)
+    assert [round(q) for q in calc["Fuel Amount"]] == [int(a) for a in frame["Fuel Amount"]]
 
 
 def test_pdf_is_valid_and_carries_the_json_totals(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
