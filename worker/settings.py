@@ -110,7 +110,21 @@ class Settings(BaseSettings):
     )
     webhook_batch_size: int = Field(default=500, description="Messages per delivery batch.")
     webhook_concurrency: int = Field(
-        default=50, description="Requests in flight per delivery task (at most 4 per endpoint)."
+        default=50,
+        description="Requests in flight per delivery task (at most "
+        "webhook_endpoint_concurrency per endpoint).",
+    )
+    webhook_endpoint_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description="Requests in flight per endpoint per delivery task. More lets a distant "
+        "receiver get more per second (one 50 ms away gets at most ~80/s at 4), and makes the "
+        "order in which it sees them looser.",
+    )
+    webhook_ca_file: str | None = Field(
+        default=None,
+        description="PEM file of CA certificates trusted for webhook receivers besides the "
+        "public ones (a private CA).",
     )
 
     log_level: str = "INFO"

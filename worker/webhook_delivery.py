@@ -1,24 +1,33 @@
-"""Sending webhooks: batches of due messages over one pooled async httpx client.
+"""Sending webhooks: batches of due messages over one aiohttp session per sweep.
 
-The SSRF guard runs at connect time: every request's host is resolved here, every address is
-checked (pipelines.webhooks.resolve_and_check), and the connection goes to the checked address
-(with the original Host header and TLS server name), so a DNS answer that changes between check
-and connect cannot send us inside. Redirects are never followed (a 3xx is a failed attempt).
+The SSRF guard is the session's DNS resolver. Each new connection's host is resolved there and
+every address is checked (pipelines.webhooks.resolve_and_check); the connector then connects to
+those checked addresses and to nothing else, so a DNS answer that changes between check and
+connect cannot send us inside. The URL keeps its hostname: the Host header, the TLS server name
+(SNI) and the certificate check are the hostname's. The connector does not resolve an IP literal,
+so a literal is checked before its first request. Redirects are never followed (a 3xx is a failed
+attempt); ``connect_timeout`` bounds resolving, connecting and the TLS handshake, ``timeout`` the
+whole attempt, answer included; at most ``EXCERPT_BYTES`` of an answer are read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import socket
+import ssl
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import anyio
-import httpx
+import aiohttp
 import redis.asyncio as aioredis
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from pipelines import webhooks as signing
 from pipelines.errors import PipelineError
@@ -30,50 +39,55 @@ from worker.storage.webhooks import (
     Outcome,
     Target,
     claim_due,
-    fan_out,
     record_outcomes,
 )
 
-PER_ENDPOINT_CONCURRENCY = 4
+PER_ENDPOINT_CONCURRENCY = 4  # the default of Settings.endpoint_concurrency
 
 
-class GuardedTransport(httpx.AsyncBaseTransport):
-    """Resolves and checks the destination, then connects to the checked address only."""
-
-    def __init__(self, *, allow: Sequence[str], allow_http: bool,
-                 inner: httpx.AsyncBaseTransport | None = None) -> None:  # fmt: skip
-        self._allow = list(allow)
-        self._allow_http = allow_http
-        self._inner = inner or httpx.AsyncHTTPTransport(retries=0)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = str(request.url)
-        try:
-            host, port = signing.check_url(url, allow_http=self._allow_http)
-            if _is_ip_literal(host):  # nothing to resolve: no thread hop
-                addresses = signing.resolve_and_check(host, port, allow=self._allow)
-            else:
-                addresses = await anyio.to_thread.run_sync(
-                    lambda: signing.resolve_and_check(host, port, allow=self._allow)
-                )
-        except (PipelineError, OSError) as exc:
-            raise httpx.ConnectError(f"refused: {exc}", request=request) from exc
-        address = addresses[0]
-        request.url = request.url.copy_with(host=address)
-        request.headers["Host"] = host if request.url.port is None else f"{host}:{port}"
-        request.extensions["sni_hostname"] = host
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+def _getaddrinfo(host: str, port: int, **kwargs: Any) -> list[Any]:
+    return socket.getaddrinfo(host, port, **kwargs)  # looked up per call, like asyncio's
 
 
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+class GuardedResolver(AbstractResolver):
+    """The connector's resolver: the addresses it returns are the checked ones, or it raises
+    ``ForbiddenAddressError`` (refused) or ``socket.gaierror`` (no answer)."""
+
+    def __init__(self, *, allow: Sequence[str]) -> None:
+        self._allow = tuple(allow)
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[ResolveResult]:
+        check = functools.partial(
+            signing.resolve_and_check, host, port, allow=self._allow, resolver=_getaddrinfo
+        )
+        addresses = await asyncio.get_running_loop().run_in_executor(None, check)
+        return [_connect_to(host, address, port) for address in addresses]
+
+    async def close(self) -> None:
+        pass
+
+
+def _connect_to(hostname: str, address: str, port: int) -> ResolveResult:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # the same destination; checked as that IPv4 address
+    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    return {"hostname": hostname, "host": str(ip), "port": port, "family": family, "proto": 0,
+            "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Certificates checked against the hostname, with the CA bundle httpx uses (certifi) plus
+    ``ca_file`` (an operator's private CA); built once per process, shared by every sweep."""
+    import certifi
+
+    context = ssl.create_default_context(cafile=certifi.where())
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,8 @@ class Settings:
     concurrency: int
     disable_after: timedelta
     redis_url: str | None = None  # for per-endpoint rate limits shared by every worker
+    endpoint_concurrency: int = PER_ENDPOINT_CONCURRENCY  # requests in flight per endpoint
+    ca_file: str | None = None  # PEM bundle trusted besides the public CAs
 
 
 @dataclass
@@ -103,40 +119,43 @@ class SweepStats:
 
 
 class Sweeper:
-    """One delivery loop: a single pooled AsyncClient (one TLS context, kept-alive connections)
-    reused for every batch, per-endpoint concurrency caps and rate limits.
+    """One delivery loop: a single aiohttp session (one TLS context, a keep-alive pool per
+    endpoint) reused for every batch, per-endpoint concurrency caps and rate limits.
 
     Use as ``async with Sweeper(settings) as sweeper: await sweeper.run(...)``.
     """
 
-    def __init__(self, settings: Settings, *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:  # fmt: skip
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stats = SweepStats()
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._redis: aioredis.Redis | None = None
+        self._urls: dict[str, URL | PipelineError] = {}
         self._overall = asyncio.Semaphore(settings.concurrency)
         self._per_endpoint: dict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(PER_ENDPOINT_CONCURRENCY)
+            lambda: asyncio.Semaphore(settings.endpoint_concurrency)
         )
 
     async def __aenter__(self) -> Sweeper:
         s = self.settings
-        guard = GuardedTransport(allow=s.allow, allow_http=s.allow_http, inner=self._transport)
-        self._client = httpx.AsyncClient(
-            transport=guard,
-            limits=httpx.Limits(
-                max_connections=s.concurrency, max_keepalive_connections=s.concurrency
-            ),
-            timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
-            follow_redirects=False,
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(allow=s.allow),
+            use_dns_cache=False,  # every new connection is resolved and checked again
+            ssl=_tls_context(s.ca_file),
+            limit=0,  # the semaphores bound what is in flight; a pool never makes a request wait
+            limit_per_host=0,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=s.timeout, connect=s.connect_timeout),
+            cookie_jar=aiohttp.DummyCookieJar(),  # one receiver's cookies never go to another
+            trust_env=False,  # no proxy from the environment
         )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
         if self._redis is not None:
             await self._redis.aclose()
 
@@ -149,22 +168,23 @@ class Sweeper:
         return self.stats
 
     async def batch(self, *, batch_size: int, now: datetime | None = None) -> int:
-        """Fan out new events, then send one batch of due messages. Returns how many were sent.
+        """Claim one batch (due messages, then new events fanned out), send it, record it.
+        Returns how many were sent.
 
-        Messages to one endpoint are sent in the order they became due, at most
-        ``PER_ENDPOINT_CONCURRENCY`` at a time, so a receiver sees them nearly, not strictly,
-        in order.
+        Messages to one endpoint start in the order they became due, at most
+        ``endpoint_concurrency`` at a time, so with more than one in flight a receiver sees them
+        nearly, not strictly, in order (see the README).
         """
         now = now or datetime.now(UTC)
         lease = timedelta(seconds=self.settings.timeout * 3 + 30)
         started = time.perf_counter()
         with session_scope() as s:
-            self.stats.fanned_out += fan_out(s, now=now)
             claimed, targets = claim_due(s, now=now, limit=batch_size, lease=lease)
         sent_at = time.perf_counter()
         self.stats.claim_s += sent_at - started
         if not claimed:
             return 0
+        self.stats.fanned_out += sum(due.fresh for due in claimed)
         outcomes = await asyncio.gather(*(self._one(due, targets[due.endpoint_id])
                                           for due in claimed))  # fmt: skip
         recorded_at = time.perf_counter()
@@ -199,48 +219,105 @@ class Sweeper:
                 return
             await asyncio.sleep(max(0.0, second + 1 - time.time()))
 
+    def _url(self, url: str) -> URL:
+        """The endpoint's URL once checked (scheme, credentials, host; an IP literal's address
+        against the rules, since the resolver never sees it). Raises the check's error."""
+        checked = self._urls.get(url)
+        if checked is None:
+            try:
+                host, port = signing.check_url(url, allow_http=self.settings.allow_http)
+                if _is_ip_literal(host):
+                    signing.resolve_and_check(host, port, allow=self.settings.allow)
+                checked = URL(url)
+            except PipelineError as exc:
+                checked = exc
+            self._urls[url] = checked
+        if isinstance(checked, PipelineError):
+            raise checked
+        return checked
+
     async def _send(self, due: Due, target: Target) -> Outcome:
-        assert self._client is not None, "use Sweeper as an async context manager"
+        assert self._session is not None, "use Sweeper as an async context manager"
         legacy = target.secrets[0] if target.legacy_signature else None
         headers = signing.headers(msg_id=due.id, timestamp=int(time.time()), body=due.body,
                                   secrets=target.secrets, legacy_secret=legacy)  # fmt: skip
         started = time.perf_counter()
         try:
-            response = await self._client.post(target.url, content=due.body, headers=headers)
-        except httpx.HTTPError as exc:
-            return Outcome(status_code=None,
-                           latency_ms=int((time.perf_counter() - started) * 1000), excerpt="",
-                           error=f"{type(exc).__name__}: {exc}"[:2000])  # fmt: skip
-        status = response.status_code
-        return Outcome(
-            status_code=status,
-            latency_ms=int((time.perf_counter() - started) * 1000),
-            excerpt=response.content[:EXCERPT_BYTES].decode("utf-8", errors="replace"),
-            error=None if signing.is_success(status) else f"HTTP {status}",
-            retry_after=response.headers.get("retry-after"),
-        )
+            async with self._session.post(
+                self._url(target.url), data=due.body, headers=headers, allow_redirects=False
+            ) as response:
+                excerpt = await _excerpt(response)
+                status = response.status
+                retry_after = response.headers.get("retry-after")
+        except PipelineError as exc:  # the URL or an address was refused
+            error = f"ConnectError: refused: {exc}"
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            error = self._describe(exc)
+        else:
+            return Outcome(
+                status_code=status,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                excerpt=excerpt,
+                error=None if signing.is_success(status) else f"HTTP {status}",
+                retry_after=retry_after,
+            )
+        return Outcome(status_code=None, latency_ms=int((time.perf_counter() - started) * 1000),
+                       excerpt="", error=error[:2000])  # fmt: skip
+
+    def _describe(self, exc: BaseException) -> str:
+        """``<kind>: <detail>`` for the attempt log; a timeout's kind says ``Timeout`` (the
+        retry schedule backs off further after one)."""
+        s = self.settings
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            kind, detail = "ConnectTimeout", f"not connected within {s.connect_timeout} s"
+        elif isinstance(exc, TimeoutError):
+            kind, detail = "Timeout", f"no complete answer within {s.timeout} s"
+        elif isinstance(exc, aiohttp.ClientSSLError):
+            kind, detail = "TLSError", str(exc)
+        elif isinstance(exc, aiohttp.ClientConnectorError):
+            kind, detail = "ConnectError", str(exc)
+        elif isinstance(exc, aiohttp.ClientOSError | aiohttp.ServerDisconnectedError
+                        | aiohttp.ClientPayloadError):  # fmt: skip
+            kind, detail = "ReadError", str(exc) or type(exc).__name__
+        else:
+            kind, detail = type(exc).__name__, str(exc)
+        return f"{kind}: {detail}"
 
 
-async def sweep(settings: Settings, *, batch_size: int, max_seconds: float,
-                transport: httpx.AsyncBaseTransport | None = None) -> SweepStats:  # fmt: skip
-    async with Sweeper(settings, transport=transport) as sweeper:
+async def _excerpt(response: aiohttp.ClientResponse) -> str:
+    """At most ``EXCERPT_BYTES`` of the answer; the rest is never read (the connection is then
+    closed rather than reused)."""
+    data = b""
+    while len(data) < EXCERPT_BYTES:
+        chunk = await response.content.read(EXCERPT_BYTES - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data.decode("utf-8", errors="replace")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def sweep(settings: Settings, *, batch_size: int, max_seconds: float) -> SweepStats:
+    async with Sweeper(settings) as sweeper:
         return await sweeper.run(batch_size=batch_size, max_seconds=max_seconds)
 
 
-def deliver_due(
-    *,
-    settings: Settings,
-    batch_size: int,
-    transport: httpx.AsyncBaseTransport | None = None,
-    now: datetime | None = None,
-) -> int:
-    """One batch (fan-out, claim, send, record) from synchronous code. Returns how many were sent.
+def deliver_due(*, settings: Settings, batch_size: int, now: datetime | None = None) -> int:
+    """One batch (claim with fan-out, send, record) from synchronous code. Returns how many were
+    sent.
 
     ``now`` stands in for the clock when choosing what is due, so tests can compress time.
     """
 
     async def one() -> int:
-        async with Sweeper(settings, transport=transport) as sweeper:
+        async with Sweeper(settings) as sweeper:
             return await sweeper.batch(batch_size=batch_size, now=now)
 
     return asyncio.run(one())
@@ -258,6 +335,8 @@ def settings_from_env() -> Settings:
         concurrency=s.webhook_concurrency,
         disable_after=timedelta(days=s.webhook_disable_after_days),
         redis_url=_redis_url_or_none(),
+        endpoint_concurrency=s.webhook_endpoint_concurrency,
+        ca_file=s.webhook_ca_file,
     )
 
 

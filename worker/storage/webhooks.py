@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from secrets import randbelow
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, literal, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -107,33 +108,57 @@ def endpoint_view(endpoint: WebhookEndpoint) -> dict[str, Any]:
 
 
 def fan_out(session: Session, *, now: datetime | None = None, limit: int = 1000) -> int:
-    """Turn not-yet-fanned-out events into one message per subscribed, enabled endpoint.
+    """Turn up to ``limit`` not-yet-fanned-out events into one message per subscribed, enabled
+    endpoint, due now and leased to nobody. Returns how many messages were created.
 
-    A few statements per batch whatever its size: one to take the events (``FOR UPDATE SKIP
-    LOCKED`` on PostgreSQL, so concurrent sweepers split the work instead of repeating it; SQLite
-    writers are serialised already), one for the endpoints, one multi-row insert, one update.
-    Returns how many messages were created.
+    Sweeps do not call this: ``claim_due`` fans out into messages already leased to the sweep.
     """
-    query = (
-        select(Event.id, Event.tenant_id, Event.type, Event.payload)
+    return len(_fan_out(session, now=now or datetime.now(UTC), limit=limit, lease_until=None))
+
+
+def _fan_out(
+    session: Session, *, now: datetime, limit: int, lease_until: datetime | None
+) -> list[Due]:
+    """The messages created from up to ``limit`` events, in the events' order.
+
+    Three statements whatever the batch size: one ``UPDATE … RETURNING`` takes the events and
+    marks them fanned out (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent sweeps split
+    the work instead of repeating it; SQLite writers are serialised already), one reads the
+    endpoints, one multi-row insert writes the messages. With ``lease_until``, the messages of
+    endpoints without a rate limit are written leased until then, for the caller to send; a
+    rate-limited endpoint's are left for ``claim_due``'s per-endpoint share.
+    """
+    pick = (
+        select(Event.id)
         .where(Event.fanned_out_at.is_(None))
         .order_by(Event.created_at, Event.id)
         .limit(limit)
     )
     if _dialect(session) == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    events = session.execute(query).all()
+        pick = pick.with_for_update(skip_locked=True)
+    events = session.execute(
+        update(Event)
+        .where(Event.id.in_(pick))
+        .values(fanned_out_at=now)
+        .returning(Event.id, Event.tenant_id, Event.type, Event.payload, Event.created_at)
+        .execution_options(synchronize_session=False)
+    ).all()
     if not events:
-        return 0
+        return []
+    events.sort(key=lambda e: (e.created_at, e.id))  # RETURNING has no order of its own
     endpoints: dict[str, list[Any]] = {}
     for ep in session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.tenant_id, WebhookEndpoint.event_types).where(
+        select(
+            WebhookEndpoint.id,
+            WebhookEndpoint.tenant_id,
+            WebhookEndpoint.event_types,
+            WebhookEndpoint.rate_limit,
+        ).where(
             WebhookEndpoint.tenant_id.in_({e.tenant_id for e in events}),
             WebhookEndpoint.enabled.is_(True),
         )
     ):
         endpoints.setdefault(ep.tenant_id, []).append(ep)
-    now = now or datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     for event in events:
         body: bytes | None = None
@@ -141,16 +166,29 @@ def fan_out(session: Session, *, now: datetime | None = None, limit: int = 1000)
             if ep.event_types and event.type not in ep.event_types:
                 continue
             body = body or _body(event.payload)
-            rows.append(_message_row(tenant_id=event.tenant_id, endpoint_id=ep.id,
-                                     event_id=event.id, event_type=event.type, body=body,
-                                     now=now))  # fmt: skip
-    created = 0
-    if rows:
-        created = len(session.execute(_insert_messages(session), rows).all())
-    session.execute(
-        update(Event).where(Event.id.in_([e.id for e in events])).values(fanned_out_at=now)
-    )
-    return created
+            # One microsecond apart: the order they became due is the events' order.
+            row = _message_row(tenant_id=event.tenant_id, endpoint_id=ep.id, event_id=event.id,
+                               event_type=event.type, body=body, now=now,
+                               created_at=now + timedelta(microseconds=len(rows)),
+                               locked_until=None if ep.rate_limit else lease_until)  # fmt: skip
+            rows.append(row)
+    if not rows:
+        return []
+    created = set(session.execute(_insert_messages(session), rows).scalars())
+    return [
+        Due(
+            r["id"],
+            r["tenant_id"],
+            r["endpoint_id"],
+            r["event_type"],
+            r["body"],
+            0,
+            lease=r["locked_until"],
+            fresh=True,
+        )
+        for r in rows
+        if r["id"] in created
+    ]
 
 
 def enqueue_message(
@@ -174,10 +212,12 @@ def _body(payload: dict[str, Any]) -> bytes:
 
 
 def _message_row(*, tenant_id: str, endpoint_id: str, event_id: str | None, event_type: str,
-                 body: bytes, now: datetime) -> dict[str, Any]:  # fmt: skip
+                 body: bytes, now: datetime, created_at: datetime | None = None,
+                 locked_until: datetime | None = None) -> dict[str, Any]:  # fmt: skip
     return {"id": new_id("msg"), "tenant_id": tenant_id, "endpoint_id": endpoint_id,
             "event_id": event_id, "event_type": event_type, "body": body, "status": "pending",
-            "attempts": 0, "next_attempt_at": now, "created_at": now}  # fmt: skip
+            "attempts": 0, "next_attempt_at": now, "locked_until": locked_until,
+            "created_at": created_at or now}  # fmt: skip
 
 
 def _insert_messages(session: Session) -> Any:
@@ -196,7 +236,12 @@ def _dialect(session: Session) -> str:
 
 @dataclass(frozen=True)
 class Due:
-    """A claimed message: what the sender needs, detached from any session."""
+    """A claimed message: what the sender needs, detached from any session.
+
+    ``lease`` is when the claim's lease ends; its last microseconds are random, so it also names
+    the batch that holds the message (``record_outcomes`` settles only what its batch still
+    holds). ``fresh``: created by this claim's fan-out.
+    """
 
     id: str
     tenant_id: str
@@ -204,6 +249,8 @@ class Due:
     event_type: str
     body: bytes
     attempts: int
+    lease: datetime | None = None
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,50 +267,26 @@ class Target:
 def claim_due(
     session: Session, *, now: datetime, limit: int, lease: timedelta, rate_window_s: float = 5.0
 ) -> tuple[list[Due], dict[str, Target]]:
-    """Due messages of enabled endpoints, leased to this worker for ``lease``.
+    """A batch for one sweep, leased to it until ``now + lease``: due messages of enabled
+    endpoints, oldest due first, then, while the batch has room, messages fanned out from new
+    events (written already leased, so they need no claim of their own).
 
-    The lease (``locked_until``) keeps two sweepers from sending the same message at once; a
-    worker that dies mid-batch leaves leases that simply expire. An endpoint with a rate limit
-    gets at most ``rate_limit * rate_window_s`` messages per batch; the rest stay due.
+    The lease (``locked_until``) keeps two sweeps from sending the same message at once; a worker
+    that dies mid-batch leaves leases that simply expire. An endpoint with a rate limit gets at
+    most ``rate_limit * rate_window_s`` (at least one) messages per claim; the rest stay due.
     """
-    query = (
-        select(
-            WebhookMessage.id,
-            WebhookMessage.tenant_id,
-            WebhookMessage.endpoint_id,
-            WebhookMessage.event_type,
-            WebhookMessage.body,
-            WebhookMessage.attempts,
-            WebhookEndpoint.rate_limit,
-        )
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
-        .where(
-            WebhookMessage.status == "pending",
-            WebhookMessage.next_attempt_at <= now,
-            or_(WebhookMessage.locked_until.is_(None), WebhookMessage.locked_until <= now),
-            WebhookEndpoint.enabled.is_(True),
-        )
-        .order_by(WebhookMessage.next_attempt_at, WebhookMessage.created_at)
-        .limit(limit)
-    )
-    if _dialect(session) == "postgresql":
-        query = query.with_for_update(of=WebhookMessage, skip_locked=True)
-    taken: dict[str, int] = {}
-    claimed: list[Due] = []
-    for row in session.execute(query):
-        if row.rate_limit:
-            taken[row.endpoint_id] = taken.get(row.endpoint_id, 0) + 1
-            if taken[row.endpoint_id] > max(1, int(row.rate_limit * rate_window_s)):
-                continue
-        claimed.append(Due(row.id, row.tenant_id, row.endpoint_id, row.event_type, row.body,
-                           row.attempts))  # fmt: skip
+    lease_until = now + lease + timedelta(microseconds=1 + randbelow(999))
+    claimed = _claim(session, now=now, limit=limit, lease_until=lease_until,
+                     rate_window_s=rate_window_s)  # fmt: skip
+    if len(claimed) < limit:
+        fresh = _fan_out(session, now=now, limit=limit - len(claimed), lease_until=lease_until)
+        leased = [due for due in fresh if due.lease is not None]
+        claimed += leased
+        if len(leased) < len(fresh) and len(claimed) < limit:  # new rate-limited messages
+            claimed += _claim(session, now=now, limit=limit - len(claimed),
+                              lease_until=lease_until, rate_window_s=rate_window_s)  # fmt: skip
     if not claimed:
         return [], {}
-    session.execute(
-        update(WebhookMessage)
-        .where(WebhookMessage.id.in_([m.id for m in claimed]))
-        .values(locked_until=now + lease)
-    )
     targets = {
         ep.id: Target(
             ep.id, ep.url, tuple(signing_secrets(ep, now)), ep.legacy_signature, ep.rate_limit
@@ -275,6 +298,64 @@ def claim_due(
     return claimed, targets
 
 
+def _claim(
+    session: Session, *, now: datetime, limit: int, lease_until: datetime, rate_window_s: float
+) -> list[Due]:
+    """One ``UPDATE … RETURNING``: take up to ``limit`` due, unleased messages (``SKIP LOCKED`` on
+    PostgreSQL: concurrent sweeps take different ones), keep each rate-limited endpoint's share,
+    lease them until ``lease_until``."""
+    m, ep = WebhookMessage, WebhookEndpoint
+    due = (
+        select(m.id, m.endpoint_id, m.next_attempt_at, m.created_at, ep.rate_limit)
+        .join(ep, ep.id == m.endpoint_id)
+        .where(
+            m.status == "pending",
+            m.next_attempt_at <= now,
+            or_(m.locked_until.is_(None), m.locked_until <= now),
+            ep.enabled.is_(True),
+        )
+        .order_by(m.next_attempt_at, m.created_at)
+        .limit(limit)
+    )
+    if _dialect(session) == "postgresql":
+        due = due.with_for_update(of=m, skip_locked=True)
+    picked = due.subquery("due")
+    order = (picked.c.next_attempt_at, picked.c.created_at)
+    rank = func.row_number().over(partition_by=picked.c.endpoint_id, order_by=order)
+    ranked = select(picked.c.id, picked.c.rate_limit, rank.label("rank")).subquery("ranked")
+    within_share = select(ranked.c.id).where(
+        or_(
+            ranked.c.rate_limit.is_(None),
+            ranked.c.rate_limit <= 0,
+            ranked.c.rank == 1,
+            ranked.c.rank <= ranked.c.rate_limit * rate_window_s,  # rank <= floor(limit * window)
+        )
+    )
+    rows = session.execute(
+        update(m)
+        .where(m.id.in_(within_share))
+        .values(locked_until=lease_until)
+        .returning(
+            m.id,
+            m.tenant_id,
+            m.endpoint_id,
+            m.event_type,
+            m.body,
+            m.attempts,
+            m.next_attempt_at,
+            m.created_at,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    rows.sort(key=lambda r: (r.next_attempt_at, r.created_at))
+    return [Due(r.id, r.tenant_id, r.endpoint_id, r.event_type, r.body, r.attempts,
+                lease=lease_until) for r in rows]  # fmt: skip
+
+
+ATTEMPT_COLUMNS = ("tenant_id", "endpoint_id", "message_id", "event_type", "attempted_at",
+                   "outcome", "status_code", "latency_ms", "response_excerpt", "error")  # fmt: skip
+
+
 def record_outcomes(
     session: Session,
     *,
@@ -284,87 +365,114 @@ def record_outcomes(
 ) -> int:
     """Log every attempt of a batch and settle its messages; returns how many were recorded.
 
-    Successes (the common case) take three statements for the whole batch; a failure goes
-    through ``record_outcome`` (retry schedule, auto-disable). A message deleted meanwhile (its
-    endpoint was deleted) or already settled elsewhere (a resend) is left alone.
+    One guarded ``UPDATE … RETURNING`` settles the whole batch (succeeded, or the next attempt
+    on the retry schedule, or failed); it touches only messages still pending and still held by
+    the batch's lease, so a message deleted meanwhile (its endpoint was deleted), settled
+    elsewhere, resent, or re-claimed by another sweep after its lease ran out is left alone and
+    its attempt is not logged here. The attempts of what it settled are written in bulk (COPY on
+    PostgreSQL). Endpoints with a failure start or keep their failing period and may be disabled
+    (410 Gone, or failing for ``disable_after``); a success ends it.
     """
-    ids = [due.id for due, _ in results]
-    lock = select(WebhookMessage.id).where(
-        WebhookMessage.id.in_(ids), WebhookMessage.status == "pending"
-    )
-    if _dialect(session) == "postgresql":
-        lock = lock.with_for_update()
-    pending = set(session.scalars(lock))
-    results = [(due, outcome) for due, outcome in results if due.id in pending]
     if not results:
         return 0
-    session.execute(insert(DeliveryAttempt), [
-        {"tenant_id": due.tenant_id, "endpoint_id": due.endpoint_id, "message_id": due.id,
-         "event_type": due.event_type, "attempted_at": now,
-         "outcome": "success" if outcome.success else "failure",
-         "status_code": outcome.status_code, "latency_ms": outcome.latency_ms,
-         "response_excerpt": outcome.excerpt[:EXCERPT_BYTES], "error": outcome.error}
-        for due, outcome in results
-    ])  # fmt: skip
-    succeeded = [due for due, outcome in results if outcome.success]
-    if succeeded:
-        session.execute(
-            update(WebhookMessage)
-            .where(WebhookMessage.id.in_([d.id for d in succeeded]))
-            .values(
-                status="succeeded",
-                attempts=WebhookMessage.attempts + 1,
-                last_attempt_at=now,
-                next_attempt_at=None,
-                locked_until=None,
-            )
-        )
-        session.execute(
-            update(WebhookEndpoint)
-            .where(
-                WebhookEndpoint.id.in_({d.endpoint_id for d in succeeded}),
-                WebhookEndpoint.failing_since.is_not(None),
-            )
-            .values(failing_since=None)
-        )
+    m = WebhookMessage
+    plans: dict[str, tuple[str, datetime | None]] = {}  # failed message -> status, next attempt
     for due, outcome in results:
         if outcome.success:
             continue
-        message = session.get(WebhookMessage, due.id)
-        endpoint = session.get(WebhookEndpoint, due.endpoint_id)
-        if message is not None and endpoint is not None:
-            _settle_failure(session, message=message, endpoint=endpoint, outcome=outcome,
-                            now=now, disable_after=disable_after)  # fmt: skip
+        throttled = (
+            signing.is_throttling(outcome.status_code)
+            if outcome.status_code is not None
+            else "Timeout" in (outcome.error or "")  # a receiver too slow to answer: back off too
+        )
+        delay = signing.next_delay(due.attempts + 1, retry_after=outcome.retry_after,
+                                   throttled=throttled, now=now)  # fmt: skip
+        plans[due.id] = ("failed", None) if delay is None else (
+            "pending", now + timedelta(seconds=delay))  # fmt: skip
+    values: dict[str, Any] = {"attempts": m.attempts + 1, "last_attempt_at": now,
+                              "locked_until": None, "status": "succeeded",
+                              "next_attempt_at": None}  # fmt: skip
+    if plans:
+        values["status"] = case({i: status for i, (status, _) in plans.items()}, value=m.id,
+                                else_="succeeded")  # fmt: skip
+        retry_at = {i: literal(at, m.next_attempt_at.type)
+                    for i, (_, at) in plans.items() if at is not None}  # fmt: skip
+        if retry_at:
+            values["next_attempt_at"] = case(retry_at, value=m.id, else_=null())
+    held: dict[datetime | None, list[str]] = {}
+    for due, _ in results:
+        held.setdefault(due.lease, []).append(due.id)
+    guard = or_(*(
+        m.id.in_(ids) if lease is None else and_(m.id.in_(ids), m.locked_until == lease)
+        for lease, ids in held.items()
+    ))  # fmt: skip
+    recorded = set(
+        session.execute(
+            update(m)
+            .where(m.status == "pending", guard)
+            .values(values)
+            .returning(m.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    results = [(due, outcome) for due, outcome in results if due.id in recorded]
+    if not results:
+        return 0
+    _write_attempts(session, [
+        (due.tenant_id, due.endpoint_id, due.id, due.event_type, now,
+         "success" if outcome.success else "failure", outcome.status_code, outcome.latency_ms,
+         outcome.excerpt[:EXCERPT_BYTES].replace("\x00", "\ufffd"), outcome.error)
+        for due, outcome in results
+    ])  # fmt: skip
+    succeeded = {due.endpoint_id for due, outcome in results if outcome.success}
+    if succeeded:
+        session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id.in_(succeeded), WebhookEndpoint.failing_since.is_not(None))
+            .values(failing_since=None)
+            .execution_options(synchronize_session=False)
+        )
+    failures: dict[str, list[Outcome]] = {}
+    for due, outcome in results:
+        if not outcome.success:
+            failures.setdefault(due.endpoint_id, []).append(outcome)
+    for endpoint_id, outcomes in failures.items():
+        endpoint = session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is not None:
+            _endpoint_failed(session, endpoint=endpoint, outcomes=outcomes, now=now,
+                             disable_after=disable_after)  # fmt: skip
     return len(results)
 
 
-def _settle_failure(
+def _write_attempts(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    if _dialect(session) == "postgresql":
+        raw = session.connection().connection.driver_connection
+        assert raw is not None
+        columns = ", ".join(ATTEMPT_COLUMNS)
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY delivery_attempt ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    else:
+        session.execute(insert(DeliveryAttempt), [dict(zip(ATTEMPT_COLUMNS, row, strict=True))
+                                                  for row in rows])  # fmt: skip
+
+
+def _endpoint_failed(
     session: Session,
     *,
-    message: WebhookMessage,
     endpoint: WebhookEndpoint,
-    outcome: Outcome,
+    outcomes: Sequence[Outcome],
     now: datetime,
     disable_after: timedelta,
-    rng: Any = None,
 ) -> None:
-    """After a failed attempt: schedule the next one or give up, and maybe disable the endpoint."""
-    message.attempts += 1
-    message.last_attempt_at = now
-    message.locked_until = None
+    """After failed attempts: the endpoint is failing since now unless it already was; disable it
+    on a 410 Gone or once it has failed for ``disable_after``."""
     endpoint.failing_since = endpoint.failing_since or now
-    throttled = (
-        signing.is_throttling(outcome.status_code)
-        if outcome.status_code is not None
-        else "Timeout" in (outcome.error or "")  # a receiver too slow to answer: back off too
-    )
-    delay = signing.next_delay(message.attempts, retry_after=outcome.retry_after,
-                               throttled=throttled, now=now, rng=rng)  # fmt: skip
-    if delay is None:
-        message.status, message.next_attempt_at = "failed", None
-    else:
-        message.next_attempt_at = now + timedelta(seconds=delay)
-    gone = outcome.status_code is not None and signing.disables_now(outcome.status_code)
+    gone = any(o.status_code is not None and signing.disables_now(o.status_code)
+               for o in outcomes)  # fmt: skip
     if gone or now - endpoint.failing_since >= disable_after:
         reason = "the receiver answered 410 Gone" if gone else (
             f"every delivery failed since {iso(endpoint.failing_since)}")  # fmt: skip
