@@ -60,6 +60,13 @@ QUALITY_CODES = {
 }
 QUALITY_NAMES = {0: "good", 1: "uncertain", 2: "bad"}
 MAX_TAG_LENGTH = 200
+MAX_UNIT_LENGTH = 40
+# Readings must fall in this window (UTC): beyond it a timestamp is a typo or a placeholder,
+# and it would overflow the date arithmetic of every later step (local days, reports).
+EARLIEST = pd.Timestamp("1900-01-01T00:00:00Z")
+LATEST = pd.Timestamp("2200-01-01T00:00:00Z")  # excluded
+# C0 and C1 control characters (NUL, CR, LF, ...): never part of a name, a unit or a quality.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # An offset after a time of day: a date alone ("2025-01-01") has none, whatever its dashes say.
 _OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
@@ -293,7 +300,7 @@ def _source_rows(text: str, rows: np.ndarray) -> list[str]:
         for number, fields in enumerate(_iter_records(text), start=1):
             if number in wanted:
                 found[number] = ",".join(fields)
-    return [found.get(r, "")[:500] for r in rows.tolist()]
+    return [found.get(r, "")[:500].replace("\x00", "\\x00") for r in rows.tolist()]
 
 
 def _as_text(value: Any) -> str:
@@ -401,10 +408,25 @@ def _validate(
     ):
         wrong_type = np.asarray(["\x01" in u for u in uniques], dtype=bool)
         reasons.add(wrong_type[codes], f"{name} has a value of the wrong type")
+    for name, codes, uniques in (
+        ("facility_id", fac_codes, facs),
+        ("tag", tag_codes, tags),
+        ("unit", unit_codes, units),
+        ("quality", q_codes, q_values),
+    ):
+        control = np.asarray([_CONTROL.search(u) is not None for u in uniques], dtype=bool)
+        reasons.add(
+            control[codes],
+            describe=lambda i, n=name, c=codes, u=uniques: (
+                f"{n} {_q(u[c[i]])} contains a control character"
+            ),
+        )
     reasons.add((facs == "")[fac_codes], "facility_id is empty")
     reasons.add((tags == "")[tag_codes], "tag is empty")
     too_long = np.asarray([len(t) > MAX_TAG_LENGTH for t in tags], dtype=bool)
     reasons.add(too_long[tag_codes], f"tag is longer than {MAX_TAG_LENGTH} characters")
+    long_unit = np.asarray([len(u) > MAX_UNIT_LENGTH for u in units], dtype=bool)
+    reasons.add(long_unit[unit_codes], f"unit is longer than {MAX_UNIT_LENGTH} characters")
 
     # Exports repeat each timestamp once per tag: parse each distinct text once.
     ts_codes, stamps = _factor(frame, "timestamp")
@@ -431,6 +453,14 @@ def _validate(
     reasons.add(
         ~parsed_ok[ts_codes],
         describe=lambda i: f"timestamp {_q(stamps[ts_codes[i]])} is not an ISO 8601 date-time",
+    )
+    in_range = (parsed >= EARLIEST) & (parsed < LATEST)
+    reasons.add(
+        (parsed_ok & ~in_range.to_numpy(dtype=bool))[ts_codes],
+        describe=lambda i: (
+            f"timestamp {_q(stamps[ts_codes[i]])} is out of range: readings must fall between "
+            f"{EARLIEST:%Y-%m-%d} and {LATEST - pd.Timedelta(days=1):%Y-%m-%d} (UTC)"
+        ),
     )
     ts_us = parsed.dt.as_unit("us").astype("int64").to_numpy()
 
@@ -499,7 +529,12 @@ def _categorical(codes: np.ndarray, values: np.ndarray) -> pd.Categorical:
 
 
 def _q(text: Any) -> str:
-    return "'" + str(text)[:60] + "'"
+    return "'" + _visible(str(text)[:60]) + "'"
+
+
+def _visible(text: str) -> str:
+    """Control characters written as escapes (``\\x00``): a NUL cannot even be stored."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _value_problem(text: Any) -> str:
@@ -513,4 +548,4 @@ def _raw_rows(frame: pd.DataFrame, mask: np.ndarray) -> list[str]:
         return []
     subset = frame[mask].astype(object).fillna("").astype(str)
     joined = subset.apply(lambda r: ",".join(r.to_numpy()), axis=1, result_type="reduce")
-    return [s.replace("\x01", "?")[:500] for s in joined]
+    return [s.replace("\x01", "?").replace("\x00", "\\x00")[:500] for s in joined]

@@ -1053,7 +1053,9 @@ def _offset_text(minutes: int, style: str) -> str:
 @st.composite
 def instants(draw: st.DrawFn) -> tuple[str, pd.Timestamp]:
     utc = draw(
-        st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1))
+        st.datetimes(  # the accepted range: 1900 to the end of 2199
+            min_value=datetime(1970, 1, 1), max_value=datetime(2199, 12, 31, 23, 59, 59, 999999)
+        )
     ).replace(tzinfo=UTC)
     minutes = draw(OFFSETS)
     style = draw(st.sampled_from(["Z", "hh:mm", "hhmm"]))
@@ -1191,3 +1193,84 @@ def test_property_records_and_csv_agree(row: dict) -> None:
     from_csv = parse_csv(csv_bytes(row_text(row))).points.drop(columns="row")
 
     assert_frame_equal(canon(from_json), canon(from_csv))
+
+
+# --- values no later step can hold: rejected row by row, the good rows kept ---------------------
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "0000-01-01T00:00:00Z",  # year 0: no calendar has it
+        "9999-12-31T23:59:59-14:00",  # year 10000 in UTC
+        "0001-01-01T00:00:00+14:00",  # year 0 in UTC
+        "1677-09-21T00:00:00Z",
+        "2262-04-12T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+    ],
+)
+def test_out_of_range_timestamps_are_rejected_rows(stamp: str) -> None:
+    data = (
+        "facility_id,tag,timestamp,value\n"
+        "F,flow,2025-01-01T00:00:00Z,1\n"
+        f"F,flow,{stamp},2\n"
+        "F,flow,2025-01-01T00:01:00Z,3\n"
+    ).encode()
+    items = [
+        {"facility_id": "F", "tag": "flow", "timestamp": t, "value": v}
+        for t, v in (("2025-01-01T00:00:00Z", 1), (stamp, 2), ("2025-01-01T00:01:00Z", 3))
+    ]
+    for parsed, row in ((parse_csv(data), 3), (parse_records(items), 2)):  # CSV header: row 1
+        assert parsed.points["value"].tolist() == [1.0, 3.0]
+        [reason] = parsed.rejected["reason"]
+        assert "out of range" in reason and stamp in reason
+        assert parsed.rejected["row"].tolist() == [row]
+
+
+def test_timestamp_range_edges() -> None:
+    data = (
+        b"facility_id,tag,timestamp,value\n"
+        b"F,t,1900-01-01T00:00:00Z,1\n"
+        b"F,t,2199-12-31T23:59:59.999999Z,2\n"
+        b"F,t,1899-12-31T23:59:59Z,3\n"
+        b"F,t,2200-01-01T00:00:00Z,4\n"
+    )
+    parsed = parse_csv(data)
+    assert parsed.points["value"].tolist() == [1.0, 2.0]
+    assert parsed.rejected["row"].tolist() == [4, 5]
+
+
+@pytest.mark.parametrize("column", ["facility_id", "tag", "unit", "quality"])
+@pytest.mark.parametrize("char", ["\x00", "\r", "\n", "\x1b", "\x7f", "\x85"])
+def test_control_characters_in_names_are_rejected_rows(column: str, char: str) -> None:
+    good = {"facility_id": "F", "tag": "flow", "timestamp": "2025-01-01T00:00:00Z",
+            "value": 1.0, "unit": "m3", "quality": "good"}  # fmt: skip
+    bad = {**good, "timestamp": "2025-01-01T00:01:00Z", column: f"a{char}b"}
+    parsed = parse_records([good, bad])
+    assert parsed.points["row"].tolist() == [1]
+    [reason] = parsed.rejected["reason"]
+    assert reason.startswith(f"{column} 'a\\x{ord(char):02x}b'"), reason
+    assert "control character" in reason
+    assert "\x00" not in reason and "\x00" not in "".join(parsed.rejected["raw"])
+
+
+def test_nul_in_a_csv_row_is_a_rejected_row_stored_printable() -> None:
+    data = (
+        b"facility_id,tag,timestamp,value,unit\n"
+        b"F,fl\x00ow,2025-01-01T00:00:00Z,1,m3\n"
+        b"F,flow,2025-01-01T00:00:00Z,2,m\x00\n"
+        b"F,flow,2025-01-01T00:01:00Z,3,m3\n"
+    )
+    parsed = parse_csv(data)
+    assert parsed.points["value"].tolist() == [3.0]
+    assert parsed.rejected["row"].tolist() == [2, 3]
+    assert parsed.rejected["raw"].tolist() == [
+        "F,fl\\x00ow,2025-01-01T00:00:00Z,1,m3",
+        "F,flow,2025-01-01T00:00:00Z,2,m\\x00",
+    ]
+
+
+def test_long_unit_is_a_rejected_row() -> None:
+    rows = [{"facility_id": "F", "tag": "t", "timestamp": "2025-01-01T00:00:00Z", "value": 1,
+             "unit": "u" * 41}]  # fmt: skip
+    assert "unit is longer than 40" in parse_records(rows).rejected["reason"][0]
