@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,17 +85,29 @@ def job_attempt(task: Task, job_id: str) -> Iterator[JobRun | None]:
         _fail(job_id, run, f"timed out after {get_settings().task_soft_time_limit} s")
     except TRANSIENT as exc:
         if task.request.retries >= (task.max_retries or 0):
-            _fail(job_id, run, f"gave up after {task.request.retries + 1} tries: {exc}")
+            error_id = _log_error(job_id, exc)
+            _fail(job_id, run, f"gave up after {task.request.retries + 1} tries: a service it "
+                  f"needs (database, broker) stayed unavailable (error id {error_id})")  # fmt: skip
             return
         log.warning("job %s: transient error, will retry: %s", job_id, exc)
         raise
     except AlreadyFinished:
         log.info("job %s: another copy of its message finished it first", job_id)
     except Exception as exc:
-        if _fail(job_id, run, f"internal error: {type(exc).__name__}: {exc}"):
+        error_id = _log_error(job_id, exc)
+        if _fail(job_id, run, f"internal error (error id {error_id}): the job could not be "
+                 "completed; quote this id when reporting it"):  # fmt: skip
             raise
         # Another copy finished the job meanwhile (this one collided with its writes).
         log.info("job %s: finished by another copy; this copy's %r is moot", job_id, exc)
+
+
+def _log_error(job_id: str, exc: BaseException) -> str:
+    """Log an unexpected error in full, under a new id; only the id goes to the job, which its
+    caller reads: never SQL, a stack trace or a library's message."""
+    error_id = f"err_{secrets.token_hex(8)}"
+    log.error("job %s: error %s: %s: %s", job_id, error_id, type(exc).__name__, exc, exc_info=exc)
+    return error_id
 
 
 class AlreadyFinished(Exception):
