@@ -1,7 +1,7 @@
 """Substitute values for the missing slots of gaps, each row tagged with its method code.
 
 Detection (``pipelines.gaps``) says *where* data is missing; substitution is policy, so the
-method is an argument (timeseries_quality.md §1.1-1.3, lcfs.md §6):
+method is an argument (docs/gaps-and-quality.md, missing data):
 
 ========================  ====  ==============================================================
 method                    code  value for every slot of a gap
@@ -51,6 +51,16 @@ METHODS = {
     "percentile_95": "P95",
     "maximum": "MAX",
     "mean_plus_2sd": "M2SD",
+}
+# Where each method comes from, as printed in reports.
+SOURCES = {
+    "before_after_mean": "40 CFR §98.355(b)-(c): mean of the quality-assured values before and "
+    "after the missing-data period",
+    "percentile_90": "40 CFR §75.33: 90th percentile of the lookback hourly values",
+    "percentile_95": "40 CFR §75.33: 95th percentile of the lookback hourly values",
+    "maximum": "40 CFR §75.33: maximum of the lookback hourly values",
+    "mean_plus_2sd": "Commission Implementing Regulation (EU) 2018/2066, Art. 45 and Annex VIII: "
+    "mean plus twice the standard deviation",
 }
 SUBSTITUTE_COLUMNS = ("tag", "ts", "value", "method")
 

@@ -23,13 +23,31 @@ def _main() -> None:
     """California LCFS credits."""
 
 
-@lcfs_app.command()
+def _accepted() -> str:
+    from pipelines.lcfs import load_tables
+
+    tables = load_tables()
+    kinds = "; ".join(
+        f"{t.name} ({'+' if t.effect > 0 else ''}{t.effect})" for t in tables.transaction_types
+    )
+    fuels = ", ".join(sorted(f.fuel_type for f in tables.fuel_types))
+    apps = ", ".join(sorted(e.application for e in tables.eers))
+    return (
+        f"Transaction types (effect on the entity's credits): {kinds}.\n\n"
+        f"Fuel types: {fuels}.\n\nApplications (EER rows): {apps}.\n\n"
+        "A quantity in therm or MMBtu (higher heating value) needs hhv_btu_per_scf or "
+        "lhv_hhv_ratio. Bad input: exit 2 with the reason (JSON with --json)."
+    )
+
+
+@lcfs_app.command(epilog=_accepted())
 def credits(
     transactions: Annotated[
         Path,
         typer.Option(
             help="CSV: fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date "
-            "[,energy_density,eer,benchmark,application,business_partner,reference]"
+            "[,energy_density,eer,benchmark,application,business_partner,reference,"
+            "hhv_btu_per_scf,lhv_hhv_ratio]"
         ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
@@ -37,8 +55,16 @@ def credits(
         Path | None,
         typer.Option(help="Directory of parameter tables overriding the packaged ones"),
     ] = None,
+    require_confirmed: Annotated[
+        bool,
+        typer.Option(help="Refuse figures not yet compared with the regulation text they cite"),
+    ] = False,
 ) -> None:
-    """Credits and deficits (MT CO2e) of each fuel transaction in a CSV file."""
+    """Credits and deficits (MT CO2e) of each fuel transaction in a CSV file.
+
+    The transaction type sets the sign: types that give the reporting entity the obligation for
+    the fuel add, types that pass it on or take the fuel out of transportation use subtract,
+    transfers without obligation count zero."""
     from pipelines.errors import PipelineError
     from pipelines.lcfs import check_lines, credit_totals, load_tables, parse_transactions_csv
 
@@ -47,7 +73,7 @@ def credits(
     except OSError as exc:
         _error(as_json, "unreadable_file", f"cannot read {transactions}: {exc.strerror}")
     try:
-        loaded = load_tables(tables)
+        loaded = load_tables(tables, require_confirmed=require_confirmed)
         parsed = parse_transactions_csv(content)
         lines = check_lines(parsed, loaded)
     except PipelineError as exc:
@@ -62,6 +88,7 @@ def credits(
                 "unit": t.unit,
                 "ci": t.ci,
                 "transaction_type": line.transaction_type,
+                "effect": line.effect,
                 "date": t.date.isoformat(),
                 "application": line.application,
                 "energy_density": line.energy_density,
@@ -91,6 +118,45 @@ def credits(
     console.print(
         f"credits {summary['credits_mt']:,.2f} MT  deficits {summary['deficits_mt']:,.2f} MT  "
         f"net {summary['net_mt']:,.2f} MT CO2e"
+    )
+
+
+@lcfs_app.command("tables")
+def tables_command(
+    tables: Annotated[
+        Path | None,
+        typer.Option(help="Directory of parameter tables overriding the packaged ones"),
+    ] = None,
+    missing_only: Annotated[bool, typer.Option("--missing", help="Only what is missing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Which figures of 17 CCR §95484 and §95486.1 the tables hold, and what to add."""
+    from pipelines.errors import PipelineError
+    from pipelines.lcfs import load_tables
+    from pipelines.lcfs.coverage import coverage
+
+    try:
+        items = coverage(load_tables(tables))
+    except PipelineError as exc:
+        _error(as_json, exc.code, str(exc))
+    shown = [i for i in items if i.status == "missing" or not missing_only]
+    if as_json:
+        print(json.dumps([i.__dict__ for i in shown]))
+        return
+    table = Table(title="LCFS parameter tables against the regulation")
+    for column in ("table", "figure", "status", "source / row to add"):
+        table.add_column(column)
+    for i in shown:
+        style = {"confirmed": "green", "unconfirmed": "yellow"}.get(i.status, "red")
+        table.add_row(i.table, i.key, f"[{style}]{i.status}[/{style}]", i.source or i.add)
+    console.print(table)
+    counts = {
+        s: sum(1 for i in items if i.status == s) for s in ("confirmed", "unconfirmed", "missing")
+    }
+    console.print(
+        f"{counts['confirmed']} confirmed, {counts['unconfirmed']} unconfirmed (check against "
+        f"the cited text), {counts['missing']} missing: add rows to the CSV files in a tables "
+        "directory (TICKWORK_LCFS_TABLES_DIR or --tables)."
     )
 
 

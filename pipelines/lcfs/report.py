@@ -39,6 +39,7 @@ from pipelines.lcfs.meter import (
 from pipelines.lcfs.tables import LcfsTables, load_tables, quarter_dates
 from pipelines.lcfs.units import ParameterUsed, convert_quantity
 from pipelines.substitution import METHODS
+from pipelines.substitution import SOURCES as SUBSTITUTION_SOURCES
 from pipelines.timeseries import US
 
 
@@ -371,7 +372,7 @@ def compute_quarter(inputs: LcfsInputs) -> LcfsReport:
         inputs.substitution_method,
         0.0,
         code,
-        "pipelines.substitution (EPA Part 98 / Part 75 / EU MRR analogs, lcfs.md §6)",
+        SUBSTITUTION_SOURCES[inputs.substitution_method],
     )
 
     by_tag = {m.tag: m for m in mappings}

@@ -31,11 +31,11 @@ RETRYABLE_CODES = ("internal", "timeout")
 DAY_MARGIN = timedelta(hours=6)
 # Invoices and bills of lading carry no LCFS transaction type. A tenant uploads the documents
 # of fuel it receives (the common case for a dispensing site or a blender), and without a PTD
-# statement the obligation is taken to travel with the fuel (reference/lcfs.md §4).
+# statement the obligation is taken to travel with the fuel (docs/lcfs.md, transaction types).
 DEFAULT_TRANSACTION_TYPE = "Purchased with Obligation"
 FROM_OBLIGATION = {
     "recipient": "Purchased with Obligation",
-    "transferor": "Purchased without obligation",
+    "transferor": "Purchased without Obligation",
 }
 
 
