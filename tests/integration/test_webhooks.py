@@ -7,6 +7,8 @@ become due at once, while every request really goes over HTTP.
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -39,38 +41,86 @@ class Receiver:
     url: str
     got: list[Received] = field(default_factory=list)
     status: dict[str, int] = field(default_factory=dict)  # path -> status to answer
+    retry_after: str | None = None  # sent with every answer when set
+    server_names: list[str | None] = field(default_factory=list)  # TLS SNI of each handshake
+    in_flight: int = 0
+    most_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def verified(self, secret: str) -> list[dict]:
         return [Webhook(secret).verify(r.body, r.headers) for r in self.got]
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def serve(host: str = "127.0.0.1", port: int = 0,
+          tls: ssl.SSLContext | None = None) -> tuple[Receiver, ThreadingHTTPServer]:  # fmt: skip
+    """A real HTTP(S) receiver in a thread. Paths: /slow answers after 2 s, /trickle sends its
+    headers at once and then one byte of the body every 0.1 s for 3 s, /big answers 100 KB,
+    /hold answers after 0.2 s (counting requests in flight); any other path answers
+    ``status[path]`` (200), a redirect pointing back at /ok on the same receiver."""
     state = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            state.got.append(
-                Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-            )
+            with state.lock:
+                state.got.append(
+                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
+                state.in_flight += 1
+                state.most_in_flight = max(state.most_in_flight, state.in_flight)
+            try:
+                self._answer()
+            except OSError:
+                pass  # the sender gave up
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
+
+        def _answer(self) -> None:
             if self.path == "/slow":
                 time.sleep(2)
+            if self.path == "/hold":
+                time.sleep(0.2)
+            if self.path == "/trickle":
+                self.send_response(200)
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                for _ in range(30):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                return
             status = state.status.get(self.path, 200)
+            body = b"x" * 100_000 if self.path == "/big" else f"answer {status}".encode()
             self.send_response(status)
-            if status == 301:
-                self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+            if status in REDIRECTS:
+                self.send_header("Location", f"{state.url}/ok")
+            if state.retry_after is not None:
+                self.send_header("Retry-After", state.retry_after)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
-            self.wfile.write(f"answer {status}".encode())
+            self.wfile.write(body)
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = ThreadingHTTPServer((host, port), Handler)
+    scheme = "http"
+    if tls is not None:
+        tls.sni_callback = lambda _sock, name, _ctx: state.server_names.append(name)
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    state.url = f"{scheme}://{host}:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return state, server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state, server = serve()
     yield state
     server.shutdown()
 
@@ -303,8 +353,6 @@ def test_receiver_down_is_a_failed_attempt(db: str) -> None:
 
 
 def test_connection_reset_is_a_failed_attempt(db: str) -> None:
-    import socket
-
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -427,3 +475,285 @@ def test_outcome_of_a_message_deleted_mid_flight_is_dropped(db: str) -> None:
         assert record_outcomes(s, results=[(m, ok) for m in claimed], now=now,
                                disable_after=timedelta(days=5)) == 0  # fmt: skip
     assert _attempts(db) == []
+
+
+# --- the HTTP client's guarantees: TLS, pinned addresses, redirects, timeouts, excerpts --------
+
+
+@pytest.fixture
+def names(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[list[str]]]:
+    """Made-up DNS: ``names[host]`` is the list of answers, one per lookup, the last repeated.
+    Every lookup of the process goes through it (the SSRF check's and any other)."""
+    answers: dict[str, list[list[str]]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list:
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
+        queue = answers[host]
+        current = queue.pop(0) if len(queue) > 1 else queue[0]
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (a, port, 0, 0)) if ":" in a
+            else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+            for a in current
+        ]  # fmt: skip
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: str  # PEM file of the test CA
+    cert: str  # the receiver's certificate (for HOOKS_NAME), issued by the CA
+    key: str
+
+
+HOOKS_NAME = "hooks.tickwork.test"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA and a server certificate for HOOKS_NAME only."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder = tmp_path_factory.mktemp("pki")
+    now = datetime.now(UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tickwork test CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                     content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOOKS_NAME)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOOKS_NAME)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    paths = Pki(str(folder / "ca.pem"), str(folder / "cert.pem"), str(folder / "key.pem"))
+    pem = serialization.Encoding.PEM
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(pem))
+    (folder / "key.pem").write_bytes(key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    return paths
+
+
+@pytest.fixture
+def tls_receiver(pki: Pki) -> Iterator[Receiver]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.cert, pki.key)
+    state, server = serve(tls=context)
+    yield state
+    server.shutdown()
+
+
+def _port(receiver: Receiver) -> str:
+    return receiver.url.rsplit(":", 1)[1]
+
+
+def test_tls_to_the_checked_address_with_the_hostname_s_certificate(
+    db: str, tls_receiver: Receiver, pki: Pki, names: dict
+) -> None:
+    """https://hooks.tickwork.test: the connection goes to the checked 127.0.0.1, the TLS server
+    name and the Host header are the hostname, the certificate is checked against it."""
+    names[HOOKS_NAME] = [["127.0.0.1"]]
+    port = _port(tls_receiver)
+    tenant_id, _, secret = _endpoint(db, f"https://{HOOKS_NAME}:{port}/ok")
+    _event(db, tenant_id)
+    tls = Settings(**{**LOCAL.__dict__, "allow_http": False, "ca_file": pki.ca})
+    assert deliver_due(settings=tls, batch_size=10) == 1
+    assert _attempts(db) == [("success", 200)]
+    [got] = tls_receiver.got
+    assert got.headers["host"] == f"{HOOKS_NAME}:{port}"
+    assert tls_receiver.server_names == [HOOKS_NAME]
+    tls_receiver.verified(secret)
+
+
+def test_tls_certificate_for_another_name_is_refused(
+    db: str, tls_receiver: Receiver, pki: Pki, names: dict
+) -> None:
+    """The same receiver and address under another name: its certificate does not name it."""
+    names["other.tickwork.test"] = [["127.0.0.1"]]
+    tenant_id, _, _ = _endpoint(db, f"https://other.tickwork.test:{_port(tls_receiver)}/ok")
+    _event(db, tenant_id)
+    tls = Settings(**{**LOCAL.__dict__, "allow_http": False, "ca_file": pki.ca})
+    deliver_due(settings=tls, batch_size=10)
+    assert tls_receiver.got == []
+    with session_scope(db) as s:
+        [attempt] = s.scalars(select(DeliveryAttempt))
+        assert (attempt.outcome, attempt.status_code) == ("failure", None)
+        assert attempt.error.startswith("TLSError") and "hostname" in attempt.error.lower()
+
+
+def test_tls_certificate_from_an_unknown_ca_is_refused(
+    db: str, tls_receiver: Receiver, names: dict
+) -> None:
+    names[HOOKS_NAME] = [["127.0.0.1"]]
+    tenant_id, _, _ = _endpoint(db, f"https://{HOOKS_NAME}:{_port(tls_receiver)}/ok")
+    _event(db, tenant_id)
+    deliver_due(settings=Settings(**{**LOCAL.__dict__, "allow_http": False}), batch_size=10)
+    assert tls_receiver.got == []
+    with session_scope(db) as s:
+        [attempt] = s.scalars(select(DeliveryAttempt))
+        assert attempt.error.startswith("TLSError") and "certificate" in attempt.error
+
+
+def test_request_goes_to_the_checked_address_not_a_later_answer(
+    db: str, receiver: Receiver, names: dict
+) -> None:
+    """DNS rebinding: the name answers an allowed address for the check and a forbidden one
+    (127.0.0.2, where a trap listens on the same port) on every later lookup. The request must
+    go to the address that was checked. (Here 127.0.0.1 plays the public address: it is the one
+    the allow-list admits, and no test may connect outside this machine.)"""
+    port = int(_port(receiver))
+    trap, trap_server = serve("127.0.0.2", port)
+    try:
+        names["rebind.tickwork.test"] = [["127.0.0.1"], ["127.0.0.2"]]
+        tenant_id, _, secret = _endpoint(db, f"http://rebind.tickwork.test:{port}/ok")
+        _event(db, tenant_id)
+        assert deliver_due(settings=LOCAL, batch_size=10) == 1
+        assert trap.got == []
+        [got] = receiver.got
+        assert got.headers["host"] == f"rebind.tickwork.test:{port}"
+        receiver.verified(secret)
+        assert _attempts(db) == [("success", 200)]
+    finally:
+        trap_server.shutdown()
+
+
+@pytest.mark.parametrize("status", REDIRECTS)
+def test_redirect_to_a_receiver_that_would_accept_is_not_followed(
+    db: str, receiver: Receiver, status: int
+) -> None:
+    receiver.status["/moved"] = status  # Location: the same receiver's /ok, which answers 200
+    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/moved")
+    _event(db, tenant_id)
+    deliver_due(settings=LOCAL, batch_size=10)
+    assert [r.path for r in receiver.got] == ["/moved"]
+    assert _attempts(db) == [("failure", status)]
+    assert _message(db).status == "pending"
+
+
+def test_receiver_stalling_past_the_whole_attempt_timeout(db: str, receiver: Receiver) -> None:
+    """Headers at once, then a byte every 0.1 s: no single read waits long, the attempt does."""
+    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/trickle")
+    _event(db, tenant_id)
+    deliver_due(settings=LOCAL, batch_size=10)  # timeout 1 s; the answer would take 3 s
+    with session_scope(db) as s:
+        [attempt] = s.scalars(select(DeliveryAttempt))
+        assert (attempt.outcome, attempt.status_code) == ("failure", None)
+        assert attempt.error.startswith("Timeout")
+        message = s.scalars(select(WebhookMessage)).one()
+        # a timeout counts as throttling: the next try waits at least a minute
+        assert (message.next_attempt_at - message.last_attempt_at).total_seconds() >= 60
+
+
+def test_response_excerpt_is_at_most_20_kb(db: str, receiver: Receiver) -> None:
+    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/big")
+    _event(db, tenant_id)
+    deliver_due(settings=LOCAL, batch_size=10)
+    with session_scope(db) as s:
+        [attempt] = s.scalars(select(DeliveryAttempt))
+        assert attempt.outcome == "success"
+        assert attempt.response_excerpt == "x" * 20 * 1024
+
+
+def test_retry_after_is_honoured(db: str, receiver: Receiver) -> None:
+    receiver.status["/busy"] = 503
+    receiver.retry_after = "900"
+    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/busy")
+    _event(db, tenant_id)
+    deliver_due(settings=LOCAL, batch_size=10)
+    message = _message(db)
+    delay = (message.next_attempt_at - message.last_attempt_at).total_seconds()
+    assert 900 <= delay <= 900 * 1.2 + 1  # the schedule says 5 s; jitter only pushes it later
+
+
+@pytest.mark.parametrize(
+    ("url", "answers"),
+    [("http://[::ffff:127.0.0.1]:{port}/ok", None),
+     ("http://mapped.tickwork.test:{port}/ok", ["::ffff:127.0.0.1"])],
+)  # fmt: skip
+def test_ipv4_mapped_loopback_is_refused_and_allowed_as_its_ipv4(
+    db: str, receiver: Receiver, names: dict, url: str, answers: list[str] | None
+) -> None:
+    if answers:
+        names["mapped.tickwork.test"] = [answers]
+    tenant_id, _, _ = _endpoint(db, url.format(port=_port(receiver)))
+    _event(db, tenant_id)
+    deliver_due(settings=STRICT, batch_size=10)
+    assert receiver.got == []
+    with session_scope(db) as s:
+        [attempt] = s.scalars(select(DeliveryAttempt))
+        assert "refused" in attempt.error and "IPv4-mapped 127.0.0.1: loopback" in attempt.error
+    # the allow-list admits 127.0.0.1 in either spelling, and the request reaches it
+    assert deliver_due(settings=LOCAL, batch_size=10, now=datetime.now(UTC) + timedelta(minutes=1))
+    assert [r.path for r in receiver.got] == ["/ok"]
+    assert _attempts(db)[-1] == ("success", 200)
+
+
+@pytest.mark.parametrize("per_endpoint", [1, 3])
+def test_per_endpoint_concurrency_bounds_requests_in_flight(
+    db: str, receiver: Receiver, per_endpoint: int
+) -> None:
+    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/hold")
+    _event(db, tenant_id, 9)
+    settings = Settings(**{**LOCAL.__dict__, "endpoint_concurrency": per_endpoint})
+    assert deliver_due(settings=settings, batch_size=100) == 9
+    assert 1 <= receiver.most_in_flight <= per_endpoint
+    if per_endpoint == 1:  # one at a time: the receiver sees them in the events' order
+        assert [json.loads(r.body)["data"]["n"] for r in receiver.got] == list(range(9))
+
+
+def test_fanned_out_messages_are_leased_to_the_claiming_sweep(db: str) -> None:
+    """New events become messages already leased to the sweep that fanned them out: another
+    sweep's claim does not get them, and only the holder of the lease records an outcome."""
+    from worker.storage.webhooks import Outcome, claim_due, record_outcomes
+
+    tenant_id, _, _ = _endpoint(db, "https://hooks.example.com/a")
+    _event(db, tenant_id, 3)
+    now = datetime.now(UTC)
+    with session_scope(db) as s:
+        first, _ = claim_due(s, now=now, limit=10, lease=timedelta(minutes=1))
+    assert len(first) == 3 and all(d.fresh and d.lease for d in first)
+    with session_scope(db) as s:
+        assert claim_due(s, now=now, limit=10, lease=timedelta(minutes=1)) == ([], {})
+    later = now + timedelta(minutes=2)  # the first sweep's lease has run out: another takes them
+    with session_scope(db) as s:
+        second, _ = claim_due(s, now=later, limit=10, lease=timedelta(minutes=1))
+    assert {d.id for d in second} == {d.id for d in first}
+    ok = Outcome(status_code=200, latency_ms=3, excerpt="", error=None)
+    with session_scope(db) as s:  # the first sweep answers late: its lease is gone
+        assert record_outcomes(s, results=[(d, ok) for d in first], now=later,
+                               disable_after=timedelta(days=5)) == 0  # fmt: skip
+    with session_scope(db) as s:
+        assert record_outcomes(s, results=[(d, ok) for d in second], now=later,
+                               disable_after=timedelta(days=5)) == 3  # fmt: skip
+    assert _attempts(db) == [("success", 200)] * 3
