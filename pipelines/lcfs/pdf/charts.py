@@ -164,7 +164,7 @@ def completeness_strips(
     = less complete); a day without stored metrics is a blank cell crossed out."""
     count = (last - first).days + 1
     row_h, left, right = 11.0, 70.0, WIDTH - 4.0
-    height = 34.0 + row_h * len(rows) + 16
+    height = 24.0 + row_h * len(rows) + 16
     d = Drawing(WIDTH, height)
     step = (right - left) / count
     top = height - 6
@@ -246,6 +246,8 @@ def nice_scale(peak: float) -> tuple[float, float]:
 
 def axis_text(value: float, top: float) -> str:
     """Axis labels with thousands separators, in k or M when the axis is large."""
+    if value == 0:
+        return "0"
     if top >= 10_000_000:
         return f"{value / 1e6:,.1f}M".replace(".0M", "M")
     if top >= 100_000:
