@@ -240,3 +240,21 @@ def test_time_helpers() -> None:
     assert zone_label("UTC", 2025) == "UTC"
     assert local_time("2025-08-01T19:05:30Z", "America/Los_Angeles") == "2025-08-01 12:05:30 PDT"
     assert public("mean (EPA Part 98 analog, lcfs.md §6)") == "mean (EPA Part 98 analog)"
+
+
+def test_many_tags_lay_out(tmp_path: Path) -> None:
+    # Drawings cannot split across pages: charts and strips are cut into chunks of tags.
+    points, mappings = make_quarter(2025, 3, tz=TZ, tags=45, interval="6h", seed=2)
+    quality = tuple(
+        DailyQuality(
+            m.tag, (dt.date(2025, 7, 1) + dt.timedelta(days=k)).isoformat(), 90.0, 99.0, 0.0, 0, 0
+        )
+        for m in mappings
+        for k in range(92)
+    )
+    built = compute_quarter(
+        LcfsInputs("f", "F", TZ, 2025, 3, mappings, points, daily_quality=quality)
+    )
+    pages = _pages(render_lcfs_pdf(built), tmp_path)
+    assert f"Page {len(pages)} of {len(pages)}" in pages[-1]
+    assert "FQ-212 | " in _flat("\n".join(pages))

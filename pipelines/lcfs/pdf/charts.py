@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from reportlab.graphics.shapes import Drawing, Line, Polygon, Rect, String  # type: ignore[import-untyped]
 from reportlab.lib import colors  # type: ignore[import-untyped]
+from reportlab.pdfbase.pdfmetrics import stringWidth  # type: ignore[import-untyped]
 
 from pipelines.lcfs.pdf.style import AMBER, GREY, NAVY, RULE, WIDTH
 from pipelines.lcfs.report import DailyMeter
@@ -170,7 +171,16 @@ def completeness_strips(
     top = height - 6
     for i, (tag, by_day) in enumerate(rows):
         y = top - (i + 1) * row_h
-        d.add(String(left - 4, y + 2.5, tag, fontName=FONT, fontSize=7, textAnchor="end"))
+        d.add(
+            String(
+                left - 4,
+                y + 2.5,
+                fit(tag, left - 6, 7),
+                fontName=FONT,
+                fontSize=7,
+                textAnchor="end",
+            )
+        )
         for k in range(count):
             day = (first + dt.timedelta(days=k)).isoformat()
             x = left + k * step
@@ -261,3 +271,12 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def month_day(day: dt.date) -> str:
     """``Jul 1`` whatever the process locale."""
     return f"{_MONTHS[day.month - 1]} {day.day}"
+
+
+def fit(text: str, width: float, size: float) -> str:
+    """``text`` cut with an ellipsis to ``width`` points of Helvetica at ``size``."""
+    if stringWidth(text, FONT, size) <= width:
+        return text
+    while text and stringWidth(text + "\u2026", FONT, size) > width:
+        text = text[:-1]
+    return text + "\u2026"

@@ -4,13 +4,14 @@ metrics summed over the quarter, substituted quantities, and the daily trend cha
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from reportlab.graphics.charts.barcharts import HorizontalBarChart  # type: ignore[import-untyped]
 from reportlab.graphics.shapes import Drawing, String  # type: ignore[import-untyped]
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer  # type: ignore[import-untyped]
 
-from pipelines.lcfs.pdf.charts import completeness_strips, trend_chart
+from pipelines.lcfs.pdf.charts import completeness_strips, fit, trend_chart
 from pipelines.lcfs.pdf.style import (
     BODY,
     H1,
@@ -29,9 +30,10 @@ from pipelines.lcfs.pdf.style import (
     zone_label,
 )
 from pipelines.lcfs.render import format_pct, format_quantity
-from pipelines.lcfs.report import DailyMeter, DailyQuality, LcfsReport
+from pipelines.lcfs.report import DailyMeter, DailyQuality, LcfsReport, TagCompleteness
 
 LOW_DAY_PCT = 95.0
+CHUNK = 30  # tags per drawing: a drawing cannot split across pages
 
 
 def data_quality(r: LcfsReport, title: str) -> list[Flowable]:
@@ -39,7 +41,11 @@ def data_quality(r: LcfsReport, title: str) -> list[Flowable]:
     out: list[Flowable] = [Paragraph(title, H1)]
     if not r.completeness:
         return [*out, Paragraph("No meter tags are mapped to fuel pathways.", BODY)]
-    out = [KeepTogether([*out, _completeness_chart(r)])]
+    charts = [
+        _completeness_chart(r.completeness[i : i + CHUNK])
+        for i in range(0, len(r.completeness), CHUNK)
+    ]
+    out = [KeepTogether([*out, charts[0]]), *charts[1:]]
     out.append(Paragraph(suspect_sentence(r.suspect_values_counted), INTRO))
     head = [
         "Tag",
@@ -94,7 +100,9 @@ def data_quality(r: LcfsReport, title: str) -> list[Flowable]:
     by_tag: dict[str, dict[str, float]] = {t: {} for t in mapped}
     for q in stored:
         by_tag[q.tag][q.day] = q.completeness_pct
-    out.append(completeness_strips([(t, by_tag[t]) for t in mapped], r.period_start, r.period_end))
+    for i in range(0, len(mapped), CHUNK):
+        strip = [(t, by_tag[t]) for t in mapped[i : i + CHUNK]]
+        out.append(completeness_strips(strip, r.period_start, r.period_end))
     out.append(Spacer(1, 4))
     out.append(_quality_table(r, stored))
     return out
@@ -175,13 +183,13 @@ def _quality_table(r: LcfsReport, stored: list[DailyQuality]) -> Flowable:
     return KeepTogether([table, Spacer(1, 3), note])
 
 
-def _completeness_chart(r: LcfsReport) -> Drawing:
-    tags = [c.tag for c in r.completeness]
+def _completeness_chart(rows: Sequence[TagCompleteness]) -> Drawing:
+    tags = [fit(c.tag, 112, 7) for c in rows]
     height = 14 * len(tags) + 40
     drawing = Drawing(WIDTH, height)
     chart = HorizontalBarChart()
     chart.x, chart.y, chart.width, chart.height = 120, 20, WIDTH - 150, height - 35
-    chart.data = [tuple(c.completeness_pct for c in reversed(r.completeness))]
+    chart.data = [tuple(c.completeness_pct for c in reversed(rows))]
     chart.categoryAxis.categoryNames = list(reversed(tags))
     chart.categoryAxis.labels.fontSize = 7
     chart.valueAxis.valueMin, chart.valueAxis.valueMax, chart.valueAxis.valueStep = 0, 100, 10

@@ -36,7 +36,6 @@ from pipelines.lcfs.pdf.style import (
     header_row,
     local_time,
     para,
-    public,
     scaled,
     zone_label,
 )
@@ -123,10 +122,9 @@ def monthly(r: LcfsReport, title: str) -> list[Flowable]:
         }
         data.append([row[mo].energy_mj / 1000 if by_energy else row[mo].quantity for mo in months])
     axis = "energy (GJ)" if by_energy else f"quantity ({next(iter(units))})"
-    legend_h = 11 * len(keys) + 6
-    drawing = Drawing(WIDTH, 180 + legend_h)
+    drawing = Drawing(WIDTH, 180)
     chart = VerticalBarChart()
-    chart.x, chart.y, chart.width, chart.height = 55, legend_h + 20, WIDTH - 70, 140
+    chart.x, chart.y, chart.width, chart.height = 55, 20, WIDTH - 70, 140
     chart.data = [tuple(d) for d in data]
     chart.categoryAxis.categoryNames = months
     chart.categoryAxis.labels.fontSize = 7.5
@@ -143,7 +141,7 @@ def monthly(r: LcfsReport, title: str) -> list[Flowable]:
     drawing.add(
         String(
             55,
-            180 + legend_h - 12,
+            168,
             f"Monthly {axis} per fuel pathway, transaction "
             "type and application (bars left to right in legend order)",
             fontSize=8,
@@ -151,12 +149,27 @@ def monthly(r: LcfsReport, title: str) -> list[Flowable]:
             fillColor=NAVY,
         )
     )
+    legend: list[list[Any]] = []
     for i, (fpc, kind, app) in enumerate(keys):
-        y = legend_h - 11 * (i + 1)
-        drawing.add(Rect(55, y, 9, 7, fillColor=SERIES[i % len(SERIES)], strokeColor=None))
-        label = f"{i + 1}. {fpc}  |  {kind}  |  {names.get(app, app)}"
-        drawing.add(String(68, y + 1, public(label), fontName="Helvetica", fontSize=7))
-    out = [KeepTogether([*out, drawing])]
+        swatch = Drawing(10, 8)
+        swatch.add(Rect(0, 0, 9, 7, fillColor=SERIES[i % len(SERIES)], strokeColor=None))
+        legend.append([swatch, para(f"{i + 1}. {fpc}  |  {kind}  |  {names.get(app, app)}")])
+    key_table = Table(legend, colWidths=[14, WIDTH - 14 - 55])
+    key_table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("TOPPADDING", (0, 0), (-1, -1), 0.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
+    key_table.hAlign = "RIGHT"
+    out = [KeepTogether([*out, drawing, key_table if len(keys) <= 12 else Spacer(1, 0)])]
+    if len(keys) > 12:
+        out.append(key_table)
+    out.append(Spacer(1, 6))
     head = [
         "Month",
         "Fuel pathway code",
