@@ -53,6 +53,9 @@ class FacilityIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     timezone: str = "UTC"
     strict_tags: bool = Field(default=False, description="Refuse points of tags not created first.")
+    carb_facility_id: str = Field(
+        default="", max_length=60, description="The facility / FSE id registered in LRT-CBTS"
+    )
 
     _tz = field_validator("timezone")(_check_timezone)
 
@@ -62,6 +65,7 @@ class FacilityPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = None
     strict_tags: bool | None = None
+    carb_facility_id: str | None = Field(default=None, max_length=60)
 
     @field_validator("timezone")
     @classmethod
@@ -74,6 +78,7 @@ class FacilityOut(BaseModel):
     name: str
     timezone: str
     strict_tags: bool
+    carb_facility_id: str
     created_at: str
 
 

@@ -135,6 +135,32 @@ def tenants_create(name: str) -> None:
     console.print(tenant.id)
 
 
+@tenants_app.command("organization")
+def tenants_organization(
+    tenant: Annotated[str, typer.Argument(help="Tenant id (ten_...)")],
+    name: Annotated[str | None, typer.Option(help="Organization name as in LRT-CBTS")] = None,
+    fein: Annotated[str | None, typer.Option(help="FEIN, NN-NNNNNNN ('' clears it)")] = None,
+) -> None:
+    """Show or set the reporting organization printed on the tenant's LCFS reports."""
+    from worker.storage.db import session_scope
+    from worker.storage.models import Tenant
+    from worker.storage.tenants import organization_view, update_organization
+
+    with session_scope() as s:
+        row = s.get(Tenant, tenant)
+        if row is None:
+            raise fail(f"no tenant '{tenant}' (create one with: tickwork tenants create NAME)", 2)
+        try:
+            update_organization(s, tenant=row, organization_name=name, organization_fein=fein)
+        except ValueError as exc:
+            raise fail(f"--fein: {exc}", 2) from None
+        view = organization_view(row)
+    console.print(
+        f"{view['id']}: {view['organization_name'] or '(organization name not set)'}, "
+        f"FEIN {view['organization_fein'] or '(not set)'}"
+    )
+
+
 @keys_app.command("create")
 def keys_create(
     tenant: Annotated[str, typer.Option(help="Tenant id (ten_...)")],
@@ -174,6 +200,9 @@ def facilities_create(
     name: Annotated[str, typer.Option(help="Facility name")],
     timezone: Annotated[str, typer.Option(help="IANA time zone")] = "UTC",
     strict: Annotated[bool, typer.Option(help="Refuse points of tags not created first")] = False,
+    carb_facility_id: Annotated[
+        str, typer.Option(help="Facility / FSE id registered in LRT-CBTS")
+    ] = "",
 ) -> None:
     """Create a facility; prints its id."""
     from datetime import UTC, datetime
@@ -195,6 +224,7 @@ def facilities_create(
             name=name,
             timezone=timezone,
             strict_tags=strict,
+            carb_facility_id=carb_facility_id,
             created_at=datetime.now(UTC),
         )
         s.add(facility)

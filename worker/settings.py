@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         description="Directory of LCFS table CSVs (benchmarks.csv, eer.csv, energy_density.csv, "
         "...) that replace the packaged ones of the same name.",
     )
+    lcfs_require_confirmed: bool = Field(
+        default=False,
+        description="Refuse LCFS table figures whose status is 'unconfirmed' (not yet compared "
+        "with the regulation text they cite): a report needing one fails naming the row to add.",
+    )
     lcfs_substitution_method: str = Field(
         default="before_after_mean",
         description="How LCFS reports fill meter gaps: before_after_mean, percentile_90, "

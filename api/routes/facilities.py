@@ -49,6 +49,7 @@ def facility_view(f: Facility) -> dict[str, Any]:
         "name": f.name,
         "timezone": f.timezone,
         "strict_tags": f.strict_tags,
+        "carb_facility_id": f.carb_facility_id,
         "created_at": _iso(f.created_at),
     }
 
@@ -103,6 +104,7 @@ def create_facility(
         name=body.name,
         timezone=body.timezone,
         strict_tags=body.strict_tags,
+        carb_facility_id=body.carb_facility_id,
         created_at=datetime.now(UTC),
     )
     session.add(facility)

@@ -30,6 +30,8 @@ from pipelines.lcfs.render import (
     render_lcfs_upload_csv,
 )
 from pipelines.lcfs.report import (
+    BiomethaneSupply,
+    DailyQuality,
     DocumentCheck,
     LcfsInputs,
     LcfsReport,
@@ -40,6 +42,8 @@ from pipelines.lcfs.tables import LcfsTables, load_tables, parse_tables
 from pipelines.lcfs.units import ParameterUsed, canonical_unit, energy_per_unit
 
 __all__ = [
+    "BiomethaneSupply",
+    "DailyQuality",
     "DEFAULT_METER_TRANSACTION_TYPE",
     "TRANSACTION_TYPES",
     "CreditLine",

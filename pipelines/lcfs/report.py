@@ -70,7 +70,7 @@ class DailyQuality:
     completeness_pct: float
     flatline_minutes: float
     spikes: int
-    out_of_range: int
+    out_of_range: int  # received points not usable: outside the tag's limits or bad quality
 
 
 @dataclass(frozen=True)
@@ -622,13 +622,8 @@ def input_sha256(inputs: LcfsInputs, tables: LcfsTables, points_sha256: str) -> 
     document = {
         "facility": [inputs.facility_id, inputs.facility_name, inputs.timezone],
         "fein": inputs.organization_fein,
-        "identity": [
-            inputs.organization_name,
-            inputs.carb_facility_id,
-            inputs.preparer,
-            inputs.reviewer,
-            inputs.audit_head,
-        ],
+        # The data's identity; not the sign-off names, build time or audit head of a request.
+        "identity": [inputs.organization_name, inputs.carb_facility_id],
         "quality": [asdict(q) for q in inputs.daily_quality],
         "supply": [asdict(x) for x in inputs.attested_supply],
         "period": [inputs.year, inputs.quarter],

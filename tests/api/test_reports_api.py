@@ -79,3 +79,55 @@ def test_bad_mappings_and_transactions_are_400(client: TestClient, alice: Tenant
     assert response.status_code == 201, response.text
     listed = client.get(f"/v1/facilities/{fac}/fuel-transactions", headers=alice.headers).json()
     assert [t["quantity"] for t in listed["data"]] == [10.0]
+
+
+def test_organization_identity_is_settable_and_audit_logged(
+    client: TestClient, alice: Tenant, bob: Tenant
+) -> None:
+    assert client.get("/v1/organization", headers=alice.headers).json()["organization_fein"] == ""
+    response = client.patch("/v1/organization", headers=alice.headers,
+                            json={"organization_name": "Valley RNG LLC",
+                                  "organization_fein": "123456789"})  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json()["organization_fein"] == "12-3456789"
+    assert client.get("/v1/organization", headers=bob.headers).json()["organization_fein"] == ""
+    assert_error(client.patch("/v1/organization", headers=alice.headers,
+                              json={"organization_fein": "12-34"}), 400, "invalid_parameter",
+                 "organization_fein")  # fmt: skip
+    log = client.get("/v1/audit-log", headers=alice.headers).json()["data"]
+    assert any(e["action"] == "organization.updated" for e in log)
+
+
+def test_facility_carb_id_mapping_role_and_sign_off_names(
+    client: TestClient, alice: Tenant
+) -> None:
+    created = client.post("/v1/facilities", headers=alice.headers,
+                          json={"name": "Station 9", "carb_facility_id": "F-0042"})  # fmt: skip
+    assert created.status_code == 201 and created.json()["carb_facility_id"] == "F-0042"
+    fac = created.json()["id"]
+    injection = {**MAPPING, "tag": "rng_injection", "role": "injection",
+                 "unit": "MMBtu", "hhv_btu_per_scf": 1010.0}  # fmt: skip
+    response = client.put(f"/v1/facilities/{fac}/fuel-mappings", headers=alice.headers,
+                          json={"data": [MAPPING, injection]})  # fmt: skip
+    assert response.status_code == 200, response.text
+    roles = {m["tag"]: m["role"] for m in response.json()["data"]}
+    assert roles == {MAPPING["tag"]: "fuel", "rng_injection": "injection"}
+    # An HHV quantity without its heating value cannot be brought to the LHV basis: 400.
+    bare = {**injection, "hhv_btu_per_scf": None}
+    assert_error(client.put(f"/v1/facilities/{fac}/fuel-mappings", headers=alice.headers,
+                            json={"data": [bare]}), 400, "lcfs_invalid_transactions",
+                 "data")  # fmt: skip
+    report = _report(client, alice, facility_id=fac, preparer="A. Engineer", reviewer="B. Lead",
+                     format="calculation_csv")  # fmt: skip
+    assert report.status_code == 202, report.text
+    assert (report.json()["preparer"], report.json()["reviewer"]) == ("A. Engineer", "B. Lead")
+
+
+def test_unconfirmed_transaction_types_are_refused(client: TestClient, alice: Tenant) -> None:
+    fac = new_facility(client, alice)
+    csv = b"fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date\n" \
+          b"X,rng,10,scf,40,Gain of Inventory,2025-11-01\n"  # fmt: skip
+    response = client.post(f"/v1/facilities/{fac}/fuel-transactions", content=csv,
+                           headers={**alice.headers, "Content-Type": "text/csv"})  # fmt: skip
+    error = assert_error(response, 400, "lcfs_invalid_transactions")
+    assert "not confirmed" in error["message"]

@@ -115,11 +115,28 @@ def test_transactions_count_in_the_report(db: str) -> None:
     with session_scope(db) as s:
         add_transactions(s, facility=s.get(Facility, fac), source="api", transactions=[
             lcfs.Transaction(fuel_pathway_code="CNG-RNG-001", fuel_type="rng", quantity=1000.0,
-                             unit="scf", ci=40.0, transaction_type="Sold with Obligation",
+                             unit="scf", ci=40.0, transaction_type="Purchased with Obligation",
                              date=datetime(2025, 11, 3).date())])  # fmt: skip
     row = _build(db, fac, fmt="json")
     expected = (81.70 * 0.9 - 40.0) * 1000.0 * 0.98 * 1e-6
     assert row.totals["net_mt"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_transactions_on_the_quarters_first_and_last_local_day_count(db: str) -> None:
+    """2025 Q4 in Los Angeles: 1 October and 31 December count, 30 September and 1 January
+    (in the neighbouring quarters) do not."""
+    _, fac = _facility(db, points=False)
+    days = {"2025-09-30": 1.0, "2025-10-01": 10.0, "2025-12-31": 100.0, "2026-01-01": 1000.0}
+    with session_scope(db) as s:
+        add_transactions(s, facility=s.get(Facility, fac), source="api", transactions=[
+            lcfs.Transaction(fuel_pathway_code="CNG-RNG-001", fuel_type="rng", quantity=q,
+                             unit="scf", ci=40.0, transaction_type="Purchased with Obligation",
+                             date=datetime.fromisoformat(day).date())
+            for day, q in days.items()])  # fmt: skip
+    row = _build(db, fac, fmt="json")
+    assert row.status == "generated", row.error
+    per_scf = (81.70 * 0.9 - 40.0) * 0.98 * 1e-6
+    assert row.totals["net_mt"] == pytest.approx(110.0 * per_scf, rel=1e-9)
 
 
 def test_a_quarter_without_data_says_so(db: str) -> None:

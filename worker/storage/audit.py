@@ -33,6 +33,7 @@ ACTIONS = (
     "document.processed",
     "document.failed",
     "fuel_mappings.replaced",
+    "organization.updated",
     "webhook_endpoint.created",
     "webhook_endpoint.updated",
     "webhook_endpoint.deleted",

@@ -98,6 +98,9 @@ class Tenant(Base):
     __tablename__ = "tenant"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The reporting organization as registered in LRT-CBTS (printed on its LCFS reports).
+    organization_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    organization_fein: Mapped[str] = mapped_column(String(20), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
 
 
@@ -122,6 +125,8 @@ class Facility(Base):
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     strict_tags: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The facility / fuel supply equipment id registered in LRT-CBTS.
+    carb_facility_id: Mapped[str] = mapped_column(String(60), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
 
 
@@ -407,6 +412,10 @@ class FuelMapping(Base):
     transaction_type: Mapped[str] = mapped_column(String(60))
     rollover_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    role: Mapped[str] = mapped_column(String(12), default="fuel", server_default="fuel")
+    business_partner: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    hhv_btu_per_scf: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lhv_hhv_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class FuelTransaction(Base):
@@ -430,6 +439,9 @@ class FuelTransaction(Base):
     business_partner: Mapped[str] = mapped_column(String(200), default="")
     reference: Mapped[str] = mapped_column(String(200), default="")
     source: Mapped[str] = mapped_column(String(12), default="api")  # api | csv | document
+    application: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    hhv_btu_per_scf: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lhv_hhv_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
     document_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
 
@@ -473,8 +485,12 @@ class Report(Base):
     report_type: Mapped[str] = mapped_column(String(40), default="lcfs_quarterly")
     year: Mapped[int] = mapped_column(Integer)
     quarter: Mapped[int] = mapped_column(Integer)
-    format: Mapped[str] = mapped_column(String(8))  # pdf | csv | json
+    format: Mapped[str] = mapped_column(String(16))  # pdf | csv | calculation_csv | json
     draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Fixed when the report is requested, so every build of it gives the same bytes.
+    preparer: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    reviewer: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    audit_head: Mapped[str] = mapped_column(String(64), default="", server_default="")
     # Scheduled builds are idempotent per period: "<facility>:<year>Q<q>:<format>[:draft:<week>]"
     schedule_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
     status: Mapped[str] = mapped_column(String(12), default="queued")  # queued|generated|failed

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from dataclasses import fields as dc_fields
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,11 +25,18 @@ from worker.storage.models import (
     Facility,
     FuelMapping,
     FuelTransaction,
+    QualityScore,
     Report,
     Tag,
+    Tenant,
 )
 
-FORMATS = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8", "json": "application/json"}
+FORMATS = {
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+    "calculation_csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+}
 MAPPING_FIELDS = tuple(f.name for f in dc_fields(lcfs.TagMapping))
 # Readings this far either side of the quarter let the integration bridge its edges.
 EDGE_MARGIN = timedelta(days=1)
@@ -99,6 +107,9 @@ def add_transactions(
             reference=t.reference,
             source=source,
             document_id=document_id,
+            application=t.application,
+            hhv_btu_per_scf=t.hhv_btu_per_scf,
+            lhv_hhv_ratio=t.lhv_hhv_ratio,
             created_at=datetime.now(UTC),
         )
         for t in transactions
@@ -121,6 +132,9 @@ def transaction_view(row: FuelTransaction) -> dict[str, Any]:
         "date": row.date,
         "business_partner": row.business_partner,
         "reference": row.reference,
+        "application": row.application,
+        "hhv_btu_per_scf": row.hhv_btu_per_scf,
+        "lhv_hhv_ratio": row.lhv_hhv_ratio,
         "source": row.source,
         "document_id": row.document_id,
     }
@@ -134,8 +148,11 @@ def load_lcfs_inputs(
     quarter: int,
     tables: lcfs.LcfsTables | None = None,
     substitution_method: str = "before_after_mean",
+    report: Report | None = None,
 ) -> lcfs.LcfsInputs:
-    """Everything stored that a quarter's report is built from (points streamed in bulk)."""
+    """Everything stored that a quarter's report is built from (points streamed in bulk).
+    ``report``: the requested report, whose request time, sign-off names and audit-chain head
+    are printed (fixed at request, so every build of it gives the same bytes)."""
     mappings = mappings_of(session, facility_id=facility.id)
     start, end = quarter_bounds(year, quarter, facility.timezone)
     names = {m.tag for m in mappings}
@@ -170,10 +187,14 @@ def load_lcfs_inputs(
             date=dt.date.fromisoformat(t.date),
             business_partner=t.business_partner,
             reference=t.reference,
+            application=t.application,
+            hhv_btu_per_scf=t.hhv_btu_per_scf,
+            lhv_hhv_ratio=t.lhv_hhv_ratio,
         )
         for t in txs
         if not (t.source == "document" and t.fuel_pathway_code in metered)
     )
+    tenant = session.get(Tenant, facility.tenant_id)
     return lcfs.LcfsInputs(
         facility_id=facility.id,
         facility_name=facility.name,
@@ -186,7 +207,56 @@ def load_lcfs_inputs(
         documents=tuple(_document_checks(session, facility_id=facility.id, first=first, last=last)),
         tables=tables,
         substitution_method=substitution_method,
+        organization_name=tenant.organization_name if tenant else "",
+        organization_fein=tenant.organization_fein if tenant else "",
+        carb_facility_id=facility.carb_facility_id,
+        preparer=report.preparer if report else "",
+        reviewer=report.reviewer if report else "",
+        audit_head=report.audit_head if report else "",
+        generated_at=report.created_at if report else None,
+        software_version=software_version(),
+        daily_quality=tuple(_daily_quality(session, tags=tags, first=first, last=last)),
     )
+
+
+def software_version() -> str:
+    try:
+        return f"Tickwork {metadata.version('tickwork')}"
+    except metadata.PackageNotFoundError:
+        return "Tickwork (source tree)"
+
+
+def _daily_quality(
+    session: Session, *, tags: list[Tag], first: dt.date, last: dt.date
+) -> list[lcfs.DailyQuality]:
+    """The stored daily quality of the mapped tags over the quarter's local days."""
+    names = {t.id: t.name for t in tags}
+    if not names:
+        return []
+    rows = session.execute(
+        select(QualityScore.tag_id, QualityScore.day, QualityScore.score, QualityScore.metrics)
+        .where(
+            QualityScore.tag_id.in_(names),
+            QualityScore.day >= first.isoformat(),
+            QualityScore.day <= last.isoformat(),
+        )
+        .order_by(QualityScore.tag_id, QualityScore.day)
+    )
+    out = []
+    for tag_id, day, score, metrics in rows:
+        m = metrics or {}
+        out.append(
+            lcfs.DailyQuality(
+                tag=names[tag_id],
+                day=day,
+                score=float(score),
+                completeness_pct=100.0 * float(m.get("completeness", 0.0)),
+                flatline_minutes=float(m.get("flatline_minutes", 0.0)),
+                spikes=int(m.get("spikes", 0)),
+                out_of_range=int(m.get("received_points", 0)) - int(m.get("usable_points", 0)),
+            )
+        )
+    return out
 
 
 def tag_names(ids: pd.Series, tags: list[Tag]) -> pd.Categorical:
@@ -238,7 +308,9 @@ def render(report: lcfs.LcfsReport, fmt: str) -> bytes:
     if fmt == "pdf":
         return lcfs.render_lcfs_pdf(report)
     if fmt == "csv":
-        return lcfs.render_lcfs_csv(report)
+        return lcfs.render_lcfs_upload_csv(report)
+    if fmt == "calculation_csv":
+        return lcfs.render_lcfs_calculation_csv(report)
     return lcfs.render_lcfs_json(report)
 
 
@@ -259,6 +331,12 @@ def report_totals(report: lcfs.LcfsReport) -> dict[str, Any]:
              "energy_mj": p.energy_mj, "credits_mt": p.credits_mt}
             for p in report.totals_by_pathway
         ],
+        "biomethane": [
+            {"fuel_pathway_code": b.fuel_pathway_code, "injected_mj": b.injected_mj,
+             "claimed_mj": b.claimed_mj, "excess_mj": b.excess_mj, "status": b.status}
+            for b in report.biomethane
+        ],
+        "warnings": list(report.warnings),
     }  # fmt: skip
 
 
@@ -326,6 +404,8 @@ def report_view(row: Report) -> dict[str, Any]:
         "year": row.year,
         "format": row.format,
         "draft": row.draft,
+        "preparer": row.preparer,
+        "reviewer": row.reviewer,
         "status": row.status,
         "job_id": row.job_id,
         "has_data": row.has_data,

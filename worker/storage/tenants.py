@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import UTC, datetime
 
@@ -23,6 +24,55 @@ def create_tenant(session: Session, *, name: str) -> Tenant:
     session.add(tenant)
     session.flush()
     return tenant
+
+
+FEIN = re.compile(r"^(\d{2})-?(\d{7})$")
+
+
+def normalise_fein(value: str) -> str:
+    """A US Federal Employer Identification Number as ``NN-NNNNNNN``; "" stays "" (unset).
+    Raises ``ValueError`` for anything else."""
+    text = value.strip()
+    if not text:
+        return ""
+    match = FEIN.match(text)
+    if match is None:
+        raise ValueError(f"{value!r} is not a FEIN: nine digits, written NN-NNNNNNN")
+    return f"{match[1]}-{match[2]}"
+
+
+def update_organization(
+    session: Session,
+    *,
+    tenant: Tenant,
+    organization_name: str | None = None,
+    organization_fein: str | None = None,
+    actor: str = audit.OPERATOR,
+) -> Tenant:
+    """Set the reporting organization's registered name and FEIN (printed on LCFS reports)."""
+    before = {"organization_name": tenant.organization_name,
+              "organization_fein": tenant.organization_fein}  # fmt: skip
+    if organization_name is not None:
+        tenant.organization_name = organization_name.strip()
+    if organization_fein is not None:
+        tenant.organization_fein = normalise_fein(organization_fein)
+    after = {"organization_name": tenant.organization_name,
+             "organization_fein": tenant.organization_fein}  # fmt: skip
+    if after != before:
+        audit.record(session, tenant_id=tenant.id, action="organization.updated", actor=actor,
+                     subject_type="tenant", subject_id=tenant.id,
+                     details={"before": before, "after": after})  # fmt: skip
+    session.flush()
+    return tenant
+
+
+def organization_view(tenant: Tenant) -> dict[str, str]:
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "organization_name": tenant.organization_name,
+        "organization_fein": tenant.organization_fein,
+    }
 
 
 def create_api_key(

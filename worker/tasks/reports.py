@@ -18,6 +18,7 @@ from worker.celery_app import app
 from worker.dispatch import dispatch
 from worker.locks import once_per_period
 from worker.settings import get_settings
+from worker.storage import audit
 from worker.storage.db import new_id, session_scope
 from worker.storage.jobs import create_job
 from worker.storage.models import Facility, FuelMapping, Job, Report
@@ -30,7 +31,10 @@ BUILD_TASK = "reports.build_lcfs"
 @lru_cache(maxsize=1)
 def tables() -> lcfs.LcfsTables:
     """The parameter tables: packaged, with TICKWORK_LCFS_TABLES_DIR's files replacing them."""
-    return lcfs.load_tables(get_settings().lcfs_tables_dir)
+    settings = get_settings()
+    return lcfs.load_tables(
+        settings.lcfs_tables_dir, require_confirmed=settings.lcfs_require_confirmed
+    )
 
 
 @app.task(name=BUILD_TASK, bind=True, **RETRY_OPTIONS)
@@ -54,6 +58,7 @@ def build_lcfs(self: Task, job_id: str) -> None:
                         s, facility=facility, year=row.year, quarter=row.quarter,
                         tables=tables(),
                         substitution_method=get_settings().lcfs_substitution_method,
+                        report=row,
                     )  # fmt: skip
                     error: PipelineError | None = None
                 except PipelineError as exc:
@@ -102,12 +107,17 @@ def create_report(
     fmt: str,
     draft: bool = False,
     schedule_key: str | None = None,
+    preparer: str = "",
+    reviewer: str = "",
 ) -> tuple[Report, Job]:
-    """A queued report and the job that builds it (dispatch the job after the commit)."""
+    """A queued report and the job that builds it (dispatch the job after the commit). The
+    tenant's audit-chain head at this moment is printed in the report."""
+    _, head = audit.head_of(session, tenant_id=facility.tenant_id)
     report = Report(id=new_id("rpt"), tenant_id=facility.tenant_id, facility_id=facility.id,
                     report_type="lcfs_quarterly", year=year, quarter=quarter, format=fmt,
                     draft=draft, schedule_key=schedule_key, status="queued",
-                    created_at=datetime.now(UTC))  # fmt: skip
+                    preparer=preparer, reviewer=reviewer, audit_head=head,
+                    created_at=datetime.now(UTC).replace(microsecond=0))  # fmt: skip
     session.add(report)
     session.flush()
     job = create_job(session, tenant_id=facility.tenant_id, kind=BUILD_TASK,
