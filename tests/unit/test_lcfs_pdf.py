@@ -21,11 +21,14 @@ from pipelines.lcfs import (
     LcfsReport,
     Transaction,
     compute_quarter,
-    render_lcfs_csv,
-    render_lcfs_json,
     render_lcfs_pdf,
 )
 from pipelines.lcfs.pdf.style import local_time, public, zone_label
+from pipelines.lcfs.render import (
+    render_lcfs_calculation_csv,
+    render_lcfs_json,
+    render_lcfs_upload_csv,
+)
 from pipelines.lcfs.report import DailyQuality
 from pipelines.lcfs.synthetic import make_quarter
 
@@ -178,7 +181,8 @@ def test_provenance_hashes(report: LcfsReport, pages: list[str]) -> None:
     text = "\n".join(pages)
     assert report.input_sha256 in text
     assert AUDIT_HEAD in text
-    assert hashlib.sha256(render_lcfs_csv(report)).hexdigest() in text
+    assert hashlib.sha256(render_lcfs_upload_csv(report)).hexdigest() in text
+    assert hashlib.sha256(render_lcfs_calculation_csv(report)).hexdigest() in text
     assert hashlib.sha256(render_lcfs_json(report)).hexdigest() in text
     assert "report.generated" in _flat(text)
 

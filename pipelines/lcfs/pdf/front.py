@@ -47,7 +47,12 @@ from pipelines.lcfs.pdf.style import (
     scaled,
     zone_label,
 )
-from pipelines.lcfs.render import display_totals, render_lcfs_csv, render_lcfs_json
+from pipelines.lcfs.render import (
+    display_totals,
+    render_lcfs_calculation_csv,
+    render_lcfs_json,
+    render_lcfs_upload_csv,
+)
 from pipelines.lcfs.report import LcfsReport
 
 UNCONFIRMED_NOTICE = (
@@ -58,9 +63,14 @@ UNCONFIRMED_NOTICE = (
 def companion_files(r: LcfsReport) -> list[tuple[str, str]]:
     """(label, SHA-256) of the machine-readable files rendered from the same report."""
     return [
-        ("Fuel-transactions CSV", hashlib.sha256(render_lcfs_csv(r)).hexdigest()),
-        ("Report JSON", hashlib.sha256(render_lcfs_json(r)).hexdigest()),
+        ("Upload CSV (LRT-CBTS fuel transactions)", _sha(render_lcfs_upload_csv(r))),
+        ("Calculation CSV", _sha(render_lcfs_calculation_csv(r))),
+        ("Report JSON", _sha(render_lcfs_json(r))),
     ]
+
+
+def _sha(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
 
 
 def generated(r: LcfsReport) -> str:
@@ -266,10 +276,11 @@ def provenance(r: LcfsReport, title: str) -> list[Flowable]:
                 Paragraph(
                     "The input SHA-256 is computed over a canonical serialisation of every "
                     "input of this report: facility and period, tag mappings, all meter points, "
-                    "gaps, fuel transactions, documents, the substitution method and the "
-                    "parameter tables. Rebuilding from the same inputs gives the same hash, the "
-                    "same figures and the same files. The CSV and JSON files rendered from this "
-                    "report carry the hashes below.",
+                    "gaps, fuel transactions, documents, daily quality metrics, attested "
+                    "biomethane supply, the substitution method and the parameter tables. "
+                    "Rebuilding from the same inputs gives the same hash, the same figures and "
+                    "the same files. The CSV and JSON files rendered from this report have the "
+                    "hashes below.",
                     BODY,
                 ),
                 Spacer(1, 4),
@@ -282,7 +293,7 @@ def provenance(r: LcfsReport, title: str) -> list[Flowable]:
                 Spacer(1, 4),
                 Paragraph(
                     "A PDF cannot contain its own hash: the SHA-256 of this PDF is recorded in the "
-                    "audit log entry <b>report.generated</b>.",
+                    "audit log entry <b>report.generated</b> (file_sha256).",
                     BODY,
                 ),
             ]

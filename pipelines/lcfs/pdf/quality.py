@@ -132,7 +132,7 @@ def _quality_table(r: LcfsReport, stored: list[DailyQuality]) -> Flowable:
         f"Days below {LOW_DAY_PCT:g}%",
         "Flatline (min)",
         "Spikes",
-        "Out of range",
+        "Out of range or bad",
         "Substituted quantity",
     ]
     rows: list[list[Any]] = [header_row(head)]
@@ -175,7 +175,8 @@ def _quality_table(r: LcfsReport, stored: list[DailyQuality]) -> Flowable:
         rows, scaled([0.9, 0.6, 0.65, 0.7, 1.3, 0.6, 0.65, 0.5, 0.55, 1.1]), numeric_from=1
     )
     note = Paragraph(
-        "Flatline minutes, spikes and out-of-range readings are summed over the "
+        "Flatline minutes, spikes and unusable readings (outside the tag's limits or of bad "
+        "quality) are summed over the "
         "quarter's days; substituted quantity is the quarter's, in the tag's unit "
         "(see Gaps and substitution).",
         SMALL,
