@@ -12,8 +12,11 @@ semantics.
   message id stays the same on every attempt; timestamp and signature are fresh per attempt.
   Checked against the official vectors (ref §1.4) and ``standardwebhooks.Webhook.verify``.
 * **Legacy header** (seeds/001, ref §1.4 "SEED"): ``X-Signature: sha256=<hex HMAC-SHA256 of the
-  body>``, keyed with the legacy secret's UTF-8 bytes as the seed's verifier does; GitHub's scheme
-  under another name. No id, no timestamp, so no replay protection: migration only.
+  body>``, keyed with the UTF-8 bytes of the whole ``whsec_...`` string (not its decoded bytes), as
+  the seed's verifier does; GitHub's scheme under another name. It holds one signature only, so
+  during a rotation's grace period it is signed with the oldest secret still signing (the one a
+  legacy receiver already has) and moves to the new one when that grace period ends
+  (``legacy_signing_secret``). No id, no timestamp, so no replay protection: migration only.
 * **Body** (DESIGN "Webhooks", seeds/000): ``{"event", "timestamp", "data"}`` serialised once,
   compact, UTF-8; those exact bytes are signed and sent (re-serialising breaks signatures,
   ref §4.4).
@@ -171,6 +174,22 @@ def legacy_signature(*, body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
+def legacy_signing_secret(secrets: Sequence[str]) -> str:
+    """The secret that keys ``X-Signature``: the oldest of those still signing.
+
+    ``secrets`` is the endpoint's signing secrets, newest first (the current one, then those in
+    their grace period). ``webhook-signature`` carries one entry per secret, but a legacy
+    receiver compares ``X-Signature`` with the one value it computes, so that header can only
+    serve one secret: the one receivers held before the rotation, until its grace period ends.
+    A receiver moves to the new secret within the grace period (or accepts either meanwhile).
+    """
+    if isinstance(secrets, str):
+        raise TypeError("secrets must be a sequence of secrets, not one string")
+    if not secrets:
+        raise ValueError("at least one secret is needed to sign")
+    return secrets[-1]
+
+
 def headers(
     *,
     msg_id: str,
@@ -181,8 +200,8 @@ def headers(
 ) -> dict[str, str]:
     """Headers for one attempt: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``,
     ``content-type: application/json``, and ``X-Signature`` when ``legacy_secret`` is given (the
-    spec allows legacy headers alongside, ref §0.1). Call it again for every attempt with a fresh
-    ``timestamp`` and the same ``msg_id`` (ref §0.2).
+    spec allows legacy headers alongside, ref §0.1; ``legacy_signing_secret`` picks it). Call it
+    again for every attempt with a fresh ``timestamp`` and the same ``msg_id`` (ref §0.2).
     """
     out = {
         "webhook-id": msg_id,
@@ -559,6 +578,7 @@ __all__ = [
     "is_success",
     "is_throttling",
     "legacy_signature",
+    "legacy_signing_secret",
     "new_secret",
     "next_delay",
     "parse_allow",

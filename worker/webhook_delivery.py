@@ -238,7 +238,7 @@ class Sweeper:
 
     async def _send(self, due: Due, target: Target) -> Outcome:
         assert self._session is not None, "use Sweeper as an async context manager"
-        legacy = target.secrets[0] if target.legacy_signature else None
+        legacy = signing.legacy_signing_secret(target.secrets) if target.legacy_signature else None
         headers = signing.headers(msg_id=due.id, timestamp=int(time.time()), body=due.body,
                                   secrets=target.secrets, legacy_secret=legacy)  # fmt: skip
         started = time.perf_counter()
