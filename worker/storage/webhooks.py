@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from secrets import randbelow
+from secrets import randbelow, token_bytes
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, literal, null, or_, select, update
+from sqlalchemy import and_, case, func, insert, literal, null, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -160,6 +160,7 @@ def _fan_out(
     ):
         endpoints.setdefault(ep.tenant_id, []).append(ep)
     rows: list[dict[str, Any]] = []
+    ids = iter(_message_ids(sum(len(endpoints.get(e.tenant_id, ())) for e in events)))
     for event in events:
         body: bytes | None = None
         for ep in endpoints.get(event.tenant_id, []):
@@ -167,14 +168,14 @@ def _fan_out(
                 continue
             body = body or _body(event.payload)
             # One microsecond apart: the order they became due is the events' order.
-            row = _message_row(tenant_id=event.tenant_id, endpoint_id=ep.id, event_id=event.id,
-                               event_type=event.type, body=body, now=now,
+            row = _message_row(id=next(ids), tenant_id=event.tenant_id, endpoint_id=ep.id,
+                               event_id=event.id, event_type=event.type, body=body, now=now,
                                created_at=now + timedelta(microseconds=len(rows)),
                                locked_until=None if ep.rate_limit else lease_until)  # fmt: skip
             rows.append(row)
     if not rows:
         return []
-    created = set(session.execute(_insert_messages(session), rows).scalars())
+    created = _insert_message_rows(session, rows)
     return [
         Due(
             r["id"],
@@ -211,13 +212,53 @@ def _body(payload: dict[str, Any]) -> bytes:
     return signing.encode_event(payload["event"], when, payload["data"])
 
 
-def _message_row(*, tenant_id: str, endpoint_id: str, event_id: str | None, event_type: str,
-                 body: bytes, now: datetime, created_at: datetime | None = None,
+def _message_row(*, id: str | None = None, tenant_id: str, endpoint_id: str,
+                 event_id: str | None, event_type: str, body: bytes, now: datetime,
+                 created_at: datetime | None = None,
                  locked_until: datetime | None = None) -> dict[str, Any]:  # fmt: skip
-    return {"id": new_id("msg"), "tenant_id": tenant_id, "endpoint_id": endpoint_id,
+    return {"id": id or new_id("msg"), "tenant_id": tenant_id, "endpoint_id": endpoint_id,
             "event_id": event_id, "event_type": event_type, "body": body, "status": "pending",
             "attempts": 0, "next_attempt_at": now, "locked_until": locked_until,
             "created_at": created_at or now}  # fmt: skip
+
+
+_ID_ALPHABET = "0123456789abcdefghijkmnpqrstvwxyz"  # new_id's: 33 characters
+_ID_BYTES = 256 - 256 % len(_ID_ALPHABET)  # random bytes below this map to a character evenly
+
+
+def _message_ids(n: int) -> list[str]:
+    """``n`` ids shaped like ``new_id("msg")`` from one read of the system's random source
+    (``new_id`` reads it once per character)."""
+    chars: list[str] = []
+    while len(chars) < 16 * n:
+        chars += [_ID_ALPHABET[b % len(_ID_ALPHABET)]
+                  for b in token_bytes(18 * n + 16) if b < _ID_BYTES]  # fmt: skip
+    return ["msg_" + "".join(chars[i : i + 16]) for i in range(0, 16 * n, 16)]
+
+
+MESSAGE_COLUMNS = ("id", "tenant_id", "endpoint_id", "event_id", "event_type", "body", "status",
+                   "attempts", "next_attempt_at", "locked_until", "created_at")  # fmt: skip
+_UNNEST_MESSAGES = text(
+    "INSERT INTO webhook_message (" + ", ".join(MESSAGE_COLUMNS) + ") "
+    "SELECT * FROM unnest(CAST(:id AS varchar[]), CAST(:tenant_id AS varchar[]), "
+    "CAST(:endpoint_id AS varchar[]), CAST(:event_id AS varchar[]), "
+    "CAST(:event_type AS varchar[]), CAST(:body AS bytea[]), CAST(:status AS varchar[]), "
+    "CAST(:attempts AS integer[]), CAST(:next_attempt_at AS timestamptz[]), "
+    "CAST(:locked_until AS timestamptz[]), CAST(:created_at AS timestamptz[])) "
+    "ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id"
+)
+
+
+def _insert_message_rows(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert message rows (at most one per endpoint and event); returns the ids inserted.
+
+    On PostgreSQL one statement with one array per column (``unnest``): a statement with a
+    placeholder per value costs the driver more to prepare than the server to run.
+    """
+    if _dialect(session) != "postgresql":
+        return set(session.execute(_insert_messages(session), rows).scalars())
+    columns = {name: [row[name] for row in rows] for name in MESSAGE_COLUMNS}
+    return set(session.execute(_UNNEST_MESSAGES, columns).scalars())
 
 
 def _insert_messages(session: Session) -> Any:
@@ -375,8 +416,7 @@ def record_outcomes(
     """
     if not results:
         return 0
-    m = WebhookMessage
-    plans: dict[str, tuple[str, datetime | None]] = {}  # failed message -> status, next attempt
+    plans: Plans = {}
     for due, outcome in results:
         if outcome.success:
             continue
@@ -389,32 +429,10 @@ def record_outcomes(
                                    throttled=throttled, now=now)  # fmt: skip
         plans[due.id] = ("failed", None) if delay is None else (
             "pending", now + timedelta(seconds=delay))  # fmt: skip
-    values: dict[str, Any] = {"attempts": m.attempts + 1, "last_attempt_at": now,
-                              "locked_until": None, "status": "succeeded",
-                              "next_attempt_at": None}  # fmt: skip
-    if plans:
-        values["status"] = case({i: status for i, (status, _) in plans.items()}, value=m.id,
-                                else_="succeeded")  # fmt: skip
-        retry_at = {i: literal(at, m.next_attempt_at.type)
-                    for i, (_, at) in plans.items() if at is not None}  # fmt: skip
-        if retry_at:
-            values["next_attempt_at"] = case(retry_at, value=m.id, else_=null())
-    held: dict[datetime | None, list[str]] = {}
-    for due, _ in results:
-        held.setdefault(due.lease, []).append(due.id)
-    guard = or_(*(
-        m.id.in_(ids) if lease is None else and_(m.id.in_(ids), m.locked_until == lease)
-        for lease, ids in held.items()
-    ))  # fmt: skip
-    recorded = set(
-        session.execute(
-            update(m)
-            .where(m.status == "pending", guard)
-            .values(values)
-            .returning(m.id)
-            .execution_options(synchronize_session=False)
-        ).scalars()
-    )
+    if _dialect(session) == "postgresql":
+        recorded = _settle_pg(session, results=results, plans=plans, now=now)
+    else:
+        recorded = _settle(session, results=results, plans=plans, now=now)
     results = [(due, outcome) for due, outcome in results if due.id in recorded]
     if not results:
         return 0
@@ -442,6 +460,65 @@ def record_outcomes(
             _endpoint_failed(session, endpoint=endpoint, outcomes=outcomes, now=now,
                              disable_after=disable_after)  # fmt: skip
     return len(results)
+
+
+_SETTLE_PG = text(
+    "UPDATE webhook_message AS m SET status = v.status, attempts = m.attempts + 1, "
+    "last_attempt_at = :now, next_attempt_at = v.next_attempt_at, locked_until = NULL "
+    "FROM unnest(CAST(:id AS varchar[]), CAST(:status AS varchar[]), "
+    "CAST(:next_attempt_at AS timestamptz[]), CAST(:lease AS timestamptz[])) "
+    "AS v(id, status, next_attempt_at, lease) "
+    "WHERE m.id = v.id AND m.status = 'pending' "
+    "AND (v.lease IS NULL OR m.locked_until = v.lease) RETURNING m.id"
+)
+
+
+Plans = dict[str, tuple[str, datetime | None]]  # failed message id -> status, next attempt
+
+
+def _settle_pg(session: Session, *, results: Sequence[tuple[Due, Outcome]], plans: Plans,
+               now: datetime) -> set[str]:  # fmt: skip
+    """The guarded update on PostgreSQL: one array per column, whatever the batch size."""
+    settled = [plans.get(due.id, ("succeeded", None)) for due, _ in results]
+    return set(session.execute(_SETTLE_PG, {
+        "now": now,
+        "id": [due.id for due, _ in results],
+        "status": [status for status, _ in settled],
+        "next_attempt_at": [at for _, at in settled],
+        "lease": [due.lease for due, _ in results],
+    }).scalars())  # fmt: skip
+
+
+def _settle(session: Session, *, results: Sequence[tuple[Due, Outcome]], plans: Plans,
+            now: datetime) -> set[str]:  # fmt: skip
+    """The guarded update elsewhere (SQLite): the failures' outcomes as ``CASE`` arms."""
+    m = WebhookMessage
+    values: dict[str, Any] = {"attempts": m.attempts + 1, "last_attempt_at": now,
+                              "locked_until": None, "status": "succeeded",
+                              "next_attempt_at": None}  # fmt: skip
+    if plans:
+        values["status"] = case({i: status for i, (status, _) in plans.items()}, value=m.id,
+                                else_="succeeded")  # fmt: skip
+        retry_at = {i: literal(at, m.next_attempt_at.type)
+                    for i, (_, at) in plans.items() if at is not None}  # fmt: skip
+        if retry_at:
+            values["next_attempt_at"] = case(retry_at, value=m.id, else_=null())
+    held: dict[datetime | None, list[str]] = {}
+    for due, _ in results:
+        held.setdefault(due.lease, []).append(due.id)
+    guard = or_(*(
+        m.id.in_(ids) if lease is None else and_(m.id.in_(ids), m.locked_until == lease)
+        for lease, ids in held.items()
+    ))  # fmt: skip
+    return set(
+        session.execute(
+            update(m)
+            .where(m.status == "pending", guard)
+            .values(values)
+            .returning(m.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
 
 
 def _write_attempts(session: Session, rows: list[tuple[Any, ...]]) -> None:
