@@ -22,8 +22,9 @@ from pipelines.synthetic import RNG_PLANT, Fault, make_series, to_csv_bytes
 from worker.demo_receiver import Inbox, receiving
 from worker.embedded import free_port
 
-QUARTER_START = pd.Timestamp("2025-10-01", tz="UTC")
 DEMO_TZ = "America/Los_Angeles"
+# The facility's local quarter: its report has no artificial gap at either end.
+QUARTER_START = pd.Timestamp("2025-10-01", tz=DEMO_TZ).tz_convert("UTC")
 LAB_READINGS = (("2025-10-15T17:00:00Z", 58.9), ("2025-11-15T17:00:00Z", 59.3))
 
 
@@ -109,10 +110,15 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
         client = httpx.Client(
             base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=120
         )
+        _check(client.patch("/v1/organization", json=DEMO_ORGANIZATION))
         facility = _check(
             client.post(
                 "/v1/facilities",
-                json={"name": "Central Valley RNG", "timezone": DEMO_TZ},
+                json={
+                    "name": "Central Valley RNG",
+                    "timezone": DEMO_TZ,
+                    "carb_facility_id": "DEMO-F-0001",
+                },
             )
         )
         for spec in RNG_PLANT:
@@ -142,7 +148,7 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
         inbox.secret = hook["secret"]
         console.print(f"webhook endpoint {hook['id']} -> {hook['url']} (every event)")
 
-        end = QUARTER_START + pd.Timedelta(days=days)
+        end = (QUARTER_START.tz_convert(DEMO_TZ) + pd.DateOffset(days=days)).tz_convert("UTC")
         with console.status("generating 1-minute data with planted gaps, flatlines, spikes"):
             frame, faults = make_series(QUARTER_START, end)
         console.print(f"generated {len(frame):,} readings, {len(faults)} planted faults")
@@ -162,8 +168,8 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
                 "/v1/data-points",
                 params={
                     "facility_id": facility["id"],
-                    "start_date": QUARTER_START.date().isoformat(),
-                    "end_date": (end - pd.Timedelta(days=1)).date().isoformat(),
+                    "start_date": QUARTER_START.isoformat(),
+                    "end_date": end.isoformat(),
                     "limit": 3,
                 },
             )
@@ -183,7 +189,7 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
         _check(client.put(f"/v1/facilities/{facility['id']}/fuel-mappings",
                           json={"data": DEMO_MAPPINGS}))  # fmt: skip
         ok &= _report_documents(client, console, facility["id"], frame, days=days)
-        ok &= _report_lcfs(client, console, facility["id"], base / "reports")
+        ok &= _report_lcfs(client, console, facility["id"], base / "reports", full=days >= 92)
         ok &= _report_webhooks(client, console, inbox)
         ok &= _report_audit(client, console)
     console.print(
@@ -279,13 +285,20 @@ def _report_analysis(
 
 # How the demo plant's meters become LCFS fuel: the RNG it injects (a landfill-gas pathway)
 # and the fossil CNG its station dispenses. Pathway codes and CIs are illustrative.
+# Book-and-claim: the plant's injection meter is a supply record (biomethane into the common
+# carrier pipeline, no credits of its own); the station's dispenser claims that biomethane as
+# CNG for heavy-duty trucks and generates the credits. The claim may not exceed the injection.
+RNG_PATHWAY = "RNG-LFG-0046"
 DEMO_MAPPINGS = [
-    {"tag": "rng_injection_flow", "fuel_pathway_code": "RNG-LFG-0046", "fuel_type": "rng",
-     "ci": 46.42, "unit": "scf", "kind": "rate", "rate_per": "min",
+    {"tag": "rng_injection_flow", "fuel_pathway_code": RNG_PATHWAY, "fuel_type": "rng",
+     "ci": 46.42, "unit": "scf", "kind": "rate", "rate_per": "min", "role": "injection",
      "transaction_type": "Production in California"},
-    {"tag": "cng_dispensed_total", "fuel_pathway_code": "CNGF-T1-0079", "fuel_type": "cng",
-     "ci": 79.21, "unit": "GGE", "kind": "totalizer", "transaction_type": "Sold with Obligation"},
+    {"tag": "cng_dispensed_total", "fuel_pathway_code": RNG_PATHWAY, "fuel_type": "rng",
+     "ci": 46.42, "unit": "GGE", "kind": "totalizer", "application": "cng_lng_hd_si",
+     "transaction_type": "Production in California"},
 ]  # fmt: skip
+DEMO_ORGANIZATION = {"organization_name": "Demo RNG Co (sample data)",
+                     "organization_fein": "00-0000000"}  # fmt: skip
 
 
 def _metered_gge(frame: pd.DataFrame, day: pd.Timestamp) -> float:
@@ -305,7 +318,9 @@ def _report_documents(client: httpx.Client, console: Console, facility_id: str,
     picks = [(2, 1.004, "invoice"), (4, 0.97, "product_transfer_document"), (6, 1.10, "invoice")]
     docs = []
     for offset, factor, kind in picks:
-        day = pd.Timestamp(QUARTER_START.date()) + pd.Timedelta(days=min(offset, days - 2))
+        day = pd.Timestamp(QUARTER_START.tz_convert(DEMO_TZ).date()) + pd.Timedelta(
+            days=min(offset, days - 2)
+        )
         metered = _metered_gge(frame, day)
         prefix = "INV" if kind == "invoice" else "PTD"
         docs.append(DemoDocument(kind, f"{prefix}-{day:%Y%m%d}-{offset:02d}", day.date(),
@@ -350,13 +365,13 @@ def _report_documents(client: httpx.Client, console: Console, facility_id: str,
     return ok
 
 
-def _report_lcfs(client: httpx.Client, console: Console, facility_id: str, out: Path,
-                 timeout: float = 300) -> bool:  # fmt: skip
+def _report_lcfs(client: httpx.Client, console: Console, facility_id: str, out: Path, *,
+                 full: bool, timeout: float = 300) -> bool:  # fmt: skip
     """Build the quarter's PDF and CSV from the mapped meters, save them, show the totals."""
     quarter = {"report_type": "lcfs_quarterly", "facility_id": facility_id, "quarter": "Q4",
-               "year": 2025}  # fmt: skip
+               "year": 2025, "preparer": "Demo Preparer", "reviewer": "Demo Reviewer"}  # fmt: skip
     queued = {fmt: _check(client.post("/v1/reports", json={**quarter, "format": fmt}))
-              for fmt in ("pdf", "csv")}  # fmt: skip
+              for fmt in ("pdf", "csv", "calculation_csv")}  # fmt: skip
     deadline = time.monotonic() + timeout
     done: dict[str, dict] = {}
     with console.status("building the LCFS Q4 2025 report (PDF and CSV)"):
@@ -373,7 +388,8 @@ def _report_lcfs(client: httpx.Client, console: Console, facility_id: str, out: 
     for fmt, view in done.items():
         response = client.get(view["download_url"])
         response.raise_for_status()
-        path = out / f"lcfs_{facility_id}_2025Q4.{fmt}"
+        suffix = {"calculation_csv": "calculation.csv"}.get(fmt, fmt)
+        path = out / f"lcfs_{facility_id}_2025Q4.{suffix}"
         path.write_bytes(response.content)
         console.print(f"saved {path} ({len(response.content):,} bytes)")
     totals = done["pdf"]["totals"]
@@ -390,10 +406,19 @@ def _report_lcfs(client: httpx.Client, console: Console, facility_id: str, out: 
     console.print(f"credits {shown.get('credits_mt')} MT, deficits {shown.get('deficits_mt')} MT,"
                   f" net {shown.get('net_mt')} MT; input SHA-256 "
                   f"{done['pdf']['input_sha256']}")  # fmt: skip
-    same_inputs = done["pdf"]["input_sha256"] == done["csv"]["input_sha256"]
-    ok = bool(totals.get("has_data")) and same_inputs
-    console.print(f"report checks: data found {totals.get('has_data')}, PDF and CSV built from "
-                  f"the same inputs {same_inputs}")  # fmt: skip
+    for b in totals.get("biomethane", []):
+        console.print(f"book-and-claim {b['fuel_pathway_code']}: injected {b['injected_mj']:,.0f}"
+                      f" MJ, claimed by dispensing {b['claimed_mj']:,.0f} MJ -> {b['status']}")
+    for warning in totals.get("warnings", []):
+        console.print(f"[yellow]before filing:[/yellow] {warning}")
+    same_inputs = len({v["input_sha256"] for v in done.values()}) == 1
+    covered = [b["status"] for b in totals.get("biomethane", [])] == ["covered"]
+    # A shortened demo (--days) stops before the quarter ends: its trailing gap is real.
+    no_gap = not full or not any("not filled" in w for w in totals.get("warnings", []))
+    ok = bool(totals.get("has_data")) and same_inputs and covered and no_gap
+    console.print(f"report checks: data found {totals.get('has_data')}, PDF and CSVs built from "
+                  f"the same inputs {same_inputs}, biomethane claim covered by the injection "
+                  f"{covered}, no unfilled gap at the quarter's ends {no_gap}")  # fmt: skip
     return ok
 
 
@@ -474,7 +499,7 @@ def _send_all(
     client: httpx.Client, console: Console, frame: pd.DataFrame, facility_id: str
 ) -> tuple[list[Sent], tuple[str, bytes, int]]:
     sent: list[Sent] = []
-    month = frame["timestamp"].dt.strftime("%Y-%m")
+    month = frame["timestamp"].dt.tz_convert(DEMO_TZ).dt.strftime("%Y-%m")
     files = [
         (f"{m}.csv", to_csv_bytes(frame[month == m], facility_id=facility_id), n)
         for m, n in month.value_counts(sort=False).items()

@@ -24,8 +24,8 @@ class DemoDocument:
     day: date
     quantity: float  # GGE
     unit_price: float = 0.0
-    fuel_pathway_code: str = "CNGF-T1-0079"
-    carbon_intensity: float = 79.21
+    fuel_pathway_code: str = "RNG-LFG-0046"  # the biomethane the station claims (demo.py)
+    carbon_intensity: float = 46.42
 
     @property
     def filename(self) -> str:

@@ -244,7 +244,9 @@ def reconcile_with_meters(
         return None
     unit = str(unit or "")
     base: dict[str, Any] = {"quantity": float(quantity), "unit": unit, "date": day.isoformat()}
-    rows = list(session.scalars(select(FuelMapping).where(FuelMapping.facility_id == facility.id)))
+    # Documents are checked against the fuel the facility reports, not its pipeline injection.
+    rows = list(session.scalars(select(FuelMapping).where(
+        FuelMapping.facility_id == facility.id, FuelMapping.role == "fuel")))  # fmt: skip
     fpc, fuel = extraction.value("fuel_pathway_code"), extraction.value("fuel_type")
     chosen = [r for r in rows if fpc is not None and _same(r.fuel_pathway_code, fpc)]
     if not chosen and fuel is not None:
