@@ -407,8 +407,10 @@ def _report_lcfs(client: httpx.Client, console: Console, facility_id: str, out: 
                   f" net {shown.get('net_mt')} MT; input SHA-256 "
                   f"{done['pdf']['input_sha256']}")  # fmt: skip
     for b in totals.get("biomethane", []):
-        console.print(f"book-and-claim {b['fuel_pathway_code']}: injected {b['injected_mj']:,.0f}"
-                      f" MJ, claimed by dispensing {b['claimed_mj']:,.0f} MJ -> {b['status']}")
+        console.print(
+            f"book-and-claim {b['fuel_pathway_code']}: injected {b['injected_mj']:,.0f}"
+            f" MJ, claimed by dispensing {b['claimed_mj']:,.0f} MJ -> {b['status']}"
+        )
     for warning in totals.get("warnings", []):
         console.print(f"[yellow]before filing:[/yellow] {warning}")
     same_inputs = len({v["input_sha256"] for v in done.values()}) == 1
