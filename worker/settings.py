@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.documents.model import MAX_DOCUMENT_BYTES
@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     stale_job_seconds: int = Field(
         default=60, description="A queued job never handed to the broker is re-sent after this."
     )
+    job_heartbeat_seconds: int = Field(
+        default=10, description="How often a running job's worker records that it is alive."
+    )
+    job_silent_seconds: int = Field(
+        default=45,
+        description="A running job whose worker recorded no sign of life for this long is sent "
+        "again (its worker is gone), long before the visibility timeout would bring it back.",
+    )
 
     alert_gap_minutes: float = Field(
         default=60.0, description="Alert when a tag's gap lasts this long (per-tag override)."
@@ -82,6 +90,18 @@ class Settings(BaseSettings):
         default=None,
         description="Directory of LCFS table CSVs (benchmarks.csv, eer.csv, energy_density.csv, "
         "...) that replace the packaged ones of the same name.",
+    )
+    report_signing_key: str | None = Field(
+        default=None, description="Private key (PEM/DER file) that signs report PDFs (PAdES)."
+    )
+    report_signing_cert: str | None = Field(
+        default=None, description="The signing certificate (PEM/DER file) for report PDFs."
+    )
+    report_signing_chain: list[str] = Field(
+        default_factory=list, description="Intermediate certificates (files) sent with it."
+    )
+    report_signing_passphrase: SecretStr | None = Field(
+        default=None, description="Passphrase of the signing key, if it has one."
     )
     lcfs_require_confirmed: bool = Field(
         default=False,
@@ -155,6 +175,11 @@ class Settings(BaseSettings):
                 "need TICKWORK_TASK_SOFT_TIME_LIMIT < TICKWORK_TASK_TIME_LIMIT < "
                 f"TICKWORK_VISIBILITY_TIMEOUT, got {self.task_soft_time_limit} / "
                 f"{self.task_time_limit} / {self.visibility_timeout}"
+            )
+        if not 0 < 2 * self.job_heartbeat_seconds < self.job_silent_seconds:
+            raise ValueError(
+                "need 0 < 2 x TICKWORK_JOB_HEARTBEAT_SECONDS < TICKWORK_JOB_SILENT_SECONDS, got "
+                f"{self.job_heartbeat_seconds} / {self.job_silent_seconds}"
             )
         return self
 

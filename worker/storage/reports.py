@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pipelines import lcfs
+from worker.signing import sign_pdf
 from worker.storage import audit
 from worker.storage.analysis import load_points
 from worker.storage.db import new_id
@@ -306,7 +307,7 @@ def _field(doc: Document, name: str) -> Any:
 
 def render(report: lcfs.LcfsReport, fmt: str) -> bytes:
     if fmt == "pdf":
-        return lcfs.render_lcfs_pdf(report)
+        return sign_pdf(lcfs.render_lcfs_pdf(report))
     if fmt == "csv":
         return lcfs.render_lcfs_upload_csv(report)
     if fmt == "calculation_csv":
