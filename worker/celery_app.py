@@ -8,8 +8,10 @@ and no result backend: job state lives in the database, where the API reads it.
 
 from __future__ import annotations
 
+import redis
 from celery import Celery
 from kombu import Exchange, Queue
+from kombu.transport import redis as kombu_redis
 
 from schedules.beat import BEAT_SCHEDULE
 from worker.settings import Settings, get_settings
@@ -40,6 +42,44 @@ def _route(
 def is_amqp(url: str | None) -> bool:
     """True for a RabbitMQ broker URL (unset means the embedded Redis)."""
     return bool(url) and str(url).startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
+class RedisChannel(kombu_redis.Channel):
+    """kombu's Redis channel, failing like a lost connection once its connection is closed.
+
+    When the broker connection drops, the worker closes the connection, which detaches the
+    transport from it (``transport.client = None``), and reconnects with a new one. A task that
+    was running then still holds its message on the old channel, and when it ends, its ack (or
+    reject) asks that channel for a fresh connection pool. kombu builds one from
+    ``transport.client`` and raises ``AttributeError`` on ``None``; that is no connection error,
+    so it escapes the worker's "couldn't ack" handling and the worker's main process exits
+    ("Unrecoverable error"). Raised as a connection error instead, the ack is logged as failed
+    and the worker carries on with its new connection: the message was either lost with the
+    broker's memory (``jobs.requeue_stale`` re-sends its job) or comes back after the visibility
+    timeout, and a finished job is not run twice.
+    """
+
+    def _connparams(self, asynchronous: bool = False) -> dict[str, object]:
+        if self.connection.client is None:
+            raise redis.ConnectionError("the broker connection of this channel was closed")
+        return super()._connparams(asynchronous=asynchronous)
+
+
+class _ShownAsRedis(type):
+    def __str__(cls) -> str:  # the scheme in broker URLs that Celery logs ("Connected to ...")
+        return "redis"
+
+
+class RedisTransport(kombu_redis.Transport, metaclass=_ShownAsRedis):
+    Channel = RedisChannel
+
+
+def broker_transport(settings: Settings) -> type[kombu_redis.Transport] | None:
+    """The transport class for a ``redis://`` broker (or the embedded one); None lets the URL
+    choose (RabbitMQ, Sentinel, TLS)."""
+    if settings.broker_url is None or settings.broker_url.startswith("redis://"):
+        return RedisTransport
+    return None
 
 
 def transport_options(settings: Settings) -> dict[str, object]:
@@ -92,6 +132,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         worker_prefetch_multiplier=1,
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
+        broker_transport=broker_transport(settings),
         broker_transport_options=transport,
         result_backend_transport_options=transport,
         visibility_timeout=settings.visibility_timeout,

@@ -24,6 +24,9 @@ ROWS = 60_000
 # reconnects, so its first restore sweep returns them (after a shorter outage they wait for the
 # next sweep, ~30 s later).
 DOWN_SECONDS = float(h.VISIBILITY)
+# Big enough to be running when the broker restarts, small enough to finish (and be analysed)
+# well within the suite's soft time limit (VISIBILITY - 4 s) on a busy machine.
+BUSY_ROWS = 100_000
 
 
 def _queue(stack: Stack) -> tuple[list[str], list[str]]:
@@ -144,5 +147,76 @@ def test_restart_of_a_broker_without_persistence_loses_no_job(stack: Stack, tmp_
                 f"jobs still {states} after 12 s: nothing re-sends a job whose message was lost",
             )
             raise h.Violation(str(exc)) from exc
+    finally:
+        broker.stop()
+
+
+def _ingest(stack: Stack, broker: h.RedisServer, *, tenant_id: str, rows: int, seed: int) -> tuple:
+    fac = h.facility(stack.db, tenant_id=tenant_id, name=f"R{seed}")
+    job = h.ingest_job(stack.db, tenant_id=tenant_id, facility_id=fac,
+                       content=h.meter_csv(rows, seed=seed))  # fmt: skip
+    h.publish(broker.url, "ingest.process_upload", job)
+    h.mark_enqueued(stack.db, job)
+    return fac, job
+
+
+def _done(stack: Stack, job_id: str) -> bool:
+    view = h.jobs(stack.db, [job_id])[job_id]
+    follow_up = (view["result"] or {}).get("analysis_job_id")
+    if view["status"] != "succeeded" or follow_up is None:
+        return False
+    return h.jobs(stack.db, [follow_up])[follow_up]["status"] == "succeeded"
+
+
+def test_worker_survives_restarts_of_a_broker_without_persistence(stack: Stack, tmp_path) -> None:
+    """A broker without persistence restarted under a connected worker, first idle, then in the
+    middle of an ingest: the same worker process reconnects each time, the ingest and its
+    analysis complete, and work sent after each restart completes."""
+    broker = h.RedisServer(tmp_path / "volatile", persistent=False)  # as worker/embedded.py
+    broker.start()
+    try:
+        procs = stack.procs
+        for key in ("TICKWORK_BROKER_URL", "TICKWORK_REDIS_URL"):
+            procs.env[key] = broker.url
+        procs.env["TICKWORK_STALE_JOB_SECONDS"] = "1"
+        who = stack.tenant()
+        worker = procs.worker("w1")
+        procs.beat("beat")  # jobs.requeue_stale every second: re-sends what the restart lost
+        h.wait_consuming(procs, "w1")
+
+        # 1. Idle.
+        broker.kill()
+        broker.start()
+        idle_fac, idle_job = _ingest(stack, broker, tenant_id=who.id, rows=4_000, seed=1)
+        procs.wait(lambda: _done(stack, idle_job), timeout=60,
+                   what="an ingest sent after the idle restart")  # fmt: skip
+
+        # 2. Busy: restarted while a bigger ingest runs.
+        busy_fac, busy_job = _ingest(stack, broker, tenant_id=who.id, rows=BUSY_ROWS, seed=2)
+        procs.wait(lambda: h.jobs(stack.db, [busy_job])[busy_job]["status"] == "running",
+                   timeout=60, what="the big ingest to run")  # fmt: skip
+        broker.kill()
+        broker.start()
+        restarted = time.monotonic()
+        after_fac, after_job = _ingest(stack, broker, tenant_id=who.id, rows=4_000, seed=3)
+        procs.wait(lambda: _done(stack, busy_job) and _done(stack, after_job), timeout=90,
+                   what="the interrupted ingest and one sent after the restart")  # fmt: skip
+        finished = time.monotonic() - restarted
+
+        assert worker.poll() is None  # the same worker process throughout
+        for fac, rows in ((idle_fac, 4_000), (busy_fac, BUSY_ROWS), (after_fac, 4_000)):
+            assert h.points_per_facility(stack.db, fac) == (rows, rows)
+        completed = h.rows(stack.db, "SELECT payload->'data'->>'job_id', count(*) FROM event "
+                           "WHERE type = 'ingest.completed' GROUP BY 1")  # fmt: skip
+        assert dict(completed) == {idle_job: 1, busy_job: 1, after_job: 1}
+        busy = h.jobs(stack.db, [busy_job])[busy_job]
+        h.observe(
+            "Broker without persistence restarted under a connected worker, idle and mid-ingest",
+            f"worker connected throughout; an ingest after the idle restart; a {BUSY_ROWS}-row "
+            "ingest running at the second restart and another ingest sent after it",
+            f"same worker process, never exited; all ingests and their analyses succeeded "
+            f"({finished:.1f} s after the busy restart; interrupted job attempts="
+            f"{busy['attempts']}); points exact; one ingest.completed per job",
+        )
     finally:
         broker.stop()
