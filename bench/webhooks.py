@@ -5,8 +5,9 @@ Run from the project root: ``.venv/bin/python bench/webhooks.py`` (PostgreSQL on
 Redis on 127.0.0.1:6379; the broker is Redis database 9, flushed before and after).
 
 1. **Receiver.** A small asyncio HTTP/1.1 server in its own process on 127.0.0.1 answers every
-   POST with 204, counts requests and distinct ``webhook-id`` values, and verifies every
-   ``--sample-every``-th request (and the first) with ``standardwebhooks.webhooks.Webhook``.
+   POST with 204, counts requests and distinct ``webhook-id`` values, verifies every request
+   (``--sample-every`` 1; n: every n-th and the first) with ``standardwebhooks.webhooks.Webhook``
+   and counts bodies that arrive under more than one ``webhook-id`` (must be none).
 2. **Baseline.** A no-op Celery app defined in this file (``noop_app``: the same reliability
    settings as ``worker.celery_app``, copied from ``make_app``'s configuration) runs in a worker
    started like ours (``worker.processes.worker_command`` with ``-A bench.webhooks:noop_app``,
@@ -24,12 +25,12 @@ Redis on 127.0.0.1:6379; the broker is Redis database 9, flushed before and afte
    rows have outcome ``success``; fan-out from the outbox is inside the timed part.
 4. **Breakdown** (``--breakdown-events``, 2,000; 0 skips it): more events delivered by one
    ``worker.webhook_delivery.Sweeper`` in this process, split by the sweep's own timers into
-   fan-out + claim, HTTP and recording outcomes.
+   claim (with fan-out), HTTP and recording outcomes.
 
 CPU time per process group (workers, PostgreSQL, Redis, receiver, this driver) is read from
-``/proc`` around each timed part. One JSON object goes to stdout, a table to stderr. The database
-is dropped and Redis db 9 flushed at the end (``--keep-db`` keeps the database). See
-``bench/RESULTS.md``.
+``/proc`` around each timed part, and per delivery for the end-to-end part. One JSON object
+goes to stdout, a table to stderr. The database is dropped and Redis db 9 flushed at the end
+(``--keep-db`` keeps the database). See ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ NOOP_QUEUE = "bench_noop"
 NOOP_IDLE_QUEUE = "bench_noop_idle"  # the no-op worker's only queue until the timed part
 NOOP_COUNTER = "bench:webhooks:noop_done"
 WEBHOOK_QUEUE = "webhooks"
-TARGET_RATIO = 3.0  # the issue's goal: deliveries/s >= 3 x no-op tasks/s
+TARGET_RATIO = 4.0  # the goal: deliveries/s >= 4 x no-op tasks/s, in the same run
 POLL_REDIS_S = 0.02
 POLL_DB_S = 0.1
 
@@ -156,8 +157,11 @@ async def _serve(conn: Connection, sample_every: int) -> None:
         "verify_failed": 0,
         "missing_headers": 0,
         "connections": 0,
+        "ids_twice": 0,  # requests repeating an id already seen (at least once: allowed)
+        "bodies_under_two_ids": 0,  # a body already delivered under another id (never allowed)
     }
     ids: set[str] = set()
+    body_ids: dict[int, str] = {}  # hash of a body -> the id it came under
     verifier: list[Webhook] = []
     ok = b"HTTP/1.1 204 No Content\r\n\r\n"
 
@@ -178,10 +182,13 @@ async def _serve(conn: Connection, sample_every: int) -> None:
                 if msg_id is None or "webhook-signature" not in headers:
                     stats["missing_headers"] += 1
                 else:
+                    stats["ids_twice"] += msg_id in ids
                     ids.add(msg_id)
+                    if body_ids.setdefault(hash(body), msg_id) != msg_id:
+                        stats["bodies_under_two_ids"] += 1
                 if stats["requests"] % sample_every == 1 or sample_every == 1:
                     try:
-                        verifier[0].verify(body, headers)
+                        verifier[0].verify(body, headers, json_parse=False)
                         stats["verified"] += 1
                     except (WebhookVerificationError, IndexError, ValueError):
                         stats["verify_failed"] += 1
@@ -454,6 +461,7 @@ class DeliveryRun:
     table_stats: dict[str, dict[str, int]]
     fan_out_passes_per_event: float
     cpu_s: dict[str, float] = field(default_factory=dict)
+    cpu_us_per_delivery: dict[str, float] = field(default_factory=dict)
 
 
 def run_noop(
@@ -629,6 +637,10 @@ def run_ours(
         table_stats=tables,
         fan_out_passes_per_event=tables.get("event", {}).get("updated", 0) / args.events,
         cpu_s=cpu.result,
+        cpu_us_per_delivery={
+            group: round(cpu.result.get(group, 0.0) * 1e6 / args.events)
+            for group in ("celery worker", "postgresql", "receiver", "redis")
+        },
     )
 
 
@@ -650,16 +662,17 @@ def attempt_log(conn: psycopg.Connection, seconds: float, concurrency: int) -> d
     """What the delivery_attempt rows say about the batches: every attempt of one batch is
     recorded with the same ``attempted_at`` (the time its HTTP part finished).
     """
-    from worker.webhook_delivery import PER_ENDPOINT_CONCURRENCY
+    from worker.settings import get_settings
 
+    per_endpoint = get_settings().webhook_endpoint_concurrency
     latencies = [int(v) for (v,) in conn.execute("SELECT latency_ms FROM delivery_attempt")]
     batches = conn.execute(
         "SELECT count(*), sum(latency_ms) FROM delivery_attempt GROUP BY attempted_at"
     ).fetchall()
     sizes = [int(n) for n, _ in batches]
-    # One batch's requests go out at most PER_ENDPOINT_CONCURRENCY at a time (one endpoint), so
-    # its HTTP part lasts about sum(latency) / that; `concurrency` sweeps run side by side.
-    http_s = [float(total) / 1000 / PER_ENDPOINT_CONCURRENCY for _, total in batches]
+    # One batch's requests go out at most `per_endpoint` at a time (one endpoint), so its HTTP
+    # part lasts about sum(latency) / that; `concurrency` sweeps run side by side.
+    http_s = [float(total) / 1000 / per_endpoint for _, total in batches]
     cycle = seconds * concurrency / len(batches) if batches else 0.0
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     return {
@@ -696,7 +709,7 @@ def run_breakdown(
     if stats.sent != args.breakdown_events:
         raise SystemExit(f"breakdown: delivered {stats.sent}, expected {args.breakdown_events}")
     phases = {
-        "fan-out + claim (one transaction)": stats.claim_s,
+        "claim with fan-out (one transaction)": stats.claim_s,
         "HTTP (signing, sending, answers)": stats.http_s,
         "recording outcomes (one transaction)": stats.record_s,
     }
@@ -733,6 +746,7 @@ def machine_info() -> dict[str, Any]:
         "kombu",
         "redis",
         "httpx",
+        "aiohttp",
         "sqlalchemy",
         "psycopg",
         "standardwebhooks",
@@ -774,9 +788,12 @@ def print_table(report: dict[str, Any]) -> None:
         f"latency mean {log['latency_ms_mean']} ms, p99 {log['latency_ms_p99']} ms; per batch "
         f"~{log['est_cycle_s_per_batch']} s, of it HTTP ~{log['est_http_s_per_batch']} s; "
         f"{ours['deliver_tasks_sent']} deliver tasks sent; receiver: {rec['requests']:,} "
-        f"requests, {rec['distinct_ids']:,} distinct ids, {rec['verified']} verified; "
+        f"requests, {rec['distinct_ids']:,} distinct ids, {rec['verified']:,} verified, "
+        f"{rec['bodies_under_two_ids']} bodies under two ids; "
         f"each event fanned out {ours['fan_out_passes_per_event']:.2f} times[/dim]"
     )
+    per = ", ".join(f"{k} {v:,.0f}" for k, v in ours["cpu_us_per_delivery"].items())
+    console.print(f"[dim]ours: CPU µs per delivery: {per}[/dim]")
     runs = [("ours", ours), ("no-op", base)]
     if report.get("breakdown"):
         runs.append(("breakdown (sweeper = bench driver)", report["breakdown"]))
@@ -810,13 +827,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--noop-tasks", type=int, default=2_000, help="M no-op tasks")
     parser.add_argument("--concurrency", type=int, default=2, help="prefork children per worker")
     parser.add_argument(
+        "--endpoint-concurrency",
+        type=int,
+        default=None,
+        help="requests in flight per endpoint per sweep (default: the setting's default, 4)",
+    )
+    parser.add_argument(
         "--breakdown-events",
         type=int,
         default=2_000,
         help="events for the in-process breakdown (0: skip)",
     )
     parser.add_argument(
-        "--sample-every", type=int, default=100, help="the receiver verifies every n-th request"
+        "--sample-every", type=int, default=1, help="the receiver verifies every n-th request"
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per wait")
     parser.add_argument("--loglevel", default="WARNING", help="both workers' log level")
@@ -847,6 +870,8 @@ def main(argv: list[str] | None = None) -> int:
         "TICKWORK_WEBHOOK_ALLOW_HTTP": "true",
         "TICKWORK_LOG_LEVEL": args.loglevel,
     }
+    if args.endpoint_concurrency:
+        tickwork_env["TICKWORK_WEBHOOK_ENDPOINT_CONCURRENCY"] = str(args.endpoint_concurrency)
     # Before anything imports worker.celery_app, which reads its settings at import time.
     os.environ.update(tickwork_env)
     env = {**os.environ, **tickwork_env}
@@ -859,6 +884,7 @@ def main(argv: list[str] | None = None) -> int:
         "events": args.events,
         "noop_tasks": args.noop_tasks,
         "concurrency": args.concurrency,
+        "endpoint_concurrency": args.endpoint_concurrency or 4,
         "broker": REDIS_URL,
         "machine": machine_info(),
     }
@@ -911,8 +937,13 @@ def main(argv: list[str] | None = None) -> int:
         stats.get("requests") != expected
         or stats.get("verify_failed")
         or stats.get("missing_headers")
+        or stats.get("bodies_under_two_ids")
+        or (args.sample_every == 1 and stats.get("verified") != expected)
     ):
-        raise SystemExit(f"receiver saw {stats}, expected {expected} signed requests")
+        raise SystemExit(
+            f"receiver saw {stats}, expected {expected} signed requests, each verified, "
+            "no body under two ids"
+        )
     if ours.receiver.get("requests") != args.events:
         raise SystemExit(f"receiver saw {ours.receiver} during ours, expected {args.events}")
     report["receiver_total"] = stats
