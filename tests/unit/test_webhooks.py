@@ -1,6 +1,7 @@
 """Unit tests for pipelines/webhooks.py: official Standard Webhooks vectors, verification with the
 ``standardwebhooks`` package, rotation, the legacy header, the body bytes, the retry schedule and
-the SSRF rules. Vectors are copied from shared/reference/webhooks.md §1.4.
+the SSRF rules; and the delivery's resolver that applies them. Vectors are copied from
+shared/reference/webhooks.md §1.4.
 """
 
 from __future__ import annotations
@@ -961,3 +962,53 @@ def test_check_url_refuses(url: str, allow_http: bool, match: str) -> None:
         check_url(url, allow_http=allow_http)
     assert info.value.code == "invalid_url"
     assert "pw" not in str(info.value)
+
+
+# ------------------------------------------------------------------- delivery: the guard's parts
+
+
+def test_guarded_resolver_returns_only_checked_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connector connects to what the resolver returns: the checked addresses, the hostname
+    kept for Host, SNI and the certificate; an IPv4-mapped address as its IPv4 form."""
+    import asyncio
+
+    from worker.webhook_delivery import GuardedResolver
+
+    answers = {"hooks.example": ["93.184.215.14", "2606:4700:4700::1111", "::ffff:8.8.8.8"]}
+    monkeypatch.setattr(socket, "getaddrinfo", fake_resolver(answers))
+    got = asyncio.run(GuardedResolver(allow=[]).resolve("hooks.example", 443))
+    assert [(r["hostname"], r["host"], r["port"], r["family"]) for r in got] == [
+        ("hooks.example", "93.184.215.14", 443, socket.AF_INET),
+        ("hooks.example", "2606:4700:4700::1111", 443, socket.AF_INET6),
+        ("hooks.example", "8.8.8.8", 443, socket.AF_INET),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [(["127.0.0.1"], "loopback"), (["93.184.215.14", "10.0.0.5"], "private"),
+     (["::ffff:127.0.0.1"], "IPv4-mapped 127.0.0.1: loopback")],
+)  # fmt: skip
+def test_guarded_resolver_refuses_any_internal_answer(
+    monkeypatch: pytest.MonkeyPatch, answer: list[str], reason: str
+) -> None:
+    import asyncio
+
+    from worker.webhook_delivery import GuardedResolver
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_resolver({"evil.example": answer}))
+    with pytest.raises(ForbiddenAddressError, match=reason):
+        asyncio.run(GuardedResolver(allow=[]).resolve("evil.example", 443))
+
+
+def test_message_ids_look_like_new_id() -> None:
+    from worker.storage.db import new_id
+    from worker.storage.webhooks import _message_ids
+
+    ids = _message_ids(2000)
+    assert len(set(ids)) == 2000
+    shape = new_id("msg")
+    alphabet = set("0123456789abcdefghijkmnpqrstvwxyz")
+    for i in ids:
+        assert len(i) == len(shape) and i.startswith("msg_") and set(i[4:]) <= alphabet
+    assert len({c for i in ids for c in i[4:]}) == len(alphabet)  # every character turns up
