@@ -1,6 +1,6 @@
 """Gaps: stretches of a tag's time series with no usable point, found with one ``np.diff``.
 
-Rules (DESIGN.md, "Semantics: Gap"), per tag, against its expected interval ``iv``
+Rules (docs/gaps-and-quality.md), per tag, against its expected interval ``iv``
 (``Series.interval_us``: configured ``interval_s``, else the median spacing; an ``interval``
 argument overrides every tag):
 

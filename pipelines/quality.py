@@ -23,28 +23,28 @@ flat run next to a period edge is judged with its real neighbours, then attribut
   tag's interval is unknown (fewer than two distinct timestamps and none configured).
 * ``received_points``: rows, duplicates included. ``duplicates``: rows sharing (tag, ts) beyond
   the first. ``out_of_order``: rows whose timestamp is earlier than that of the previous row of
-  the same tag in input order (reference §2 "sort / order": flag, then sort; never drop).
+  the same tag in input order (flag, then sort; never drop).
 * ``usable_points``: distinct timestamps holding at least one usable row (``Series.usable``:
   finite, not a sentinel, within min/max, quality not bad; not uncertain either with
   ``uncertain_is_bad``).
-* ``completeness = min(1, usable_points / expected_points)``. **Count-based** (reference §1.5
-  asks to choose): a missing or unusable *reading* costs the same whatever the spacing around it,
+* ``completeness = min(1, usable_points / expected_points)``. **Count-based** (a choice
+  to make): a missing or unusable *reading* costs the same whatever the spacing around it,
   which is what the expected-interval contract and the gap rules count (``missing_points``), and
-  what compliance availability ratios count (hours with a valid value, §1.1, §1.3). The
-  time-weighted alternative, OPC UA PercentGood = good duration / period (§1.5), would weigh each
-  reading by how long it is held; it suits exception-reported historian data (§1.4), which a
-  per-tag ``interval_s`` (scan rate / CompMax) handles here instead. With ``expected_points == 0``
+  what compliance availability ratios count (hours with a valid value, 40 CFR §75.32). The
+  time-weighted alternative, OPC UA PercentGood = good duration / period (OPC 10000-13,
+  Aggregates), would weigh each reading by how long it is held; it suits exception-reported
+  historian data, which a per-tag ``interval_s`` (scan rate / CompMax) handles here instead. With ``expected_points == 0``
   completeness is 1 if the interval is known (the period is shorter than one interval) and 0 if
   it is unknown (nothing shows the tag is complete).
 * ``validity = usable_points / (received_points - duplicates)``: share of received timestamps
-  that pass range, source quality, finiteness and sentinel checks (§1.8 "validity"); 0 when no row
-  was received. Missing (no row) and invalid (a bad row) are kept apart (§1.4, §5.2). Flat and
-  spiky values stay valid here: they are their own dimensions (DESIGN.md lists them apart),
-  where the §1.8 table folds them into validity.
+  that pass range, source quality, finiteness and sentinel checks; 0 when no row
+  was received. Missing (no row) and invalid (a bad row) are kept apart. Flat and
+  spiky values stay valid here: they are their own dimensions
+  (docs/gaps-and-quality.md), rather than folded into validity.
 * The value rules see one point per usable distinct timestamp: its value, or for duplicates the
   midpoint of their smallest and largest usable values (order-independent; the conflict itself is
   already counted in ``duplicates``). "Consecutive" means adjacent in that sequence of the tag.
-* **Flatline** (§2, QARTOD flat-line measured in time as the FVON note advises): a run is a
+* **Flatline** (QARTOD flat-line test, measured in time): a run is a
   maximal stretch of consecutive points with ``|Δvalue| <= flatline_tolerance`` and no gap
   between them (spacing ``<= 1.5 * interval``, as in the gap rule, so unobserved time is never
   called flat). Its duration is ``last ts - first ts``; it is a flatline when the duration
@@ -52,9 +52,9 @@ flat run next to a period edge is judged with its real neighbours, then attribut
   last)`` clipped to the period), ``flatline_runs`` = flatlines with flat time in the period. A
   slow drift whose every step is within the tolerance counts as flat (consecutive differences, not
   the run's range).
-* **Spikes** (§2, QARTOD spike test): ``|x[i] - (x[i-1] + x[i+1]) / 2| > threshold``, tested
+* **Spikes** (QARTOD spike test): ``|x[i] - (x[i-1] + x[i+1]) / 2| > threshold``, tested
   where both neighbours are of the same tag with no gap (``<= 1.5 * interval``) on either side,
-  as the neighbour mean assumes even spacing (§2 caveat), and counted at the peak only: an
+  as the neighbour mean assumes even spacing, and counted at the peak only: an
   outlier of height h lifts its neighbours' deviation to h / 2, so a point whose tested neighbour
   deviates more is not counted. ``threshold = spike_threshold``, or when NaN
   ``SPIKE_K * median(|Δx| > 0)``: 8 times the median of the tag's non-zero consecutive changes,

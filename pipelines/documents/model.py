@@ -18,7 +18,7 @@ DOCUMENT_TYPES: tuple[DocumentType, ...] = (
 MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
 
 #: Every field extraction can return. Numbers are floats, dates ISO ``YYYY-MM-DD`` strings.
-#: PTDs (LCFS reference §5): ``seller`` is the transferor and ``buyer`` the recipient;
+#: PTDs: ``seller`` is the transferor and ``buyer`` the recipient;
 #: ``compliance_obligation`` is ``"transferor"`` or ``"recipient"``.
 FIELD_NAMES: tuple[str, ...] = (
     "document_number",

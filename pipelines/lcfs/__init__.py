@@ -42,12 +42,12 @@ from pipelines.lcfs.tables import LcfsTables, load_tables, parse_tables
 from pipelines.lcfs.units import ParameterUsed, canonical_unit, energy_per_unit
 
 __all__ = [
-    "BiomethaneSupply",
-    "DailyQuality",
     "DEFAULT_METER_TRANSACTION_TYPE",
     "TRANSACTION_TYPES",
+    "BiomethaneSupply",
     "CreditLine",
     "CreditTotals",
+    "DailyQuality",
     "DocumentCheck",
     "LcfsInputs",
     "LcfsReport",

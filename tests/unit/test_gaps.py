@@ -493,7 +493,8 @@ def reference_gaps(
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
 ) -> pd.DataFrame:
-    """The DESIGN.md rules, one tag and one step at a time (usability/interval from prepare)."""
+    """The gap rules (docs/gaps-and-quality.md), one tag and one step at a time (usability and
+    interval from prepare)."""
     series = prepare(frame, rule)
     s = None if start is None else int(start.value // 1000)
     e = None if end is None else int(end.value // 1000)

@@ -1,7 +1,7 @@
 """The event outbox. Events are rows written in the same transaction as the change they
 announce, so a crash loses neither or both; a dedupe key makes each one idempotent.
 
-Payload shape (seeds/000): ``{"event": type, "timestamp": ISO 8601 UTC, "data": {...}}``.
+Payload shape (docs/webhooks.md): ``{"event": type, "timestamp": ISO 8601 UTC, "data": {...}}``.
 """
 
 from __future__ import annotations
