@@ -33,9 +33,9 @@ flat run next to a period edge is judged with its real neighbours, then attribut
   what compliance availability ratios count (hours with a valid value, 40 CFR §75.32). The
   time-weighted alternative, OPC UA PercentGood = good duration / period (OPC 10000-13,
   Aggregates), would weigh each reading by how long it is held; it suits exception-reported
-  historian data, which a per-tag ``interval_s`` (scan rate / CompMax) handles here instead. With ``expected_points == 0``
-  completeness is 1 if the interval is known (the period is shorter than one interval) and 0 if
-  it is unknown (nothing shows the tag is complete).
+  historian data, which a per-tag ``interval_s`` (scan rate / CompMax) handles here instead.
+  With ``expected_points == 0`` completeness is 1 if the interval is known (the period is
+  shorter than one interval) and 0 if it is unknown (nothing shows the tag is complete).
 * ``validity = usable_points / (received_points - duplicates)``: share of received timestamps
   that pass range, source quality, finiteness and sentinel checks; 0 when no row
   was received. Missing (no row) and invalid (a bad row) are kept apart. Flat and
