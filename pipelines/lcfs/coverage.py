@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pipelines.lcfs.tables import LcfsTables, in_force
+from pipelines.lcfs.tables import Benchmark, Eer, EnergyDensity, LcfsTables, in_force
 
 FIRST_YEAR = 2011  # the first compliance period (17 CCR §95485(b)(1))
 LAST_YEAR = 2045  # the amended benchmarks run to a 90 % reduction in 2045
@@ -98,17 +98,8 @@ def _benchmarks(tables: LcfsTables) -> list[CoverageItem]:
                     None,
                 )
                 where = f"17 CCR §95484 {table}, {year} row"
-                out.append(
-                    CoverageItem("benchmarks.csv", key, row.status, row.source)
-                    if row
-                    else CoverageItem(
-                        "benchmarks.csv",
-                        key,
-                        "missing",
-                        "",
-                        f'{displaced},{on.isoformat()},<end>,<value>,confirmed,"{where}"',
-                    )
-                )
+                add = f'{displaced},{on.isoformat()},<end>,<value>,confirmed,"{where}"'
+                out.append(_item("benchmarks.csv", key, row, add))
     return out
 
 
@@ -117,17 +108,8 @@ def _densities(tables: LcfsTables) -> list[CoverageItem]:
     for fuel, unit, name in TABLE4_FUELS:
         row = next((d for d in tables.energy_densities if d.fuel_type == fuel), None)
         where = f"17 CCR §95486.1 Table 4, {name}"
-        out.append(
-            CoverageItem("energy_density.csv", f"{fuel} per {row.unit}", row.status, row.source)
-            if row
-            else CoverageItem(
-                "energy_density.csv",
-                f"{fuel} per {unit}",
-                "missing",
-                "",
-                f'{fuel},{unit},<MJ per {unit}>,LHV,,,confirmed,"{where}"',
-            )
-        )
+        add = f'{fuel},{unit},<MJ per {unit}>,LHV,,,confirmed,"{where}"'
+        out.append(_item("energy_density.csv", f"{fuel} per {row.unit if row else unit}", row, add))
     return out
 
 
@@ -136,16 +118,15 @@ def _eers(tables: LcfsTables) -> list[CoverageItem]:
     for application, name in TABLE5_APPLICATIONS:
         row = next((e for e in tables.eers if e.application == application), None)
         where = f"17 CCR §95486.1 Table 5, {name}"
-        out.append(
-            CoverageItem("eer.csv", application, row.status, row.source)
-            if row
-            else CoverageItem(
-                "eer.csv",
-                application,
-                "missing",
-                "",
-                f"{application},<gasoline|diesel|jet>,<EER>,<row name>,{name},,,confirmed,"
-                f'"{where}"',
-            )
-        )
+        add = f'{application},<gasoline|diesel|jet>,<EER>,<row name>,{name},,,confirmed,"{where}"'
+        out.append(_item("eer.csv", application, row, add))
     return out
+
+
+def _item(
+    table: str, key: str, row: Benchmark | EnergyDensity | Eer | None, add: str
+) -> CoverageItem:
+    """The figure as covered by ``row``, or missing with the CSV row ``add`` to add."""
+    if row is None:
+        return CoverageItem(table, key, "missing", "", add)
+    return CoverageItem(table, key, row.status, row.source)
