@@ -70,6 +70,7 @@ def start_attempt(session: Session, *, job_id: str, worker: str) -> Job | None:
     job.attempts += 1
     job.status = "running"
     job.started_at = job.started_at or now
+    job.heartbeat_at = now
     job.logs = [*job.logs, log_line(f"attempt {job.attempts} started on {worker}")]
     return job
 
@@ -107,6 +108,16 @@ def finish_job(
     return True
 
 
+def record_heartbeat(session: Session, *, job_id: str, at: datetime | None = None) -> None:
+    """Record that ``job_id``'s attempt is alive (by default now; a retry waiting in the broker
+    gives the time it is due). Only a running job is touched."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running")
+        .values(heartbeat_at=at or datetime.now(UTC))
+    )
+
+
 def stale_unsent(session: Session, *, older_than: timedelta, limit: int = 500) -> list[Job]:
     """Queued jobs that never reached the broker (enqueue after commit failed)."""
     cutoff = datetime.now(UTC) - older_than
@@ -120,31 +131,37 @@ def stale_unsent(session: Session, *, older_than: timedelta, limit: int = 500) -
     )
 
 
-def stale_orphaned(session: Session, *, older_than: timedelta, limit: int = 500) -> list[Job]:
+def stale_orphaned(
+    session: Session,
+    *,
+    older_than: timedelta,
+    silent_for: timedelta | None = None,
+    limit: int = 500,
+) -> list[Job]:
     """Jobs whose message can no longer be in the broker or a worker's hands.
 
     ``older_than`` must exceed the visibility timeout: by then an unacknowledged message has been
     redelivered. What is left is a job still ``queued`` though published that long ago (the
     broker lost its queue) or still ``running`` that long after its last attempt started (its
     message was acknowledged while the database was unreachable to record the outcome).
+    With ``silent_for``, also a ``running`` job whose worker has recorded no heartbeat for that
+    long: the worker is gone (killed, its machine lost), and its message would only come back
+    after the visibility timeout.
     Re-sending is safe: a finished job is skipped and only one copy can record a result.
     """
-    cutoff = datetime.now(UTC) - older_than
-    return list(
-        session.scalars(
-            select(Job)
-            .where(
-                ((Job.status == "queued") & (Job.enqueued_at < cutoff))
-                | ((Job.status == "running") & (Job.started_at < cutoff))
-            )
-            .order_by(Job.created_at)
-            .limit(limit)
-        )
+    now = datetime.now(UTC)
+    cutoff = now - older_than
+    running = Job.status == "running"
+    orphaned = (running & (Job.started_at < cutoff)) | (
+        (Job.status == "queued") & (Job.enqueued_at < cutoff)
     )
+    if silent_for is not None:
+        orphaned |= running & (Job.heartbeat_at < now - silent_for)
+    return list(session.scalars(select(Job).where(orphaned).order_by(Job.created_at).limit(limit)))
 
 
 def job_view(job: Job) -> dict[str, Any]:
-    """The public shape of a job (seeds/001 "execution")."""
+    """The public shape of a job (an "execution": status, logs, duration)."""
     return {
         "id": job.id,
         "kind": job.kind,

@@ -208,6 +208,9 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
     duration_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Last sign of life of the worker running the job (or when a retry waiting in the broker
+    # is due): a running job silent for TICKWORK_JOB_SILENT_SECONDS is sent again.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
 
 
 class RejectedRow(Base):

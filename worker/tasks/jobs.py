@@ -1,37 +1,122 @@
-"""Housekeeping for the job table."""
+"""Housekeeping for the job table: re-sending jobs whose message was lost or whose worker is
+gone, and the heartbeat by which a running job shows its worker is alive."""
 
 from __future__ import annotations
 
 import logging
+import numbers
+import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery.signals import task_postrun, task_prerun, task_retry
 
 from worker.celery_app import app
 from worker.dispatch import dispatch
 from worker.locks import beat_lock
 from worker.settings import get_settings
 from worker.storage.db import session_scope
-from worker.storage.jobs import stale_orphaned, stale_unsent
+from worker.storage.jobs import log_line, record_heartbeat, stale_orphaned, stale_unsent
 
 log = logging.getLogger(__name__)
 
 
 @app.task(name="jobs.requeue_stale", ignore_result=True)
 def requeue_stale() -> int:
-    """Publish jobs committed but never handed to the broker; returns how many were sent."""
+    """Publish jobs committed but never handed to the broker, and re-send jobs whose message is
+    gone or whose worker stopped answering; returns how many were sent."""
     settings = get_settings()
     with beat_lock("jobs.requeue_stale", ttl_seconds=60) as held:
         if not held:
             return 0
         orphan_age = timedelta(seconds=settings.visibility_timeout + settings.stale_job_seconds)
+        silent_for = timedelta(seconds=settings.job_silent_seconds)
         with session_scope() as s:
             jobs = [
                 (j.id, j.kind)
                 for j in stale_unsent(s, older_than=timedelta(seconds=settings.stale_job_seconds))
             ]
-            for j in stale_orphaned(s, older_than=orphan_age):
-                log.warning("job %s is %s with no live message; sending it again", j.id, j.status)
+            silent_since = datetime.now(UTC) - silent_for
+            for j in stale_orphaned(s, older_than=orphan_age, silent_for=silent_for):
+                if j.status == "queued":
+                    why = "its message is no longer in the broker"
+                elif j.heartbeat_at is not None and j.heartbeat_at < silent_since:
+                    why = "its worker stopped answering"
+                else:
+                    why = "its message was acknowledged without a result"
+                log.warning("job %s is %s but %s; sending it again", j.id, j.status, why)
+                # Back in the queue: the copy sent now is the one expected to run it; the
+                # first to finish records the result, any other copy finds the job finished.
+                j.status = "queued"
                 j.enqueued_at = None  # a fresh publish stamps it again
-                if j.status == "running":
-                    j.started_at = datetime.now(UTC)  # one re-send per visibility timeout
+                j.started_at = None  # the next attempt's start: one re-send per time-out
+                j.heartbeat_at = None
+                j.logs = [*j.logs, log_line(f"sent again: {why}", "warning")]
                 jobs.append((j.id, j.kind))
         return sum(dispatch(job_id, kind) for job_id, kind in jobs)
+
+
+# --- heartbeat ------------------------------------------------------------------------------
+# While a job's task runs, a thread of its pool process records a heartbeat in the job row every
+# TICKWORK_JOB_HEARTBEAT_SECONDS. Killed with its worker, the job falls silent, and
+# `jobs.requeue_stale` sends it again after TICKWORK_JOB_SILENT_SECONDS instead of waiting for
+# the broker's visibility timeout (an hour by default on Redis).
+
+_beating: dict[str, threading.Event] = {}
+
+
+def _is_job(task_id: str | None) -> bool:
+    return bool(task_id) and str(task_id).startswith("job_")  # job ids are the task ids
+
+
+def _beat(job_id: str, stop: threading.Event, every: float) -> None:
+    while not stop.wait(every):
+        try:
+            with session_scope() as s:
+                record_heartbeat(s, job_id=job_id)
+        except Exception as exc:  # e.g. the database briefly unreachable: beat again later
+            log.debug("job %s: heartbeat not recorded: %s", job_id, exc)
+
+
+@task_prerun.connect
+def _start_heartbeat(task_id: str | None = None, **_: Any) -> None:
+    if not _is_job(task_id):
+        return
+    assert task_id is not None
+    stop = threading.Event()
+    previous = _beating.pop(task_id, None)
+    if previous is not None:
+        previous.set()
+    _beating[task_id] = stop
+    every = float(get_settings().job_heartbeat_seconds)
+    threading.Thread(
+        target=_beat, args=(task_id, stop, every), name=f"heartbeat-{task_id}", daemon=True
+    ).start()
+
+
+@task_postrun.connect
+def _stop_heartbeat(task_id: str | None = None, **_: Any) -> None:
+    stop = _beating.pop(task_id or "", None)
+    if stop is not None:
+        stop.set()
+
+
+@task_retry.connect
+def _retry_due(request: Any = None, reason: Any = None, **_: Any) -> None:
+    """A job waiting for its retry runs nowhere: its heartbeat becomes the time the retry is due,
+    so it is not taken for dead meanwhile (and is, if the retry never comes)."""
+    job_id = getattr(request, "id", None)
+    when = getattr(reason, "when", None)
+    if not _is_job(job_id):
+        return
+    if isinstance(when, numbers.Real):
+        due = datetime.now(UTC) + timedelta(seconds=float(when))
+    elif isinstance(when, datetime):
+        due = when if when.tzinfo else when.replace(tzinfo=UTC)
+    else:
+        return
+    try:
+        with session_scope() as s:
+            record_heartbeat(s, job_id=job_id, at=due)
+    except Exception as exc:  # the database may be the reason for the retry
+        log.debug("job %s: retry time not recorded: %s", job_id, exc)
