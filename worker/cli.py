@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -49,7 +50,7 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)  # one line, however long
     return typer.Exit(code)
 
 
@@ -117,9 +118,18 @@ def report_lcfs(
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create or migrate the schema to the latest version."""
-    from worker.storage.db import upgrade
+    """Create or migrate the schema to the latest version (creating a missing PostgreSQL
+    database when the configured role may)."""
+    from sqlalchemy import make_url
 
+    from worker.storage.db import DatabaseNotCreatedError, create_database_if_missing, upgrade
+
+    url = get_settings().resolved_database_url
+    try:
+        if create_database_if_missing(url):
+            err.print(f"created database {make_url(url).database}")
+    except DatabaseNotCreatedError as exc:
+        raise fail(str(exc)) from None
     upgrade()
     console.print(f"database at latest schema: {_redact(get_settings().resolved_database_url)}")
 
@@ -369,7 +379,7 @@ def _offline_error(as_json: bool, code: str, message: str) -> NoReturn:
     if as_json:
         print(json.dumps({"error": {"code": code, "message": message}}))
     else:
-        err.print(f"[red]error:[/red] {message}")
+        err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -677,11 +687,62 @@ def _redact(url: str) -> str:
     return url
 
 
+def operational_error(exc: BaseException) -> str | None:
+    """One line for an error of the environment rather than of Tickwork (a database or broker
+    that cannot be reached, a bad URL, a missing file, an invalid setting); None for anything
+    else, which keeps its traceback."""
+    import kombu.exceptions
+    import pydantic
+    import redis
+    import sqlalchemy.exc
+
+    from worker.embedded import EmbeddedBrokerError
+
+    settings = None
+    with suppress(Exception):
+        settings = get_settings()
+    db = _redact(settings.resolved_database_url) if settings else "the database"
+    broker = _redact(settings.broker_url or "the embedded Redis") if settings else "the broker"
+    first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    detail = first[0] if first else type(exc).__name__
+    if isinstance(exc, sqlalchemy.exc.ArgumentError | sqlalchemy.exc.NoSuchModuleError):
+        return f"TICKWORK_DATABASE_URL is not a usable database URL ({detail})"
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        return f"cannot use the database at {db}: {detail.removeprefix('connection failed: ')}"
+    if isinstance(exc, ModuleNotFoundError) and exc.name in ("MySQLdb", "pymysql", "psycopg2"):
+        return (
+            f"TICKWORK_DATABASE_URL names a driver that is not installed ({exc.name}); use "
+            "postgresql+psycopg://... or sqlite:///..."
+        )
+    if isinstance(exc, kombu.exceptions.OperationalError | redis.ConnectionError):
+        return f"cannot reach the broker at {broker}: {detail}"
+    if isinstance(exc, KeyError) and str(exc.args[0] if exc.args else "").startswith(
+        "No such transport"
+    ):
+        return f"TICKWORK_BROKER_URL is not a usable broker URL ({exc.args[0]})"
+    if isinstance(exc, EmbeddedBrokerError):
+        return detail
+    if isinstance(exc, pydantic.ValidationError):
+        return "invalid settings: " + "; ".join(
+            ":".join(filter(None, (".".join(map(str, e["loc"])), e["msg"]))) for e in exc.errors()
+        )
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return None
+
+
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        message = operational_error(exc)
+        if message is None:
+            raise
+        err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import getpass
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from worker.settings import get_settings
 
@@ -90,3 +94,61 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["url"] = url or get_settings().resolved_database_url
     command.upgrade(cfg, revision)
+
+
+class DatabaseNotCreatedError(RuntimeError):
+    """The configured PostgreSQL database does not exist and could not be created; the message
+    says, in one line, how to create it."""
+
+
+_MISSING_DATABASE = re.compile(r'database "[^"]*" does not exist')
+
+
+def create_database_if_missing(url: str) -> bool:
+    """On PostgreSQL, create the database named in ``url`` when it does not exist, as the role
+    of ``url`` (from the server's ``postgres`` or ``template1`` database). True when it was
+    created, False when it existed (or is not PostgreSQL). Raises ``DatabaseNotCreatedError``
+    when the role may not create it, and the connection error itself for anything else (server
+    down, wrong password).
+    """
+    target = make_url(url)
+    if not target.drivername.startswith("postgresql") or not target.database:
+        return False
+    probe = create_engine(target, poolclass=NullPool)
+    try:
+        with probe.connect():
+            return False
+    except OperationalError as exc:
+        if not _MISSING_DATABASE.search(str(exc.orig)):
+            raise
+    finally:
+        probe.dispose()
+    name, role = target.database, target.username or getpass.getuser()  # libpq's default role
+    last: DBAPIError | None = None
+    for maintenance in ("postgres", "template1"):
+        admin = create_engine(
+            target.set(database=maintenance), isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+        try:
+            with admin.connect() as conn:
+                quoted = conn.dialect.identifier_preparer.quote(name)
+                conn.execute(text(f"CREATE DATABASE {quoted}"))
+                return True
+        except DBAPIError as exc:
+            last = exc
+            if "permission denied" in str(exc.orig):
+                break
+        finally:
+            admin.dispose()
+    how = (
+        f"createdb -h {target.host or 'localhost'} -p {target.port or 5432} -O {role} {name} "
+        f"(as a role that may create databases), or in psql: CREATE DATABASE {name} OWNER {role};"
+    )
+    reason = (
+        "may not create it"
+        if last is not None and "permission denied" in str(last.orig)
+        else "could not create it"
+    )
+    raise DatabaseNotCreatedError(
+        f'database "{name}" does not exist and role {role} {reason}; create it with: {how}'
+    )
