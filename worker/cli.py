@@ -584,9 +584,17 @@ def api(
 
 
 @app.command()
-def serve() -> None:
-    """Run the API, a worker for every queue and beat together, until Ctrl-C."""
-    from worker.processes import api_command, beat_command, start, stop, worker_command
+def serve(
+    log_file: Annotated[
+        Path | None,
+        typer.Option(help="Append the processes' output (prefixed by process) here, not to stdout"),
+    ] = None,
+) -> None:
+    """Run the API, a worker for every queue and beat together until Ctrl-C or SIGTERM: their
+    output prefixed by process, any that exits restarted after a backoff, all stopped at the end."""
+    import threading
+
+    from worker.processes import Supervisor, api_command, beat_command, worker_command
     from worker.storage.db import upgrade
 
     settings = get_settings()
@@ -594,30 +602,34 @@ def serve() -> None:
     upgrade()
     _json_logs_by_default()
     env = _child_env()
-    beat_cmd = beat_command(schedule_file=settings.data_dir / "celerybeat-schedule")
-    procs = [
-        start(api_command(host=settings.api_host, port=settings.api_port), env=env),
-        start(_quiet_if_json(worker_command(concurrency=settings.worker_concurrency)), env=env),
-        start(_quiet_if_json(beat_cmd), env=env),
-    ]
-    console.print(
-        f"API on http://{settings.api_host}:{settings.api_port} "
-        "(docs at /docs); worker and beat running. Ctrl-C stops."
-    )
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    level, host, port = settings.log_level, settings.api_host, settings.api_port
+    schedule = settings.data_dir / "celerybeat-schedule"
+    children = [
+        ("api", api_command(host=host, port=port, loglevel=level.lower())),
+        ("worker", _quiet_if_json(worker_command(concurrency=settings.worker_concurrency,
+                                                 loglevel=level))),
+        ("beat", _quiet_if_json(beat_command(schedule_file=schedule, loglevel=level))),
+    ]  # fmt: skip
+    out = log_file.open("a", encoding="utf-8") if log_file else sys.stdout
+    supervisor = Supervisor(children, env=env, out=out)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(1)
-        err.print("[red]a process exited; stopping the others")
-    except KeyboardInterrupt:
-        pass
+        supervisor.start_all()
+        console.print(
+            f"API on http://{settings.api_host}:{settings.api_port} (docs at /docs); worker and "
+            f"beat running{f', output in {log_file}' if log_file else ''}. Ctrl-C stops."
+        )
+        supervisor.run(stopping)
     finally:
-        for proc in procs:
-            stop(proc)
+        supervisor.stop_all()
         if settings.broker_url is None:  # the embedded broker was started for this session
             from worker.embedded import stop_embedded_redis
 
             stop_embedded_redis(settings.data_dir)
+        if log_file:
+            out.close()
     sys.exit(0)
 
 
