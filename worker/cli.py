@@ -59,13 +59,21 @@ def report_lcfs(
     facility: str = typer.Option(..., help="Facility id"),
     quarter: str = typer.Option(..., help="Q1-Q4"),
     year: int = typer.Option(..., help="Calendar year"),
-    fmt: str = typer.Option("pdf", "--format", help="pdf, csv or json"),
+    fmt: str = typer.Option(
+        "pdf", "--format", help="pdf, csv (LRT-CBTS upload), calculation_csv or json"
+    ),
     out: Path = typer.Option(..., help="Where to write the file"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
+    preparer: str = typer.Option("", help="Name printed in the PDF's sign-off block"),
+    reviewer: str = typer.Option("", help="Name printed in the PDF's sign-off block"),
 ) -> None:
     """Build a facility's LCFS quarterly report from the database, here and now, into a file."""
+    import dataclasses
+    from datetime import UTC, datetime
+
     from pipelines import lcfs
     from pipelines.errors import PipelineError
+    from worker.storage import audit
     from worker.storage.db import session_scope
     from worker.storage.models import Facility
     from worker.storage.reports import load_lcfs_inputs, render, report_totals
@@ -74,8 +82,8 @@ def report_lcfs(
     number = quarter.strip().upper().removeprefix("Q")
     if number not in {"1", "2", "3", "4"}:
         raise fail(f"--quarter must be Q1, Q2, Q3 or Q4, got {quarter!r}", 2)
-    if fmt not in ("pdf", "csv", "json"):
-        raise fail(f"--format must be pdf, csv or json, got {fmt!r}", 2)
+    if fmt not in ("pdf", "csv", "calculation_csv", "json"):
+        raise fail(f"--format must be pdf, csv, calculation_csv or json, got {fmt!r}", 2)
     settings = get_settings()
     try:
         method = settings.lcfs_substitution_method
@@ -90,6 +98,9 @@ def report_lcfs(
                 s, facility=row, year=year, quarter=int(number), tables=tables(),
                 substitution_method=method,
             )  # fmt: skip
+            head = audit.head_of(s, tenant_id=row.tenant_id)[1]
+        inputs = dataclasses.replace(inputs, preparer=preparer, reviewer=reviewer,
+                                     audit_head=head, generated_at=datetime.now(UTC))  # fmt: skip
         if not inputs.mappings and not inputs.transactions:
             raise fail(f"facility {facility!r} has no fuel mapping and no fuel transactions: "
                        f"PUT /v1/facilities/{facility}/fuel-mappings first", 2)  # fmt: skip
