@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 
-from api import errors, limits
+from api import deps, errors, limits, params
 from api.routes import (
     analysis,
     audit,
@@ -13,6 +13,7 @@ from api.routes import (
     documents,
     facilities,
     jobs,
+    organization,
     reports,
     stats,
     webhooks,
@@ -28,9 +29,15 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     limits.install(app)
-    for module in (data_points, facilities, jobs, analysis, reports, webhooks, documents, audit):
-        app.include_router(module.router, prefix="/v1")
-    app.include_router(stats.router, prefix="/v1")
+    app.add_middleware(params.QueryAliases)
+    app.add_middleware(deps.RateLimitHeaders)
+    # Every /v1 route answers 400 for a query parameter it does not declare.
+    checked = [Depends(params.known_query)]
+    for module in (
+        data_points, facilities, jobs, analysis, reports, webhooks, documents, audit, stats,
+        organization,
+    ):  # fmt: skip
+        app.include_router(module.router, prefix="/v1", dependencies=checked)
     app.add_middleware(metrics.RequestMetrics)
 
     @app.get("/healthz", tags=["operations"])

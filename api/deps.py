@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from fastapi import Depends, Request, Response, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import ratelimit
 from api.errors import ApiError
@@ -15,6 +19,9 @@ from worker.locks import redis_client
 from worker.settings import get_settings
 from worker.storage.db import session_scope
 from worker.storage.tenants import authenticate
+
+log = logging.getLogger(__name__)
+COUNTED = "tickwork.rate_limit"  # scope key: the X-RateLimit-* headers of this request's count
 
 
 def get_session() -> Iterator[Session]:
@@ -46,10 +53,10 @@ BEARER = HTTPBearer(auto_error=False, description="An API key: `Authorization: B
 
 def caller(
     request: Request,
-    response: Response,
     session: Session = Depends(read_session),
     bearer: HTTPAuthorizationCredentials | None = Security(BEARER),
 ) -> Caller:
+    request.scope.setdefault(COUNTED, {})  # answered here: no second look at the key
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -59,24 +66,72 @@ def caller(
     key = authenticate(session, plaintext=token.strip())
     if key is None:
         raise _unauthorized("invalid or revoked API key")
+    verdict = _count(request.scope, key.id)
+    if verdict is not None and not verdict.allowed:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"rate limit exceeded; retry after {verdict.retry_after} s",
+            headers=ratelimit.headers(verdict),
+        )
+    return Caller(tenant_id=key.tenant_id, key_id=key.id, scope=key.scope)
+
+
+def _count(scope: Scope, key_id: str) -> ratelimit.Verdict | None:
+    """Count one request of the key; its headers go on whatever response the request gets."""
     settings = get_settings()
     limits = {
         60: settings.rate_limit_per_minute,
         3600: settings.rate_limit_per_hour,
         86400: settings.rate_limit_per_day,
     }
-    verdict = ratelimit.check(redis_client(), key.id, limits)
-    if verdict is not None:
-        extra = ratelimit.headers(verdict)
-        if not verdict.allowed:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"rate limit exceeded; retry after {verdict.retry_after} s",
-                headers=extra,
-            )
-        response.headers.update(extra)
-    return Caller(tenant_id=key.tenant_id, key_id=key.id, scope=key.scope)
+    verdict = ratelimit.check(redis_client(), key_id, limits)
+    scope[COUNTED] = ratelimit.headers(verdict) if verdict is not None else {}
+    return verdict
+
+
+def _count_unrouted(scope: Scope) -> None:
+    """Count a keyed request that never reached ``caller`` (no such route, a body refused
+    before the route ran), so its answer carries the headers too. A bad key counts nothing."""
+    header = Headers(scope=scope).get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return
+    try:
+        with session_scope(readonly=True) as session:
+            key = authenticate(session, plaintext=token.strip())
+            if key is not None:
+                _count(scope, key.id)
+    except Exception:  # the answer already decided matters more than its headers
+        log.warning("rate limit not counted for %s", scope.get("path"), exc_info=True)
+
+
+class RateLimitHeaders:
+    """ASGI middleware: every response to a keyed ``/v1`` request carries the
+    ``X-RateLimit-*`` headers of the count ``caller`` made (errors and file downloads included,
+    which a route's own ``Response`` or an exception handler would otherwise leave out)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if COUNTED not in scope:
+                    await run_in_threadpool(_count_unrouted, scope)
+                extra = scope.get(COUNTED) or {}
+                sent = {name.lower() for name, _ in message.get("headers", [])}
+                added = [(k.lower().encode(), v.encode()) for k, v in extra.items()
+                         if k.lower().encode() not in sent]  # fmt: skip
+                if added:
+                    message = {**message, "headers": [*message.get("headers", []), *added]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def writer(who: Caller = Depends(caller)) -> Caller:

@@ -1,4 +1,4 @@
-"""The error format of seeds/000: ``{"error": {"type", "code", "message", "field"}}``."""
+"""The error format: ``{"error": {"type", "code", "message", "field"}}``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
+# Request scope key set when query names were rewritten (api.params): [(as sent, as read), ...],
+# so an error names the parameter the way the caller wrote it (per_page, not limit).
+QUERY_NAMES = "tickwork.query_names"
 
 TYPES = {
     400: "invalid_request",
@@ -62,7 +65,7 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every error: ``{"error": {"type", "code", "message", "field"}}`` (seeds/000)."""
+    """Every error: ``{"error": {"type", "code", "message", "field"}}``."""
 
     model_config = ConfigDict(extra="forbid")
     error: ErrorDetail
@@ -113,14 +116,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        body = error_body(exc.status, exc.code, exc.message, exc.field, **exc.extra)
+        body = error_body(exc.status, exc.code, exc.message, _as_sent(request, exc.field),
+                          **exc.extra)  # fmt: skip
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path")]
-        field = ".".join(loc) or None
+        field = _as_sent(request, ".".join(loc) or None)
         kind = first.get("type", "")
         if kind == "missing":
             code, message = "missing_parameter", f"{field or 'a parameter'} is required"
@@ -169,6 +173,13 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         body = error_body(500, "internal_error", "something went wrong on our end")
         return JSONResponse(body, status_code=500)
+
+
+def _as_sent(request: Request, field: str | None) -> str | None:
+    names = request.scope.get(QUERY_NAMES, ())
+    direct = {read for sent, read in names if sent == read}  # also sent under its own name
+    renamed = {read: sent for sent, read in names if sent != read and read not in direct}
+    return renamed.get(field, field) if field else field
 
 
 def _document(app: FastAPI) -> None:

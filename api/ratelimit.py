@@ -1,4 +1,4 @@
-"""Per-key fixed-window rate limits in Redis (seeds/000: per minute, hour and day)."""
+"""Per-key fixed-window rate limits in Redis: per minute, hour and day."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ def check(
             bucket = int(now // seconds)
             name = f"tickwork:rl:{key_id}:{seconds}:{bucket}"
             pipe.incr(name)
-            pipe.expire(name, seconds + 5, nx=True)
+            # Each window has its own key, so refreshing the expiry on every request is harmless;
+            # EXPIRE ... NX would need Redis 7, newer than the embedded server.
+            pipe.expire(name, seconds + 5)
         counts = pipe.execute()[::2]
     except redis.RedisError as exc:
         log.warning("rate limiting skipped, Redis unavailable: %s", exc)

@@ -9,7 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, read_session
-from api.routes.data_points import _parse_bound
+from api.params import DATE_EXAMPLES, parse_bound
 from api.routes.facilities import owned_facility
 from api.schemas import MAX_PAGE
 from worker.storage.analysis import gap_view
@@ -39,9 +39,9 @@ def _filters(
 def _range(column: Any, start_date: str | None, end_date: str | None) -> list[Any]:
     where = []
     if start_date:
-        where.append(column >= _parse_bound(start_date, "start_date", end=False))
+        where.append(column >= parse_bound(start_date, "start_date", end=False))
     if end_date:
-        where.append(column <= _parse_bound(end_date, "end_date", end=True))
+        where.append(column <= parse_bound(end_date, "end_date", end=True))
     return where
 
 
@@ -50,8 +50,12 @@ def list_gaps(
     facility_id: str | None = None,
     tag: str | None = None,
     status: Literal["open", "closed", "resolved"] | None = None,
-    start_date: str | None = Query(None, description="gaps starting at or after (ISO 8601)"),
-    end_date: str | None = Query(None, description="gaps starting at or before (ISO 8601)"),
+    start_date: str | None = Query(
+        None, description="gaps starting at or after (ISO 8601)", examples=DATE_EXAMPLES
+    ),
+    end_date: str | None = Query(
+        None, description="gaps starting at or before (ISO 8601)", examples=DATE_EXAMPLES
+    ),
     limit: int = Query(100, ge=1, le=1000),
     page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
@@ -76,8 +80,12 @@ def list_gaps(
 def list_quality(
     facility_id: str | None = None,
     tag: str | None = None,
-    start_date: str | None = Query(None, description="days starting at or after (ISO 8601)"),
-    end_date: str | None = Query(None, description="days starting at or before (ISO 8601)"),
+    start_date: str | None = Query(
+        None, description="days starting at or after (ISO 8601)", examples=DATE_EXAMPLES
+    ),
+    end_date: str | None = Query(
+        None, description="days starting at or before (ISO 8601)", examples=DATE_EXAMPLES
+    ),
     limit: int = Query(100, ge=1, le=1000),
     page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
@@ -113,8 +121,12 @@ def list_alerts(
     facility_id: str | None = None,
     tag: str | None = None,
     rule: Literal["gap_too_long", "low_completeness", "flatline"] | None = None,
-    start_date: str | None = Query(None, description="triggered at or after (ISO 8601)"),
-    end_date: str | None = Query(None, description="triggered at or before (ISO 8601)"),
+    start_date: str | None = Query(
+        None, description="triggered at or after (ISO 8601)", examples=DATE_EXAMPLES
+    ),
+    end_date: str | None = Query(
+        None, description="triggered at or before (ISO 8601)", examples=DATE_EXAMPLES
+    ),
     limit: int = Query(100, ge=1, le=1000),
     page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from api.deps import Caller, caller, get_session, read_session, writer
 from api.errors import ApiError, not_found, responses
+from api.params import DATE_EXAMPLES, file_name, parse_bound
 from api.schemas import (
     CSV_UPLOAD,
     MAX_PAGE,
@@ -34,34 +34,16 @@ router = APIRouter(tags=["data points"])
 INGEST_TASK = "ingest.process_upload"
 
 
-def _parse_bound(raw: str, name: str, *, end: bool) -> datetime:
-    """ISO 8601 date or date-time. A date-only end bound covers that whole day."""
-    text = raw.strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            start = datetime.combine(day, time(), tzinfo=UTC)
-            return start + timedelta(days=1) - timedelta(microseconds=1) if end else start
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError as exc:
-        raise ApiError(
-            400, "invalid_parameter", f"{name} must be an ISO 8601 date or date-time", field=name
-        ) from exc
-    if moment.tzinfo is None:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"{name} needs a UTC offset (e.g. 2025-01-15T00:00:00Z)",
-            field=name,
-        )
-    return moment.astimezone(UTC)
-
-
 @router.get("/data-points", response_model=DataPointPage)
 def list_data_points(
     facility_id: Annotated[str, Query(description="The facility identifier")],
-    start_date: Annotated[str, Query(description="Start (ISO 8601 date or date-time)")],
-    end_date: Annotated[str, Query(description="End, inclusive (a date covers the whole day)")],
+    start_date: Annotated[
+        str, Query(description="Start (ISO 8601 date or date-time)", examples=DATE_EXAMPLES)
+    ],
+    end_date: Annotated[
+        str,
+        Query(description="End, inclusive (a date covers the whole day)", examples=DATE_EXAMPLES),
+    ],
     tags: Annotated[
         list[str] | None, Query(description="Tag names; repeat or comma-separate")
     ] = None,
@@ -76,8 +58,8 @@ def list_data_points(
         raise ApiError(
             400, "invalid_parameter", f"page must be between 1 and {MAX_PAGE}", field="page"
         )
-    start = _parse_bound(start_date, "start_date", end=False)
-    end = _parse_bound(end_date, "end_date", end=True)
+    start = parse_bound(start_date, "start_date", end=False)
+    end = parse_bound(end_date, "end_date", end=True)
     if end < start:
         raise ApiError(400, "invalid_parameter", "end_date is before start_date", field="end_date")
     facility = session.scalar(
@@ -277,7 +259,7 @@ async def import_csv(
         raise _too_large(len(content))
     if not content:
         raise ApiError(400, "empty_file", "the file is empty", field="file")
-    filename = upload.filename or ""
+    filename = file_name(upload.filename)
 
     def store() -> dict[str, Any]:
         _check_facility(session, who, facility_id)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, read_session
 from api.errors import not_found
+from api.params import DATE_EXAMPLES, parse_bound
 from api.schemas import MAX_PAGE, JobOut, JobPage, RejectedRowPage
 from worker.storage.jobs import get_job, job_view
 from worker.storage.models import Job, RejectedRow
@@ -20,14 +21,28 @@ router = APIRouter(tags=["jobs"])
 @router.get("/jobs", response_model=JobPage)
 def list_jobs(
     status: Literal["queued", "running", "succeeded", "failed"] | None = None,
+    kind: str | None = Query(None, description="e.g. ingest.process_upload"),
+    created_from: str | None = Query(
+        None, alias="from", description="created at or after (ISO 8601)", examples=DATE_EXAMPLES
+    ),
+    created_to: str | None = Query(
+        None, alias="to", description="created at or before (ISO 8601)", examples=DATE_EXAMPLES
+    ),
     limit: int = Query(100, ge=1, le=1000),
     page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:
+    """The tenant's jobs, newest first."""
     where = [Job.tenant_id == who.tenant_id]
     if status is not None:
         where.append(Job.status == status)
+    if kind is not None:
+        where.append(Job.kind == kind)
+    if created_from is not None:
+        where.append(Job.created_at >= parse_bound(created_from, "from", end=False))
+    if created_to is not None:
+        where.append(Job.created_at <= parse_bound(created_to, "to", end=True))
     total = session.scalar(select(func.count()).select_from(Job).where(*where))
     jobs = session.scalars(
         select(Job)

@@ -1,4 +1,4 @@
-"""Usage statistics of the calling tenant for a calendar month (seeds/002 ``GET /api/v1/stats``)."""
+"""Usage statistics of the calling tenant for a calendar month."""
 
 from __future__ import annotations
 

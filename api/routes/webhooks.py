@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, get_session, read_session, writer
 from api.errors import ApiError, not_found
+from api.params import DATE_EXAMPLES, parse_bound
 from api.routes.analysis import _page, _range
-from api.routes.data_points import _parse_bound
 from api.schemas import MAX_PAGE
 from pipelines import webhooks as signing
 from pipelines.errors import PipelineError
@@ -189,8 +189,12 @@ def attempts(
     endpoint_id: str,
     status: Literal["success", "failure"] | None = None,
     event_type: str | None = None,
-    start_date: str | None = Query(None, description="attempted at or after (ISO 8601)"),
-    end_date: str | None = Query(None, description="attempted at or before (ISO 8601)"),
+    start_date: str | None = Query(
+        None, description="attempted at or after (ISO 8601)", examples=DATE_EXAMPLES
+    ),
+    end_date: str | None = Query(
+        None, description="attempted at or before (ISO 8601)", examples=DATE_EXAMPLES
+    ),
     limit: int = Query(100, ge=1, le=1000),
     page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
@@ -225,12 +229,13 @@ def resend(message_id: str, who: Caller = Depends(writer),
 
 
 @router.post("/webhook-endpoints/{endpoint_id}/recover", status_code=202)
-def recover(endpoint_id: str, since: str = Query(..., description="ISO 8601, at most 14 days ago"),
+def recover(endpoint_id: str, since: str = Query(..., description="ISO 8601, at most 14 days ago",
+                                examples=DATE_EXAMPLES),
             who: Caller = Depends(writer),
             session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
     """Send again every message to this endpoint that failed since ``since``."""
     endpoint = _owned(session, who, endpoint_id)
-    start = _parse_bound(since, "since", end=False)
+    start = parse_bound(since, "since", end=False)
     now = datetime.now(UTC)
     if start < now - RECOVER_MAX:
         raise ApiError(400, "invalid_parameter", "since may be at most 14 days ago",

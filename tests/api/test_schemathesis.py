@@ -16,9 +16,12 @@ ones. Checks, per response:
 Not checked: ``positive_data_acceptance`` (a schema-valid request is accepted). The API validates
 what JSON Schema cannot say (a real calendar date, an IANA time zone, a webhook URL's host rules,
 CSV contents, a quarter with an LCFS benchmark) and refuses it with a documented 400 naming the
-field, which that check would count as failures. Unknown query parameters are not generated
-(``allow-extra-parameters``): the API ignores them, as FastAPI does, which schemathesis would
-count as accepting negative data.
+field, which that check would count as failures. Unknown query parameters are generated too
+(``allow-extra-parameters``): the API refuses them with 400 ``unknown_parameter``.
+
+Bounds: numbers are tried at and past their documented minimum and maximum (the coverage phase),
+and every date parameter documents far examples (``9999-12-31``, ``0001-01-01``, offsets that
+leave the calendar), which the examples phase sends.
 
 Nothing is excluded: every operation runs in-process. Generation is derandomized and seeded, so
 a run is repeatable; examples per operation are capped to keep the test near a minute.
@@ -72,7 +75,7 @@ schema = schemathesis.openapi.from_asgi(
     config=schemathesis.Config.from_dict(
         {
             "seed": 20251001,
-            "generation": {"allow-extra-parameters": False},
+            "generation": {"allow-extra-parameters": True},
             "auth": {"openapi": {"HTTPBearer": {"bearer": KEY}}},
         }
     ),
