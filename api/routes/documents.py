@@ -13,6 +13,8 @@ from starlette.datastructures import UploadFile
 
 from api.deps import Caller, caller, get_session, read_session, writer
 from api.errors import ApiError, not_found, responses
+from api.params import file_name
+from api.routes.facilities import owned_facility
 from api.schemas import MAX_PAGE, Pagination, request_body
 from pipelines.documents import DOCUMENT_TYPES
 from worker.dispatch import dispatch
@@ -143,7 +145,7 @@ async def upload_document(
         raise _too_large(len(content))
     if not content:
         raise ApiError(400, "empty_file", "the file is empty", field="file")
-    filename = upload.filename or ""
+    filename = file_name(upload.filename)
     media_type = (upload.content_type or "application/pdf")[:100]
 
     def store() -> dict[str, Any]:
@@ -209,7 +211,7 @@ def list_documents(
 ) -> dict[str, Any]:
     where = [Document.tenant_id == who.tenant_id]
     if facility_id is not None:
-        where.append(Document.facility_id == facility_id)
+        where.append(Document.facility_id == owned_facility(session, who, facility_id).id)
     if status is not None:
         where.append(Document.status == status)
     total = session.scalar(select(func.count()).select_from(Document).where(*where))

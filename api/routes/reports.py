@@ -259,8 +259,8 @@ def list_reports(facility_id: str | None = None, limit: int = Query(100, ge=1, l
                  page: int = Query(1, ge=1, le=MAX_PAGE), who: Caller = Depends(caller),
                  session: Session = Depends(read_session)) -> dict[str, Any]:  # fmt: skip
     where = [Report.tenant_id == who.tenant_id]
-    if facility_id:
-        where.append(Report.facility_id == facility_id)
+    if facility_id is not None:
+        where.append(Report.facility_id == _facility(session, who, facility_id).id)
     total = session.scalar(select(func.count()).select_from(Report).where(*where))
     rows = session.scalars(select(Report).where(*where)
                            .order_by(Report.created_at.desc(), Report.id)

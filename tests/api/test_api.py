@@ -404,7 +404,9 @@ def _alice_world(client: TestClient, alice: Tenant, env: dict[str, str]) -> dict
     document = client.post("/v1/documents", headers=alice.headers,
                            files={"file": ("d.pdf", b"%PDF-1.4 x", "application/pdf")})  # fmt: skip
     assert document.status_code == 202, document.text
+    entries = client.get("/v1/audit-log", headers=alice.headers).json()["data"]
     return {
+        "entry_id": entries[0]["id"],
         "document_id": document.json()["document_id"],
         "report_id": report.json()["id"],
         "facility_id": fac,
