@@ -316,7 +316,12 @@ class CpuMeter:
         self.result["all CPUs available"] = round(total, 2)
 
 
-def grouper(*, workers: list[int], receiver: int) -> Callable[[int, str, int], str]:
+def grouper(
+    *, workers: list[int], receiver: int, our_backends: set[int] | None = None, polling: int = -1
+) -> Callable[[int, str, int], str]:
+    """With ``our_backends`` (filled before the meter stops), "postgresql" is the backends
+    serving the bench database; the server's other processes (other databases' backends, WAL
+    writer, checkpointer, ...) are "postgresql, other" (on a shared machine, mostly others')."""
     me = os.getpid()
 
     def group(pid: int, comm: str, pgrp: int) -> str:
@@ -327,7 +332,11 @@ def grouper(*, workers: list[int], receiver: int) -> Callable[[int, str, int], s
         if pid == me:
             return "bench driver"
         if comm == "postgres":
-            return "postgresql"
+            if pid == polling:
+                return "postgresql, bench polling"
+            if our_backends is None or pid in our_backends:
+                return "postgresql"
+            return "postgresql, other"
         if comm.startswith("redis-server"):
             return "redis"
         return "other"
@@ -380,6 +389,11 @@ def pg_info(target: PgTarget) -> dict[str, str]:
             " ('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections')"
         ).fetchall()
     return {"server": server[0] if server else "?", **{f"setting {n}": v for n, v in settings}}
+
+
+def backends(conn: psycopg.Connection, database: str) -> set[int]:
+    rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
+    return {int(pid) for (pid,) in rows}
 
 
 def delivery_state(conn: psycopg.Connection) -> dict[str, int]:
@@ -592,7 +606,10 @@ def run_ours(
     sent_tasks = 0
     with processes.running(proc), psycopg.connect(target.conninfo(), autocommit=True) as conn:
         ready, _hostname = wait_ready(app, "webhooks", proc, args.timeout)
-        with CpuMeter(grouper(workers=[proc.pid], receiver=receiver.process.pid or -1)) as cpu:
+        ours_pg: set[int] = set()
+        group = grouper(workers=[proc.pid], receiver=receiver.process.pid or -1,
+                        our_backends=ours_pg, polling=conn.info.backend_pid)  # fmt: skip
+        with CpuMeter(group) as cpu:
             started = time.perf_counter()
             for _ in range(args.concurrency):
                 app.send_task("webhooks.deliver", queue=WEBHOOK_QUEUE)
@@ -600,6 +617,7 @@ def run_ours(
             deadline = time.monotonic() + args.timeout
             while True:
                 state = delivery_state(conn)
+                ours_pg.update(backends(conn, target.database))
                 if state["succeeded"] >= args.events and state["attempts_success"] >= args.events:
                     break
                 if time.monotonic() > deadline:
@@ -639,7 +657,7 @@ def run_ours(
         cpu_s=cpu.result,
         cpu_us_per_delivery={
             group: round(cpu.result.get(group, 0.0) * 1e6 / args.events)
-            for group in ("celery worker", "postgresql", "receiver", "redis")
+            for group in ("celery worker", "postgresql", "receiver", "redis", "postgresql, other")
         },
     )
 
