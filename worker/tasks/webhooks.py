@@ -19,7 +19,7 @@ def deliver(max_seconds: float = 25.0) -> int:
 
     Safe to run in several workers at once: each batch is leased in the database. Retries are
     scheduled with ``next_attempt_at`` rows swept by beat, never with broker countdowns. One
-    HTTP client (and its connection pool) serves every batch of the sweep.
+    aiohttp session (a keep-alive pool per endpoint) serves every batch of the sweep.
     """
     stats = asyncio.run(sweep(settings_from_env(), batch_size=get_settings().webhook_batch_size,
                               max_seconds=max_seconds))  # fmt: skip
