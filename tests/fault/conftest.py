@@ -47,6 +47,10 @@ def environment(db_url: str, broker_url: str, data_dir: Path, **extra: str) -> d
         TICKWORK_VISIBILITY_TIMEOUT=str(h.VISIBILITY),
         TICKWORK_TASK_SOFT_TIME_LIMIT=str(h.VISIBILITY - 4),
         TICKWORK_TASK_TIME_LIMIT=str(h.VISIBILITY - 2),
+        # A silent job is re-sent after the visibility timeout has brought its message back, so
+        # the tests of redelivery see redelivery first.
+        TICKWORK_JOB_HEARTBEAT_SECONDS="4",
+        TICKWORK_JOB_SILENT_SECONDS=str(h.VISIBILITY + 8),
         TICKWORK_WEBHOOK_ALLOWED_NETWORKS='["127.0.0.1/32"]',
         TICKWORK_WEBHOOK_ALLOW_HTTP="true",
         TICKWORK_WEBHOOK_CONNECT_TIMEOUT="1",

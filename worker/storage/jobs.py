@@ -142,18 +142,18 @@ def stale_orphaned(
 
     ``older_than`` must exceed the visibility timeout: by then an unacknowledged message has been
     redelivered. What is left is a job still ``queued`` though published that long ago (the
-    broker lost its queue) or still ``running`` that long after its last attempt started (its
-    message was acknowledged while the database was unreachable to record the outcome).
-    With ``silent_for``, also a ``running`` job whose worker has recorded no heartbeat for that
-    long: the worker is gone (killed, its machine lost), and its message would only come back
-    after the visibility timeout.
+    broker lost its queue), and a ``running`` job whose worker has recorded no heartbeat for
+    ``silent_for``: the worker is gone (killed, its machine lost; its message would only come
+    back after the visibility timeout), or the message was acknowledged while the database was
+    unreachable to record the outcome. A running job without any heartbeat (started before
+    heartbeats were recorded) counts from the start of its last attempt, with ``older_than``.
     Re-sending is safe: a finished job is skipped and only one copy can record a result.
     """
     now = datetime.now(UTC)
     cutoff = now - older_than
     running = Job.status == "running"
-    orphaned = (running & (Job.started_at < cutoff)) | (
-        (Job.status == "queued") & (Job.enqueued_at < cutoff)
+    orphaned = ((Job.status == "queued") & (Job.enqueued_at < cutoff)) | (
+        running & Job.heartbeat_at.is_(None) & (Job.started_at < cutoff)
     )
     if silent_for is not None:
         orphaned |= running & (Job.heartbeat_at < now - silent_for)

@@ -41,10 +41,10 @@ def requeue_stale() -> int:
                 if j.status == "queued":
                     why = "its message is no longer in the broker"
                 elif j.heartbeat_at is not None and j.heartbeat_at < silent_since:
-                    why = "its worker stopped answering"
+                    why = f"no sign of life from its worker for {settings.job_silent_seconds} s"
                 else:
                     why = "its message was acknowledged without a result"
-                log.warning("job %s is %s but %s; sending it again", j.id, j.status, why)
+                log.warning("job %s is %s, but %s; sending it again", j.id, j.status, why)
                 # Back in the queue: the copy sent now is the one expected to run it; the
                 # first to finish records the result, any other copy finds the job finished.
                 j.status = "queued"
