@@ -41,9 +41,14 @@ def process(self: Task, job_id: str) -> None:
         try:
             document_id = _document_of(job_id)
             process_document(job_id=job_id, document_id=document_id, run=run)
-        except TRANSIENT as exc:
+        except TRANSIENT:
             if self.request.retries >= (self.max_retries or 0):
-                _mark_failed(document_id, "internal", f"gave up after retries: {exc}")
+                _mark_failed(
+                    document_id,
+                    "internal",
+                    "gave up after retries: a service it "
+                    "needs stayed unavailable (the job's error names the error id)",
+                )
             raise
         except SoftTimeLimitExceeded:
             limit = get_settings().task_soft_time_limit
@@ -51,8 +56,12 @@ def process(self: Task, job_id: str) -> None:
             raise
         except (PipelineError, AlreadyFinished):
             raise  # no document to speak of, or another copy finished: job_attempt handles it
-        except Exception as exc:
-            _mark_failed(document_id, "internal", f"internal error: {type(exc).__name__}")
+        except Exception:
+            _mark_failed(
+                document_id,
+                "internal",
+                "internal error (the job's error names the error id to report)",
+            )
             raise
 
 
