@@ -41,7 +41,13 @@ class ReportIn(BaseModel):
     facility_id: str = Field(min_length=1, max_length=40)
     quarter: str = Field(description="Q1-Q4 (or 1-4)")
     year: int = Field(ge=2011, le=2100)
-    format: Literal["pdf", "csv", "json"] = "pdf"
+    format: Literal["pdf", "csv", "calculation_csv", "json"] = Field(
+        default="pdf",
+        description="pdf (for people), csv (the LRT-CBTS upload: upload columns only), "
+        "calculation_csv (the calculation behind each upload row), json (everything)",
+    )
+    preparer: str = Field(default="", max_length=200, description="Printed in the sign-off block")
+    reviewer: str = Field(default="", max_length=200, description="Printed in the sign-off block")
 
     @field_validator("quarter", mode="before")
     @classmethod
@@ -66,6 +72,16 @@ class MappingIn(BaseModel):
     transaction_type: str = Field(default=lcfs.DEFAULT_METER_TRANSACTION_TYPE, max_length=60)
     rollover_at: float | None = Field(default=None, gt=0)
     interval_s: float | None = Field(default=None, gt=0)
+    role: Literal["fuel", "injection"] = Field(
+        default="fuel",
+        description="fuel: reported under transaction_type; injection: biomethane injected "
+        "into a pipeline, a book-and-claim supply record (no credits of its own)",
+    )
+    business_partner: str = Field(default="", max_length=200)
+    hhv_btu_per_scf: float | None = Field(
+        default=None, gt=0, description="Measured HHV of the gas, for therm/MMBtu quantities"
+    )
+    lhv_hhv_ratio: float | None = Field(default=None, gt=0, le=1)
 
 
 class MappingsIn(BaseModel):
@@ -84,6 +100,9 @@ class TransactionIn(BaseModel):
     date: dt.date = Field(strict=False)  # JSON has no date type: ISO 8601 text
     business_partner: str = Field(default="", max_length=200)
     reference: str = Field(default="", max_length=200)
+    application: str | None = Field(default=None, max_length=60)
+    hhv_btu_per_scf: float | None = Field(default=None, gt=0)
+    lhv_hhv_ratio: float | None = Field(default=None, gt=0, le=1)
 
 
 class TransactionsIn(BaseModel):
@@ -129,11 +148,7 @@ def put_mappings(facility_id: str, body: MappingsIn, who: Caller = Depends(write
     except PipelineError as exc:
         raise ApiError(400, exc.code, str(exc), field="data") from exc
     today = dt.datetime.now(dt.UTC).date()
-    _check([lcfs.Transaction(fuel_pathway_code=m.fuel_pathway_code, fuel_type=m.fuel_type,
-                             quantity=1.0, unit=m.unit, ci=m.ci,
-                             transaction_type=m.transaction_type, date=_benchmarked(today),
-                             application=m.application, eer=m.eer)
-            for m in mappings], "data")  # fmt: skip
+    _check([_probe(m, _benchmarked(today)) for m in mappings], "data")
     replace_mappings(session, facility=facility, mappings=mappings)
     views = [mapping_view(m) for m in mappings]
     audit.record(session, tenant_id=who.tenant_id, action="fuel_mappings.replaced",
@@ -141,6 +156,16 @@ def put_mappings(facility_id: str, body: MappingsIn, who: Caller = Depends(write
                  subject_id=facility.id, facility_id=facility.id,
                  details={"mappings": len(views), "sha256": chain.digest(views)})  # fmt: skip
     return {"data": views}
+
+
+def _probe(m: lcfs.TagMapping, on: dt.date) -> lcfs.Transaction:
+    """One unit of a mapping's fuel on ``on``: computable exactly when the mapping's units,
+    fuel, application, heating-value basis and benchmark are all known."""
+    return lcfs.Transaction(fuel_pathway_code=m.fuel_pathway_code, fuel_type=m.fuel_type,
+                            quantity=1.0, unit=m.unit, ci=m.ci,
+                            transaction_type=m.transaction_type, date=on,
+                            application=m.application, eer=m.eer,
+                            hhv_btu_per_scf=m.hhv_btu_per_scf, lhv_hhv_ratio=m.lhv_hhv_ratio)
 
 
 def _benchmarked(day: dt.date) -> dt.date:
@@ -236,18 +261,15 @@ def post_report(body: ReportIn, who: Caller = Depends(writer),
                        f"PUT /v1/facilities/{facility.id}/fuel-mappings first",
                        field="facility_id")  # fmt: skip
     first, _ = quarter_dates(body.year, quarter)
-    _check([lcfs.Transaction(fuel_pathway_code=m.fuel_pathway_code, fuel_type=m.fuel_type,
-                             quantity=1.0, unit=m.unit, ci=m.ci,
-                             transaction_type=m.transaction_type, date=first,
-                             application=m.application, eer=m.eer)
-            for m in mappings], "year")  # fmt: skip
+    _check([_probe(m, first) for m in mappings], "year")
     for displaced in ("gasoline", "diesel"):
         try:
             tables().quarter_benchmark(displaced, body.year, quarter)
         except PipelineError as exc:
             raise ApiError(400, exc.code, str(exc), field="year") from exc
     report, job = create_report(session, facility=facility, year=body.year, quarter=quarter,
-                                fmt=body.format)  # fmt: skip
+                                fmt=body.format, preparer=body.preparer,
+                                reviewer=body.reviewer)  # fmt: skip
     view = report_view(report)
     session.commit()  # the worker must find the report: publish only after this commit
     dispatch(job.id, job.kind)
