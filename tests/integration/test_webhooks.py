@@ -757,3 +757,28 @@ def test_fanned_out_messages_are_leased_to_the_claiming_sweep(db: str) -> None:
         assert record_outcomes(s, results=[(d, ok) for d in second], now=later,
                                disable_after=timedelta(days=5)) == 3  # fmt: skip
     assert _attempts(db) == [("success", 200)] * 3
+
+
+def test_receiver_that_never_accepts_times_out_connecting(db: str) -> None:
+    """A listener whose accept queue is full: the kernel drops our SYN, so the connection never
+    completes and the connect timeout (1 s here) ends the attempt."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(4):  # never accepted: they fill the queue
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(listener.getsockname())  # in progress: EINPROGRESS, not raised
+        fillers.append(filler)
+    try:
+        tenant_id, _, _ = _endpoint(db, f"http://127.0.0.1:{listener.getsockname()[1]}/full")
+        _event(db, tenant_id)
+        deliver_due(settings=Settings(**{**LOCAL.__dict__, "timeout": 30.0}), batch_size=10)
+    finally:
+        for s in [*fillers, listener]:
+            s.close()
+    with session_scope(db) as s:
+        [attempt] = s.scalars(select(DeliveryAttempt))
+        assert (attempt.outcome, attempt.status_code) == ("failure", None)
+        assert attempt.error.startswith("ConnectTimeout"), attempt.error
