@@ -32,7 +32,26 @@ import redis
 from worker.embedded import free_port, redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _pg_bin() -> Path:
+    """Where the installed PostgreSQL server's programs are: ``pg_config --bindir``, else the
+    newest ``/usr/lib/postgresql/<version>/bin`` (Debian's layout), else ``initdb`` on PATH."""
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        found = Path(subprocess.check_output(["pg_config", "--bindir"], text=True).strip())
+        if (found / "initdb").exists():
+            return found
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda path: [int(n) for n in re.findall(r"\d+", path.parent.parent.name)],
+    )
+    if versions:
+        return versions[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else Path("/usr/lib/postgresql/bin")
+
+
+PG_BIN = _pg_bin()
 # Short timings for the tests: a task killed with its worker becomes visible again after
 # VISIBILITY seconds (soft < hard < visibility, as the settings require).
 VISIBILITY = 12
@@ -228,9 +247,9 @@ class Processes:
                     f"{self.names[proc.pid]}: exited with {proc.returncode}:\n{log[-3000:]}"
                 )
 
-    def wait(self, check: Callable[[], T], *, timeout: float, what: str) -> T:
+    def wait(self, check: Callable[[], T], *, timeout: float, what: str, every: float = 0.05) -> T:
         """``wait_for`` that also fails as soon as one of our processes died unexpectedly."""
-        return wait_for(check, timeout=timeout, what=what, guard=self.check)
+        return wait_for(check, timeout=timeout, what=what, every=every, guard=self.check)
 
     def worker(
         self, name: str, *, queues: str = "ingest,analysis,webhooks", concurrency: int = 2
@@ -271,6 +290,30 @@ class Processes:
 def wait_consuming(procs: Processes, name: str, timeout: float = 60) -> None:
     """Until worker ``name`` has connected to the broker and is ready to consume."""
     procs.wait(lambda: " ready." in procs.log(name), timeout=timeout, what=f"worker {name} ready")
+
+
+def wait_visible_again(procs: Processes, broker: RedisServer, *, timeout: float = 60) -> None:
+    """Until every message a killed worker held unacknowledged is older than the visibility
+    timeout, so the next worker's first restore sweep returns them to their queues."""
+
+    def visible() -> bool:
+        held = broker.client().zrange("unacked_index", 0, -1, withscores=True)
+        return all(score <= time.time() - VISIBILITY for _, score in held)
+
+    procs.wait(visible, timeout=timeout, every=0.2, what="the killed worker's messages to expire")
+
+
+def wait_idle(procs: Processes, worker: str, *, timeout: float = 30) -> None:
+    """Until every task message worker ``worker`` received has finished (its log shows as many
+    outcomes as receipts)."""
+
+    def idle() -> bool:
+        log = procs.log(worker)
+        received = len(re.findall(r"Task [\w.]+\[[^\]]+\] received", log))
+        done = len(re.findall(r"Task [\w.]+\[[^\]]+\] (?:succeeded|raised|retry)", log))
+        return done >= received
+
+    procs.wait(idle, timeout=timeout, what=f"worker {worker} to finish what it received")
 
 
 def pool_children(proc: subprocess.Popen[bytes]) -> list[int]:

@@ -93,7 +93,7 @@ def test_sigkill_whole_worker_mid_document_then_new_worker(stack: Stack) -> None
     killed_at = time.monotonic()
     _check_mid_processing(stack, doc_id, job_id)
 
-    time.sleep(max(0.0, h.VISIBILITY + 1 - (time.monotonic() - killed_at)))
+    h.wait_visible_again(stack.procs, stack.broker)
     stack.procs.worker("w2", queues="documents")
     stack.procs.wait(lambda: _processed(stack, doc_id), timeout=60,
                      what="the document to be processed after the restart")  # fmt: skip

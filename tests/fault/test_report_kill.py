@@ -99,7 +99,7 @@ def test_sigkill_whole_worker_mid_report_build_then_new_worker(stack: Stack) -> 
     rebuilt = h.rebuild_report(stack.db, report_id)  # while the message is invisible
 
     # As in test_worker_kill: the replacement starts once the message is visible again.
-    time.sleep(max(0.0, h.VISIBILITY + 1 - (time.monotonic() - killed_at)))
+    h.wait_visible_again(stack.procs, stack.broker)
     stack.procs.worker("w2", queues="reports")
     stack.procs.wait(lambda: _generated(stack, report_id), timeout=60,
                      what="the report to be generated after the restart")  # fmt: skip

@@ -80,7 +80,7 @@ def test_sigkill_whole_worker_mid_ingest_then_new_worker(stack: Stack) -> None:
 
     # A replacement worker comes up once the dead worker's messages are visible again; started
     # earlier, it would pick them up at its next restore sweep (every 30 s) instead.
-    time.sleep(max(0.0, h.VISIBILITY + 1 - (time.monotonic() - killed_at)))
+    h.wait_visible_again(stack.procs, stack.broker)
     stack.procs.worker("w2")
     stack.procs.wait(
         lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, job_ids).values()),
