@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +19,7 @@ from api.schemas import MAX_PAGE, Pagination, request_body
 from pipelines.documents import DOCUMENT_TYPES
 from worker.dispatch import dispatch
 from worker.settings import get_settings
+from worker.storage import audit
 from worker.storage import documents as storage
 from worker.storage.jobs import create_job
 from worker.storage.models import Document, Facility
@@ -61,8 +62,14 @@ class DocumentOut(BaseModel):
     reconciliation: dict[str, Any] | None
     error: ErrorOut | None
     job_id: str | None
+    resolution_note: str = Field(description="How a failed or warned reconciliation was resolved")
     created_at: str
     processed_at: str | None
+
+
+class DocumentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    resolution_note: str = Field(max_length=2000, pattern=r"^[^\x00]*$")
 
 
 class DocumentPage(BaseModel):
@@ -226,6 +233,22 @@ def list_documents(
         "data": [storage.document_view(d) for d in rows],
         "pagination": {"total": int(total or 0), "page": page, "per_page": limit},
     }
+
+
+@router.patch("/documents/{document_id}", response_model=DocumentOut, responses=responses(400))
+def patch_document(
+    document_id: str,
+    body: DocumentPatch,
+    who: Caller = Depends(writer),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    """Record how a failed or warned reconciliation was resolved (shown in the LCFS report)."""
+    document = storage.get_document(session, document_id=document_id, tenant_id=who.tenant_id)
+    if document is None:
+        raise not_found("document", document_id)
+    storage.set_resolution_note(session, document=document, note=body.resolution_note,
+                                actor=audit.actor_of_key(who.key_id))  # fmt: skip
+    return storage.document_view(document)
 
 
 @router.get("/documents/{document_id}", response_model=DocumentOut)

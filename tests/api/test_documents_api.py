@@ -69,6 +69,7 @@ def test_upload_is_stored_and_queued(client: TestClient, alice: Tenant, env: dic
         "reconciliation": None,
         "error": None,
         "job_id": body["job_id"],
+        "resolution_note": "",
         "created_at": None,
         "processed_at": None,
     }
@@ -245,7 +246,8 @@ def test_document_routes_hide_other_tenants(
         if not path.startswith("/v1/documents") or not re.search(r"{\w+}", path):
             continue
         for method in operations:
-            response = client.request(method, path.format(**ids), headers=bob.headers)
+            body = {"resolution_note": "stolen"} if method == "patch" else None
+            response = client.request(method, path.format(**ids), headers=bob.headers, json=body)
             assert response.status_code == 404, f"{method} {path}: {response.status_code}"
             assert response.json()["error"]["code"] == "not_found"
             assert ids["document_id"] in response.text  # echoes the id asked for, nothing else

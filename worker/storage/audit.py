@@ -32,6 +32,7 @@ ACTIONS = (
     "report.failed",
     "document.processed",
     "document.failed",
+    "document.resolution_noted",
     "fuel_mappings.replaced",
     "organization.updated",
     "webhook_endpoint.created",

@@ -4,6 +4,7 @@ fuel transaction it yields. Keyword-only; committing is the caller's ``session_s
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -113,9 +114,34 @@ def document_view(doc: Document) -> dict[str, Any]:
             else None
         ),
         "job_id": doc.job_id,
+        "resolution_note": doc.resolution_note,
         "created_at": iso(doc.created_at),
         "processed_at": iso(doc.processed_at) if doc.processed_at else None,
     }
+
+
+def set_resolution_note(
+    session: Session, *, document: Document, note: str, actor: str = audit.OPERATOR
+) -> Document:
+    """Record how the document's failed or warned reconciliation was resolved (printed in the
+    LCFS report beside it); audit-logged with the note's SHA-256."""
+    document.resolution_note = note.strip()
+    details = {
+        "sha256": hashlib.sha256(document.resolution_note.encode()).hexdigest(),
+        "reconciliation": (document.reconciliation or {}).get("status"),
+    }
+    audit.record(
+        session,
+        tenant_id=document.tenant_id,
+        action="document.resolution_noted",
+        actor=actor,
+        subject_type="document",
+        subject_id=document.id,
+        facility_id=document.facility_id,
+        details=details,
+    )
+    session.flush()
+    return document
 
 
 # --- results -----------------------------------------------------------------------------

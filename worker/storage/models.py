@@ -473,6 +473,8 @@ class Document(Base):
     reconciliation: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # How a failed or warned reconciliation was resolved, in the reviewer's words (LCFS report).
+    resolution_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
 

@@ -296,6 +296,7 @@ def _document_checks(
             difference=float(rec["difference"]), status=rec["status"],
             unit=str(rec.get("unit") or ""),
             fuel_pathway_code=str(_field(doc, "fuel_pathway_code") or ""),
+            note=str(rec.get("note") or ""), resolution_note=doc.resolution_note,
         ))  # fmt: skip
     return checks
 

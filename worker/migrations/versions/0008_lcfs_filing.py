@@ -45,6 +45,8 @@ def upgrade() -> None:
             batch.add_column(sa.Column(name, sa.Float(), nullable=True))
     with op.batch_alter_table("fuel_transaction") as batch:
         batch.add_column(sa.Column("application", sa.String(length=60), nullable=True))
+    with op.batch_alter_table("document") as batch:
+        batch.add_column(sa.Column("resolution_note", sa.Text(), nullable=False, server_default=""))
     with op.batch_alter_table("report") as batch:
         batch.alter_column("format", type_=sa.String(length=16), existing_type=sa.String(length=8))
 
@@ -52,6 +54,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("report") as batch:
         batch.alter_column("format", type_=sa.String(length=8), existing_type=sa.String(length=16))
+    with op.batch_alter_table("document") as batch:
+        batch.drop_column("resolution_note")
     with op.batch_alter_table("fuel_transaction") as batch:
         batch.drop_column("application")
     for table, name in reversed(FLOAT_COLUMNS):
