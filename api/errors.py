@@ -130,6 +130,9 @@ def install(app: FastAPI) -> None:
             code, message = "missing_parameter", f"{field or 'a parameter'} is required"
         elif kind in ("json_invalid", "model_attributes_type", "dict_type"):
             code, message = "invalid_json", "the request body is not a valid JSON object"
+        elif kind == "string_pattern_mismatch" and "\\x00" in str(first.get("ctx", {})):
+            code = "invalid_parameter"
+            message = f"{field}: must not contain control characters (NUL, CR, LF, ...)"
         else:
             code = "invalid_parameter"
             message = (

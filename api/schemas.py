@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_PAGE = 10**9  # (page - 1) * limit stays far inside a signed 64-bit OFFSET
+# Names and units hold no control characters (NUL, CR, LF, ESC, ...): the same rule as ingest.
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
 
 class Pagination(BaseModel):
@@ -50,7 +52,7 @@ def _check_timezone(value: str) -> str:
 # Input models are strict: JSON types are not coerced ("1" is not a number, 0 not a boolean).
 class FacilityIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
     timezone: str = "UTC"
     strict_tags: bool = Field(default=False, description="Refuse points of tags not created first.")
     carb_facility_id: str = Field(
@@ -62,7 +64,7 @@ class FacilityIn(BaseModel):
 
 class FacilityPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=PRINTABLE)
     timezone: str | None = None
     strict_tags: bool | None = None
     carb_facility_id: str | None = Field(default=None, max_length=60)
@@ -110,8 +112,8 @@ class TagRules(BaseModel):
 
 class TagIn(TagRules):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str = Field(min_length=1, max_length=200)
-    unit: str = Field(default="", max_length=40)
+    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
+    unit: str = Field(default="", max_length=40, pattern=PRINTABLE)
     expected_interval_seconds: float | None = Field(default=None, gt=0)
     min_value: float | None = None
     max_value: float | None = None
@@ -121,7 +123,7 @@ class TagIn(TagRules):
 
 class TagPatch(TagRules):
     model_config = ConfigDict(extra="forbid", strict=True)
-    unit: str | None = Field(default=None, max_length=40)
+    unit: str | None = Field(default=None, max_length=40, pattern=PRINTABLE)
     expected_interval_seconds: float | None = Field(default=None, gt=0)
     min_value: float | None = None
     max_value: float | None = None

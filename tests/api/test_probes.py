@@ -158,6 +158,18 @@ def test_a_control_character_in_a_file_name_loses_no_file(
     assert view.json()["filename"] == "invoice.pdf"
 
 
+@pytest.mark.parametrize("bad", ["a\x00b", "flow\r\nX-Evil: 1", "\x1b[31mred", "tab\there"])
+def test_control_characters_in_names_are_400(client: TestClient, alice: Tenant, bad: str) -> None:
+    error = assert_error(client.post("/v1/facilities", headers=alice.headers, json={"name": bad}),
+                         400, "invalid_parameter", "name")  # fmt: skip
+    assert "control characters" in error["message"]
+    fac = new_facility(client, alice)
+    for body, field in (({"name": bad}, "name"), ({"name": "ok", "unit": bad}, "unit")):
+        response = client.post(f"/v1/facilities/{fac}/tags", headers=alice.headers, json=body)
+        assert_error(response, 400, "invalid_parameter", field)
+    assert client.get(f"/v1/facilities/{fac}/tags", headers=alice.headers).json()["data"] == []
+
+
 def test_every_route_refuses_an_unknown_parameter(
     client: TestClient, alice: Tenant, env: dict[str, str]
 ) -> None:
