@@ -147,6 +147,12 @@ def test_document_upload_and_get(client: tickwork_client.Client) -> None:
     again = client.documents.upload(content, filename="inv.pdf")
     assert again.duplicate and again.document_id == accepted.document_id
     assert [d.id for d in client.documents.list()] == [document.id]
+    reviewed = client.documents.review(document.id, resolution_note="matched the BOL")
+    assert (
+        reviewed.resolution_note
+        == "matched the BOL"
+        == client.documents.get(document.id).resolution_note
+    )
 
 
 def test_gaps_quality_alerts_events_and_audit_log(client: tickwork_client.Client) -> None:

@@ -278,9 +278,18 @@ def documents_list(facility_id: str | None, status: str | None, limit: int | Non
     return "/v1/documents", query(facility_id=facility_id, status=status, limit=limit)
 
 
-def documents_review(document_id: str, fields: Mapping[str, Any]) -> Call[Document]:
+def documents_review(
+    document_id: str, fields: Mapping[str, Any] | None, resolution_note: str | None
+) -> Call[Document]:
+    if fields is None and resolution_note is None:
+        raise ValueError("review needs reviewed field values, a resolution note, or both")
+    payload: dict[str, Any] = {}
+    if fields is not None:
+        payload["fields"] = dict(fields)
+    if resolution_note is not None:
+        payload["resolution_note"] = resolution_note
     url = path("/v1/documents/{}", document_id)
-    return Call("PATCH", url, _model(Document), json={"fields": dict(fields)})
+    return Call("PATCH", url, _model(Document), json=payload)
 
 
 # --- webhook endpoints -----------------------------------------------------------------------

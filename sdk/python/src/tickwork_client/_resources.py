@@ -327,10 +327,18 @@ class Documents(_Resource):
         return poll(lambda: self.get(ident), f"document {ident}", timeout=timeout,
                     interval=interval, max_interval=max_interval)  # fmt: skip
 
-    def review(self, document_id: str, fields: Mapping[str, Any]) -> Document:
-        """Record reviewed field values (``{"quantity": 1200.0, ...}``) with
-        ``PATCH /v1/documents/{id}``. Needs a server that supports document review."""
-        return self._c._request(c.documents_review(document_id, fields))
+    def review(
+        self,
+        document_id: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        resolution_note: str | None = None,
+    ) -> Document:
+        """Record a review with ``PATCH /v1/documents/{id}``: ``resolution_note``, how a
+        failed or warned reconciliation was resolved (printed in the LCFS report), and/or
+        ``fields``, reviewed field values (``{"quantity": 1200.0}``), which need a server that
+        accepts them (the current one refuses ``fields`` with 400)."""
+        return self._c._request(c.documents_review(document_id, fields, resolution_note))
 
 
 class WebhookEndpoints(_Resource):

@@ -370,6 +370,7 @@ class Document(Model):
     reconciliation: dict[str, Any] | None = None
     error: ErrorInfo | None = None
     job_id: str | None = None
+    resolution_note: str = ""
     created_at: datetime | None = None
     processed_at: datetime | None = None
 
