@@ -4,6 +4,7 @@ and everything stopped on SIGTERM or Ctrl-C (SIGINT)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -65,10 +66,19 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes
         return proc, terminal, port
 
     yield start
-    for proc in started:
+    for proc in started:  # a failed test must not leave serve or its children running
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+    for out in (*tmp_path.glob("terminal-*.txt"), *tmp_path.glob("*.log")):
+        for pid in (pid for found in pids(out.read_text()).values() for pid in found):
+            if alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
 
 
 def pids(text: str) -> dict[str, list[int]]:
