@@ -63,6 +63,8 @@ class Client(BaseClient):
         )  # fmt: skip
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=self.timeout, follow_redirects=False)
+        if http_client is not None and timeout is None:
+            self.timeout = http_client.timeout  # the caller's client keeps its own timeouts
         self.data_points = r.DataPoints(self)
         self.jobs = r.Jobs(self)
         self.facilities = r.Facilities(self)
@@ -148,6 +150,8 @@ class AsyncClient(BaseClient):
         )  # fmt: skip
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        if http_client is not None and timeout is None:
+            self.timeout = http_client.timeout  # the caller's client keeps its own timeouts
         self.data_points = ar.DataPoints(self)
         self.jobs = ar.Jobs(self)
         self.facilities = ar.Facilities(self)
