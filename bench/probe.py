@@ -23,7 +23,10 @@ Prints one JSON object: requests sent, counts by status, and the lists that must
 ``server_errors`` (any status >= 500), ``leaks`` (a traceback or SQL text in a body),
 ``malformed_errors`` (an error body not in the ``{"error": {"type", "code", "message"}}``
 format) and ``missing_rate_limit_headers`` (an answer to a keyed /v1 request without
-``X-RateLimit-*``). Exits 1 when any of them is not empty.
+``X-RateLimit-*``), and ``foreign_not_404`` (an operation that answered tenant B's ids with
+anything but 404). ``foreign_unchecked`` lists operations whose body the probe does not know, so
+their 400 could not tell; add the body to ``_body``. Exits 1 when a list that must stay empty
+is not.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class Report:
     malformed_errors: list[str] = field(default_factory=list)
     missing_rate_limit_headers: list[str] = field(default_factory=list)
     foreign_not_404: list[str] = field(default_factory=list)
+    foreign_unchecked: list[str] = field(default_factory=list)  # informational
 
     def failures(self) -> int:
         lists = (self.server_errors, self.leaks, self.malformed_errors,
@@ -94,6 +98,7 @@ class Report:
             "malformed_errors": self.malformed_errors[:50],
             "missing_rate_limit_headers": self.missing_rate_limit_headers[:50],
             "foreign_not_404": self.foreign_not_404[:50],
+            "foreign_unchecked": self.foreign_unchecked,
         }
 
 
@@ -217,6 +222,7 @@ def _body(method: str, path: str, ids: dict[str, str]) -> Any:
         ("POST", "/v1/webhook-endpoints"): {"url": "https://hooks.example.com/probe"},
         ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): {"description": "probe"},
         ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): {"grace_hours": 1},
+        ("PATCH", "/v1/documents/{document_id}"): {"resolution_note": "probe"},
     }  # fmt: skip
     return known.get((method, path))
 
@@ -316,8 +322,12 @@ def _probe_operation(mine: Prober, path: str, method: str, op: dict[str, Any], *
         swapped = {**required, **{k: foreign[k] for k in required if k in foreign}}
         response = mine.send(method, _url(path, foreign), what=f"{what} foreign ids",
                              keyed=keyed, params=swapped, json=body)  # fmt: skip
+        needs_body = (op.get("requestBody") or {}).get("required") and body is None
         if response is not None and response.status_code != 404:
-            report.foreign_not_404.append(f"{what} -> {response.status_code}")
+            if needs_body and response.status_code == 400:  # no valid body known to the probe
+                report.foreign_unchecked.append(what)
+            else:
+                report.foreign_not_404.append(f"{what} -> {response.status_code}")
         for bad in BAD_IDS:
             send(_url(path, dict.fromkeys(names, bad)), required, f"id {bad[:20]!r}")
     if not real:
