@@ -1,6 +1,6 @@
 """Request body size limits, enforced before a route reads anything.
 
-A body larger than its limit gets 413 in the seed's error format: at once when the request
+A body larger than its limit gets 413 in the error format: at once when the request
 declares its size (``Content-Length``), or as soon as the bytes received pass the limit when it
 does not (``Transfer-Encoding: chunked``), so an endless stream costs at most the limit.
 
