@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -52,7 +53,8 @@ def check(
                 limit=limit,
                 remaining=max(0, limit - used),
                 reset=reset,
-                retry_after=max(1, int(reset - now)),
+                # Rounded up: a client that waits exactly this long is in the next window.
+                retry_after=max(1, math.ceil(reset - now)),
             )
         )
     blocked = [v for v in verdicts if not v.allowed]

@@ -753,3 +753,18 @@ def test_webhook_endpoint_lifecycle(client: TestClient, alice: Tenant, env: dict
 def test_webhook_endpoint_validation(client: TestClient, alice: Tenant, body, field) -> None:
     response = client.post("/v1/webhook-endpoints", headers=alice.headers, json=body)
     assert_error(response, 400, "invalid_parameter", field)
+
+
+def test_retry_after_is_rounded_up_to_the_next_window(env: dict[str, str]) -> None:
+    """Waiting exactly Retry-After seconds lands in the next window, never one second short."""
+    import redis as redis_lib
+
+    from api import ratelimit
+
+    client = redis_lib.Redis.from_url(env["redis"])
+    now = 1_700_000_040.3  # 59.7 s before the minute window resets at ...100
+    ratelimit.check(client, "key_ceil", {60: 1}, now=now)
+    verdict = ratelimit.check(client, "key_ceil", {60: 1}, now=now)
+    assert verdict is not None and not verdict.allowed
+    assert verdict.retry_after == 60
+    assert now + verdict.retry_after >= verdict.reset
