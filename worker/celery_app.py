@@ -65,21 +65,19 @@ class RedisChannel(kombu_redis.Channel):
         return super()._connparams(asynchronous=asynchronous)
 
 
-class _ShownAsRedis(type):
-    def __str__(cls) -> str:  # the scheme in broker URLs that Celery logs ("Connected to ...")
-        return "redis"
-
-
-class RedisTransport(kombu_redis.Transport, metaclass=_ShownAsRedis):
+class RedisTransport(kombu_redis.Transport):
     Channel = RedisChannel
 
 
-def broker_transport(settings: Settings) -> type[kombu_redis.Transport] | None:
-    """The transport class for a ``redis://`` broker (or the embedded one); None lets the URL
-    choose (RabbitMQ, Sentinel, TLS)."""
-    if settings.broker_url is None or settings.broker_url.startswith("redis://"):
-        return RedisTransport
-    return None
+def use_redis_transport() -> None:
+    """Make ``redis://`` and ``rediss://`` broker URLs use ``RedisTransport`` in this process
+    (kombu picks a transport class by the URL's scheme; other schemes are left alone, so a
+    RabbitMQ broker is unaffected even when Redis holds the locks)."""
+    from kombu import transport as kombu_transport
+
+    for scheme in ("redis", "rediss"):
+        kombu_transport.TRANSPORT_ALIASES[scheme] = f"{__name__}:RedisTransport"
+        kombu_transport._transport_cache.pop(scheme, None)  # resolved again, to ours
 
 
 def transport_options(settings: Settings) -> dict[str, object]:
@@ -105,6 +103,7 @@ def transport_options(settings: Settings) -> dict[str, object]:
 
 def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
+    use_redis_transport()
     transport = transport_options(settings)
     app = Celery(
         "tickwork",
@@ -132,7 +131,6 @@ def make_app(settings: Settings | None = None) -> Celery:
         worker_prefetch_multiplier=1,
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
-        broker_transport=broker_transport(settings),
         broker_transport_options=transport,
         result_backend_transport_options=transport,
         visibility_timeout=settings.visibility_timeout,
