@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 
-from api import deps, errors, limits, params
+from api import deps, errors, hsts, limits, params
 from api.routes import (
     analysis,
     audit,
@@ -39,6 +39,7 @@ def create_app() -> FastAPI:
     ):  # fmt: skip
         app.include_router(module.router, prefix="/v1", dependencies=checked)
     app.add_middleware(metrics.RequestMetrics)
+    app.add_middleware(hsts.StrictTransportSecurity)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -576,10 +576,37 @@ def beat() -> None:
     os.execv(cmd[0], cmd)
 
 
+SslCert = Annotated[
+    Path | None,
+    typer.Option(help="Serve HTTPS with this PEM certificate (default: TICKWORK_TLS_CERT_FILE)"),
+]
+SslKey = Annotated[
+    Path | None,
+    typer.Option(help="The certificate's PEM private key (default: TICKWORK_TLS_KEY_FILE)"),
+]
+
+
+def _tls(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
+    """uvicorn's TLS arguments from the options, else the settings; both files or neither."""
+    settings = get_settings()
+    cert = str(certfile) if certfile else settings.tls_cert_file
+    key = str(keyfile) if keyfile else settings.tls_key_file
+    if not cert and not key:
+        return {}
+    if not cert or not key:
+        raise typer.BadParameter("TLS needs both --ssl-certfile and --ssl-keyfile")
+    for name, path in (("certificate", cert), ("key", key)):
+        if not Path(path).is_file():
+            raise typer.BadParameter(f"TLS {name} file not found: {path}")
+    return {"ssl_certfile": cert, "ssl_keyfile": key}
+
+
 @app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
+    ssl_certfile: SslCert = None,
+    ssl_keyfile: SslKey = None,
 ) -> None:
     """Run the HTTP API (replaces this process)."""
     from worker.processes import api_command
@@ -589,6 +616,7 @@ def api(
         host=host or settings.api_host,
         port=port or settings.api_port,
         loglevel=settings.log_level.lower(),
+        **_tls(ssl_certfile, ssl_keyfile),
     )
     _json_logs_by_default()
     os.execv(cmd[0], cmd)
@@ -600,6 +628,8 @@ def serve(
         Path | None,
         typer.Option(help="Append the processes' output (prefixed by process) here, not to stdout"),
     ] = None,
+    ssl_certfile: SslCert = None,
+    ssl_keyfile: SslKey = None,
 ) -> None:
     """Run the API, a worker for every queue and beat together until Ctrl-C or SIGTERM: their
     output prefixed by process, any that exits restarted after a backoff, all stopped at the end."""
@@ -609,6 +639,7 @@ def serve(
     from worker.storage.db import upgrade
 
     settings = get_settings()
+    tls = _tls(ssl_certfile, ssl_keyfile)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade()
     _json_logs_by_default()
@@ -616,7 +647,7 @@ def serve(
     level, host, port = settings.log_level, settings.api_host, settings.api_port
     schedule = settings.data_dir / "celerybeat-schedule"
     children = [
-        ("api", api_command(host=host, port=port, loglevel=level.lower())),
+        ("api", api_command(host=host, port=port, loglevel=level.lower(), **tls)),
         ("worker", _quiet_if_json(worker_command(concurrency=settings.worker_concurrency,
                                                  loglevel=level))),
         ("beat", _quiet_if_json(beat_command(schedule_file=schedule, loglevel=level))),
@@ -628,9 +659,10 @@ def serve(
         signal.signal(signum, lambda *_: stopping.set())
     try:
         supervisor.start_all()
+        scheme = "https" if tls else "http"
         console.print(
-            f"API on http://{settings.api_host}:{settings.api_port} (docs at /docs); worker and "
-            f"beat running{f', output in {log_file}' if log_file else ''}. Ctrl-C stops."
+            f"API on {scheme}://{settings.api_host}:{settings.api_port} (docs at /docs); worker "
+            f"and beat running{f', output in {log_file}' if log_file else ''}. Ctrl-C stops."
         )
         supervisor.run(stopping)
     finally:

@@ -69,7 +69,21 @@ def beat_command(*, schedule_file: Path, loglevel: str = "INFO") -> list[str]:
     ]
 
 
-def api_command(*, host: str, port: int, loglevel: str = "warning") -> list[str]:
+def api_command(
+    *,
+    host: str,
+    port: int,
+    loglevel: str = "warning",
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> list[str]:
+    """uvicorn serving the API; with a certificate and key it serves HTTPS (and the API then
+    sends ``Strict-Transport-Security``)."""
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise ValueError("TLS needs both a certificate file and a key file")
+    tls = []
+    if ssl_certfile and ssl_keyfile:
+        tls = ["--ssl-certfile", ssl_certfile, "--ssl-keyfile", ssl_keyfile]
     return [
         sys.executable,
         "-m",
@@ -81,6 +95,7 @@ def api_command(*, host: str, port: int, loglevel: str = "warning") -> list[str]
         str(port),
         "--log-level",
         loglevel,
+        *tls,
     ]
 
 
