@@ -13,9 +13,16 @@ PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
 
 class Pagination(BaseModel):
-    total: int
-    page: int
+    total: int | None = Field(description="Items in the listing; null on a cursor page")
+    page: int | None = Field(description="Page number; null on a cursor page")
     per_page: int
+
+
+class CursorFields(BaseModel):
+    has_more: bool = Field(description="Whether items follow this page")
+    next: str | None = Field(
+        description="Path and query of the next page (by cursor), or null on the last"
+    )
 
 
 class DataPointOut(BaseModel):
@@ -28,7 +35,7 @@ class DataPointOut(BaseModel):
     quality: Literal["good", "uncertain", "bad"]
 
 
-class DataPointPage(BaseModel):
+class DataPointPage(CursorFields):
     data: list[DataPointOut]
     pagination: Pagination
 
@@ -177,7 +184,7 @@ class JobOut(BaseModel):
     logs: list[LogLine]
 
 
-class JobPage(BaseModel):
+class JobPage(CursorFields):
     data: list[JobOut]
     pagination: Pagination
 

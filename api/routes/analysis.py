@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, read_session
+from api.pages import StartingAfter, listing_page
 from api.params import DATE_EXAMPLES, parse_bound
 from api.routes.facilities import owned_facility
 from api.schemas import MAX_PAGE
 from worker.storage.analysis import gap_view
 from worker.storage.events import iso
 from worker.storage.models import Alert, Event, Gap, QualityScore, Tag
+from worker.storage.pages import SortKey
 
 router = APIRouter(tags=["analysis"])
 
@@ -164,6 +166,9 @@ def list_events(
     type: str | None = Query(None, description="e.g. data_gap.detected"),
     limit: int = Query(100, ge=1, le=1000),
     page: int = Query(1, ge=1, le=MAX_PAGE),
+    starting_after: StartingAfter = None,
+    *,
+    request: Request,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:
@@ -171,6 +176,11 @@ def list_events(
     where = [Event.tenant_id == who.tenant_id]
     if type is not None:
         where.append(Event.type == type)
+    keys = [SortKey(Event.created_at), SortKey(Event.id)]
     query = select(Event).where(*where).order_by(Event.created_at, Event.id)
-    rows, pagination = _page(session, query, limit=limit, page=page)
-    return {"data": [{"id": e.id, **e.payload} for (e,) in rows], "pagination": pagination}
+    rows, paging = listing_page(
+        request, session, query=query, keys=keys, limit=limit, page=page,
+        starting_after=starting_after, item_id=lambda row: row[0].id,
+        locate=lambda cursor: [Event.id == cursor, Event.tenant_id == who.tenant_id],
+    )  # fmt: skip
+    return {"data": [{"id": e.id, **e.payload} for (e,) in rows], **paging}

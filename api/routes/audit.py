@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, read_session
 from api.errors import not_found
+from api.pages import StartingAfter, listing_page
 from api.params import DATE_EXAMPLES
-from api.routes.analysis import _page, _range
+from api.routes.analysis import _range
 from api.routes.facilities import owned_facility
 from api.schemas import MAX_PAGE
 from worker.storage import audit
 from worker.storage.models import AuditEntry
+from worker.storage.pages import SortKey
 
 router = APIRouter(tags=["audit"])
 
@@ -39,6 +41,9 @@ def list_entries(
     ),
     limit: int = Query(100, ge=1, le=1000),
     page: int = Query(1, ge=1, le=MAX_PAGE),
+    starting_after: StartingAfter = None,
+    *,
+    request: Request,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:
@@ -59,11 +64,12 @@ def list_entries(
     where += _range(AuditEntry.created_at, start_date, end_date)
     seq = AuditEntry.seq.desc() if order == "desc" else AuditEntry.seq
     query = select(AuditEntry).where(*where).order_by(seq)
-    rows, pagination = _page(session, query, limit=limit, page=page)
-    return {
-        "data": [audit.entry_view(audit.to_entry(e)) for (e,) in rows],
-        "pagination": pagination,
-    }
+    rows, paging = listing_page(
+        request, session, query=query, limit=limit, page=page, starting_after=starting_after,
+        keys=[SortKey(AuditEntry.seq, descending=order == "desc")], item_id=lambda row: row[0].id,
+        locate=lambda cursor: [AuditEntry.id == cursor, AuditEntry.tenant_id == who.tenant_id],
+    )  # fmt: skip
+    return {"data": [audit.entry_view(audit.to_entry(e)) for (e,) in rows], **paging}
 
 
 @router.get("/audit-log/verify")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.deps import Caller, caller, get_session, read_session, writer
 from api.errors import ApiError, not_found, responses
+from api.pages import StartingAfter, bad_cursor, next_link
 from api.params import DATE_EXAMPLES, file_name, parse_bound
 from api.schemas import (
     CSV_UPLOAD,
@@ -26,8 +29,9 @@ from pipelines.errors import PipelineError
 from pipelines.ingest import QUALITY_NAMES, check_header
 from worker.dispatch import dispatch
 from worker.settings import get_settings
+from worker.storage import readings
 from worker.storage.jobs import create_job
-from worker.storage.models import DataPoint, Facility, Tag, to_epoch_us
+from worker.storage.models import Facility, from_epoch_us, to_epoch_us
 from worker.storage.uploads import save_upload
 
 router = APIRouter(tags=["data points"])
@@ -49,15 +53,22 @@ def list_data_points(
     ] = None,
     limit: Annotated[int, Query(description="Results per page (max 1000)")] = 100,
     page: Annotated[int, Query(description="Page number, from 1")] = 1,
+    starting_after: StartingAfter = None,
+    *,
+    request: Request,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:
+    """Readings oldest first (then by tag name). Page by ``page`` or, faster deep into a long
+    range, by ``starting_after`` (the ``next`` link)."""
     if not 1 <= limit <= 1000:
         raise ApiError(400, "invalid_parameter", "limit must be between 1 and 1000", field="limit")
     if not 1 <= page <= MAX_PAGE:
         raise ApiError(
             400, "invalid_parameter", f"page must be between 1 and {MAX_PAGE}", field="page"
         )
+    if starting_after is not None and page != 1:
+        raise ApiError(400, "invalid_parameter", "give either page or starting_after", field="page")
     start = parse_bound(start_date, "start_date", end=False)
     end = parse_bound(end_date, "end_date", end=True)
     if end < start:
@@ -68,40 +79,49 @@ def list_data_points(
     if facility is None:
         raise not_found("facility", facility_id)
     names = sorted({n.strip() for t in tags or [] for n in t.split(",") if n.strip()})
-
-    where = [
-        Tag.tenant_id == who.tenant_id,
-        Tag.facility_id == facility.id,
-        DataPoint.ts >= start,
-        DataPoint.ts <= end,
+    refs = readings.facility_tags(session, tenant_id=who.tenant_id, facility_id=facility.id,
+                                  names=names)  # fmt: skip
+    if starting_after is None:
+        rows = readings.list_readings(session, tags=refs, start=start, end=end, limit=limit + 1,
+                                      offset=(page - 1) * limit)  # fmt: skip
+        total = readings.count_readings(session, tags=refs, start=start, end=end)
+        pagination: dict[str, Any] = {"total": total, "page": page, "per_page": limit}
+    else:
+        cursor = _point_cursor(starting_after, refs)
+        rows = readings.list_readings(session, tags=refs, start=start, end=end, limit=limit + 1,
+                                      after=cursor)  # fmt: skip
+        pagination = {"total": None, "page": None, "per_page": limit}
+    has_more, rows = len(rows) > limit, rows[:limit]
+    data = [
+        {
+            "id": f"dp_{r.tag_id}_{to_epoch_us(r.ts)}",
+            "facility_id": facility.id,
+            "tag": r.tag,
+            "timestamp": r.ts.isoformat().replace("+00:00", "Z"),
+            "value": r.value,
+            "unit": r.unit,
+            "quality": QUALITY_NAMES.get(r.quality, "bad"),
+        }
+        for r in rows
     ]
-    if names:
-        where.append(Tag.name.in_(names))
-    base = select(DataPoint, Tag.name, Tag.unit).join(Tag, Tag.id == DataPoint.tag_id).where(*where)
-    total = session.scalar(
-        select(func.count())
-        .select_from(DataPoint)
-        .join(Tag, Tag.id == DataPoint.tag_id)
-        .where(*where)
-    )
-    rows = session.execute(
-        base.order_by(DataPoint.ts, Tag.name).limit(limit).offset((page - 1) * limit)
-    ).all()
-    return {
-        "data": [
-            {
-                "id": f"dp_{point.tag_id}_{to_epoch_us(point.ts)}",
-                "facility_id": facility.id,
-                "tag": name,
-                "timestamp": point.ts.isoformat().replace("+00:00", "Z"),
-                "value": point.value,
-                "unit": unit,
-                "quality": QUALITY_NAMES.get(point.quality, "bad"),
-            }
-            for point, name, unit in rows
-        ],
-        "pagination": {"total": int(total or 0), "page": page, "per_page": limit},
-    }
+    nxt = next_link(request, data[-1]["id"]) if has_more and data else None
+    return {"data": data, "pagination": pagination, "has_more": has_more, "next": nxt}
+
+
+_POINT_ID = re.compile(r"dp_(\d{1,18})_(-?\d{1,19})")
+
+
+def _point_cursor(cursor: str, refs: list[readings.TagRef]) -> tuple[datetime, str]:
+    """A data point id of one of the listed tags -> (timestamp, tag name); else 400."""
+    found = _POINT_ID.fullmatch(cursor)
+    names = {t.id: t.name for t in refs}
+    if found is None or int(found.group(1)) not in names:
+        raise bad_cursor()
+    try:
+        ts = from_epoch_us(int(found.group(2)))
+    except (OverflowError, ValueError) as exc:
+        raise bad_cursor() from exc
+    return ts, names[int(found.group(1))]
 
 
 def _check_facility(session: Session, who: Caller, facility_id: str | None) -> None:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, read_session
 from api.errors import not_found
+from api.pages import StartingAfter, listing_page
 from api.params import DATE_EXAMPLES, parse_bound
 from api.schemas import MAX_PAGE, JobOut, JobPage, RejectedRowPage
 from worker.storage.jobs import get_job, job_view
 from worker.storage.models import Job, RejectedRow
+from worker.storage.pages import SortKey
 
 router = APIRouter(tags=["jobs"])
 
@@ -30,6 +32,9 @@ def list_jobs(
     ),
     limit: int = Query(100, ge=1, le=1000),
     page: int = Query(1, ge=1, le=MAX_PAGE),
+    starting_after: StartingAfter = None,
+    *,
+    request: Request,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:
@@ -43,18 +48,14 @@ def list_jobs(
         where.append(Job.created_at >= parse_bound(created_from, "from", end=False))
     if created_to is not None:
         where.append(Job.created_at <= parse_bound(created_to, "to", end=True))
-    total = session.scalar(select(func.count()).select_from(Job).where(*where))
-    jobs = session.scalars(
-        select(Job)
-        .where(*where)
-        .order_by(Job.created_at.desc(), Job.id)
-        .limit(limit)
-        .offset((page - 1) * limit)
-    )
-    return {
-        "data": [job_view(j) for j in jobs],
-        "pagination": {"total": int(total or 0), "page": page, "per_page": limit},
-    }
+    keys = [SortKey(Job.created_at, descending=True), SortKey(Job.id)]
+    query = select(Job).where(*where).order_by(Job.created_at.desc(), Job.id)
+    rows, paging = listing_page(
+        request, session, query=query, keys=keys, limit=limit, page=page,
+        starting_after=starting_after, item_id=lambda row: row[0].id,
+        locate=lambda cursor: [Job.id == cursor, Job.tenant_id == who.tenant_id],
+    )  # fmt: skip
+    return {"data": [job_view(j) for (j,) in rows], **paging}
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, get_session, read_session, writer
 from api.errors import ApiError, not_found
+from api.pages import StartingAfter, listing_page
 from api.params import DATE_EXAMPLES, parse_bound
 from api.routes.analysis import _page, _range
 from api.schemas import MAX_PAGE
@@ -21,6 +22,7 @@ from worker.settings import get_settings
 from worker.storage import audit
 from worker.storage.events import EVENT_TYPES, iso
 from worker.storage.models import DeliveryAttempt, WebhookEndpoint, WebhookMessage
+from worker.storage.pages import SortKey
 from worker.storage.webhooks import (
     attempt_view,
     create_endpoint,
@@ -197,6 +199,9 @@ def attempts(
     ),
     limit: int = Query(100, ge=1, le=1000),
     page: int = Query(1, ge=1, le=MAX_PAGE),
+    starting_after: StartingAfter = None,
+    *,
+    request: Request,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> dict[str, Any]:
@@ -211,8 +216,21 @@ def attempts(
     where += _range(DeliveryAttempt.attempted_at, start_date, end_date)
     query = select(DeliveryAttempt).where(*where).order_by(DeliveryAttempt.attempted_at.desc(),
                                                            DeliveryAttempt.id.desc())  # fmt: skip
-    rows, pagination = _page(session, query, limit=limit, page=page)
-    return {"data": [attempt_view(a) for (a,) in rows], "pagination": pagination}
+    keys = [SortKey(DeliveryAttempt.attempted_at, descending=True),
+            SortKey(DeliveryAttempt.id, descending=True)]  # fmt: skip
+
+    def locate(cursor: str) -> list[Any] | None:
+        number = cursor.removeprefix("att_")
+        if not (cursor.startswith("att_") and number.isdigit() and len(number) <= 18):
+            return None
+        return [DeliveryAttempt.id == int(number), DeliveryAttempt.endpoint_id == endpoint.id,
+                DeliveryAttempt.tenant_id == who.tenant_id]  # fmt: skip
+
+    rows, paging = listing_page(
+        request, session, query=query, keys=keys, limit=limit, page=page,
+        starting_after=starting_after, locate=locate, item_id=lambda row: f"att_{row[0].id}",
+    )  # fmt: skip
+    return {"data": [attempt_view(a) for (a,) in rows], **paging}
 
 
 @router.post("/webhook-messages/{message_id}/resend", status_code=202)

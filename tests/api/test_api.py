@@ -736,7 +736,8 @@ def test_webhook_endpoint_lifecycle(client: TestClient, alice: Tenant, env: dict
     )
     assert_error(recover, 400, "invalid_parameter", "since")
     attempts = client.get(f"/v1/webhook-endpoints/{endpoint['id']}/attempts", headers=h).json()
-    assert attempts == {"data": [], "pagination": {"total": 0, "page": 1, "per_page": 100}}
+    assert attempts == {"data": [], "pagination": {"total": 0, "page": 1, "per_page": 100},
+                        "has_more": False, "next": None}  # fmt: skip
     assert client.delete(f"/v1/webhook-endpoints/{endpoint['id']}", headers=h).status_code == 204
     assert_error(client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=h), 404, "not_found")
 
