@@ -38,9 +38,15 @@ def test_demo_runs_end_to_end(embedded_env: dict[str, str], tmp_path: Path) -> N
     assert "all checks passed" in done.stdout
     assert "re-uploading a file inserted nothing" in done.stdout
     assert "reconciliation pass / warn / fail as planted (pass, warn, fail)" in done.stdout
-    assert "PDF and CSV built from the same inputs True" in done.stdout
-    (pdf,) = (tmp_path / "data" / "demo" / "reports").glob("lcfs_*_2025Q4.pdf")
+    text = " ".join(done.stdout.split())  # rich wraps long lines
+    assert "PDF and CSVs built from the same inputs True" in text
+    assert "biomethane claim covered by the injection True" in text
+    reports = tmp_path / "data" / "demo" / "reports"
+    (pdf,) = reports.glob("lcfs_*_2025Q4.pdf")
     assert pdf.read_bytes().startswith(b"%PDF-")
+    (upload,) = reports.glob("lcfs_*_2025Q4.csv")
+    assert upload.read_text().splitlines()[0].endswith("Fuel Amount,Unit")
+    assert reports.glob("lcfs_*_2025Q4.calculation.csv")
     assert (tmp_path / "data" / "demo" / "demo.db").is_file()
     assert not (tmp_path / "data" / "demo" / "redis.port").exists()  # the demo's broker stopped
 
