@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 
-from api import deps, errors, hsts, limits, params
+from api import deps, errors, hsts, idempotency, limits, params
 from api.routes import (
     analysis,
     audit,
@@ -28,6 +28,8 @@ def create_app() -> FastAPI:
         description="Meter data ingest, jobs and facilities for fuel-compliance reporting.",
     )
     errors.install(app)
+    # Inside the body size limit: an oversized body is refused before it is read and hashed.
+    app.add_middleware(idempotency.Idempotency)
     limits.install(app)
     app.add_middleware(params.QueryAliases)
     app.add_middleware(deps.RateLimitHeaders)

@@ -546,3 +546,21 @@ class AuditHead(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class IdempotencyKey(Base):
+    """The first answer to a POST sent with an ``Idempotency-Key``, per tenant, kept until
+    ``expires_at`` (24 h): a retry with the same key and body gets it back instead of a second
+    effect. ``response_status`` is null while the first request is still running."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("tenant_id", "key"), Index(None, "expires_at"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response_type: Mapped[str] = mapped_column(String(200), default="")
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcTimestamp())
