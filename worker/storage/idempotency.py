@@ -4,8 +4,8 @@
 the same key exactly one inserts (the unique constraint decides) and the other sees a key that is
 in progress, answered, or sent with another body. ``complete`` stores the answer; ``release``
 forgets a key whose request left no answer worth repeating (a 429, a 5xx, an exception), so the
-client's retry runs it. An expired key is removed when it is next used (and by
-``delete_expired``).
+client's retry runs it. A tenant's expired keys are removed when it claims a new one
+(``delete_expired`` sweeps every tenant's).
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ def claim(
 ) -> Claim:
     """Take ``key`` for this request, or say what holds it. Commit right after."""
     now = now or datetime.now(UTC)
+    # The tenant's expired keys go as it makes new ones, this one included if it has expired.
     session.execute(delete(IdempotencyKey).where(
-        IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key,
-        IdempotencyKey.expires_at <= now))  # fmt: skip
+        IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.expires_at <= now))  # fmt: skip
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     taken = session.execute(
         insert(IdempotencyKey)

@@ -554,7 +554,7 @@ class IdempotencyKey(Base):
     effect. ``response_status`` is null while the first request is still running."""
 
     __tablename__ = "idempotency_key"
-    __table_args__ = (UniqueConstraint("tenant_id", "key"), Index(None, "expires_at"))
+    __table_args__ = (UniqueConstraint("tenant_id", "key"), Index(None, "tenant_id", "expires_at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(255))

@@ -39,9 +39,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_key")),
         sa.UniqueConstraint("tenant_id", "key", name=op.f("uq_idempotency_key_tenant_id_key")),
     )
-    op.create_index(op.f("ix_idempotency_key_expires_at"), "idempotency_key", ["expires_at"])
+    op.create_index(
+        op.f("ix_idempotency_key_tenant_id_expires_at"),
+        "idempotency_key",
+        ["tenant_id", "expires_at"],
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_idempotency_key_expires_at", table_name="idempotency_key")
+    op.drop_index("ix_idempotency_key_tenant_id_expires_at", table_name="idempotency_key")
     op.drop_table("idempotency_key")
