@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
 from api import deps, errors, hsts, idempotency, limits, params
 from api.routes import (
@@ -21,11 +22,18 @@ from api.routes import (
 from worker import health, logging_setup, metrics
 
 
+def operation_id(route: APIRoute) -> str:
+    return route.name
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="Tickwork API",
         version="1",
         description="Meter data ingest, jobs and facilities for fuel-compliance reporting.",
+        # operationId = the route function's name (list_data_points): what generated clients
+        # name their methods after, stable when a path gains a parameter.
+        generate_unique_id_function=operation_id,
     )
     errors.install(app)
     # Inside the body size limit: an oversized body is refused before it is read and hashed.

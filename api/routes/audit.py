@@ -23,7 +23,7 @@ router = APIRouter(tags=["audit"])
 
 
 @router.get("/audit-log")
-def list_entries(
+def list_audit_entries(
     action: str | None = Query(None, description="e.g. report.generated"),
     subject_id: str | None = Query(None, description="a job, report, document, endpoint or key"),
     facility_id: str | None = None,
@@ -73,7 +73,7 @@ def list_entries(
 
 
 @router.get("/audit-log/verify")
-def verify(
+def verify_audit_log(
     who: Caller = Depends(caller), session: Session = Depends(read_session)
 ) -> dict[str, Any]:
     """Recompute the tenant's chain: ``valid``, the number of entries, the head (record its
@@ -83,7 +83,7 @@ def verify(
 
 
 @router.get("/audit-log/{entry_id}")
-def read_entry(
+def read_audit_entry(
     entry_id: str, who: Caller = Depends(caller), session: Session = Depends(read_session)
 ) -> dict[str, Any]:
     """One audit entry by its id, with its chain fields."""

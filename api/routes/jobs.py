@@ -69,7 +69,7 @@ def read_job(
 
 
 @router.get("/jobs/{job_id}/rejected-rows", response_model=RejectedRowPage)
-def rejected_rows(
+def list_rejected_rows(
     job_id: str,
     limit: int = Query(100, ge=1, le=1000),
     page: int = Query(1, ge=1, le=MAX_PAGE),

@@ -128,7 +128,7 @@ def _check(transactions: list[lcfs.Transaction], field: str) -> None:
 
 
 @router.put("/facilities/{facility_id}/fuel-mappings")
-def put_mappings(facility_id: str, body: MappingsIn, who: Caller = Depends(writer),
+def put_fuel_mappings(facility_id: str, body: MappingsIn, who: Caller = Depends(writer),
                  session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
     """Replace how the facility's meter tags become LCFS fuel quantities (one row per tag)."""
     facility = _facility(session, who, facility_id)
@@ -177,7 +177,7 @@ def _benchmarked(day: dt.date) -> dt.date:
 
 
 @router.get("/facilities/{facility_id}/fuel-mappings")
-def get_mappings(facility_id: str, who: Caller = Depends(caller),
+def get_fuel_mappings(facility_id: str, who: Caller = Depends(caller),
                  session: Session = Depends(read_session)) -> dict[str, Any]:  # fmt: skip
     facility = _facility(session, who, facility_id)
     return {"data": [mapping_view(m) for m in mappings_of(session, facility_id=facility.id)]}
@@ -188,8 +188,12 @@ def get_mappings(facility_id: str, who: Caller = Depends(caller),
                  "application/json": inline_schema(TransactionsIn),
                  "text/csv": {"type": "string", "description": "A header and one row per "
                               "transaction"}}))  # fmt: skip
-async def post_transactions(facility_id: str, request: Request, who: Caller = Depends(writer),
-                            session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
+async def create_fuel_transactions(
+    facility_id: str,
+    request: Request,
+    who: Caller = Depends(writer),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
     """Add fuel transactions: JSON ``{"data": [...]}`` or a CSV body (``text/csv``) with
     ``fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date``."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -231,7 +235,7 @@ async def post_transactions(facility_id: str, request: Request, who: Caller = De
 
 
 @router.get("/facilities/{facility_id}/fuel-transactions")
-def list_transactions(facility_id: str, limit: int = Query(100, ge=1, le=1000),
+def list_fuel_transactions(facility_id: str, limit: int = Query(100, ge=1, le=1000),
                       page: int = Query(1, ge=1, le=MAX_PAGE), who: Caller = Depends(caller),
                       session: Session = Depends(read_session)) -> dict[str, Any]:  # fmt: skip
     facility = _facility(session, who, facility_id)
@@ -245,8 +249,8 @@ def list_transactions(facility_id: str, limit: int = Query(100, ge=1, le=1000),
 
 
 @router.post("/reports", status_code=202)
-def post_report(body: ReportIn, who: Caller = Depends(writer),
-                session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
+def request_report(body: ReportIn, who: Caller = Depends(writer),
+                   session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
     """Queue an LCFS quarterly report; ``GET /v1/reports/{id}`` tells when it is ready."""
     facility = _facility(session, who, body.facility_id)
     quarter = int(body.quarter[1])

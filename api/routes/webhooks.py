@@ -97,7 +97,7 @@ def _audit(session: Session, who: Caller, endpoint: WebhookEndpoint, change: str
 
 
 @router.post("/webhook-endpoints", status_code=201)
-def create(body: EndpointIn, who: Caller = Depends(writer),
+def create_webhook_endpoint(body: EndpointIn, who: Caller = Depends(writer),
            session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
     """Subscribe a URL. The signing secret is in this response only: store it now."""
     _check_url(body.url)
@@ -112,9 +112,10 @@ def create(body: EndpointIn, who: Caller = Depends(writer),
 
 
 @router.get("/webhook-endpoints")
-def list_endpoints(limit: int = Query(100, ge=1, le=1000), page: int = Query(1, ge=1, le=MAX_PAGE),
-                   who: Caller = Depends(caller),
-                   session: Session = Depends(read_session)) -> dict[str, Any]:  # fmt: skip
+def list_webhook_endpoints(limit: int = Query(100, ge=1, le=1000),
+                           page: int = Query(1, ge=1, le=MAX_PAGE),
+                           who: Caller = Depends(caller),
+                           session: Session = Depends(read_session)) -> dict[str, Any]:  # fmt: skip
     query = (select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == who.tenant_id)
              .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id))  # fmt: skip
     rows, pagination = _page(session, query, limit=limit, page=page)
@@ -122,13 +123,13 @@ def list_endpoints(limit: int = Query(100, ge=1, le=1000), page: int = Query(1, 
 
 
 @router.get("/webhook-endpoints/{endpoint_id}")
-def read(endpoint_id: str, who: Caller = Depends(caller),
+def read_webhook_endpoint(endpoint_id: str, who: Caller = Depends(caller),
          session: Session = Depends(read_session)) -> dict[str, Any]:  # fmt: skip
     return endpoint_view(_owned(session, who, endpoint_id))
 
 
 @router.patch("/webhook-endpoints/{endpoint_id}")
-def patch(endpoint_id: str, body: EndpointPatch, who: Caller = Depends(writer),
+def update_webhook_endpoint(endpoint_id: str, body: EndpointPatch, who: Caller = Depends(writer),
           session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
     """Change an endpoint; ``enabled: true`` re-enables a disabled one."""
     endpoint = _owned(session, who, endpoint_id)
@@ -150,7 +151,7 @@ def patch(endpoint_id: str, body: EndpointPatch, who: Caller = Depends(writer),
 
 
 @router.delete("/webhook-endpoints/{endpoint_id}", status_code=204, response_class=Response)
-def delete(endpoint_id: str, who: Caller = Depends(writer),
+def delete_webhook_endpoint(endpoint_id: str, who: Caller = Depends(writer),
            session: Session = Depends(get_session)) -> Response:  # fmt: skip
     endpoint = _owned(session, who, endpoint_id)
     _audit(session, who, endpoint, "deleted", {"url": endpoint.url})
@@ -159,8 +160,12 @@ def delete(endpoint_id: str, who: Caller = Depends(writer),
 
 
 @router.post("/webhook-endpoints/{endpoint_id}/rotate-secret")
-def rotate(endpoint_id: str, body: RotateIn | None = None, who: Caller = Depends(writer),
-           session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
+def rotate_webhook_secret(
+    endpoint_id: str,
+    body: RotateIn | None = None,
+    who: Caller = Depends(writer),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
     """A new secret (shown once); the old one keeps signing for ``grace_hours`` (24 h)."""
     endpoint = _owned(session, who, endpoint_id)
     grace = timedelta(hours=(body or RotateIn()).grace_hours)
@@ -171,7 +176,7 @@ def rotate(endpoint_id: str, body: RotateIn | None = None, who: Caller = Depends
 
 
 @router.post("/webhook-endpoints/{endpoint_id}/test", status_code=202)
-def test_ping(endpoint_id: str, who: Caller = Depends(writer),
+def ping_webhook_endpoint(endpoint_id: str, who: Caller = Depends(writer),
               session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
     """Queue an ``endpoint.test`` message to this endpoint, whatever its event types."""
     endpoint = _owned(session, who, endpoint_id)
@@ -187,7 +192,7 @@ def test_ping(endpoint_id: str, who: Caller = Depends(writer),
 
 
 @router.get("/webhook-endpoints/{endpoint_id}/attempts")
-def attempts(
+def list_webhook_attempts(
     endpoint_id: str,
     status: Literal["success", "failure"] | None = None,
     event_type: str | None = None,
@@ -234,7 +239,7 @@ def attempts(
 
 
 @router.post("/webhook-messages/{message_id}/resend", status_code=202)
-def resend(message_id: str, who: Caller = Depends(writer),
+def resend_webhook_message(message_id: str, who: Caller = Depends(writer),
            session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
     """Send a message again now, under the same ``webhook-id``."""
     message = session.scalar(select(WebhookMessage).where(
@@ -247,10 +252,12 @@ def resend(message_id: str, who: Caller = Depends(writer),
 
 
 @router.post("/webhook-endpoints/{endpoint_id}/recover", status_code=202)
-def recover(endpoint_id: str, since: str = Query(..., description="ISO 8601, at most 14 days ago",
-                                examples=DATE_EXAMPLES),
-            who: Caller = Depends(writer),
-            session: Session = Depends(get_session)) -> dict[str, Any]:  # fmt: skip
+def recover_webhook_messages(
+    endpoint_id: str,
+    since: str = Query(..., description="ISO 8601, at most 14 days ago", examples=DATE_EXAMPLES),
+    who: Caller = Depends(writer),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
     """Send again every message to this endpoint that failed since ``since``."""
     endpoint = _owned(session, who, endpoint_id)
     start = parse_bound(since, "since", end=False)
