@@ -45,9 +45,7 @@ class Settings(BaseSettings):
         description="PEM certificate (chain) for `tickwork api` / `serve` to serve HTTPS "
         "themselves; with tls_key_file. Production usually terminates TLS at a reverse proxy.",
     )
-    tls_key_file: str | None = Field(
-        default=None, description="PEM private key of tls_cert_file."
-    )
+    tls_key_file: str | None = Field(default=None, description="PEM private key of tls_cert_file.")
 
     rate_limit_per_minute: int = 1000
     rate_limit_per_hour: int = 50_000
