@@ -161,11 +161,19 @@ def put_fuel_mappings(facility_id: str, body: MappingsIn, who: Caller = Depends(
 def _probe(m: lcfs.TagMapping, on: dt.date) -> lcfs.Transaction:
     """One unit of a mapping's fuel on ``on``: computable exactly when the mapping's units,
     fuel, application, heating-value basis and benchmark are all known."""
-    return lcfs.Transaction(fuel_pathway_code=m.fuel_pathway_code, fuel_type=m.fuel_type,
-                            quantity=1.0, unit=m.unit, ci=m.ci,
-                            transaction_type=m.transaction_type, date=on,
-                            application=m.application, eer=m.eer,
-                            hhv_btu_per_scf=m.hhv_btu_per_scf, lhv_hhv_ratio=m.lhv_hhv_ratio)
+    return lcfs.Transaction(
+        fuel_pathway_code=m.fuel_pathway_code,
+        fuel_type=m.fuel_type,
+        quantity=1.0,
+        unit=m.unit,
+        ci=m.ci,
+        transaction_type=m.transaction_type,
+        date=on,
+        application=m.application,
+        eer=m.eer,
+        hhv_btu_per_scf=m.hhv_btu_per_scf,
+        lhv_hhv_ratio=m.lhv_hhv_ratio,
+    )
 
 
 def _benchmarked(day: dt.date) -> dt.date:
