@@ -6,14 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from schedules.beat import BEAT_SCHEDULE
 from tests.conftest import make_tenant
 from tests.integration.test_analysis import _ingest, _minutes, _setup
 from worker.storage.db import session_scope
+from worker.storage.idempotency import claim
 from worker.storage.jobs import create_job, finish_job
-from worker.storage.models import Event, Job, QualityScore, RejectedRow
+from worker.storage.models import Event, IdempotencyKey, Job, QualityScore, RejectedRow
 
 
 def test_every_scheduled_task_is_registered() -> None:
@@ -80,7 +81,12 @@ def test_cleanup_deletes_only_old_details(scheduled: str) -> None:
             s.add(RejectedRow(tenant_id=tenant.id, job_id=job.id, row_number=2, reason="x"))
         s.flush()
         s.get(Job, old.id).finished_at = datetime.now(UTC) - timedelta(days=400)
-    assert cleanup() == {"rejected_rows": 1, "events": 0}
+    with session_scope(scheduled) as s:
+        claim(s, tenant_id=tenant.id, key="old-key", request_hash="f" * 64)
+        s.flush()
+        s.execute(update(IdempotencyKey).values(
+            expires_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
+    assert cleanup() == {"rejected_rows": 1, "events": 0, "idempotency_keys": 1}
     assert cleanup() == {}  # once per day
     with session_scope(scheduled) as s:
         assert [r.job_id for r in s.scalars(select(RejectedRow))] == [new.id]

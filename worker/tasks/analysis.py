@@ -17,7 +17,7 @@ from pipelines.quality import score_quality
 from worker.celery_app import app
 from worker.locks import once_per_period
 from worker.settings import get_settings
-from worker.storage import audit
+from worker.storage import audit, idempotency
 from worker.storage.analysis import (
     AlertThresholds,
     last_usable,
@@ -271,7 +271,8 @@ def nightly_quality() -> int:
 
 @app.task(name="jobs.cleanup", ignore_result=True)
 def cleanup() -> dict[str, int]:
-    """Delete rejected-row details and events older than the retention period."""
+    """Delete rejected-row details and events older than the retention period, and expired
+    idempotency keys (kept 24 h)."""
     with once_per_period("jobs.cleanup", seconds=CLEANUP_SECONDS) as go:
         if not go:
             return {}
@@ -280,4 +281,9 @@ def cleanup() -> dict[str, int]:
             old_jobs = select(Job.id).where(Job.finished_at < cutoff)
             rows = s.execute(delete(RejectedRow).where(RejectedRow.job_id.in_(old_jobs)))
             events = s.execute(delete(Event).where(Event.created_at < cutoff))
-            return {"rejected_rows": rows.rowcount or 0, "events": events.rowcount or 0}
+            keys = idempotency.delete_expired(s)
+            return {
+                "rejected_rows": rows.rowcount or 0,
+                "events": events.rowcount or 0,
+                "idempotency_keys": keys,
+            }
