@@ -712,6 +712,7 @@ def rebuild_report(db_url: str, report_id: str) -> tuple[str, str]:
         inputs = load_lcfs_inputs(
             s, facility=s.get(Facility, row.facility_id), year=row.year, quarter=row.quarter,
             tables=tables(), substitution_method=get_settings().lcfs_substitution_method,
+            report=row,
         )  # fmt: skip
         fmt = row.format
     report = lcfs.compute_quarter(inputs)

@@ -67,7 +67,10 @@ def test_quick_start_lists_2500_points_through_pages(
     assert len(first_page.items) == 1000 and len(recorder.statuses) == 1
     assert [p.id for p in pager] == [p.id for p in points]
     sent = [r for r in recorder.requests if r.url.path == "/v1/data-points"]
-    assert [r.url.params.get("page") for r in sent[-3:]] == [None, "2", "3"]
+    # The server offers cursors: after the first page the client continues from the last id.
+    after = [r.url.params.get("starting_after") for r in sent[-3:]]
+    assert after[0] is None and all(after[1:]) and len(set(after[1:])) == 2
+    assert [r.url.params.get("page") for r in sent[-3:]] == [None, None, None]
 
 
 def test_upload_csv_wait_for_job_and_rejected_rows(client: tickwork_client.Client) -> None:
