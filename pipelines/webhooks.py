@@ -1,28 +1,27 @@
 """Outgoing webhooks, the pure part: secrets, Standard Webhooks v1 signing, the body, the retry
 schedule and the SSRF address rules. HTTP, storage and scheduling live in ``worker/``.
 
-Everything cites ``shared/reference/webhooks.md`` ("ref §n"); DESIGN.md "Webhooks" holds the
-semantics.
+The semantics are in the README ("Webhooks"); the signing scheme is the Standard Webhooks
+specification, v1 (https://www.standardwebhooks.com).
 
-* **Secrets** (ref §1.1): ``whsec_`` + standard base64 of 24-64 random bytes; the HMAC key is the
+* **Secrets**: ``whsec_`` + standard base64 of 24-64 random bytes; the HMAC key is the
   decoded bytes. ``new_secret`` makes 32.
-* **Signature** (ref §1.1, §0.1): ``webhook-signature`` is a space-separated list of
+* **Signature**: ``webhook-signature`` is a space-separated list of
   ``v1,<base64 HMAC-SHA256(key, "{msg_id}.{timestamp}.{body}")>``, one entry per secret that is
-  still signing (the current one plus any rotated-out one in its grace period, ref §0.9). The
+  still signing (the current one plus any rotated-out one in its grace period). The
   message id stays the same on every attempt; timestamp and signature are fresh per attempt.
-  Checked against the official vectors (ref §1.4) and ``standardwebhooks.Webhook.verify``.
-* **Legacy header** (seeds/001, ref §1.4 "SEED"): ``X-Signature: sha256=<hex HMAC-SHA256 of the
+  Checked against the official vectors and ``standardwebhooks.Webhook.verify``.
+* **Legacy header**: ``X-Signature: sha256=<hex HMAC-SHA256 of the
   body>``, keyed with the UTF-8 bytes of the whole ``whsec_...`` string (not its decoded bytes), as
-  the seed's verifier does; GitHub's scheme under another name. It holds one signature only, so
+  legacy receivers verify it; GitHub's scheme under another name. It holds one signature only, so
   during a rotation's grace period it is signed with the oldest secret still signing (the one a
   legacy receiver already has) and moves to the new one when that grace period ends
   (``legacy_signing_secret``). No id, no timestamp, so no replay protection: migration only.
-* **Body** (DESIGN "Webhooks", seeds/000): ``{"event", "timestamp", "data"}`` serialised once,
-  compact, UTF-8; those exact bytes are signed and sent (re-serialising breaks signatures,
-  ref §4.4).
-* **Retries** (ref §0.3, §2 "Svix OSS server"): the schedule, jitter, ``Retry-After`` and the
-  overload floor are in ``next_delay``. 2xx only is success; 410 disables at once (ref §0.4).
-* **SSRF** (ref §0.7, table row "SSRF protection"): ``forbidden_reason`` says why an address is
+* **Body**: ``{"event", "timestamp", "data"}`` serialised once,
+  compact, UTF-8; those exact bytes are signed and sent (re-serialising breaks signatures).
+* **Retries**: the schedule, jitter, ``Retry-After`` and the
+  overload floor are in ``next_delay``. 2xx only is success; 410 disables at once.
+* **SSRF**: ``forbidden_reason`` says why an address is
   refused, ``check_url`` validates the endpoint URL, ``resolve_and_check`` resolves the host and
   refuses it when *any* address is forbidden, so a name that also (or later) resolves inward is
   refused. The worker must then connect to one of the returned addresses, not resolve again.
@@ -95,12 +94,12 @@ class ForbiddenAddressError(PipelineError):
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
-MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64  # ref §1.1
+MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64  # Standard Webhooks: 24-64 bytes
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 
 def new_secret(nbytes: int = SECRET_BYTES) -> str:
-    """A fresh ``whsec_<base64 of nbytes random bytes>`` secret (ref §1.1: 24-64 bytes)."""
+    """A fresh ``whsec_<base64 of nbytes random bytes>`` secret."""
     if not MIN_SECRET_BYTES <= nbytes <= MAX_SECRET_BYTES:
         raise ValueError(f"nbytes must be {MIN_SECRET_BYTES}-{MAX_SECRET_BYTES}, got {nbytes}")
     return SECRET_PREFIX + base64.b64encode(_secrets.token_bytes(nbytes)).decode("ascii")
@@ -108,7 +107,7 @@ def new_secret(nbytes: int = SECRET_BYTES) -> str:
 
 def secret_bytes(secret: str) -> bytes:
     """The HMAC key of a ``whsec_`` secret: its base64 part decoded (standard alphabet; missing
-    ``=`` padding is tolerated as the reference libraries do, ref §1.4). Raises
+    ``=`` padding is tolerated as the reference libraries do). Raises
     ``InvalidSecretError`` without the prefix, on any other character, or outside 24-64 bytes.
     """
     if not secret.startswith(SECRET_PREFIX):
@@ -133,12 +132,12 @@ def secret_bytes(secret: str) -> bytes:
 # ------------------------------------------------------------------------------------ signing
 
 # Ids go into a header and into the signed string, whose fields are split on ".": visible ASCII
-# without "." (ref §1.1: ids must not contain the separator).
+# without ".".
 _MSG_ID = re.compile(r"[!-\-/-~]{1,255}")
 
 
 def signed_content(*, msg_id: str, timestamp: int, body: bytes) -> bytes:
-    """The bytes every ``v1`` signature covers: ``{msg_id}.{timestamp}.{body}`` (ref §1.1)."""
+    """The bytes every ``v1`` signature covers: ``{msg_id}.{timestamp}.{body}``."""
     if not _MSG_ID.fullmatch(msg_id):
         raise MalformedInputError(
             f"webhook message id {msg_id!r} must be 1-255 visible ASCII characters without '.'"
@@ -153,7 +152,7 @@ def signed_content(*, msg_id: str, timestamp: int, body: bytes) -> bytes:
 def sign(*, msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str]) -> str:
     """The ``webhook-signature`` value: ``v1,<base64 HMAC-SHA256>`` per secret, space-separated,
     in the order given (duplicates once). ``timestamp`` is integer Unix seconds; ``body`` the exact
-    bytes sent. Several secrets = rotation grace period (ref §1.1, §0.9).
+    bytes sent. Several secrets = rotation grace period.
     """
     if isinstance(secrets, str):
         raise TypeError("secrets must be a sequence of secrets, not one string")
@@ -168,7 +167,7 @@ def sign(*, msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str]) ->
 
 
 def legacy_signature(*, body: bytes, secret: str) -> str:
-    """The seeds/001 ``X-Signature`` value ``sha256=<hex HMAC-SHA256(secret UTF-8, body)>``."""
+    """The legacy ``X-Signature`` value ``sha256=<hex HMAC-SHA256(secret UTF-8, body)>``."""
     if not secret:
         raise ValueError("the legacy secret is empty")
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
@@ -200,8 +199,8 @@ def headers(
 ) -> dict[str, str]:
     """Headers for one attempt: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``,
     ``content-type: application/json``, and ``X-Signature`` when ``legacy_secret`` is given (the
-    spec allows legacy headers alongside, ref §0.1; ``legacy_signing_secret`` picks it). Call it
-    again for every attempt with a fresh ``timestamp`` and the same ``msg_id`` (ref §0.2).
+    spec allows legacy headers alongside; ``legacy_signing_secret`` picks it). Call it
+    again for every attempt with a fresh ``timestamp`` and the same ``msg_id``.
     """
     out = {
         "webhook-id": msg_id,
@@ -246,14 +245,14 @@ def encode_event(event: str, timestamp: datetime, data: dict[str, Any]) -> bytes
 
 # ------------------------------------------------------------------------------------ retries
 
-# Delay before attempt n+1 after n attempts: Svix's schedule (ref §0.3, table "Automatic
-# retries"): immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h -> 8 attempts over ~27.6 h.
+# Delay before attempt n+1 after n attempts, Svix's published schedule ("Retries", Svix docs):
+# immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h -> 8 attempts over ~27.6 h.
 RETRY_SCHEDULE_S: tuple[int, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 MAX_ATTEMPTS = len(RETRY_SCHEDULE_S)
-JITTER = 0.2  # +-20 %, Svix JITTER_DELTA (ref §2)
-OVERLOAD_FLOOR_S = 60.0  # Svix OVERLOAD_PENALTY_SECS after a timeout or 429 (ref §2)
+JITTER = 0.2  # +-20 %, Svix JITTER_DELTA
+OVERLOAD_FLOOR_S = 60.0  # Svix OVERLOAD_PENALTY_SECS after a timeout or 429
 RETRY_AFTER_CAP_S = 86400.0  # a receiver may push a retry back at most 24 h
-THROTTLE_STATUSES = frozenset({429, 502, 503, 504})  # ref §2 "429/502/504 => throttle" + 503
+THROTTLE_STATUSES = frozenset({429, 502, 503, 504})  # overload answers: back off harder
 _DELTA_SECONDS = re.compile(r"[0-9]+")
 _RNG = random.Random()
 
@@ -297,7 +296,7 @@ def next_delay(
       set a floor. Then ``delay = max(base, floors)`` times a factor in ``[1, 1 + jitter]`` --
       jitter only upwards, so the hint is never undercut -- capped at ``RETRY_AFTER_CAP_S`` (24 h):
       never sooner than the schedule or the hint, never later than a day. Svix instead clamps
-      ``Retry-After`` to ``[base, 2 x base]`` and jitters both ways (ref §2); we trust a receiver's
+      ``Retry-After`` to ``[base, 2 x base]`` and jitters both ways; we trust a receiver's
       longer hint up to a day since a shorter clamp would just burn attempts into its outage.
     * An unparseable ``Retry-After`` is ignored. ``jitter=0`` gives the exact schedule.
     """
@@ -319,12 +318,12 @@ def next_delay(
 
 
 def is_success(status: int) -> bool:
-    """2xx only; a 3xx is a failure and is never followed (ref §0.4)."""
+    """2xx only; a 3xx is a failure and is never followed."""
     return 200 <= status <= 299
 
 
 def disables_now(status: int) -> bool:
-    """410 Gone: the receiver says the endpoint is gone; disable it at once (ref §0.4)."""
+    """410 Gone: the receiver says the endpoint is gone; disable it at once."""
     return status == 410
 
 
@@ -341,7 +340,7 @@ def _nets(*cidrs: str) -> tuple[IPNetwork, ...]:
 
 
 # Checked in order; the first match names the reason. IANA special-purpose registries (RFC 6890
-# and successors); stricter than Svix (ref §0.7): IPv4 multicast and IPv6 site-local included.
+# and successors); stricter than Svix: IPv4 multicast and IPv6 site-local included.
 _V4_RULES: tuple[tuple[tuple[IPNetwork, ...], str], ...] = (
     (_nets("255.255.255.255/32"), "limited broadcast"),
     (_nets("0.0.0.0/8"), "unspecified / 'this network' (0.0.0.0/8)"),
@@ -418,7 +417,7 @@ def _v4_reason(ip: ipaddress.IPv4Address) -> str | None:
 
 
 def forbidden_reason(ip: str | IPAddress, *, allow: Sequence[str] = ()) -> str | None:
-    """Why a webhook may not connect to ``ip``, or None when it may (ref §0.7).
+    """Why a webhook may not connect to ``ip``, or None when it may.
 
     Refused: IPv4 loopback, RFC 1918, CGNAT 100.64/10, link-local (cloud metadata), 0/8,
     broadcast, multicast, 240/4, 192.0.0/24, documentation, benchmarking, 6to4 relay; IPv6 ::,
@@ -537,7 +536,7 @@ def resolve_and_check(
 
     Raises ``ForbiddenAddressError`` when *any* address is refused -- a name with a public and an
     internal address, or a rebinding name, is refused as a whole (Svix instead drops the refused
-    ones, ref §0.7). An IP literal is checked without calling the resolver. Resolver errors
+    ones). An IP literal is checked without calling the resolver. Resolver errors
     (``socket.gaierror``) propagate; an empty answer raises ``socket.gaierror`` too. The worker
     must connect to a returned address (sending the original Host/SNI), never re-resolve.
     """

@@ -1,6 +1,6 @@
 """Stop PostgreSQL (a throwaway cluster, never the machine's) during an ingest: the task retries
 and completes once the database is back, and meanwhile the API answers 503 in the error format
-of seeds/000, never 500."""
+of the error format, never 500."""
 
 from __future__ import annotations
 

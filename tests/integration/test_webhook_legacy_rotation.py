@@ -32,7 +32,7 @@ def db(any_db: str, configure) -> str:
 
 
 def legacy(secret: str, body: bytes) -> str:
-    """What a seeds/001 receiver computes: HMAC-SHA256 keyed with the UTF-8 bytes of the whole
+    """What a legacy receiver computes: HMAC-SHA256 keyed with the UTF-8 bytes of the whole
     ``whsec_...`` string, hex, after ``sha256=``."""
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 

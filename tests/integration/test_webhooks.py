@@ -334,7 +334,7 @@ def test_payload_is_the_seed_shape(db: str, receiver: Receiver) -> None:
     import hashlib
     import hmac
 
-    # seeds/001: HMAC-SHA256 of the body keyed with the secret as given, in hex
+    # legacy header: HMAC-SHA256 of the body keyed with the secret as given, in hex
     expected = hmac.new(secret.encode(), got.body, hashlib.sha256).hexdigest()
     assert got.headers["x-signature"] == f"sha256={expected}"
 

@@ -1,7 +1,7 @@
 """Unit tests for pipelines/webhooks.py: official Standard Webhooks vectors, verification with the
 ``standardwebhooks`` package, rotation, the legacy header, the body bytes, the retry schedule and
-the SSRF rules; and the delivery's resolver that applies them. Vectors are copied from
-shared/reference/webhooks.md §1.4.
+the SSRF rules; and the delivery's resolver that applies them. Vectors are the Standard Webhooks
+specification's published test vectors.
 """
 
 from __future__ import annotations
@@ -383,7 +383,7 @@ def test_legacy_signature_refuses_an_empty_secret() -> None:
 
 # --------------------------------------------------------------------------------------- body
 
-SEED_DATA = {  # seeds/000 "Webhook Payload Example"
+SEED_DATA = {  # the documented example payload of a data_gap.detected event
     "facility_id": "fac_123",
     "tag": "flow_rate",
     "gap_start": "2025-01-15T12:00:00Z",
