@@ -42,7 +42,7 @@ ARITHMETIC_OK, ARITHMETIC_BAD = 0.97, 0.5
 REQUIRED: dict[str, tuple[str, ...]] = {
     "invoice": ("document_number", "document_date", "quantity", "total_amount"),
     "bill_of_lading": ("document_number", "document_date", "quantity"),
-    # PTD contents (docs/lcfs.md): transferor, recipient, date, pathway, CI, volume, obligation.
+    # PTD contents: transferor, recipient, date, pathway, CI, volume, obligation.
     "product_transfer_document": (
         "seller",
         "buyer",

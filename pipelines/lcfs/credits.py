@@ -3,9 +3,9 @@
     credits [MT CO2e] = effect x (CI_benchmark x EER - CI_fuel) x E x 1e-6,   E = quantity x ED
 
 negative credits are deficits. ``(CI_benchmark x EER - CI) x E`` is the algebraic form of
-``(CI_standard - CI/EER) x (E x EER)``: the EER is counted once (docs/lcfs.md). ``effect`` comes
-from the transaction type (``transaction_types.csv``): +1 for types that give the reporting
-entity the obligation for the fuel (Production in California, Import, Purchased with
+``(CI_standard - CI/EER) x (E x EER)``: the EER is counted once (docs/lcfs-accounting.md).
+``effect`` comes from the transaction type (``transaction_types.csv``): +1 for types that give
+the reporting entity the obligation for the fuel (Production in California, Import, Purchased with
 Obligation), -1 for types that pass it on or take the fuel out of California transportation use
 (Sold with Obligation, Export, Loss of Inventory, Not Used for Transportation), 0 for transfers
 without obligation. ``CI_benchmark`` is the standard of the displaced fuel (gasoline, diesel or

