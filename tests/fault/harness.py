@@ -252,11 +252,17 @@ class Processes:
         return wait_for(check, timeout=timeout, what=what, every=every, guard=self.check)
 
     def worker(
-        self, name: str, *, queues: str = "ingest,analysis,webhooks", concurrency: int = 2
+        self,
+        name: str,
+        *,
+        queues: str = "ingest,analysis,webhooks",
+        concurrency: int = 2,
+        prefetch_multiplier: int = 1,
     ) -> subprocess.Popen[bytes]:
         cmd = [
             sys.executable, "-m", "celery", "-A", self._app(), "worker",
             "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
+            "--prefetch-multiplier", str(prefetch_multiplier),
             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
         return self.spawn(cmd, f"{name}.log")

@@ -189,3 +189,47 @@ def test_sigkill_whole_worker_default_settings_job_completes_within_two_minutes(
         f"{'/'.join(map(str, stored))} of {'/'.join(map(str, SIZES))}, 0 duplicates; "
         "1 ingest.completed and 1 analysis per job",
     )
+
+
+def test_sigkill_worker_holding_a_message_it_had_not_started(stack: Stack) -> None:
+    """A worker holds messages a little before a pool process starts them (here for long: one
+    process, prefetch two). Killed then, it leaves the held job "queued" while its message sits
+    unacknowledged in the broker for the visibility timeout (an hour). The worker vouched for the
+    held job, so when it falls silent beat's `jobs.requeue_stale` sends the job again."""
+    stack.procs.env.update(DEFAULT_TIMINGS, TICKWORK_JOB_HEARTBEAT_SECONDS="2",
+                           TICKWORK_JOB_SILENT_SECONDS="6")  # fmt: skip
+    sizes = SIZES[:2]
+    facilities, job_ids = _queue_ingests(stack, sizes)
+    big_job, held_job = job_ids
+    first = stack.procs.worker("w1", concurrency=1, prefetch_multiplier=2)
+    stack.procs.beat("beat")
+    stack.procs.wait(
+        lambda: _running_and_unstored(stack, big_job, facilities[0])
+        and h.rows(stack.db, f"SELECT status, heartbeat_at IS NOT NULL FROM job "
+                   f"WHERE id = '{held_job}'") == [("queued", True)],
+        timeout=60,
+        what="the 200k-row ingest to be running and the next message held, not started",
+    )  # fmt: skip
+    stack.procs.kill(first)
+    killed_at = time.monotonic()
+    stack.procs.worker("w2")
+    stack.procs.wait(
+        lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, job_ids).values()),
+        timeout=180,
+        what="both ingests to succeed after the kill",
+    )
+    recovered = time.monotonic() - killed_at
+    assert recovered < VISIBILITY_TIMEOUT / 4  # not the broker's redelivery
+    views = h.jobs(stack.db, job_ids)
+    assert views[held_job]["attempts"] == 1  # never started by the killed worker
+    assert any("went silent before starting it" in line["message"]
+               for line in views[held_job]["logs"])  # fmt: skip
+    for fac, n in zip(facilities, sizes, strict=True):
+        assert h.points_per_facility(stack.db, fac) == (n, n)
+    h.observe(
+        "SIGKILL worker holding a message it had not started (visibility timeout 1 h)",
+        "2 ingests, one pool process with prefetch 2: the 200k-row job running, the 60k-row "
+        "job's message held; worker killed, another started",
+        f"both succeeded {recovered:.1f} s after the kill; the held job sent again by "
+        f"jobs.requeue_stale (attempts {views[held_job]['attempts']}); points exact",
+    )

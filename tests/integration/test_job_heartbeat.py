@@ -1,5 +1,6 @@
-"""Which running jobs `jobs.requeue_stale` takes for orphaned, by their heartbeat, on both
-databases: silent ones are, beating ones and ones waiting for a retry are not."""
+"""Which jobs `jobs.requeue_stale` takes for orphaned, by their heartbeat, on both databases:
+silent running ones are, beating ones and ones waiting for a retry are not; a queued job whose
+message a worker took is, once that worker falls silent."""
 
 from __future__ import annotations
 
@@ -11,9 +12,15 @@ from celery.exceptions import Retry
 
 from tests.conftest import make_tenant
 from worker.storage.db import session_scope
-from worker.storage.jobs import create_job, record_heartbeat, stale_orphaned, start_attempt
+from worker.storage.jobs import (
+    create_job,
+    record_heartbeat,
+    record_held,
+    stale_orphaned,
+    start_attempt,
+)
 from worker.storage.models import Job
-from worker.tasks.jobs import _retry_due
+from worker.tasks.jobs import _held_job_ids, _note_received, _retry_due
 
 ORPHAN = timedelta(hours=1)  # the visibility-timeout rule, not under test here
 SILENT = timedelta(seconds=45)
@@ -79,3 +86,38 @@ def test_heartbeats_do_not_touch_a_finished_job(db: str) -> None:
         record_heartbeat(s, job_id=job_id)
     with session_scope(db) as s:
         assert s.get(Job, job_id).heartbeat_at < datetime.now(UTC) - timedelta(seconds=30)
+
+
+def _queued(db: str) -> str:
+    tenant = make_tenant(db, "T")
+    with session_scope(db) as s:
+        job = create_job(s, tenant_id=tenant.id, kind="ingest.process_upload")
+        job.enqueued_at = datetime.now(UTC)
+        return job.id
+
+
+def test_a_queued_job_held_by_a_silent_worker_is_orphaned(db: str) -> None:
+    never_taken, held, held_long_ago = _queued(db), _queued(db), _queued(db)
+    with session_scope(db) as s:
+        record_held(s, job_ids=[held, held_long_ago])
+    assert _orphaned(db) == set()  # a message waiting in the broker is not touched, nor a held one
+    with session_scope(db) as s:
+        s.get(Job, held_long_ago).heartbeat_at = datetime.now(UTC) - timedelta(seconds=60)
+    assert _orphaned(db) == {held_long_ago}
+    assert never_taken not in _orphaned(db)
+
+
+def test_record_held_leaves_running_and_finished_jobs_alone(db: str) -> None:
+    running = _running(db, beat_ago=timedelta(seconds=60))
+    with session_scope(db) as s:
+        record_held(s, job_ids=[running])
+    assert _orphaned(db) == {running}  # only its own heartbeat speaks for a running job
+
+
+def test_received_jobs_are_vouched_for_but_not_retries_waiting_for_their_countdown() -> None:
+    _held_job_ids()  # drain what earlier tests may have left
+    _note_received(request=SimpleNamespace(id="job_now", eta=None))
+    _note_received(request=SimpleNamespace(id="job_later", eta=datetime.now(UTC)))
+    _note_received(request=SimpleNamespace(id="celery-task-id", eta=None))  # not a job
+    assert _held_job_ids() == {"job_now"}
+    assert _held_job_ids() == set()  # each received id is recorded once

@@ -118,6 +118,16 @@ def record_heartbeat(session: Session, *, job_id: str, at: datetime | None = Non
     )
 
 
+def record_held(session: Session, *, job_ids: list[str]) -> None:
+    """Record that a live worker holds the messages of ``job_ids`` (received, not yet started).
+    Only queued jobs are touched: a running job's own heartbeat speaks for it."""
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.status == "queued")
+        .values(heartbeat_at=datetime.now(UTC))
+    )
+
+
 def stale_unsent(session: Session, *, older_than: timedelta, limit: int = 500) -> list[Job]:
     """Queued jobs that never reached the broker (enqueue after commit failed)."""
     cutoff = datetime.now(UTC) - older_than
@@ -142,11 +152,12 @@ def stale_orphaned(
 
     ``older_than`` must exceed the visibility timeout: by then an unacknowledged message has been
     redelivered. What is left is a job still ``queued`` though published that long ago (the
-    broker lost its queue), and a ``running`` job whose worker has recorded no heartbeat for
-    ``silent_for``: the worker is gone (killed, its machine lost; its message would only come
-    back after the visibility timeout), or the message was acknowledged while the database was
-    unreachable to record the outcome. A running job without any heartbeat (started before
-    heartbeats were recorded) counts from the start of its last attempt, with ``older_than``.
+    broker lost its queue), and, with ``silent_for``, a job whose worker has recorded no sign of
+    life for that long: a ``running`` one (its heartbeat), or a ``queued`` one whose message a
+    worker had taken but not yet started (``record_held``). That worker is gone (killed, its
+    machine lost; the message would only come back after the visibility timeout), or the
+    message was acknowledged while the database was unreachable to record the outcome. A running
+    job without any heartbeat counts from the start of its last attempt, with ``older_than``.
     Re-sending is safe: a finished job is skipped and only one copy can record a result.
     """
     now = datetime.now(UTC)
@@ -156,7 +167,9 @@ def stale_orphaned(
         running & Job.heartbeat_at.is_(None) & (Job.started_at < cutoff)
     )
     if silent_for is not None:
-        orphaned |= running & (Job.heartbeat_at < now - silent_for)
+        # A running job, or a queued one whose message a worker took (``record_held``), whose
+        # worker has fallen silent.
+        orphaned |= Job.status.in_(("queued", "running")) & (Job.heartbeat_at < now - silent_for)
     return list(session.scalars(select(Job).where(orphaned).order_by(Job.created_at).limit(limit)))
 
 

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import logging
 import numbers
+import queue
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from celery.signals import task_postrun, task_prerun, task_retry
+from celery.signals import task_postrun, task_prerun, task_received, task_retry, worker_ready
+from celery.worker import state as worker_state
 
 from worker.celery_app import app
 from worker.dispatch import dispatch
 from worker.locks import beat_lock
 from worker.settings import get_settings
 from worker.storage.db import session_scope
-from worker.storage.jobs import log_line, record_heartbeat, stale_orphaned, stale_unsent
+from worker.storage.jobs import (
+    log_line,
+    record_heartbeat,
+    record_held,
+    stale_orphaned,
+    stale_unsent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +46,9 @@ def requeue_stale() -> int:
             ]
             silent_since = datetime.now(UTC) - silent_for
             for j in stale_orphaned(s, older_than=orphan_age, silent_for=silent_for):
-                if j.status == "queued":
+                if j.status == "queued" and j.heartbeat_at is not None:
+                    why = "the worker holding its message went silent before starting it"
+                elif j.status == "queued":
                     why = "its message is no longer in the broker"
                 elif j.heartbeat_at is not None and j.heartbeat_at < silent_since:
                     why = f"no sign of life from its worker for {settings.job_silent_seconds} s"
@@ -120,3 +130,60 @@ def _retry_due(request: Any = None, reason: Any = None, **_: Any) -> None:
             record_heartbeat(s, job_id=job_id, at=due)
     except Exception as exc:  # the database may be the reason for the retry
         log.debug("job %s: retry time not recorded: %s", job_id, exc)
+
+
+# --- messages held but not started ---------------------------------------------------------
+# A worker takes messages from the broker a little before a pool process starts them. Killed in
+# that moment, it leaves a job "queued" whose message only the visibility timeout would bring
+# back. So the worker's main process also vouches for the jobs whose messages it holds: each
+# one as it is received, and all of them every heartbeat interval (one UPDATE, from a thread, so
+# the consumer never waits on the database). Messages held for a retry countdown are left out:
+# their heartbeat is the time the retry is due (above).
+
+_received: queue.SimpleQueue[str] = queue.SimpleQueue()
+_wake = threading.Event()
+
+
+@task_received.connect
+def _note_received(request: Any = None, **_: Any) -> None:
+    job_id = getattr(request, "id", None)
+    if _is_job(job_id) and getattr(request, "eta", None) is None:
+        _received.put(job_id)
+        _wake.set()
+
+
+def _held_job_ids() -> set[str]:
+    ids: set[str] = set()
+    while True:
+        try:
+            ids.add(_received.get_nowait())
+        except queue.Empty:
+            break
+    try:
+        reserved = list(worker_state.reserved_requests)
+    except RuntimeError:  # changed by the consumer while copied: the next round has it
+        reserved = []
+    ids.update(r.id for r in reserved if _is_job(r.id))
+    return ids
+
+
+def _vouch_for_held(every: float) -> None:
+    while True:
+        _wake.wait(every)
+        _wake.clear()
+        ids = _held_job_ids()
+        if not ids:
+            continue
+        try:
+            with session_scope() as s:
+                record_held(s, job_ids=sorted(ids))
+        except Exception as exc:  # the database briefly unreachable: vouch again later
+            log.debug("held jobs not recorded: %s", exc)
+
+
+@worker_ready.connect
+def _start_vouching(**_: Any) -> None:
+    every = float(get_settings().job_heartbeat_seconds)
+    threading.Thread(
+        target=_vouch_for_held, args=(every,), name="heartbeat-held", daemon=True
+    ).start()
