@@ -6,7 +6,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from api import deps, errors, hsts, idempotency, limits, params
+from api import deps, errors, hsts, idempotency, limits, metrics, params
 from api.routes import (
     analysis,
     audit,
@@ -19,7 +19,7 @@ from api.routes import (
     stats,
     webhooks,
 )
-from worker import health, logging_setup, metrics
+from worker.observability import health, logs
 
 
 def operation_id(route: APIRoute) -> str:
@@ -76,4 +76,4 @@ def create_app() -> FastAPI:
 
 
 app = create_app()
-logging_setup.configure_served_api()  # under uvicorn: TICKWORK_LOG_FORMAT for the whole process
+logs.configure_served_api()  # under uvicorn: TICKWORK_LOG_FORMAT for the whole process

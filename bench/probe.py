@@ -362,11 +362,11 @@ def _probe_operation(mine: Prober, path: str, method: str, op: dict[str, Any], *
 
 def _tickwork() -> list[str]:
     script = Path(sys.executable).with_name("tickwork")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "worker.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "worker.cli.main"]
 
 
 def run_server(database_url: str | None) -> dict[str, Any]:
-    from worker.embedded import ensure_embedded_redis, free_port, stop_embedded_redis
+    from worker.broker import ensure_embedded_redis, free_port, stop_embedded_redis
     from worker.storage.db import session_scope, upgrade
     from worker.storage.tenants import create_api_key, create_tenant
 

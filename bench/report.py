@@ -20,7 +20,7 @@ warm-up of each, alternating:
   window (the quarter's UTC bounds ± ``EDGE_MARGIN``) in a read-only ``session_scope``;
 - **ours (PostgreSQL → PDF bytes)**: the ``reports.build_lcfs`` task body, stage by stage:
   ``load_lcfs_inputs`` (in a read-only ``session_scope``; its ``load_points`` call timed apart),
-  ``lcfs.compute_quarter``, ``worker.storage.reports.render(report, "pdf")``. The parameter tables
+  ``lcfs.compute_quarter``, ``worker.signing.render_signed(report, "pdf")``. The parameter tables
   are loaded once beforehand (the task caches them with ``lru_cache``). The ratio ours / read is
   computed on this sum; the target is <= 2x;
 - **store** (reported beside, not in the ratio): a ``Report`` row and its job are created
@@ -64,6 +64,8 @@ from rich.table import Table
 import worker.storage.reports as reports_module
 from pipelines import lcfs
 from pipelines.lcfs.synthetic import make_quarter
+from worker import kinds
+from worker.signing import render_signed
 from worker.storage.analysis import load_points
 from worker.storage.db import get_engine, session_scope, upgrade
 from worker.storage.jobs import create_job, finish_job
@@ -73,7 +75,6 @@ from worker.storage.reports import (
     EDGE_MARGIN,
     load_lcfs_inputs,
     quarter_bounds,
-    render,
     replace_mappings,
     save_report,
 )
@@ -83,7 +84,6 @@ YEAR, QUARTER = 2025, 4
 TZ = "America/Los_Angeles"
 FACILITY_ID = "fac_bench_report"
 TARGET_RATIO = 2.0  # the goal: PostgreSQL -> PDF <= 2x the time to read the points
-BUILD_TASK = "reports.build_lcfs"
 
 err = Console(stderr=True)
 
@@ -215,7 +215,7 @@ def build(url: str, tables: lcfs.LcfsTables) -> tuple[dict[str, float], lcfs.Lcf
     t1 = time.perf_counter()
     report = lcfs.compute_quarter(inputs)
     t2 = time.perf_counter()
-    content = render(report, "pdf")
+    content = render_signed(report, "pdf")
     t3 = time.perf_counter()
     times.update(load=t1 - t0, compute=t2 - t1, render=t3 - t2, total=t3 - t0)
     times["load_rest"] = times["load"] - times["load_points"]
@@ -230,7 +230,7 @@ def new_report_row(url: str) -> tuple[str, str]:
     with session_scope(url) as s:
         facility = s.get(Facility, FACILITY_ID)
         assert facility is not None
-        job = create_job(s, tenant_id=facility.tenant_id, kind=BUILD_TASK, params={})
+        job = create_job(s, tenant_id=facility.tenant_id, kind=kinds.BUILD_REPORT, params={})
         row = Report(id=new_id("rpt"), tenant_id=facility.tenant_id, facility_id=FACILITY_ID,
                      report_type="lcfs_quarterly", year=YEAR, quarter=QUARTER, format="pdf",
                      status="queued", job_id=job.id)  # fmt: skip

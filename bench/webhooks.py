@@ -24,7 +24,7 @@ Redis on 127.0.0.1:6379; the broker is Redis database 9, flushed before and afte
    from the first ``send_task`` until every message is ``succeeded`` and N ``delivery_attempt``
    rows have outcome ``success``; fan-out from the outbox is inside the timed part.
 4. **Breakdown** (``--breakdown-events``, 2,000; 0 skips it): more events delivered by one
-   ``worker.webhook_delivery.Sweeper`` in this process, split by the sweep's own timers into
+   ``worker.delivery.webhooks.Sweeper`` in this process, split by the sweep's own timers into
    claim (with fan-out), HTTP and recording outcomes.
 
 CPU time per process group (workers, PostgreSQL, Redis, receiver, this driver) is read from
@@ -714,7 +714,7 @@ def run_breakdown(
     args: argparse.Namespace, target: PgTarget, tenant_id: str, receiver_pid: int
 ) -> dict[str, Any]:
     """One ``Sweeper`` in this process until nothing is due; its own timers split the time."""
-    import worker.webhook_delivery as delivery
+    import worker.delivery.webhooks as delivery
     from worker.settings import get_settings
 
     publish_events(target.url, tenant_id, args.breakdown_events, prefix="breakdown")

@@ -14,34 +14,15 @@ from kombu import Exchange, Queue
 from kombu.transport import redis as kombu_redis
 
 from schedules.beat import BEAT_SCHEDULE
+from worker.broker import broker_url, is_amqp
+from worker.kinds import QUEUES, route_for
 from worker.settings import Settings, get_settings
-
-QUEUES = ("ingest", "analysis", "reports", "documents", "webhooks")
-
-
-def broker_url(settings: Settings) -> str:
-    if settings.broker_url:
-        return settings.broker_url
-    from worker.embedded import ensure_embedded_redis
-
-    return ensure_embedded_redis(settings.data_dir)
-
-
-def route_for(task_name: str) -> str:
-    """Queue of a task: the domain before the dot when it names a queue, else ``analysis``."""
-    domain = task_name.split(".", 1)[0]
-    return domain if domain in QUEUES else "analysis"
 
 
 def _route(
     name: str, args: object, kwargs: object, options: object, task: object = None, **kw: object
 ) -> dict[str, str]:
     return {"queue": route_for(name)}
-
-
-def is_amqp(url: str | None) -> bool:
-    """True for a RabbitMQ broker URL (unset means the embedded Redis)."""
-    return bool(url) and str(url).startswith(("amqp://", "amqps://", "pyamqp://"))
 
 
 class RedisChannel(kombu_redis.Channel):
@@ -159,4 +140,4 @@ def make_app(settings: Settings | None = None) -> Celery:
 app = make_app()
 
 # Celery signal receivers: log format and task context, worker metrics (README "Operations").
-from worker import logging_setup, metrics  # noqa: E402, F401
+from worker.observability import logs, metrics  # noqa: E402, F401

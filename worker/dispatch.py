@@ -7,7 +7,8 @@ import logging
 from amqp.exceptions import MessageNacked
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from worker.celery_app import app, route_for
+from worker.celery_app import app
+from worker.kinds import route_for
 from worker.storage.db import session_scope
 from worker.storage.jobs import mark_enqueued
 

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import redis
 
+from worker.broker import broker_url
 from worker.settings import get_settings
 
 _RELEASE = """
@@ -22,8 +23,6 @@ def redis_url() -> str:
     settings = get_settings()
     url = settings.resolved_redis_url
     if url is None:
-        from worker.celery_app import broker_url
-
         url = broker_url(settings)
         if not url.startswith("redis"):
             raise RuntimeError(

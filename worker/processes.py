@@ -16,7 +16,7 @@ from typing import IO, TextIO
 
 import httpx
 
-from worker.celery_app import QUEUES
+from worker.kinds import QUEUES
 
 
 def worker_command(

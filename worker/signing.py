@@ -16,11 +16,18 @@ from functools import lru_cache
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 
+from pipelines import lcfs
 from worker.settings import Settings, get_settings
 
 
 class SigningConfigError(RuntimeError):
     """The configured key or certificate cannot be loaded: an operator error, shown as such."""
+
+
+def render_signed(report: lcfs.LcfsReport, fmt: str) -> bytes:
+    """The report rendered in ``fmt``; a PDF signed when a certificate is configured."""
+    content = lcfs.render_report(report, fmt)
+    return sign_pdf(content) if fmt == "pdf" else content
 
 
 def sign_pdf(content: bytes, *, settings: Settings | None = None) -> bytes:

@@ -27,6 +27,7 @@ from api.schemas import (
 )
 from pipelines.errors import PipelineError
 from pipelines.ingest import QUALITY_NAMES, check_header
+from worker import kinds
 from worker.dispatch import dispatch
 from worker.settings import get_settings
 from worker.storage import readings
@@ -35,7 +36,6 @@ from worker.storage.models import Facility, from_epoch_us, to_epoch_us
 from worker.storage.uploads import save_upload
 
 router = APIRouter(tags=["data points"])
-INGEST_TASK = "ingest.process_upload"
 
 
 @router.get("/data-points", response_model=DataPointPage)
@@ -161,7 +161,7 @@ def _enqueue(
     )
     params = {"facility_id": facility_id} if facility_id else {}
     job = create_job(
-        session, tenant_id=who.tenant_id, kind=INGEST_TASK, upload_id=upload.id, params=params
+        session, tenant_id=who.tenant_id, kind=kinds.INGEST, upload_id=upload.id, params=params
     )
     session.commit()  # the worker must find the job: publish only after this commit
     dispatch(job.id, job.kind)

@@ -17,6 +17,7 @@ from api.params import file_name
 from api.routes.facilities import owned_facility
 from api.schemas import MAX_PAGE, Pagination, request_body
 from pipelines.documents import DOCUMENT_TYPES
+from worker import kinds
 from worker.dispatch import dispatch
 from worker.settings import get_settings
 from worker.storage import audit
@@ -26,7 +27,6 @@ from worker.storage.models import Document, Facility
 from worker.storage.uploads import save_upload
 
 router = APIRouter(tags=["documents"])
-DOCUMENT_TASK = "documents.process"  # worker.tasks.documents; the API never imports tasks
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the other fields
 
 
@@ -190,7 +190,7 @@ async def upload_document(
         job = create_job(
             session,
             tenant_id=who.tenant_id,
-            kind=DOCUMENT_TASK,
+            kind=kinds.PROCESS_DOCUMENT,
             upload_id=kept.id,
             params={"document_id": document.id},
         )

@@ -23,13 +23,14 @@ from worker.storage import audit
 from worker.storage.models import Facility, FuelTransaction, Report
 from worker.storage.reports import (
     add_transactions,
+    create_report,
+    lcfs_tables,
     mapping_view,
     mappings_of,
     replace_mappings,
     report_view,
     transaction_view,
 )
-from worker.tasks.reports import create_report, tables
 
 router = APIRouter(tags=["reports"])
 MAX_TRANSACTIONS = 10_000
@@ -122,7 +123,7 @@ def _facility(session: Session, who: Caller, facility_id: str) -> Facility:
 def _check(transactions: list[lcfs.Transaction], field: str) -> None:
     """Every row must be computable now (known units, types, benchmark for its date)."""
     try:
-        lcfs.check_lines(transactions, tables())
+        lcfs.check_lines(transactions, lcfs_tables())
     except PipelineError as exc:
         raise ApiError(400, exc.code, str(exc), field=field) from exc
 
@@ -179,7 +180,7 @@ def _probe(m: lcfs.TagMapping, on: dt.date) -> lcfs.Transaction:
 def _benchmarked(day: dt.date) -> dt.date:
     """A date with a benchmark to check a mapping's units and fuel against: the latest one on
     or before ``day`` (a mapping is about fuels and units, not about one quarter)."""
-    known = [b.effective_from for b in tables().benchmarks if b.effective_from is not None]
+    known = [b.effective_from for b in lcfs_tables().benchmarks if b.effective_from is not None]
     past = [d for d in known if d <= day]
     return max(past) if past else (min(known) if known else day)
 
@@ -276,7 +277,7 @@ def request_report(body: ReportIn, who: Caller = Depends(writer),
     _check([_probe(m, first) for m in mappings], "year")
     for displaced in ("gasoline", "diesel"):
         try:
-            tables().quarter_benchmark(displaced, body.year, quarter)
+            lcfs_tables().quarter_benchmark(displaced, body.year, quarter)
         except PipelineError as exc:
             raise ApiError(400, exc.code, str(exc), field="year") from exc
     report, job = create_report(session, facility=facility, year=body.year, quarter=quarter,

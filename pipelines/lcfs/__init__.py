@@ -19,6 +19,7 @@ from pipelines.lcfs.credits import (
     credits_mt,
     parse_transactions_csv,
 )
+from pipelines.lcfs.formats import FORMATS, render_report
 from pipelines.lcfs.meter import MeterQuantities, TagMapping, meter_quantities, prepare_points
 from pipelines.lcfs.pdf import render_lcfs_pdf
 from pipelines.lcfs.render import (
@@ -28,6 +29,7 @@ from pipelines.lcfs.render import (
     render_lcfs_csv,
     render_lcfs_json,
     render_lcfs_upload_csv,
+    report_totals,
 )
 from pipelines.lcfs.report import (
     BiomethaneSupply,
@@ -43,6 +45,7 @@ from pipelines.lcfs.units import ParameterUsed, canonical_unit, energy_per_unit
 
 __all__ = [
     "DEFAULT_METER_TRANSACTION_TYPE",
+    "FORMATS",
     "TRANSACTION_TYPES",
     "BiomethaneSupply",
     "CreditLine",
@@ -78,4 +81,6 @@ __all__ = [
     "render_lcfs_json",
     "render_lcfs_pdf",
     "render_lcfs_upload_csv",
+    "render_report",
+    "report_totals",
 ]

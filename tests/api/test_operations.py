@@ -19,10 +19,10 @@ from tests.api.test_api import MAPPING, assert_error, new_facility
 from tests.conftest import Tenant, make_tenant
 from tests.integration.test_documents import invoice
 from tests.integration.test_webhooks import Receiver, receiver  # noqa: F401 - a fixture
-from worker.celery_app import QUEUES
+from worker.delivery.webhooks import Settings, deliver_due
+from worker.kinds import QUEUES
 from worker.storage.db import session_scope
 from worker.storage.tenants import create_api_key
-from worker.webhook_delivery import Settings, deliver_due
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

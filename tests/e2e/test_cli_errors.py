@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import make_url
 
 from tests.conftest import PG_SERVER, _libpq, _unavailable
-from worker.embedded import free_port
+from worker.broker import free_port
 
-TICKWORK = [sys.executable, "-m", "worker.cli"]
+TICKWORK = [sys.executable, "-m", "worker.cli.main"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-TICKWORK = [sys.executable, "-m", "worker.cli"]
+TICKWORK = [sys.executable, "-m", "worker.cli.main"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ from pipelines.synthetic import make_series, to_csv_bytes
 from worker import processes
 
 pytestmark = pytest.mark.e2e
-TICKWORK = [sys.executable, "-m", "worker.cli"]
+TICKWORK = [sys.executable, "-m", "worker.cli.main"]
 
 
 @pytest.fixture

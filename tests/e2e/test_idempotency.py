@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import Tenant, make_tenant
-from worker.embedded import free_port
+from worker.broker import free_port
 from worker.processes import wait_http
 from worker.storage.db import session_scope
 from worker.storage.models import Facility, Job
@@ -40,7 +40,7 @@ def server(pg_db: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
                TICKWORK_REDIS_URL=redis_url, TICKWORK_DATA_DIR=str(tmp_path / "data"),
                TICKWORK_API_PORT=str(port), TICKWORK_LOG_FORMAT="text")  # fmt: skip
     log = (tmp_path / "api.log").open("wb")
-    cmd = [sys.executable, "-m", "worker.cli", "api"]
+    cmd = [sys.executable, "-m", "worker.cli.main", "api"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
     try:

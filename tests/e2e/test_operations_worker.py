@@ -19,8 +19,8 @@ from tests.conftest import make_tenant
 from tests.e2e.conftest import stack_env
 from tests.e2e.test_worker import upload, wait_job
 from worker import processes
-from worker.celery_app import QUEUES
-from worker.embedded import free_port
+from worker.broker import free_port
+from worker.kinds import QUEUES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 

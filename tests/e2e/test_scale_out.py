@@ -26,7 +26,7 @@ from tests.documents_corpus import render_pdf, specs
 from tests.e2e.conftest import wait_worker_ready
 from tests.fault.harness import receiving
 from worker import processes
-from worker.celery_app import QUEUES, route_for
+from worker.kinds import QUEUES, route_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 
@@ -250,7 +250,7 @@ def delivered_types(db: str) -> set[str]:
 def test_a_queue_nobody_consumes_keeps_its_job_until_a_worker_for_it_starts(
     deployment: Deployment,
 ) -> None:
-    from worker.metrics import queue_depths
+    from worker.observability.metrics import queue_depths
 
     d = deployment
     d.workers({"worker-b": WORKER_B})  # nobody consumes ingest or analysis yet

@@ -59,7 +59,7 @@ processes.worker_command = lambda **kw: worker_command(**{**kw, "loglevel": "DEB
 processes.api_command = lambda **kw: api_command(**{**kw, "loglevel": "debug"})
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 
-from worker.cli import main
+from worker.cli.main import main
 
 sys.argv[0] = "tickwork"
 main()
@@ -106,7 +106,7 @@ def test_demo_logs_hold_no_api_key_or_webhook_secret(tmp_path: Path, log_format:
             env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path,
         )  # fmt: skip
     finally:
-        subprocess.run([sys.executable, "-m", "worker.cli", "broker", "stop"], env=env,
+        subprocess.run([sys.executable, "-m", "worker.cli.main", "broker", "stop"], env=env,
                        capture_output=True, timeout=30)  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "all checks passed" in run.stdout

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from worker.embedded import EmbeddedBrokerError, free_port, redis_server_binary
+from worker.broker import EmbeddedBrokerError, free_port, redis_server_binary
 
 pytestmark = [pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes
                    PYTHONUNBUFFERED="1")  # fmt: skip
         terminal = tmp_path / f"terminal-{len(started)}.txt"
         with terminal.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "serve", *args],
+            proc = subprocess.Popen([sys.executable, "-m", "worker.cli.main", "serve", *args],
                                     cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)  # fmt: skip
         started.append(proc)

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from worker.embedded import free_port
+from worker.broker import free_port
 from worker.processes import wait_http
 
 pytestmark = [pytest.mark.e2e]
@@ -80,7 +80,7 @@ def start_api(tmp_path: Path) -> Iterator:
         env.update(TICKWORK_DATA_DIR=str(tmp_path / "data"), TICKWORK_API_PORT=str(port),
                    TICKWORK_LOG_FORMAT="text", **settings)  # fmt: skip
         log = (tmp_path / f"api-{len(started)}.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "api", *args], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "worker.cli.main", "api", *args], cwd=ROOT,
                                 env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
         started.append(proc)
@@ -137,7 +137,7 @@ def test_half_a_tls_configuration_is_refused(tmp_path: Path) -> None:
     _, cert_file, _ = make_pki(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}
     env["TICKWORK_DATA_DIR"] = str(tmp_path / "data")
-    cmd = [sys.executable, "-m", "worker.cli", "api", "--ssl-certfile", str(cert_file)]
+    cmd = [sys.executable, "-m", "worker.cli.main", "api", "--ssl-certfile", str(cert_file)]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert done.returncode != 0
     assert b"ssl-keyfile" in done.stdout + done.stderr

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from tests.conftest import Tenant, _unavailable, make_tenant
 from tests.fault import harness as h
-from worker.embedded import EmbeddedBrokerError, redis_server_binary
+from worker.broker import EmbeddedBrokerError, redis_server_binary
 
 
 @dataclass

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import redis
 
-from worker.embedded import free_port, redis_server_binary
+from worker.broker import free_port, redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -336,7 +336,8 @@ def publish(broker_url: str, kind: str, job_id: str | None, *, args: list[Any] |
     """Send one task message: the job's task (task id = job id, as dispatch() does) or, with
     ``args``/``task_id``, any task. Queues are declared first so a message published before any
     worker started is routed, not dropped."""
-    from worker.celery_app import app, route_for
+    from worker.celery_app import app
+    from worker.kinds import route_for
 
     task_id = task_id or job_id
     with app.connection_for_write(broker_url) as conn:
@@ -692,7 +693,7 @@ def report_job(db_url: str, *, facility_id: str, year: int, quarter: int,
     Returns (report id, job id)."""
     from worker.storage.db import session_scope
     from worker.storage.models import Facility
-    from worker.tasks.reports import create_report
+    from worker.storage.reports import create_report
 
     with session_scope(db_url) as s:
         report, job = create_report(s, facility=s.get(Facility, facility_id), year=year,
@@ -707,22 +708,22 @@ def rebuild_report(db_url: str, report_id: str) -> tuple[str, str]:
 
     from pipelines import lcfs
     from worker.settings import get_settings
+    from worker.signing import render_signed
     from worker.storage.db import session_scope
     from worker.storage.models import Facility, Report
-    from worker.storage.reports import load_lcfs_inputs, render
-    from worker.tasks.reports import tables
+    from worker.storage.reports import lcfs_tables, load_lcfs_inputs
 
     with session_scope(db_url, readonly=True) as s:
         row = s.get(Report, report_id)
         assert row is not None
         inputs = load_lcfs_inputs(
             s, facility=s.get(Facility, row.facility_id), year=row.year, quarter=row.quarter,
-            tables=tables(), substitution_method=get_settings().lcfs_substitution_method,
+            tables=lcfs_tables(), substitution_method=get_settings().lcfs_substitution_method,
             report=row,
         )  # fmt: skip
         fmt = row.format
     report = lcfs.compute_quarter(inputs)
-    return report.input_sha256, hashlib.sha256(render(report, fmt)).hexdigest()
+    return report.input_sha256, hashlib.sha256(render_signed(report, fmt)).hexdigest()
 
 
 def report_files_on_disk(directory: Path) -> list[Path]:

@@ -44,13 +44,13 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import worker.delivery.webhooks as delivery
 import worker.tasks.analysis as analysis_tasks
 import worker.tasks.documents as document_tasks
 import worker.tasks.ingest as ingest_tasks
 import worker.tasks.jobs as job_tasks
 import worker.tasks.reports as report_tasks
 import worker.tasks.webhooks  # noqa: F401 - register every task, as the real app does
-import worker.webhook_delivery as delivery
 from worker.celery_app import app
 
 BREAK = os.environ.get("TICKWORK_FAULT_BREAK", "")

@@ -104,7 +104,7 @@ def test_broker_restart_with_queued_and_running_tasks(stack: Stack) -> None:
 
 
 def test_restart_of_a_broker_without_persistence_loses_no_job(stack: Stack, tmp_path) -> None:
-    broker = h.RedisServer(tmp_path / "embedded-like", persistent=False)  # as worker/embedded.py
+    broker = h.RedisServer(tmp_path / "embedded-like", persistent=False)  # as worker/broker.py
     broker.start()
     try:
         procs = stack.procs
@@ -172,7 +172,7 @@ def test_worker_survives_restarts_of_a_broker_without_persistence(stack: Stack, 
     """A broker without persistence restarted under a connected worker, first idle, then in the
     middle of an ingest: the same worker process reconnects each time, the ingest and its
     analysis complete, and work sent after each restart completes."""
-    broker = h.RedisServer(tmp_path / "volatile", persistent=False)  # as worker/embedded.py
+    broker = h.RedisServer(tmp_path / "volatile", persistent=False)  # as worker/broker.py
     broker.start()
     try:
         procs = stack.procs

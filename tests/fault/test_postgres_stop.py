@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import make_tenant
 from tests.fault import harness as h
 from tests.fault.conftest import environment
-from worker.embedded import free_port
+from worker.broker import free_port
 from worker.processes import wait_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]

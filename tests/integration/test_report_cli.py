@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.integration.test_reports import _facility
 
-TICKWORK = [sys.executable, "-m", "worker.cli"]
+TICKWORK = [sys.executable, "-m", "worker.cli.main"]
 
 
 def run(db: str, *args: str) -> subprocess.CompletedProcess:

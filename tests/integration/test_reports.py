@@ -14,9 +14,14 @@ from tests.conftest import make_tenant
 from worker.storage.db import session_scope
 from worker.storage.jobs import create_job
 from worker.storage.models import Event, Facility, Job, Report
-from worker.storage.reports import add_transactions, quarter_bounds, replace_mappings
+from worker.storage.reports import (
+    add_transactions,
+    create_report,
+    quarter_bounds,
+    replace_mappings,
+)
 from worker.tasks.ingest import store_parsed
-from worker.tasks.reports import build_lcfs, create_report, periods_due
+from worker.tasks.reports import build_lcfs, periods_due
 
 # 10 m3/h of RNG for the whole of 2025 Q4 (Los Angeles time), one reading every 10 minutes.
 RATE = 10.0

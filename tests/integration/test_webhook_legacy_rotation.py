@@ -12,10 +12,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.integration.test_webhooks import LOCAL, Receiver, _endpoint, _event, serve
+from worker.delivery.webhooks import deliver_due
 from worker.storage.db import session_scope
 from worker.storage.models import WebhookEndpoint
 from worker.storage.webhooks import rotate_secret
-from worker.webhook_delivery import deliver_due
 
 
 @pytest.fixture

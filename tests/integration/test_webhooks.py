@@ -21,11 +21,11 @@ from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.conftest import make_tenant
+from worker.delivery.webhooks import Settings, deliver_due
 from worker.storage.db import session_scope
 from worker.storage.events import publish
 from worker.storage.models import DeliveryAttempt, Event, WebhookEndpoint, WebhookMessage
 from worker.storage.webhooks import create_endpoint, rotate_secret
-from worker.webhook_delivery import Settings, deliver_due
 
 
 @dataclass
@@ -340,7 +340,7 @@ def test_payload_is_the_seed_shape(db: str, receiver: Receiver) -> None:
 
 
 def test_receiver_down_is_a_failed_attempt(db: str) -> None:
-    from worker.embedded import free_port
+    from worker.broker import free_port
 
     tenant_id, _, _ = _endpoint(db, f"http://127.0.0.1:{free_port()}/nobody-listens")
     _event(db, tenant_id)

@@ -30,7 +30,7 @@ from sqlalchemy import make_url
 from tests.conftest import PG_SERVER, REDIS_URL, Tenant, _libpq, _unavailable, make_tenant
 from tests.e2e.conftest import stack_env
 from worker import processes
-from worker.embedded import free_port
+from worker.broker import free_port
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Server:
 
 def _tickwork() -> list[str]:
     script = Path(sys.executable).with_name("tickwork")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "worker.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "worker.cli.main"]
 
 
 @pytest.fixture(scope="package")

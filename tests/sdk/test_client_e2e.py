@@ -231,7 +231,7 @@ def test_errors_are_typed(client: tickwork_client.Client, server: Server) -> Non
 
 
 def _closed_port() -> int:
-    from worker.embedded import free_port
+    from worker.broker import free_port
 
     return free_port()
 

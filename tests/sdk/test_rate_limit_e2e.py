@@ -16,7 +16,7 @@ import tickwork_client
 
 from tests.sdk.conftest import Recorder, Server, _tickwork
 from worker import processes
-from worker.embedded import free_port
+from worker.broker import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 

@@ -34,7 +34,7 @@ from pipelines.documents import (
 from pipelines.documents.values import parse_currency, parse_date, parse_number, parse_unit
 from pipelines.errors import PipelineError
 from tests.documents_corpus import render_pdf, specs
-from worker.documents_cli import documents_app
+from worker.cli.documents import documents_app
 
 # --- values ----------------------------------------------------------------------------------
 

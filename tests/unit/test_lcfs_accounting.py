@@ -36,7 +36,7 @@ from pipelines.lcfs.coverage import coverage
 from pipelines.lcfs.errors import UnknownParameterError
 from pipelines.lcfs.report import BiomethaneSupply
 from pipelines.lcfs.tables import TABLE_FILES
-from worker.lcfs_cli import lcfs_app
+from worker.cli.lcfs import lcfs_app
 
 TABLES = load_tables()
 DAY = dt.date(2025, 8, 15)

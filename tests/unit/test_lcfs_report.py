@@ -29,7 +29,7 @@ from pipelines.lcfs import (
 )
 from pipelines.lcfs.errors import InvalidTransactionsError, NoBenchmarkError
 from pipelines.lcfs.synthetic import make_quarter
-from worker.lcfs_cli import lcfs_app
+from worker.cli.lcfs import lcfs_app
 
 TZ = "America/Los_Angeles"
 

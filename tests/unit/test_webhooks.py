@@ -64,7 +64,8 @@ def now_s() -> int:
 
 def verifies(secret: str, body: bytes, hdrs: dict[str, str]) -> bool:
     """Whether the reference library accepts the request. Only its verification error counts as
-    a rejection: anything else it raises is a bug in what we sent (ref §1.2 quirks)."""
+    a rejection: anything else it raises (it raises others on malformed headers) is a bug in what
+    we sent."""
     try:
         Webhook(secret).verify(body, hdrs, json_parse=False)
     except WebhookVerificationError:
@@ -98,7 +99,7 @@ def test_new_secret_refuses_sizes_outside_24_to_64(nbytes: int) -> None:
     "secret",
     [
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",  # 24 bytes, no padding needed
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBr",  # 25 bytes, "==" missing (ref §1.4)
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBr",  # 25 bytes, "==" missing
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBrA",  # 26 bytes, "=" missing
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBrA=",  # 26 bytes, padded
     ],
@@ -136,7 +137,9 @@ def test_secret_bytes_refuses_malformed_secrets(secret: str, match: str) -> None
 
 # ----------------------------------------------------------------------- conformance vectors
 
-VECTORS = [  # (key, msg_id, timestamp, payload, expected) — ref §1.4 SW-1, SW-2
+# (key, msg_id, timestamp, payload, expected): the Standard Webhooks reference libraries' test
+# vectors (github.com/standard-webhooks/standard-webhooks)
+VECTORS = [
     (
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "msg_p5jXN8AQM9LWM0D4loKWxJek",
@@ -176,7 +179,7 @@ def test_official_negative_vectors_differ(index: int, bad: str) -> None:
 @contextmanager
 def library_clock(timestamp: int) -> Iterator[None]:
     """Freeze ``standardwebhooks``' clock at ``timestamp``: its +-5 min window is hard-coded
-    (ref §1.2), so old vectors and arbitrary timestamps need it."""
+    in the package, so old vectors and arbitrary timestamps need it."""
 
     class Frozen(datetime):
         @classmethod
@@ -347,7 +350,8 @@ def test_sign_refuses_bad_input(kwargs: dict[str, Any], error: type[Exception], 
 
 # ------------------------------------------------------------------------------ legacy header
 
-LEGACY_VECTORS = [  # ref §1.4 GH-1 and CV-1, under our X-Signature name
+# GitHub's example in "Validating webhook deliveries" and Convoy's, under our X-Signature name
+LEGACY_VECTORS = [
     (
         "It's a Secret to Everybody",
         b"Hello, World!",
@@ -972,7 +976,7 @@ def test_guarded_resolver_returns_only_checked_addresses(monkeypatch: pytest.Mon
     kept for Host, SNI and the certificate; an IPv4-mapped address as its IPv4 form."""
     import asyncio
 
-    from worker.webhook_delivery import GuardedResolver
+    from worker.delivery.webhooks import GuardedResolver
 
     answers = {"hooks.example": ["93.184.215.14", "2606:4700:4700::1111", "::ffff:8.8.8.8"]}
     monkeypatch.setattr(socket, "getaddrinfo", fake_resolver(answers))
@@ -994,7 +998,7 @@ def test_guarded_resolver_refuses_any_internal_answer(
 ) -> None:
     import asyncio
 
-    from worker.webhook_delivery import GuardedResolver
+    from worker.delivery.webhooks import GuardedResolver
 
     monkeypatch.setattr(socket, "getaddrinfo", fake_resolver({"evil.example": answer}))
     with pytest.raises(ForbiddenAddressError, match=reason):

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from dataclasses import fields as dc_fields
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from importlib import metadata
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,16 +17,19 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pipelines import lcfs
-from worker.signing import sign_pdf
+from worker import kinds
+from worker.settings import get_settings
 from worker.storage import audit
 from worker.storage.analysis import load_points
 from worker.storage.db import new_id
 from worker.storage.events import iso, publish
+from worker.storage.jobs import create_job
 from worker.storage.models import (
     Document,
     Facility,
     FuelMapping,
     FuelTransaction,
+    Job,
     QualityScore,
     Report,
     Tag,
@@ -306,40 +310,41 @@ def _field(doc: Document, name: str) -> Any:
     return entry.get("value") if isinstance(entry, dict) else entry
 
 
-def render(report: lcfs.LcfsReport, fmt: str) -> bytes:
-    if fmt == "pdf":
-        return sign_pdf(lcfs.render_lcfs_pdf(report))
-    if fmt == "csv":
-        return lcfs.render_lcfs_upload_csv(report)
-    if fmt == "calculation_csv":
-        return lcfs.render_lcfs_calculation_csv(report)
-    return lcfs.render_lcfs_json(report)
+@lru_cache(maxsize=1)
+def lcfs_tables() -> lcfs.LcfsTables:
+    """The parameter tables: packaged, with TICKWORK_LCFS_TABLES_DIR's files replacing them."""
+    settings = get_settings()
+    return lcfs.load_tables(
+        settings.lcfs_tables_dir, require_confirmed=settings.lcfs_require_confirmed
+    )
 
 
-def report_totals(report: lcfs.LcfsReport) -> dict[str, Any]:
-    """Totals at full precision plus their printed form, and the totals per pathway."""
-    if report.totals is None:
-        return {"has_data": False, "message": f"no meter data or transactions for "
-                f"{report.period} at {report.facility_id}: no credits are claimed"}  # fmt: skip
-    return {
-        "has_data": True,
-        "credits_mt": report.totals.credits_mt,
-        "deficits_mt": report.totals.deficits_mt,
-        "net_mt": report.totals.net_mt,
-        "display": lcfs.display_totals(report),
-        "by_pathway": [
-            {"fuel_pathway_code": p.fuel_pathway_code, "transaction_type": p.transaction_type,
-             "fuel_type": p.fuel_type, "quantity": p.quantity, "unit": p.unit,
-             "energy_mj": p.energy_mj, "credits_mt": p.credits_mt}
-            for p in report.totals_by_pathway
-        ],
-        "biomethane": [
-            {"fuel_pathway_code": b.fuel_pathway_code, "injected_mj": b.injected_mj,
-             "claimed_mj": b.claimed_mj, "excess_mj": b.excess_mj, "status": b.status}
-            for b in report.biomethane
-        ],
-        "warnings": list(report.warnings),
-    }  # fmt: skip
+def create_report(
+    session: Session,
+    *,
+    facility: Facility,
+    year: int,
+    quarter: int,
+    fmt: str,
+    draft: bool = False,
+    schedule_key: str | None = None,
+    preparer: str = "",
+    reviewer: str = "",
+) -> tuple[Report, Job]:
+    """A queued report and the job that builds it (dispatch the job after the commit). The
+    tenant's audit-chain head at this moment is printed in the report."""
+    _, head = audit.head_of(session, tenant_id=facility.tenant_id)
+    report = Report(id=new_id("rpt"), tenant_id=facility.tenant_id, facility_id=facility.id,
+                    report_type="lcfs_quarterly", year=year, quarter=quarter, format=fmt,
+                    draft=draft, schedule_key=schedule_key, status="queued",
+                    preparer=preparer, reviewer=reviewer, audit_head=head,
+                    created_at=datetime.now(UTC).replace(microsecond=0))  # fmt: skip
+    session.add(report)
+    session.flush()
+    job = create_job(session, tenant_id=facility.tenant_id, kind=kinds.BUILD_REPORT,
+                     params={"report_id": report.id})  # fmt: skip
+    report.job_id = job.id
+    return report, job
 
 
 def save_report(
@@ -349,7 +354,7 @@ def save_report(
     now = datetime.now(UTC)
     report_row.status = "generated"
     report_row.has_data = report.has_data
-    report_row.totals = report_totals(report)
+    report_row.totals = lcfs.report_totals(report)
     report_row.input_sha256 = report.input_sha256
     report_row.file_sha256 = hashlib.sha256(content).hexdigest()
     report_row.file_size = len(content)

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from worker import kinds
 from worker.storage.models import (
     Document,
     Event,
@@ -45,8 +46,6 @@ from worker.storage.models import (
     Tag,
     WebhookMessage,
 )
-
-INGEST_TASK = "ingest.process_upload"
 
 
 @dataclass
@@ -189,7 +188,7 @@ def _ingest_jobs(
             Job.tenant_id == tenant_id,
             Job.created_at >= start,
             Job.created_at < end,
-            Job.kind == INGEST_TASK,
+            Job.kind == kinds.INGEST,
         )
     ).all()
     out: list[tuple[str | None, int]] = []

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from pipelines.gaps import find_gaps
 from pipelines.quality import score_quality
+from worker import kinds
 from worker.celery_app import app
 from worker.locks import once_per_period
 from worker.settings import get_settings
@@ -32,15 +33,13 @@ from worker.storage.db import session_scope
 from worker.storage.models import Event, Facility, Job, QualityScore, RejectedRow, Tag
 from worker.tasks.base import RETRY_OPTIONS, JobRun, finish_or_stop, job_attempt
 
-ANALYSE_TASK = "analysis.analyse_ingest"
-
 
 def thresholds() -> AlertThresholds:
     s = get_settings()
     return AlertThresholds(s.alert_gap_minutes, s.alert_completeness, s.alert_flatline_hours)
 
 
-@app.task(name=ANALYSE_TASK, bind=True, **RETRY_OPTIONS)
+@app.task(name=kinds.ANALYSE, bind=True, **RETRY_OPTIONS)
 def analyse_ingest(self: Task, job_id: str) -> None:
     """Re-analyse the tags and time ranges an ingest touched (not the whole history)."""
     with job_attempt(self, job_id) as run:
@@ -205,7 +204,7 @@ NIGHTLY_SECONDS = 3600
 CLEANUP_SECONDS = 86400
 
 
-@app.task(name="analysis.scan_stale", ignore_result=True)
+@app.task(name=kinds.SCAN_STALE, ignore_result=True)
 def scan_stale() -> int:
     """Grow or open the trailing gap of every tag whose data stopped arriving."""
     with once_per_period("analysis.scan_stale", seconds=STALE_SCAN_SECONDS) as go:
@@ -242,7 +241,7 @@ def scan_stale() -> int:
         return opened
 
 
-@app.task(name="analysis.nightly_quality", ignore_result=True)
+@app.task(name=kinds.NIGHTLY_QUALITY, ignore_result=True)
 def nightly_quality() -> int:
     """Score the previous local day of every facility (idempotent; runs hourly)."""
     with once_per_period("analysis.nightly_quality", seconds=NIGHTLY_SECONDS) as go:
@@ -269,7 +268,7 @@ def nightly_quality() -> int:
         return scored
 
 
-@app.task(name="jobs.cleanup", ignore_result=True)
+@app.task(name=kinds.CLEANUP, ignore_result=True)
 def cleanup() -> dict[str, int]:
     """Delete rejected-row details and events older than the retention period, and expired
     idempotency keys (kept 24 h)."""

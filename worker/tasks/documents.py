@@ -10,11 +10,13 @@ from celery import Task
 
 from pipelines import documents as docs
 from pipelines.errors import MalformedInputError, PipelineError
+from worker import kinds
 from worker.celery_app import app
 from worker.settings import get_settings
 from worker.storage import documents as storage
 from worker.storage.db import session_scope
 from worker.storage.models import Document, Facility, Job, Upload
+from worker.storage.reports import lcfs_tables
 from worker.tasks.base import (
     RETRY_OPTIONS,
     TRANSIENT,
@@ -23,14 +25,11 @@ from worker.tasks.base import (
     finish_or_stop,
     job_attempt,
 )
-from worker.tasks.reports import tables as lcfs_tables
 
 log = logging.getLogger(__name__)
 
-DOCUMENT_TASK = "documents.process"
 
-
-@app.task(name=DOCUMENT_TASK, bind=True, **RETRY_OPTIONS)
+@app.task(name=kinds.PROCESS_DOCUMENT, bind=True, **RETRY_OPTIONS)
 def process(self: Task, job_id: str) -> None:
     """Extract one uploaded document. A file that cannot be read is a verdict, not a retry:
     the document and its job fail with the error's code in one transaction."""

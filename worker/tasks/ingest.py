@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from pipelines import ingest
 from pipelines.errors import MalformedInputError
+from worker import kinds
 from worker.celery_app import app
 from worker.dispatch import dispatch
 from worker.storage import audit
@@ -20,11 +21,10 @@ from worker.storage.events import iso, publish
 from worker.storage.jobs import create_job
 from worker.storage.models import Job, RejectedRow, Upload
 from worker.storage.points import resolve_tags, upsert_points
-from worker.tasks.analysis import ANALYSE_TASK
 from worker.tasks.base import RETRY_OPTIONS, JobRun, finish_or_stop, job_attempt
 
 
-@app.task(name="ingest.process_upload", bind=True, **RETRY_OPTIONS)
+@app.task(name=kinds.INGEST, bind=True, **RETRY_OPTIONS)
 def process_upload(self: Task, job_id: str) -> None:
     """Parse the job's upload (CSV or a JSON batch) and store its points idempotently."""
     with job_attempt(self, job_id) as run:
@@ -75,7 +75,7 @@ def _analysis_job(session: Session, *, tenant_id: str, result: dict, run: JobRun
     ranges = result.pop("ranges")
     if not (result["inserted"] or result["updated"]) or not ranges:
         return None
-    job = create_job(session, tenant_id=tenant_id, kind=ANALYSE_TASK, params={"ranges": ranges})
+    job = create_job(session, tenant_id=tenant_id, kind=kinds.ANALYSE, params={"ranges": ranges})
     run.log(f"analysis queued as {job.id}")
     result["analysis_job_id"] = job.id
     return job

@@ -13,6 +13,7 @@ from typing import Any
 from celery.signals import task_postrun, task_prerun, task_received, task_retry, worker_ready
 from celery.worker import state as worker_state
 
+from worker import kinds
 from worker.celery_app import app
 from worker.dispatch import dispatch
 from worker.locks import beat_lock
@@ -29,12 +30,12 @@ from worker.storage.jobs import (
 log = logging.getLogger(__name__)
 
 
-@app.task(name="jobs.requeue_stale", ignore_result=True)
+@app.task(name=kinds.REQUEUE_STALE, ignore_result=True)
 def requeue_stale() -> int:
     """Publish jobs committed but never handed to the broker, and re-send jobs whose message is
     gone or whose worker stopped answering; returns how many were sent."""
     settings = get_settings()
-    with beat_lock("jobs.requeue_stale", ttl_seconds=60) as held:
+    with beat_lock(kinds.REQUEUE_STALE, ttl_seconds=60) as held:
         if not held:
             return 0
         orphan_age = timedelta(seconds=settings.visibility_timeout + settings.stale_job_seconds)

@@ -5,39 +5,32 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from celery import Task
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from pipelines import lcfs
 from pipelines.errors import PipelineError
+from worker import kinds
 from worker.celery_app import app
 from worker.dispatch import dispatch
 from worker.locks import once_per_period
 from worker.settings import get_settings
-from worker.storage import audit
-from worker.storage.db import new_id, session_scope
-from worker.storage.jobs import create_job
+from worker.signing import render_signed
+from worker.storage.db import session_scope
 from worker.storage.models import Facility, FuelMapping, Job, Report
-from worker.storage.reports import fail_report, load_lcfs_inputs, render, save_report
+from worker.storage.reports import (
+    create_report,
+    fail_report,
+    lcfs_tables,
+    load_lcfs_inputs,
+    save_report,
+)
 from worker.tasks.base import RETRY_OPTIONS, finish_or_stop, job_attempt
 
-BUILD_TASK = "reports.build_lcfs"
 
-
-@lru_cache(maxsize=1)
-def tables() -> lcfs.LcfsTables:
-    """The parameter tables: packaged, with TICKWORK_LCFS_TABLES_DIR's files replacing them."""
-    settings = get_settings()
-    return lcfs.load_tables(
-        settings.lcfs_tables_dir, require_confirmed=settings.lcfs_require_confirmed
-    )
-
-
-@app.task(name=BUILD_TASK, bind=True, **RETRY_OPTIONS)
+@app.task(name=kinds.BUILD_REPORT, bind=True, **RETRY_OPTIONS)
 def build_lcfs(self: Task, job_id: str) -> None:
     """Build the job's report from stored data; a bad input fails the report, not the worker."""
     with job_attempt(self, job_id) as run:
@@ -56,7 +49,7 @@ def build_lcfs(self: Task, job_id: str) -> None:
                 try:
                     inputs = load_lcfs_inputs(
                         s, facility=facility, year=row.year, quarter=row.quarter,
-                        tables=tables(),
+                        tables=lcfs_tables(),
                         substitution_method=get_settings().lcfs_substitution_method,
                         report=row,
                     )  # fmt: skip
@@ -75,7 +68,7 @@ def build_lcfs(self: Task, job_id: str) -> None:
         if error is None:
             try:
                 report = lcfs.compute_quarter(inputs)
-                content = render(report, fmt)
+                content = render_signed(report, fmt)
             except PipelineError as exc:
                 error = exc
         # The job row is locked (finish) before the report and the audit chain head, the order
@@ -98,34 +91,6 @@ def build_lcfs(self: Task, job_id: str) -> None:
             save_report(s, report_row=row, report=report, content=content)
 
 
-def create_report(
-    session: Session,
-    *,
-    facility: Facility,
-    year: int,
-    quarter: int,
-    fmt: str,
-    draft: bool = False,
-    schedule_key: str | None = None,
-    preparer: str = "",
-    reviewer: str = "",
-) -> tuple[Report, Job]:
-    """A queued report and the job that builds it (dispatch the job after the commit). The
-    tenant's audit-chain head at this moment is printed in the report."""
-    _, head = audit.head_of(session, tenant_id=facility.tenant_id)
-    report = Report(id=new_id("rpt"), tenant_id=facility.tenant_id, facility_id=facility.id,
-                    report_type="lcfs_quarterly", year=year, quarter=quarter, format=fmt,
-                    draft=draft, schedule_key=schedule_key, status="queued",
-                    preparer=preparer, reviewer=reviewer, audit_head=head,
-                    created_at=datetime.now(UTC).replace(microsecond=0))  # fmt: skip
-    session.add(report)
-    session.flush()
-    job = create_job(session, tenant_id=facility.tenant_id, kind=BUILD_TASK,
-                     params={"report_id": report.id})  # fmt: skip
-    report.job_id = job.id
-    return report, job
-
-
 def periods_due(tz: str, now: datetime) -> list[tuple[int, int, bool, str]]:
     """(year, quarter, draft, key suffix) a facility in ``tz`` should have at ``now``: the
     quarter that just closed (final) and this week's draft of the current quarter."""
@@ -139,7 +104,7 @@ def periods_due(tz: str, now: datetime) -> list[tuple[int, int, bool, str]]:
     ]
 
 
-@app.task(name="reports.schedule_quarterly", ignore_result=True, acks_late=True)
+@app.task(name=kinds.SCHEDULE_REPORTS, ignore_result=True, acks_late=True)
 def schedule_quarterly(now_iso: str | None = None) -> int:
     """Queue every mapped facility's report for the quarter that just closed (once) and this
     week's draft of the current quarter (once a week), by each facility's local calendar."""

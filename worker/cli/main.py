@@ -17,9 +17,10 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from worker.audit_cli import audit_app
-from worker.documents_cli import documents_app
-from worker.lcfs_cli import lcfs_app
+from worker import kinds
+from worker.cli.audit import audit_app
+from worker.cli.documents import documents_app
+from worker.cli.lcfs import lcfs_app
 from worker.settings import get_settings
 
 app = typer.Typer(
@@ -73,11 +74,11 @@ def report_lcfs(
 
     from pipelines import lcfs
     from pipelines.errors import PipelineError
+    from worker.signing import render_signed
     from worker.storage import audit
     from worker.storage.db import session_scope
     from worker.storage.models import Facility
-    from worker.storage.reports import load_lcfs_inputs, render, report_totals
-    from worker.tasks.reports import tables
+    from worker.storage.reports import lcfs_tables, load_lcfs_inputs
 
     number = quarter.strip().upper().removeprefix("Q")
     if number not in {"1", "2", "3", "4"}:
@@ -95,7 +96,7 @@ def report_lcfs(
             if row is None:
                 raise fail(f"no facility {facility!r}; `tickwork facilities create` makes one", 2)
             inputs = load_lcfs_inputs(
-                s, facility=row, year=year, quarter=int(number), tables=tables(),
+                s, facility=row, year=year, quarter=int(number), tables=lcfs_tables(),
                 substitution_method=method,
             )  # fmt: skip
             head = audit.head_of(s, tenant_id=row.tenant_id)[1]
@@ -106,7 +107,7 @@ def report_lcfs(
                        f"PUT /v1/facilities/{facility}/fuel-mappings first", 2)  # fmt: skip
         with err.status(f"computing {year} Q{number} and rendering {fmt}"):
             report = lcfs.compute_quarter(inputs)
-            content = render(report, fmt)
+            content = render_signed(report, fmt)
     except PipelineError as exc:
         raise fail(f"{exc.code}: {exc}", 2) from exc
     try:
@@ -114,7 +115,7 @@ def report_lcfs(
     except OSError as exc:
         raise fail(f"cannot write {out}: {exc.strerror}", 2) from exc
     summary = {"file": str(out), "bytes": len(content), "input_sha256": report.input_sha256,
-               **report_totals(report)}  # fmt: skip
+               **lcfs.report_totals(report)}  # fmt: skip
     if as_json:
         console.print_json(json.dumps(summary))
         return
@@ -290,7 +291,7 @@ def ingest(
         job = create_job(
             s,
             tenant_id=fac.tenant_id,
-            kind="ingest.process_upload",
+            kind=kinds.INGEST,
             upload_id=upload.id,
             params={"facility_id": facility},
         )
@@ -668,7 +669,7 @@ def serve(
     finally:
         supervisor.stop_all()
         if settings.broker_url is None:  # the embedded broker was started for this session
-            from worker.embedded import stop_embedded_redis
+            from worker.broker import stop_embedded_redis
 
             stop_embedded_redis(settings.data_dir)
         if log_file:
@@ -691,7 +692,7 @@ def _quiet_if_json(cmd: list[str]) -> list[str]:
 
 def _child_env() -> dict[str, str]:
     """Environment for child processes: they must find the same database and broker."""
-    from worker.celery_app import broker_url
+    from worker.broker import broker_url
 
     settings = get_settings()
     env = dict(os.environ)
@@ -704,7 +705,7 @@ def _child_env() -> dict[str, str]:
 @broker_app.command("start")
 def broker_start() -> None:
     """Start the embedded Redis (if not running) and print its URL."""
-    from worker.embedded import ensure_embedded_redis
+    from worker.broker import ensure_embedded_redis
 
     settings = get_settings()
     if settings.broker_url:  # Redis or RabbitMQ run by the operator: nothing to start here
@@ -718,7 +719,7 @@ def broker_start() -> None:
 @broker_app.command("stop")
 def broker_stop() -> None:
     """Stop the embedded Redis."""
-    from worker.embedded import stop_embedded_redis
+    from worker.broker import stop_embedded_redis
 
     stopped = stop_embedded_redis(get_settings().data_dir)
     console.print("stopped" if stopped else "not running")
@@ -729,7 +730,7 @@ def demo(
     days: Annotated[int, typer.Option(help="Days of 1-minute data from 2025-10-01")] = 92,
 ) -> None:
     """The main job end to end on the embedded default: broker, worker, API, ingest, summary."""
-    from worker.demo import run_demo
+    from worker.demo.main import run_demo
 
     raise typer.Exit(run_demo(console=console, days=days))
 
@@ -751,7 +752,7 @@ def operational_error(exc: BaseException) -> str | None:
     import redis
     import sqlalchemy.exc
 
-    from worker.embedded import EmbeddedBrokerError
+    from worker.broker import EmbeddedBrokerError
 
     settings = None
     with suppress(Exception):

@@ -1,8 +1,5 @@
-"""Prometheus metrics of the API and the workers.
-
-**API** (``GET /metrics`` on the API's port): ``tickwork_http_requests_total`` and
-``tickwork_http_request_duration_seconds`` by method, route template (``/v1/jobs/{job_id}``, not
-the raw path: bounded cardinality; ``unmatched`` for unknown paths) and status.
+"""Prometheus metrics of the workers, and the state gauges the API serves too (the API's own
+request metrics are in ``api/metrics.py``).
 
 **Workers** (``TICKWORK_METRICS_PORT``, 0 = off): Celery's prefork pool runs tasks in child
 processes, and a child's in-memory counters are invisible to whoever scrapes the worker. So the
@@ -11,11 +8,12 @@ pool forks) the worker points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory 
 set); nothing here imports prometheus_client at module level, so every pool child, forked
 after that, imports it in multiprocess mode and writes its samples to memory-mapped files of
 its own pid there (those of children recycled by ``worker_max_tasks_per_child`` stay, and keep
-counting). The main process then starts one exporter process (``python -m worker.metrics``),
-which serves ``MultiProcessCollector`` (the sum over every file) and the state gauges on the
-port and exits with the worker. Not a thread of the main process: that process forks children
-at any moment, and a fork taken while a scrape thread holds a lock (SQLAlchemy's mapper
-configuration, a connection pool's) leaves the child waiting for it forever.
+counting). The main process then starts one exporter process (``python -m
+worker.observability.metrics``), which serves ``MultiProcessCollector`` (the sum over every
+file) and the state gauges on the port and exits with the worker. Not a thread of the main
+process: that process forks children at any moment, and a fork taken while a scrape thread
+holds a lock (SQLAlchemy's mapper configuration, a connection pool's) leaves the child waiting
+for it forever.
 
 Task metrics: ``tickwork_task_duration_seconds`` (histogram by task),
 ``tickwork_task_failures_total`` (by task and reason: ``exception`` when the task raised,
@@ -39,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cache
 from types import SimpleNamespace
@@ -47,17 +45,17 @@ from typing import TYPE_CHECKING, Any
 
 from celery import signals
 
-from worker import logging_setup
+from worker.broker import broker_url
+from worker.kinds import QUEUES
+from worker.observability import logs
 from worker.settings import get_settings
 
 if TYPE_CHECKING:
-    from prometheus_client.registry import CollectorRegistry
+    pass
 
-log = logging.getLogger("worker.metrics")  # also when run as the exporter (__main__)
+log = logging.getLogger("worker.observability.metrics")  # also when run as the exporter (__main__)
 
 TASK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800)
-HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Kombu's Redis transport keeps a queue's messages of priority p > 0 in "<queue>\x06\x16<p>".
 REDIS_PRIORITY_KEYS = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 SOURCE_TIMEOUT_S = 2.0
@@ -129,11 +127,8 @@ class StateCollector:
 
 
 def queue_depths() -> dict[str, int]:
-    """Messages waiting per queue of worker.celery_app.QUEUES."""
-    from worker.celery_app import QUEUES
-    from worker.health import broker_url
-
-    url = broker_url()
+    """Messages waiting per queue of ``worker.kinds.QUEUES``."""
+    url = broker_url(get_settings())
     if url.startswith(("redis://", "rediss://", "unix://")):
         import redis
 
@@ -220,104 +215,6 @@ def _age(now: datetime, then: datetime | None) -> float:
     return 0.0 if then is None else max(0.0, (now - then).total_seconds())
 
 
-# --- API ---------------------------------------------------------------------------------------
-
-
-@cache
-def _http_metrics() -> SimpleNamespace:
-    from prometheus_client import Counter, Histogram
-
-    return SimpleNamespace(
-        requests=Counter(
-            "tickwork_http_requests_total",
-            "HTTP requests by method, route template and status.",
-            ["method", "route", "status"],
-        ),
-        duration=Histogram(
-            "tickwork_http_request_duration_seconds",
-            "HTTP request latency (seconds) by method and route template.",
-            ["method", "route"],
-            buckets=HTTP_BUCKETS,
-        ),
-    )
-
-
-@cache
-def api_registry() -> CollectorRegistry:
-    """What ``GET /metrics`` serves: this process's request metrics plus the state gauges (or,
-    when PROMETHEUS_MULTIPROC_DIR is set, e.g. several uvicorn workers, every process's)."""
-    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
-
-    _http_metrics()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    registry.register(StateCollector())
-    return registry
-
-
-def render(registry: CollectorRegistry) -> tuple[bytes, str]:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    return generate_latest(registry), CONTENT_TYPE_LATEST
-
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-
-class RequestMetrics:
-    """ASGI middleware counting requests by route template; the router records the matched
-    route in the (shared) scope, which is read once the response is done."""
-
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client gets if the app raises before answering
-
-        async def send_status(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = route_template(scope)
-            method = scope.get("method", "GET")
-            method = method if method in METHODS else "other"
-            metrics = _http_metrics()
-            metrics.requests.labels(method, route, str(status)).inc()
-            metrics.duration.labels(method, route).observe(time.perf_counter() - started)
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's path template, with the prefix of the router it was included under
-    (newer FastAPI records the router's own route, ``/jobs/{job_id}`` for ``/v1/jobs/job_1``)."""
-    route = scope.get("route")
-    template = getattr(route, "path", None)
-    if not template:
-        return "unmatched"
-    path, regex = str(scope.get("path", "")), getattr(route, "path_regex", None)
-    if regex is None or regex.fullmatch(path):
-        return str(template)
-    cut = path.find("/", 1)
-    while cut != -1:
-        if regex.fullmatch(path[cut:]):
-            return path[:cut] + str(template)
-        cut = path.find("/", cut + 1)
-    return str(template)
-
-
 # --- worker ------------------------------------------------------------------------------------
 
 
@@ -358,10 +255,10 @@ def _start_worker_metrics(**_: object) -> None:
             )
         _worker["own_dir"] = tempfile.mkdtemp(prefix="tickwork-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = _worker["own_dir"]
-    command = [sys.executable, "-m", "worker.metrics", "--parent", str(os.getpid())]
+    command = [sys.executable, "-m", "worker.observability.metrics", "--parent", str(os.getpid())]
     _worker["exporter"] = subprocess.Popen(command, env=dict(os.environ))
     _worker["enabled"] = True
-    logging_setup.enable_job_lookup()
+    logs.enable_job_lookup()
 
 
 @signals.worker_shutdown.connect(weak=False)
@@ -381,7 +278,7 @@ def _stop_worker_metrics(**_: object) -> None:
 def _task_started(task_id: str | None = None, **_: object) -> None:
     if not _worker["enabled"] or task_id is None:
         return
-    context = logging_setup.current_context()
+    context = logs.current_context()
     _running[task_id] = (time.perf_counter(), context.get("job_id"), context.get("job_status"))
 
 
@@ -439,7 +336,7 @@ def serve_exporter(*, parent: int) -> None:
     from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
     settings = get_settings()
-    logging_setup.configure_logging(fmt=settings.log_format, level=settings.log_level.upper())
+    logs.configure_logging(fmt=settings.log_format, level=settings.log_level.upper())
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     registry.register(StateCollector())

@@ -19,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipelines.synthetic import RNG_PLANT, Fault, make_series, to_csv_bytes
-from worker.demo_receiver import Inbox, receiving
-from worker.embedded import free_port
+from worker.broker import free_port
+from worker.demo.receiver import Inbox, receiving
 
 DEMO_TZ = "America/Los_Angeles"
 # The facility's local quarter: its report has no artificial gap at either end.
@@ -58,7 +58,7 @@ def _prepare_environment(console: Console) -> tuple[Path, bool]:
     settings = get_settings()
     embedded = settings.broker_url is None
     if embedded:
-        from worker.embedded import ensure_embedded_redis
+        from worker.broker import ensure_embedded_redis
 
         os.environ["TICKWORK_BROKER_URL"] = ensure_embedded_redis(base)
         get_settings.cache_clear()
@@ -75,7 +75,7 @@ def run_demo(*, console: Console, days: int = 92) -> int:
         return _run(console, base, days=days, started=started)
     finally:
         if embedded:
-            from worker.embedded import stop_embedded_redis
+            from worker.broker import stop_embedded_redis
 
             stop_embedded_redis(base)
 
@@ -313,7 +313,7 @@ def _metered_gge(frame: pd.DataFrame, day: pd.Timestamp) -> float:
 def _report_documents(client: httpx.Client, console: Console, facility_id: str,
                       frame: pd.DataFrame, *, days: int, timeout: float = 120) -> bool:  # fmt: skip
     """Upload two invoices and a PTD for days the station's meter covers; show what came out."""
-    from worker.demo_documents import DemoDocument, render
+    from worker.demo.documents import DemoDocument, render
 
     picks = [(2, 1.004, "invoice"), (4, 0.97, "product_transfer_document"), (6, 1.10, "invoice")]
     docs = []

@@ -16,21 +16,12 @@ from collections.abc import Callable
 from kombu import Connection
 from sqlalchemy import text
 
+from worker.broker import broker_url
 from worker.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 2.0
-
-
-def broker_url() -> str:
-    """The broker this process publishes to (the Celery app's, or the setting read now)."""
-    settings = get_settings()
-    if settings.broker_url:
-        return settings.broker_url
-    from worker.celery_app import app
-
-    return str(app.conf.broker_url)
 
 
 def check_database(timeout: float = TIMEOUT_S) -> None:
@@ -42,7 +33,9 @@ def check_database(timeout: float = TIMEOUT_S) -> None:
 
 def check_broker(timeout: float = TIMEOUT_S) -> None:
     options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "max_retries": 0}
-    with Connection(broker_url(), connect_timeout=timeout, transport_options=options) as conn:
+    with Connection(
+        broker_url(get_settings()), connect_timeout=timeout, transport_options=options
+    ) as conn:
         conn.ensure_connection(max_retries=0, timeout=timeout)
         conn.default_channel  # noqa: B018 - opening a channel is the round trip that proves it
 

@@ -1,0 +1,1 @@
+"""Sending work out of the process: signed webhook delivery over HTTP (`webhooks`)."""
