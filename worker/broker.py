@@ -10,6 +10,7 @@ so every Tickwork process on this machine (API, workers, beat, CLI) finds the sa
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import socket
@@ -39,6 +40,38 @@ def broker_url(settings: Settings) -> str:
 def is_amqp(url: str | None) -> bool:
     """True for a RabbitMQ broker URL (unset means the embedded Redis)."""
     return bool(url) and str(url).startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
+# kombu's Redis transport keeps each message a worker has taken and not yet acknowledged in this
+# hash (delivery tag -> [message, exchange, routing key]) until it is acknowledged, or restored
+# to its queue once older than the visibility timeout.
+UNACKED_KEY = "unacked"
+UNACKED_LIMIT = 10_000  # in-flight messages are a few per worker; more means something else
+
+
+def unacked_task_ids(url: str) -> set[str] | None:
+    """Task ids of the messages workers have taken from a Redis broker and not acknowledged.
+
+    None when that cannot be known: RabbitMQ (which hands a dead consumer's messages back by
+    itself, so nothing waits on a timeout there) or an implausibly large hash.
+    """
+    if is_amqp(url):
+        return None
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        if client.hlen(UNACKED_KEY) > UNACKED_LIMIT:
+            return None
+        ids = set()
+        for raw in client.hvals(UNACKED_KEY):
+            try:
+                task_id = json.loads(raw)[0]["headers"]["id"]
+            except (ValueError, LookupError, TypeError):
+                continue  # not a task message of ours
+            if isinstance(task_id, str):
+                ids.add(task_id)
+        return ids
+    finally:
+        client.close()
 
 
 def redis_server_binary() -> str:

@@ -8,14 +8,17 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from kombu import Connection
 from celery.exceptions import Retry
 
 from tests.conftest import make_tenant
 from worker.storage.db import session_scope
+from worker.broker import unacked_task_ids
 from worker.storage.jobs import (
     create_job,
     record_heartbeat,
     record_held,
+    stale_held,
     stale_orphaned,
     start_attempt,
 )
@@ -121,3 +124,40 @@ def test_received_jobs_are_vouched_for_but_not_retries_waiting_for_their_countdo
     _note_received(request=SimpleNamespace(id="celery-task-id", eta=None))  # not a job
     assert _held_job_ids() == {"job_now"}
     assert _held_job_ids() == set()  # each received id is recorded once
+
+
+def test_the_broker_names_the_messages_workers_hold_unacknowledged(redis_url: str) -> None:
+    """kombu keeps a taken, unacknowledged message in Redis until it is acknowledged: a worker
+    killed after taking a job's message leaves it there, and ``unacked_task_ids`` finds it."""
+    from worker.celery_app import app
+
+    with app.connection_for_write(redis_url) as conn:
+        app.send_task(
+            "ingest.process_upload", args=["job_taken"], task_id="job_taken",
+            queue="ingest", connection=conn,
+        )  # fmt: skip
+    assert unacked_task_ids(redis_url) == set()  # waiting in its queue, taken by no one
+    with Connection(redis_url) as conn:
+        queue = conn.SimpleQueue("ingest")
+        message = queue.get(timeout=5)  # taken, as a worker's consumer takes it, and not acked
+        assert message.headers["id"] == "job_taken"
+        assert unacked_task_ids(redis_url) == {"job_taken"}
+        message.ack()
+        assert unacked_task_ids(redis_url) == set()
+        queue.close()
+    assert unacked_task_ids("amqp://guest:guest@127.0.0.1:5672//") is None  # RabbitMQ requeues
+
+
+def test_a_queued_job_taken_by_a_worker_that_never_vouched_is_orphaned(db: str) -> None:
+    taken, taken_recently, vouched, waiting = (_queued(db) for _ in range(4))
+    with session_scope(db) as s:
+        for job_id in (taken, vouched, waiting):
+            s.get(Job, job_id).enqueued_at = datetime.now(UTC) - timedelta(seconds=60)
+    with session_scope(db) as s:
+        record_held(s, job_ids=[vouched])  # a live worker holds it
+    held = {taken, taken_recently, vouched}  # `waiting` is still in its queue
+    with session_scope(db) as s:
+        found = {j.id for j in stale_held(s, held=held, older_than=SILENT)}
+    assert found == {taken}
+    with session_scope(db) as s:
+        assert stale_held(s, held=set(), older_than=SILENT) == []

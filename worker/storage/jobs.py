@@ -141,6 +141,28 @@ def stale_unsent(session: Session, *, older_than: timedelta, limit: int = 500) -
     )
 
 
+def stale_held(session: Session, *, held: set[str], older_than: timedelta) -> list[Job]:
+    """Queued jobs whose message a worker took (it is among the broker's unacknowledged ones,
+    ``held``) but that no live worker has vouched for (``record_held``) in ``older_than``: the
+    worker died between taking the message and recording it. Only the visibility timeout would
+    bring the message back."""
+    if not held:
+        return []
+    cutoff = datetime.now(UTC) - older_than
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                Job.id.in_(sorted(held)),
+                Job.status == "queued",
+                Job.heartbeat_at.is_(None),
+                Job.enqueued_at < cutoff,
+            )
+            .order_by(Job.created_at)
+        )
+    )
+
+
 def stale_orphaned(
     session: Session,
     *,

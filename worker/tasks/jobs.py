@@ -7,25 +7,31 @@ import logging
 import numbers
 import queue
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import redis
 from celery.signals import task_postrun, task_prerun, task_received, task_retry, worker_ready
 from celery.worker import state as worker_state
+from sqlalchemy.orm import Session
 
 from worker import kinds
+from worker.broker import broker_url, unacked_task_ids
 from worker.celery_app import app
 from worker.dispatch import dispatch
 from worker.locks import beat_lock
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 from worker.storage.db import session_scope
 from worker.storage.jobs import (
     log_line,
     record_heartbeat,
     record_held,
+    stale_held,
     stale_orphaned,
     stale_unsent,
 )
+from worker.storage.models import Job
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +44,10 @@ def requeue_stale() -> int:
     with beat_lock(kinds.REQUEUE_STALE, ttl_seconds=60) as held:
         if not held:
             return 0
-        orphan_age = timedelta(seconds=settings.visibility_timeout + settings.stale_job_seconds)
-        silent_for = timedelta(seconds=settings.job_silent_seconds)
         with session_scope() as s:
-            jobs = [
-                (j.id, j.kind)
-                for j in stale_unsent(s, older_than=timedelta(seconds=settings.stale_job_seconds))
-            ]
-            silent_since = datetime.now(UTC) - silent_for
-            for j in stale_orphaned(s, older_than=orphan_age, silent_for=silent_for):
-                if j.status == "queued" and j.heartbeat_at is not None:
-                    why = "the worker holding its message went silent before starting it"
-                elif j.status == "queued":
-                    why = "its message is no longer in the broker"
-                elif j.heartbeat_at is not None and j.heartbeat_at < silent_since:
-                    why = f"no sign of life from its worker for {settings.job_silent_seconds} s"
-                else:
-                    why = "its message was acknowledged without a result"
+            unsent = stale_unsent(s, older_than=timedelta(seconds=settings.stale_job_seconds))
+            jobs = [(j.id, j.kind) for j in unsent]
+            for j, why in _orphans(s, settings):
                 log.warning("job %s is %s, but %s; sending it again", j.id, j.status, why)
                 # Back in the queue: the copy sent now is the one expected to run it; the
                 # first to finish records the result, any other copy finds the job finished.
@@ -65,6 +58,29 @@ def requeue_stale() -> int:
                 j.logs = [*j.logs, log_line(f"sent again: {why}", "warning")]
                 jobs.append((j.id, j.kind))
         return sum(dispatch(job_id, kind) for job_id, kind in jobs)
+
+
+def _orphans(s: Session, settings: Settings) -> Iterator[tuple[Job, str]]:
+    """Jobs no worker will finish unless sent again, each with the reason."""
+    orphan_age = timedelta(seconds=settings.visibility_timeout + settings.stale_job_seconds)
+    silent_for = timedelta(seconds=settings.job_silent_seconds)
+    silent_since = datetime.now(UTC) - silent_for
+    for j in stale_orphaned(s, older_than=orphan_age, silent_for=silent_for):
+        if j.status == "queued" and j.heartbeat_at is not None:
+            yield j, "the worker holding its message went silent before starting it"
+        elif j.status == "queued":
+            yield j, "its message is no longer in the broker"
+        elif j.heartbeat_at is not None and j.heartbeat_at < silent_since:
+            yield j, f"no sign of life from its worker for {settings.job_silent_seconds} s"
+        else:
+            yield j, "its message was acknowledged without a result"
+    try:
+        taken = unacked_task_ids(broker_url(settings))
+    except redis.RedisError as exc:  # the broker briefly unreachable: look again next time
+        log.debug("unacknowledged messages not read: %s", exc)
+        taken = None
+    for j in stale_held(s, held=taken or set(), older_than=silent_for):
+        yield j, "a worker took its message and stopped before starting it"
 
 
 # --- heartbeat ------------------------------------------------------------------------------
