@@ -68,7 +68,7 @@ def create_app() -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
-        """Prometheus text format; unauthenticated, like /healthz (README "Operations")."""
+        """Prometheus text format; unauthenticated, like /healthz (docs/operations.md)."""
         body, content_type = metrics.render(metrics.api_registry())
         return Response(body, media_type=content_type)
 

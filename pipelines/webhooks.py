@@ -1,7 +1,7 @@
 """Outgoing webhooks, the pure part: secrets, Standard Webhooks v1 signing, the body, the retry
 schedule and the SSRF address rules. HTTP, storage and scheduling live in ``worker/``.
 
-The semantics are in the README ("Webhooks"); the signing scheme is the Standard Webhooks
+The semantics are in docs/webhooks.md; the signing scheme is the Standard Webhooks
 specification, v1 (https://www.standardwebhooks.com).
 
 * **Secrets**: ``whsec_`` + standard base64 of 24-64 random bytes; the HMAC key is the

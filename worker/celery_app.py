@@ -68,9 +68,9 @@ def transport_options(settings: Settings) -> dict[str, object]:
     redelivery sweep well under it. RabbitMQ has no visibility timeout: it redelivers an
     unacknowledged message when its consumer's connection closes, or when the server's own
     ``consumer_timeout`` (rabbitmq.conf, 30 min by default) expires; that must exceed the hard
-    time limit plus the longest retry backoff (README: "Running on RabbitMQ"). Publisher confirms
-    make a publish return only once RabbitMQ has taken the (persistent) message, so a job is
-    marked enqueued only when its message is really in the durable queue.
+    time limit plus the longest retry backoff (docs/operations.md, "On RabbitMQ"). Publisher
+    confirms make a publish return only once RabbitMQ has taken the (persistent) message, so a
+    job is marked enqueued only when its message is really in the durable queue.
     """
     if is_amqp(settings.broker_url):
         return {"confirm_publish": True}
@@ -139,5 +139,5 @@ def make_app(settings: Settings | None = None) -> Celery:
 
 app = make_app()
 
-# Celery signal receivers: log format and task context, worker metrics (README "Operations").
+# Celery signal receivers: log format and task context, worker metrics (docs/operations.md).
 from worker.observability import logs, metrics  # noqa: E402, F401

@@ -3,7 +3,7 @@
 A job's ``kind`` is its task's name, so the API enqueues work by these names without importing
 the task modules (``worker.dispatch``), and beat's schedule (``schedules/beat.py``) names them
 too. A task's queue is the domain before the dot when that names a queue, else ``analysis``:
-workers can be split by queue (README "Scaling out").
+workers can be split by queue (docs/operations.md, "Scaling out").
 """
 
 from __future__ import annotations

@@ -173,7 +173,7 @@ class Sweeper:
 
         Messages to one endpoint start in the order they became due, at most
         ``endpoint_concurrency`` at a time, so with more than one in flight a receiver sees them
-        nearly, not strictly, in order (see the README).
+        nearly, not strictly, in order (docs/webhooks.md).
         """
         now = now or datetime.now(UTC)
         lease = timedelta(seconds=self.settings.timeout * 3 + 30)
