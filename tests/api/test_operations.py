@@ -7,6 +7,7 @@ SQLite; webhooks go to a local HTTP receiver.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -293,3 +294,17 @@ def test_stats_period_must_be_a_month(ops: dict) -> None:
 
 def test_stats_need_a_key(ops: dict) -> None:
     assert_error(ops["client"].get("/v1/stats"), 401, "unauthorized")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_load_everything_from_this_server(client: TestClient, page: str) -> None:
+    """/docs and /redoc work without internet: every script, style and icon they name is
+    served here, and nothing points to another host."""
+    html = client.get(page)
+    assert html.status_code == 200 and "text/html" in html.headers["content-type"]
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html.text)
+    assets += re.findall(r"""url:\s*['"]([^'"]+)['"]""", html.text)  # Swagger UI's spec URL
+    assert any(a.endswith(".js") for a in assets), assets
+    assert not [a for a in assets if "//" in a], assets  # no other host, no scheme
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
