@@ -16,11 +16,23 @@ $(STAMP): pyproject.toml sdk/python/pyproject.toml
 demo: $(STAMP)  ## the main job end to end on the embedded default (no servers needed)
 	$(BIN)/tickwork demo
 
-test: $(STAMP)  ## the whole suite (PostgreSQL/Redis tests skip when absent, unless CI)
-	$(BIN)/python -m pytest
+# Parallel workers (pytest-xdist) for `make test`: each has its own PostgreSQL database, Redis db
+# index and RabbitMQ vhost; docs/testing.md says how they are chosen.
+WORKERS ?= 2
 
-test-fast: $(STAMP)  ## unit tests only
-	$(BIN)/python -m pytest tests/unit
+# Two passes: every test not marked `serial` on $(WORKERS) workers, then the serial ones (the
+# fault-injection suite) alone. Both always run; the target fails if either failed. Exit 5 ("no
+# test collected", e.g. under a -m that selects none of one pass) is not a failure.
+test: $(STAMP)  ## the whole suite (PostgreSQL/Redis tests skip when absent, unless CI)
+	@status=0; \
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "not serial" $(PYTEST_ARGS) || \
+	  { rc=$$?; [ $$rc -eq 5 ] || status=$$rc; }; \
+	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || \
+	  { rc=$$?; [ $$rc -eq 5 ] || status=$$rc; }; \
+	exit $$status
+
+test-fast: $(STAMP)  ## the pure unit tests, no services needed (quick Hypothesis profile)
+	$(BIN)/python -m pytest -n 2 tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

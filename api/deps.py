@@ -1,4 +1,5 @@
-"""Request dependencies: database session, API-key authentication and rate limiting."""
+"""Request dependencies: database session, API-key authentication and rate limiting; and the
+ownership check of the facility a request names."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import ratelimit
-from api.errors import ApiError
+from api.errors import ApiError, found
 from worker.locks import redis_client
 from worker.settings import get_settings
+from worker.storage import facilities
 from worker.storage.db import session_scope
+from worker.storage.models import Facility
 from worker.storage.tenants import authenticate
 
 log = logging.getLogger(__name__)
@@ -138,3 +141,9 @@ def writer(who: Caller = Depends(caller)) -> Caller:
     if who.scope != "write":
         raise ApiError(403, "insufficient_scope", "this API key is read-only")
     return who
+
+
+def owned_facility(session: Session, who: Caller, facility_id: str) -> Facility:
+    """The caller's facility ``facility_id``; 404 when unknown or another tenant's."""
+    facility = facilities.get_facility(session, tenant_id=who.tenant_id, facility_id=facility_id)
+    return found(facility, "facility", facility_id)

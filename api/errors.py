@@ -1,9 +1,22 @@
-"""The error format: ``{"error": {"type", "code", "message", "field"}}``."""
+"""The error format: ``{"error": {"type", "code", "message", "field"}}``, and the handlers that
+answer every error in it.
+
+Routes raise ``ApiError`` (or ``not_found``/``found``) for what the request gets wrong, and let a
+``PipelineError`` (pipelines/errors.py: the input itself is wrong) through: its handler answers
+400 with the error's ``code`` and message. ``about`` names the request field such an error is
+about, for the code that reads it::
+
+    with errors.about("year"):
+        report = reports.request_report(session, ...)
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
@@ -12,7 +25,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pipelines.errors import PipelineError
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # Request scope key set when query names were rewritten (api.params): [(as sent, as read), ...],
 # so an error names the parameter the way the caller wrote it (per_page, not limit).
 QUERY_NAMES = "tickwork.query_names"
@@ -97,6 +113,39 @@ def not_found(what: str, ident: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} '{ident}' not found")
 
 
+def found(value: T | None, what: str, ident: str) -> T:
+    """``value``; 404 ``not_found`` naming ``what`` and ``ident`` when it is None (unknown, or
+    another tenant's: the lookups are scoped to the caller's tenant)."""
+    if value is None:
+        raise not_found(what, ident)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class About:
+    """What ``about`` attaches to a ``PipelineError`` on its way to the handler."""
+
+    field: str | None = None
+    code: str | None = None
+    extra: dict[str, object] = dataclasses.field(default_factory=dict)
+
+
+_ABOUT = "_tickwork_about"  # attribute of a PipelineError: the About of the innermost ``about``
+
+
+@contextmanager
+def about(field: str, *, code: str | None = None, **extra: object) -> Iterator[None]:
+    """A ``PipelineError`` raised inside is about request field ``field``: its answer names it,
+    carries ``extra`` (e.g. the id of a file kept though refused) and, with ``code``, answers
+    that code instead of the error's own. The innermost ``about`` wins."""
+    try:
+        yield
+    except PipelineError as exc:
+        if not hasattr(exc, _ABOUT):
+            setattr(exc, _ABOUT, About(field=field, code=code, extra=extra))
+        raise
+
+
 def error_body(
     status: int, code: str, message: str, field: str | None = None, **extra: object
 ) -> dict[str, object]:
@@ -119,6 +168,14 @@ def install(app: FastAPI) -> None:
         body = error_body(exc.status, exc.code, exc.message, _as_sent(request, exc.field),
                           **exc.extra)  # fmt: skip
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(PipelineError)
+    async def _refused(request: Request, exc: PipelineError) -> JSONResponse:
+        # The input itself is wrong (a file, a transaction, a URL): 400, with the error's code.
+        context = getattr(exc, _ABOUT, None) or About()
+        body = error_body(400, context.code or exc.code, str(exc),
+                          _as_sent(request, context.field), **context.extra)  # fmt: skip
+        return JSONResponse(body, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,21 +2,22 @@
 (``starting_after`` = the last item's id), both with ``has_more`` and a ``next`` link.
 
 ``next`` continues with the cursor whichever way the page was asked for, so a client that follows
-it never pays OFFSET's cost deeper in a long listing (see ``worker.storage.pages``).
+it never pays OFFSET's cost deeper in a long listing (see ``worker.storage.pages``). What to list
+and in which order is the storage module's (a ``Listing`` or a query); reading a page is
+``worker.storage.pages``'; the answer's paging fields are made here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Query, Request
-from sqlalchemy import ColumnElement, Select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from worker.storage.pages import SortKey, cursor_key, keyset_page, numbered_page
+from api.schemas.common import Pagination
+from worker.storage.pages import AnySelect, Listing, numbered_page, page_after
 
 StartingAfter = Annotated[
     str | None,
@@ -32,40 +33,43 @@ def bad_cursor(message: str = "starting_after does not name an item of this list
     return ApiError(400, "invalid_parameter", message, field="starting_after")
 
 
+def either_page_or_cursor(page: int, starting_after: str | None) -> None:
+    if starting_after is not None and page != 1:
+        raise ApiError(400, "invalid_parameter", "give either page or starting_after", field="page")
+
+
 def listing_page(
     request: Request,
     session: Session,
+    listing: Listing,
     *,
-    query: Select[Any],
-    keys: Sequence[SortKey],
     limit: int,
     page: int,
     starting_after: str | None,
-    locate: Callable[[str], Sequence[ColumnElement[bool]] | None],
-    item_id: Callable[[Any], str],
 ) -> tuple[list[Any], dict[str, Any]]:
-    """The rows of the page asked for and the answer's paging fields.
-
-    ``locate`` turns a cursor into conditions that find its row *for this caller* (tenant and
-    parent scoped), or None when the text cannot be one of this listing's ids; a cursor naming
-    no such row (another tenant's, a deleted one, garbage) is 400 on ``starting_after``.
-    """
+    """The rows of the page asked for and the answer's paging fields (``pagination``,
+    ``has_more``, ``next``). A cursor naming no row of the listing for this caller (another
+    tenant's, a deleted one, garbage) is 400 on ``starting_after``."""
     if starting_after is None:
-        rows, has_more, total = numbered_page(session, query=query, limit=limit, page=page)
-        pagination: dict[str, Any] = {"total": total, "page": page, "per_page": limit}
+        rows, has_more, total = numbered_page(session, query=listing.query, limit=limit, page=page)
+        pagination = Pagination(total=total, page=page, per_page=limit)
     else:
-        if page != 1:
-            raise ApiError(400, "invalid_parameter", "give either page or starting_after",
-                           field="page")  # fmt: skip
-        where = locate(starting_after)
-        key = cursor_key(session, keys=keys, where=where) if where is not None else None
-        if key is None:
+        either_page_or_cursor(page, starting_after)
+        found = page_after(session, listing=listing, cursor=starting_after, limit=limit)
+        if found is None:
             raise bad_cursor()
-        rows, has_more = keyset_page(session, query=query, keys=keys, start_after=key,
-                                     limit=limit)  # fmt: skip
-        pagination = {"total": None, "page": None, "per_page": limit}
-    nxt = next_link(request, item_id(rows[-1])) if has_more and rows else None
+        rows, has_more = found
+        pagination = Pagination(total=None, page=None, per_page=limit)
+    nxt = next_link(request, listing.item_id(rows[-1])) if has_more and rows else None
     return rows, {"pagination": pagination, "has_more": has_more, "next": nxt}
+
+
+def numbered(
+    session: Session, query: AnySelect, *, limit: int, page: int
+) -> tuple[list[Any], Pagination]:
+    """The rows of page ``page`` of a listing paged by number only, and its ``pagination``."""
+    rows, _, total = numbered_page(session, query=query, limit=limit, page=page)
+    return rows, Pagination(total=total, page=page, per_page=limit)
 
 
 def next_link(request: Request, last_id: str) -> str:

@@ -9,7 +9,8 @@ Every ``/v1`` route either honours a query parameter or answers 400 naming it:
   compares the query's names with the parameters the route declares: an unknown one is 400
   ``unknown_parameter``, a single-valued one given twice is 400 ``invalid_parameter``.
 
-``parse_bound`` reads a date or date-time bound the same way on every route.
+``parse_bound`` reads a date or date-time bound the same way on every route; ``bounds`` the
+optional ``start_date``/``end_date`` pair of a listing.
 """
 
 from __future__ import annotations
@@ -160,3 +161,11 @@ def parse_bound(raw: str, name: str, *, end: bool) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         return FAR_FUTURE if moment.year > 1 else FAR_PAST
+
+
+def bounds(start_date: str | None, end_date: str | None) -> tuple[datetime | None, datetime | None]:
+    """A listing's optional ``start_date``/``end_date`` (``parse_bound``; a date-only end covers
+    its whole day); None where not given."""
+    start = parse_bound(start_date, "start_date", end=False) if start_date else None
+    end = parse_bound(end_date, "end_date", end=True) if end_date else None
+    return start, end

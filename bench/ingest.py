@@ -8,8 +8,9 @@ Run from the project root with ``make bench`` (``.venv/bin/python bench/ingest.p
    table of the CSV's shape with a primary key on (facility_id, tag, ts) (dropped once counted);
    then migrations, a tenant and a facility, and the worker's ingest path exactly as
    ``worker.tasks.ingest.process_upload`` runs it (``pipelines.ingest.parse_csv``, then
-   ``store_parsed`` in one ``session_scope``) twice: into an empty ``data_point`` table, then
-   the same file again (every row unchanged). A CHECKPOINT precedes each timed step.
+   ``worker.storage.points.store_parsed`` in one ``session_scope``) twice: into an empty
+   ``data_point`` table, then the same file again (every row unchanged). A CHECKPOINT precedes
+   each timed step.
 3. SQLite: the same two ingests against a fresh file database.
 
 Prints one JSON object with every figure to stdout and a human-readable table to stderr. The
@@ -43,7 +44,6 @@ from rich.table import Table
 from sqlalchemy import event, func, select
 
 import worker.storage.points as points_module
-import worker.tasks.ingest as ingest_task
 from pipelines import ingest
 from pipelines.synthetic import make_series, to_csv_bytes
 from worker.storage.db import get_engine, session_scope, upgrade
@@ -195,8 +195,8 @@ def instrumented(url: str) -> Iterator[StoreTimer]:
     timer = StoreTimer()
     patches: list[tuple[Any, str]] = [
         (ingest, "infer_intervals"),
-        (ingest_task, "resolve_tags"),
-        (ingest_task, "upsert_points"),
+        (points_module, "resolve_tags"),
+        (points_module, "upsert_points"),
         (points_module, "pg_binary_copy"),
     ]
     originals = [(mod, name, getattr(mod, name)) for mod, name in patches]
@@ -234,7 +234,7 @@ def run_ingest(url: str, tenant_id: str, content: bytes, label: str) -> IngestRu
         parsed = ingest.parse_csv(content, facility_id=FACILITY_ID)
         parsed_at = time.perf_counter()
         with session_scope(url) as s:
-            result = ingest_task.store_parsed(
+            result = points_module.store_parsed(
                 s, job_id=job_id, tenant_id=tenant_id, upload_id=None, parsed=parsed
             )
         finished = time.perf_counter()

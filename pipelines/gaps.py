@@ -47,9 +47,15 @@ usable timestamps (copied only when some point is unusable or outside the window
 scalar threshold when all tags share one cadence, else with a per-point threshold; the few
 candidates are then checked against their own tag's threshold and tag boundary. Edges come from
 the first/last usable point of each tag (per-tag bounds), vectorised; no per-tag Python loop.
+
+Keeping stored gaps current: ``diff_gaps`` says which computed gaps are new, changed or already
+stored, which stored ones late data filled, and which are long enough to alert;
+``find_stale_gaps`` opens the trailing gap of tags whose data stopped arriving, between analyses.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -196,3 +202,123 @@ def _round_div(num: np.ndarray | int, den: np.ndarray) -> np.ndarray:
     """round(num / den) for positive int64 ``den``, halves up, exact."""
     out: np.ndarray = (2 * num + den) // (2 * den)
     return out
+
+
+# --- keeping stored gaps current ----------------------------------------------------------------
+
+STORED_GAP_COLUMNS = ("gap_start", "gap_end", "duration_minutes", "missing_points", "open")
+
+
+@dataclass(frozen=True)
+class GapDiff:
+    """What makes one tag's stored active gaps equal its computed ones (``diff_gaps``).
+
+    ``gaps``: the computed gaps in their order, as they are to be stored: ``STORED_GAP_COLUMNS``
+    plus ``action`` (object: "insert" a new gap, "update" the stored gap with the same start, or
+    "keep" it as stored) and ``alert`` (bool: at least the alert length). ``resolved``: the stored
+    gaps (their rows, in their order) that are no longer there: late data filled them.
+    """
+
+    gaps: pd.DataFrame
+    resolved: pd.DataFrame
+
+    @property
+    def counts(self) -> dict[str, int]:
+        action = self.gaps["action"]
+        return {
+            "detected": int((action == "insert").sum()),
+            "resolved": len(self.resolved),
+            "updated": int((action == "update").sum()),
+        }
+
+
+def diff_gaps(stored: pd.DataFrame, computed: pd.DataFrame, *, alert_minutes: float) -> GapDiff:
+    """Compare one tag's stored active gaps with the gaps just computed for the same span.
+
+    ``stored`` has ``STORED_GAP_COLUMNS`` (gap_start unique): gap_start and gap_end
+    (datetime64, UTC), duration_minutes (float64, minutes), missing_points (int64), open (bool).
+    ``computed`` has ``GAP_COLUMNS`` (one tag). A gap is identified by its start: a computed gap
+    whose start is not stored is new; one whose stored gap differs in end, open or missing
+    points is updated in place (an open gap grows or closes); the rest is kept as stored. A gap
+    alerts when its duration (as stored afterwards) is at least ``alert_minutes``.
+    """
+    start = _utc_us(computed["gap_start"])
+    at = pd.DatetimeIndex(_utc_us(stored["gap_start"])).get_indexer(start)
+    known = at >= 0
+    old = stored.iloc[at[known]]
+    same = np.zeros(len(computed), dtype=bool)
+    same[known] = (
+        (_utc_us(old["gap_end"]) == _utc_us(computed["gap_end"][known]))
+        & (old["open"].to_numpy(dtype=bool) == computed["open"].to_numpy(dtype=bool)[known])
+        & (old["missing_points"].to_numpy() == computed["missing_points"].to_numpy()[known])
+    )
+    duration = computed["duration_minutes"].to_numpy(dtype=np.float64).copy()
+    kept = np.flatnonzero(same)
+    duration[kept] = stored["duration_minutes"].to_numpy(dtype=np.float64)[at[kept]]
+    gaps = pd.DataFrame(
+        {
+            "gap_start": start,
+            "gap_end": _utc_us(computed["gap_end"]),
+            "duration_minutes": duration,
+            "missing_points": computed["missing_points"].to_numpy(dtype=np.int64),
+            "open": computed["open"].to_numpy(dtype=bool),
+            "action": np.where(known, np.where(same, "keep", "update"), "insert").astype(object),
+            "alert": duration >= alert_minutes,
+        }
+    )
+    gone = ~pd.DatetimeIndex(_utc_us(stored["gap_start"])).isin(start)
+    return GapDiff(gaps=gaps, resolved=stored[gone])
+
+
+def find_stale_gaps(latest: pd.DataFrame, *, now: pd.Timestamp) -> pd.DataFrame:
+    """The open gap of every tag whose data stopped arriving, from its last usable point to now.
+
+    ``latest``: tag (int64 tag id), last_ts (datetime64, UTC; NaT when the tag has no usable
+    point), interval_s (float64 seconds; NaN or 0 when unknown). A tag is stale when its last
+    usable point is more than 1.5 intervals before ``now`` (tz-aware). Returns ``GAP_COLUMNS``
+    in the order of ``latest``: gap_start the last point, gap_end ``now``, duration_minutes,
+    missing_points ``round(elapsed / interval) - 1`` (halves to even, at least 0), open True.
+    """
+    now_us = epoch_us(now, "now")
+    assert now_us is not None
+    last = _utc_us(latest["last_ts"])
+    interval = latest["interval_s"].to_numpy(dtype=np.float64)
+    has = np.asarray(last.notna(), dtype=bool) & (np.nan_to_num(interval) != 0)
+    elapsed_s = np.full(len(latest), np.nan)
+    elapsed_s[has] = (now_us - last.asi8[has]) / US
+    stale = has & ~(elapsed_s <= 1.5 * interval)
+    elapsed = elapsed_s[stale]
+    missing = np.maximum(0, np.rint(elapsed / interval[stale]).astype(np.int64) - 1)
+    n = int(stale.sum())
+    return pd.DataFrame(
+        {
+            "tag": latest["tag"].to_numpy(dtype=np.int64)[stale],
+            "gap_start": last[stale],
+            "gap_end": to_timestamps(np.full(n, now_us, dtype=np.int64)),
+            "duration_minutes": elapsed / 60,
+            "missing_points": missing,
+            "open": np.ones(n, dtype=bool),
+        },
+        columns=list(GAP_COLUMNS),
+    )
+
+
+def trailing_window(
+    points: pd.DataFrame, rules: pd.DataFrame | None = None, *, now: pd.Timestamp
+) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The window ``[start, end)`` in which ``find_gaps`` shows that a tag's data stopped
+    arriving (a trailing open gap): from its first usable point to ``now`` (tz-aware), or to just
+    after its latest point when that is later (a clock ahead of ours). None when no point is
+    usable. ``points``/``rules`` of one tag, as in ``pipelines.timeseries``.
+    """
+    series = prepare(points, rules)
+    usable = series.ts[series.usable]
+    if not len(usable):
+        return None
+    latest = points["ts"].max() + pd.Timedelta(microseconds=1)
+    return to_timestamps(usable[:1])[0], max(now, latest)
+
+
+def _utc_us(stamps: pd.Series | pd.Index) -> pd.DatetimeIndex:
+    """Timestamps as a UTC DatetimeIndex of microseconds (what the database stores)."""
+    return pd.DatetimeIndex(pd.to_datetime(stamps, utc=True)).as_unit("us")

@@ -1,4 +1,5 @@
-"""Parse and validate meter readings from CSV bytes or JSON records.
+"""Parse and validate meter readings from CSV bytes or JSON records, and check the parsed points
+against the stored tags (``check_tags``: the facility, the tag, its unit).
 
 Input columns: ``facility_id, tag, timestamp, value[, unit][, quality]``. ``facility_id`` may be
 left out when the caller names one facility for the whole file.
@@ -29,7 +30,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -212,6 +213,120 @@ def infer_intervals(points: pd.DataFrame) -> pd.Series:
     medians = spacing.groupby(level=[0, 1]).median()
     every = pd.MultiIndex.from_frame(ordered[["facility_id", "tag"]].drop_duplicates())
     return medians.reindex(every)
+
+
+# --- points meet the stored tags ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagPairs:
+    """The distinct (facility_id, tag) pairs of ``ParsedPoints.points`` in order of first
+    appearance, and each point's pair: checks run once per pair and are broadcast back."""
+
+    pairs: list[tuple[str, str]]
+    code: np.ndarray  # int64 per point: its pair's index in ``pairs``
+
+
+@dataclass(frozen=True)
+class TagCheck:
+    """Points that may be stored, and the rows refused once the points met the stored tags."""
+
+    keep: np.ndarray  # bool per point
+    tag_id: np.ndarray  # int64 per kept point
+    rejected: pd.DataFrame  # row (int64), reason (object: str)
+
+
+def tag_pairs(points: pd.DataFrame) -> TagPairs:
+    """The (facility_id, tag) pair of each point of ``ParsedPoints.points``."""
+    fac = pd.Categorical(points["facility_id"])
+    tag = pd.Categorical(points["tag"])
+    code, _ = pd.factorize(fac.codes.astype(np.int64) * len(tag.categories) + tag.codes)
+    first_row = np.unique(code, return_index=True)[1]
+    pairs = [
+        (str(fac.categories[fac.codes[i]]), str(tag.categories[tag.codes[i]])) for i in first_row
+    ]
+    return TagPairs(pairs=pairs, code=code)
+
+
+def check_tags(
+    points: pd.DataFrame,
+    pairs: TagPairs,
+    *,
+    tag_id: np.ndarray,
+    tag_unit: Sequence[str | None],
+    facility_known: np.ndarray,
+) -> TagCheck:
+    """Refuse the points of unknown facilities, of tags that do not exist (a strict facility's
+    unknown tags are not created for it) and with a unit that contradicts their tag's unit.
+
+    Per pair of ``pairs``: ``tag_id`` (int64, -1 when there is no such tag), ``tag_unit`` (the
+    tag's unit; "" or None when it has none or there is no tag) and ``facility_known`` (bool:
+    one of the tenant's facilities). An unknown facility outranks an unknown tag, which outranks
+    a wrong unit, as the reason a row gives. Units compare without case and spaces.
+    """
+    unit = pd.Categorical(points["unit"])
+    pair = pairs.code
+    # Units: compare each distinct (pair, unit) once.
+    combo, _ = pd.factorize(pair.astype(np.int64) * (len(unit.categories) + 1) + unit.codes)
+    combo_first = np.unique(combo, return_index=True)[1]
+    combo_reason = np.full(len(combo_first), None, dtype=object)
+    for k, i in enumerate(combo_first):
+        given = str(unit.categories[unit.codes[i]]) if unit.codes[i] >= 0 else ""
+        expected = tag_unit[pair[i]]
+        if given and expected and normalise_unit(given) != normalise_unit(expected):
+            combo_reason[k] = f"unit '{given}' does not match the tag's unit '{expected}'"
+    reason = combo_reason[combo]
+    point_tag = tag_id[pair]
+    unknown_tag = point_tag < 0
+    if unknown_tag.any():
+        names = np.array([t for _, t in pairs.pairs], dtype=object)
+        reason[unknown_tag] = [
+            f"unknown tag '{t}': the facility is strict, create the tag first"
+            for t in names[pair[unknown_tag]]
+        ]
+    unknown_fac = ~facility_known[pair]
+    if unknown_fac.any():
+        fids = np.array([f for f, _ in pairs.pairs], dtype=object)
+        reason[unknown_fac] = [f"unknown facility_id '{f}'" for f in fids[pair[unknown_fac]]]
+    bad = pd.notna(reason)
+    return TagCheck(
+        keep=~bad,
+        tag_id=point_tag[~bad],
+        rejected=pd.DataFrame({"row": points["row"].to_numpy()[bad], "reason": reason[bad]}),
+    )
+
+
+def first_units(points: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """The first unit given per (facility_id, tag) (the unit of a tag created for them)."""
+    given = points[points["unit"].astype(object) != ""]
+    first = given.drop_duplicates(["facility_id", "tag"])
+    return {
+        (f, t): u
+        for f, t, u in zip(
+            first["facility_id"].astype(object),
+            first["tag"].astype(object),
+            first["unit"].astype(object),
+            strict=True,
+        )
+    }
+
+
+def normalise_unit(unit: str) -> str:
+    """A unit as compared: ``"m3 / h"`` and ``"M3/h"`` are the same unit."""
+    return unit.strip().lower().replace(" ", "")
+
+
+def with_raw(rejected: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """``rejected`` (row, reason) of rows that parsed, with their ``raw`` text rebuilt from
+    ``points`` (``facility_id,tag,timestamp,value,unit``; the file's own text is not kept)."""
+    if rejected.empty:
+        return rejected.assign(raw=pd.Series(dtype=object))
+    by_row = points.set_index("row")
+    raw = [
+        f"{p.facility_id},{p.tag},{cast(pd.Timestamp, p.ts).isoformat()},{p.value!r},{p.unit}"
+        for p in by_row.loc[rejected["row"]].itertuples()
+    ]
+    return rejected.assign(raw=raw)
 
 
 def _decode(data: bytes) -> str:

@@ -88,7 +88,9 @@ flagged points; runs come from ``np.diff``/``np.flatnonzero``. No Python loop to
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -550,3 +552,62 @@ def _localize(wall: pd.DatetimeIndex, tz: str) -> pd.DatetimeIndex:
 
 def _to_us(stamps: pd.DatetimeIndex) -> np.ndarray:
     return np.asarray(stamps.tz_convert("UTC").as_unit("us").asi8, dtype=np.int64)
+
+
+# --- alerts, and the days an analysis scores -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """When a tag alerts: a gap at least ``gap_minutes`` long, a day less complete than
+    ``completeness`` (a fraction), a day flat for ``flatline_hours`` or more."""
+
+    gap_minutes: float
+    completeness: float
+    flatline_hours: float
+
+    def overridden(
+        self,
+        *,
+        gap_minutes: float | None = None,
+        completeness: float | None = None,
+        flatline_hours: float | None = None,
+    ) -> AlertThresholds:
+        """These thresholds with a tag's own values in place (None keeps the default)."""
+        return AlertThresholds(
+            gap_minutes=self.gap_minutes if gap_minutes is None else float(gap_minutes),
+            completeness=self.completeness if completeness is None else float(completeness),
+            flatline_hours=self.flatline_hours if flatline_hours is None else float(flatline_hours),
+        )
+
+
+def quality_alerts(rows: pd.DataFrame, thresholds: AlertThresholds) -> pd.DataFrame:
+    """Which rows of ``score_quality`` alert, on the index of ``rows``: low_completeness (bool:
+    completeness below the threshold) and flatline (bool: flat for at least the threshold)."""
+    return pd.DataFrame(
+        {
+            "low_completeness": rows["completeness"] < thresholds.completeness,
+            "flatline": rows["flatline_minutes"] >= thresholds.flatline_hours * 60,
+        },
+        index=rows.index,
+    )
+
+
+def days_to_score(
+    start: dt.datetime, end: dt.datetime, *, tz: str, now: dt.datetime
+) -> tuple[dt.date, dt.date]:
+    """First and last local day in ``tz`` that ``[start, end]`` (tz-aware) touches, the last no
+    later than the last day that has ended at ``now``: when it falls before the first, no day
+    is due."""
+    zone = ZoneInfo(tz)
+    return start.astimezone(zone).date(), min(end.astimezone(zone).date(), last_ended_day(now, tz))
+
+
+def last_ended_day(now: dt.datetime, tz: str) -> dt.date:
+    """The last day in ``tz`` that has ended at ``now`` (tz-aware): the local yesterday."""
+    return (now.astimezone(ZoneInfo(tz)) - dt.timedelta(days=1)).date()
+
+
+def local_midnight(day: dt.date, tz: str) -> pd.Timestamp:
+    """The start of ``day`` in ``tz``, as a UTC timestamp."""
+    return pd.Timestamp(day, tz=ZoneInfo(tz)).tz_convert("UTC")

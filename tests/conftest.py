@@ -1,9 +1,10 @@
 """Shared fixtures: real PostgreSQL and Redis (skipped locally when absent, required on CI),
-per-test configuration, and API clients.
+migrated databases copied from a template, per-test configuration, a webhook receiver, and the
+Hypothesis profiles.
 
-Services come from TICKWORK_TEST_DATABASE_URL (a PostgreSQL server; each test session creates and
-drops its own database there) and TICKWORK_TEST_REDIS_URL (a dedicated db index, flushed around
-each test that uses it).
+Where the services are and how a test process (or pytest-xdist worker) gets its own share of
+them is in tests/services.py; plain helpers are in tests/factories.py; docs/testing.md explains
+both.
 """
 
 from __future__ import annotations
@@ -11,77 +12,102 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis
-from sqlalchemy import make_url, text
+from hypothesis import HealthCheck, settings
+from sqlalchemy import text
 
-PG_SERVER = os.environ.get(
-    "TICKWORK_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.factories import Receiver, serve
+from tests.services import (
+    REDIS_URL,
+    RUN_ENV,
+    TABLES,
+    admin_connection,
+    clear_caches,
+    copy_sqlite,
+    create_migrated_database,
+    drop_template,
+    make_sqlite_template,
+    unavailable,
 )
-REDIS_URL = os.environ.get("TICKWORK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-REQUIRE = os.environ.get("TICKWORK_REQUIRE_SERVICES") == "1"
 
 # Set before any project module reads its settings: the in-process Celery app publishes here.
-os.environ.setdefault("TICKWORK_BROKER_URL", REDIS_URL)
-os.environ.setdefault("TICKWORK_REDIS_URL", REDIS_URL)
+# A value set outside the tests is kept; one set here by the main pytest process (inherited by
+# its xdist workers) is replaced by this process's own Redis URL.
+_DEFAULTED = "_TICKWORK_TEST_DEFAULTED"
+for _key in ("TICKWORK_BROKER_URL", "TICKWORK_REDIS_URL"):
+    if _key not in os.environ or _key in os.environ.get(_DEFAULTED, "").split(","):
+        os.environ[_key] = REDIS_URL
+        os.environ[_DEFAULTED] = ",".join({*os.environ.get(_DEFAULTED, "").split(","), _key} - {""})
+
+# Hypothesis: "dev" (the default) tries 20 examples a test, for a quick local run; "ci" (.ci/run
+# sets HYPOTHESIS_PROFILE=ci) tries each test's full number (tests.factories.examples; 100 where a
+# test names none), derandomized, so a failure on CI recurs the same way on any machine.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev",
+    max_examples=20,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-def _unavailable(what: str, exc: Exception) -> None:
-    message = f"{what} unavailable ({exc}); start it or set the TICKWORK_TEST_* URL"
-    if REQUIRE:
-        pytest.fail(message + " [TICKWORK_REQUIRE_SERVICES=1]", pytrace=False)
-    pytest.skip(message)
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the main process, before any xdist worker starts
+        os.environ.setdefault(RUN_ENV, uuid.uuid4().hex[:8])
 
 
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers added here
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault-injection tests are ``serial`` (`make test` runs them after the parallel pass,
+    one at a time: they kill and restart processes on timers and must not compete for the CPU);
+    the client library's tests share one server, so xdist keeps them on one worker."""
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+        if tier == "fault":
+            item.add_marker(pytest.mark.serial)
+        elif tier == "sdk":
+            item.add_marker(pytest.mark.xdist_group("sdk"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        drop_template()
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for this test session."""
-    try:
-        admin = psycopg.connect(_libpq(PG_SERVER), autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        _unavailable("PostgreSQL", exc)
-    name = f"tickwork_test_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
-    from worker.storage.db import upgrade
-
-    upgrade(url)
+    """A migrated PostgreSQL database of this test process's own (a copy of the run's
+    template), dropped at the end."""
+    admin = admin_connection()
+    url = create_migrated_database(admin, "tickwork_test")
     try:
         yield url
     finally:
+        from sqlalchemy import make_url
+
         from worker.storage.db import get_engine
 
         get_engine.cache_clear()
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
         admin.close()
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        _unavailable("Redis", exc)
-    return REDIS_URL
-
-
-@pytest.fixture
-def redis_url(redis_server: str) -> Iterator[str]:
-    client = redis.Redis.from_url(redis_server)
-    client.flushdb()
-    yield redis_server
-    client.flushdb()
-
-
-TABLES = ("rejected_row", "job", "data_point", "tag", "upload", "facility", "api_key", "tenant")
 
 
 @pytest.fixture
@@ -94,13 +120,19 @@ def pg_db(pg_url: str) -> Iterator[str]:
     yield pg_url
 
 
-@pytest.fixture
-def sqlite_db(tmp_path: Path) -> str:
-    from worker.storage.db import upgrade
+# --- SQLite ----------------------------------------------------------------------------------
 
-    url = f"sqlite:///{tmp_path / 'tickwork.db'}"
-    upgrade(url)
-    return url
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database file, made once per test process."""
+    return make_sqlite_template(tmp_path_factory.mktemp("sqlite-template") / "tickwork.db")
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated SQLite database of this test's own (a copy of the template)."""
+    return copy_sqlite(sqlite_template, tmp_path / "tickwork.db")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -109,15 +141,27 @@ def any_db(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("sqlite_db" if request.param == "sqlite" else "pg_db"))
 
 
-def clear_caches() -> None:
-    from worker.locks import redis_client
-    from worker.settings import get_settings
-    from worker.storage import db
+# --- Redis -----------------------------------------------------------------------------------
 
-    get_settings.cache_clear()
-    db._sessionmaker.cache_clear()
-    db.get_engine.cache_clear()  # the default (None) key would keep a previous test's database
-    redis_client.cache_clear()
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        unavailable("Redis", exc)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    client = redis.Redis.from_url(redis_server)
+    client.flushdb()
+    yield redis_server
+    client.flushdb()
+
+
+# --- configuration and helpers ---------------------------------------------------------------
 
 
 @pytest.fixture
@@ -134,18 +178,9 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     clear_caches()
 
 
-@dataclass
-class Tenant:
-    id: str
-    key: str
-    headers: dict[str, str]
-
-
-def make_tenant(db_url: str, name: str, *, scope: str = "write") -> Tenant:
-    from worker.storage.db import session_scope
-    from worker.storage.tenants import create_api_key, create_tenant
-
-    with session_scope(db_url) as s:
-        tenant = create_tenant(s, name=name)
-        _, key = create_api_key(s, tenant_id=tenant.id, scope=scope)
-    return Tenant(tenant.id, key, {"Authorization": f"Bearer {key}"})
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local webhook receiver over plain HTTP (tests.factories.serve), stopped after."""
+    state, server = serve()
+    yield state
+    server.shutdown()

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, read_session
-from api.errors import not_found
-from api.pages import StartingAfter, listing_page
+from api.errors import found
+from api.pages import StartingAfter, listing_page, numbered
 from api.params import DATE_EXAMPLES, parse_bound
-from api.schemas import MAX_PAGE, JobOut, JobPage, RejectedRowPage
-from worker.storage.jobs import get_job, job_view
-from worker.storage.models import Job, RejectedRow
-from worker.storage.pages import SortKey
+from api.schemas import MAX_PAGE, JobOut, JobPage, RejectedRowOut, RejectedRowPage
+from worker.storage import jobs
 
 router = APIRouter(tags=["jobs"])
 
 
-@router.get("/jobs", response_model=JobPage)
+@router.get("/jobs")
 def list_jobs(
     status: Literal["queued", "running", "succeeded", "failed"] | None = None,
     kind: str | None = Query(None, description="e.g. ingest.process_upload"),
@@ -37,58 +34,35 @@ def list_jobs(
     request: Request,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
-) -> dict[str, Any]:
+) -> JobPage:
     """The tenant's jobs, newest first."""
-    where = [Job.tenant_id == who.tenant_id]
-    if status is not None:
-        where.append(Job.status == status)
-    if kind is not None:
-        where.append(Job.kind == kind)
-    if created_from is not None:
-        where.append(Job.created_at >= parse_bound(created_from, "from", end=False))
-    if created_to is not None:
-        where.append(Job.created_at <= parse_bound(created_to, "to", end=True))
-    keys = [SortKey(Job.created_at, descending=True), SortKey(Job.id)]
-    query = select(Job).where(*where).order_by(Job.created_at.desc(), Job.id)
-    rows, paging = listing_page(
-        request, session, query=query, keys=keys, limit=limit, page=page,
-        starting_after=starting_after, item_id=lambda row: row[0].id,
-        locate=lambda cursor: [Job.id == cursor, Job.tenant_id == who.tenant_id],
+    listing = jobs.job_listing(
+        tenant_id=who.tenant_id, status=status, kind=kind,
+        created_from=parse_bound(created_from, "from", end=False) if created_from else None,
+        created_to=parse_bound(created_to, "to", end=True) if created_to else None,
     )  # fmt: skip
-    return {"data": [job_view(j) for (j,) in rows], **paging}
+    rows, paging = listing_page(request, session, listing, limit=limit, page=page,
+                                starting_after=starting_after)  # fmt: skip
+    return JobPage(data=[JobOut.of(j) for (j,) in rows], **paging)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut)
+@router.get("/jobs/{job_id}")
 def read_job(
     job_id: str, who: Caller = Depends(caller), session: Session = Depends(read_session)
-) -> dict[str, Any]:
-    job = get_job(session, job_id=job_id, tenant_id=who.tenant_id)
-    if job is None:
-        raise not_found("job", job_id)
-    return job_view(job)
+) -> JobOut:
+    return JobOut.of(found(jobs.get_job(session, job_id=job_id, tenant_id=who.tenant_id),
+                           "job", job_id))  # fmt: skip
 
 
-@router.get("/jobs/{job_id}/rejected-rows", response_model=RejectedRowPage)
+@router.get("/jobs/{job_id}/rejected-rows")
 def list_rejected_rows(
     job_id: str,
     limit: int = Query(100, ge=1, le=1000),
     page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
-) -> dict[str, Any]:
-    job = get_job(session, job_id=job_id, tenant_id=who.tenant_id)
-    if job is None:
-        raise not_found("job", job_id)
-    where = (RejectedRow.job_id == job.id, RejectedRow.tenant_id == who.tenant_id)
-    total = session.scalar(select(func.count()).select_from(RejectedRow).where(*where))
-    rows = session.scalars(
-        select(RejectedRow)
-        .where(*where)
-        .order_by(RejectedRow.row_number)
-        .limit(limit)
-        .offset((page - 1) * limit)
-    )
-    return {
-        "data": [{"row": r.row_number, "reason": r.reason, "raw": r.raw} for r in rows],
-        "pagination": {"total": int(total or 0), "page": page, "per_page": limit},
-    }
+) -> RejectedRowPage:
+    job = found(jobs.get_job(session, job_id=job_id, tenant_id=who.tenant_id), "job", job_id)
+    query = jobs.rejected_rows(tenant_id=who.tenant_id, job_id=job.id)
+    rows, pagination = numbered(session, query, limit=limit, page=page)
+    return RejectedRowPage(data=[RejectedRowOut.of(r) for (r,) in rows], pagination=pagination)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, read_session
 from api.errors import ApiError
-from worker.storage.events import iso
+from api.schemas.stats import StatsOut
 from worker.storage.stats import load_usage, month_bounds
 
 router = APIRouter(tags=["stats"])
@@ -20,37 +19,7 @@ router = APIRouter(tags=["stats"])
 PERIOD = re.compile(r"(\d{4})-(\d{2})")
 
 
-class Deliveries(BaseModel):
-    succeeded: int
-    failed: int
-
-
-class UsageOut(BaseModel):
-    points_ingested: int
-    ingest_jobs: int
-    reports_built: int
-    documents_processed: int
-    webhook_deliveries: Deliveries
-
-
-class FacilityUsageOut(UsageOut):
-    name: str | None
-
-
-class PeriodOut(BaseModel):
-    start: str
-    end: str
-
-
-class StatsOut(BaseModel):
-    tenant_id: str
-    period: PeriodOut
-    totals: UsageOut
-    by_facility: dict[str, FacilityUsageOut]
-    unattributed: UsageOut
-
-
-@router.get("/stats", response_model=StatsOut)
+@router.get("/stats")
 def read_stats(
     period: Annotated[
         str | None,
@@ -58,7 +27,7 @@ def read_stats(
     ] = None,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
-) -> dict[str, Any]:
+) -> StatsOut:
     """The tenant's usage in one calendar month (UTC): points ingested, ingest jobs, reports
     built, documents processed and webhook deliveries, in total and per facility.
 
@@ -67,19 +36,9 @@ def read_stats(
     so ``totals`` is the sum of ``by_facility`` and ``unattributed``. ``period.end`` is the last
     second of the month.
     """
-    year, month = _month(period)
-    start, end = month_bounds(year, month)
+    start, end = month_bounds(*_month(period))
     usage = load_usage(session, tenant_id=who.tenant_id, start=start, end=end)
-    return {
-        "tenant_id": who.tenant_id,
-        "period": {"start": iso(start), "end": iso(end - timedelta(seconds=1))},
-        "totals": usage.totals.view(),
-        "by_facility": {
-            facility_id: {"name": usage.names.get(facility_id), **counts.view()}
-            for facility_id, counts in usage.by_facility.items()
-        },
-        "unattributed": usage.unattributed.view(),
-    }
+    return StatsOut.of(usage, tenant_id=who.tenant_id)
 
 
 def _month(period: str | None) -> tuple[int, int]:

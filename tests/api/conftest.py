@@ -1,3 +1,36 @@
-"""The API fixtures (a real PostgreSQL and Redis behind a TestClient) for every API test file."""
+"""The API fixtures: a TestClient of the app on a real PostgreSQL and Redis, and two tenants."""
 
-from tests.api.test_api import alice, bob, client, env  # noqa: F401 - fixtures, shared
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.factories import Tenant, make_tenant
+
+
+@pytest.fixture
+def env(pg_db: str, redis_url: str, configure) -> dict[str, str]:
+    configure(
+        TICKWORK_DATABASE_URL=pg_db, TICKWORK_BROKER_URL=redis_url, TICKWORK_REDIS_URL=redis_url
+    )
+    return {"db": pg_db, "redis": redis_url}
+
+
+@pytest.fixture
+def client(env: dict[str, str]) -> Iterator[TestClient]:
+    from api.app import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def alice(env: dict[str, str]) -> Tenant:
+    return make_tenant(env["db"], "Alice Fuels")
+
+
+@pytest.fixture
+def bob(env: dict[str, str]) -> Tenant:
+    return make_tenant(env["db"], "Bob Biogas")

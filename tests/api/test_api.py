@@ -3,71 +3,30 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pandas as pd
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.conftest import Tenant, make_tenant
+from tests.factories import (
+    CSV,
+    MAPPING,
+    Tenant,
+    assert_error,
+    ingest_rows,
+    make_tenant,
+    minute_rows,
+    new_facility,
+    queued_messages,
+    store_points,
+    tenant_world,
+)
 from worker.storage.db import session_scope
 from worker.storage.models import Job, Upload
-from worker.storage.points import resolve_tags, upsert_points
 from worker.storage.tenants import revoke_api_key
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-
-
-@pytest.fixture
-def env(pg_db: str, redis_url: str, configure) -> dict[str, str]:
-    configure(
-        TICKWORK_DATABASE_URL=pg_db, TICKWORK_BROKER_URL=redis_url, TICKWORK_REDIS_URL=redis_url
-    )
-    return {"db": pg_db, "redis": redis_url}
-
-
-@pytest.fixture
-def client(env: dict[str, str]) -> Iterator[TestClient]:
-    from api.app import create_app
-
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture
-def alice(env: dict[str, str]) -> Tenant:
-    return make_tenant(env["db"], "Alice Fuels")
-
-
-@pytest.fixture
-def bob(env: dict[str, str]) -> Tenant:
-    return make_tenant(env["db"], "Bob Biogas")
-
-
-def assert_error(response, status: int, code: str, field: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert error["code"] == code
-    assert isinstance(error["type"], str) and error["type"]
-    assert isinstance(error["message"], str) and error["message"]
-    if field is not None:
-        assert error["field"] == field
-    return error
-
-
-def new_facility(client: TestClient, who: Tenant, **extra) -> str:
-    response = client.post(
-        "/v1/facilities",
-        headers=who.headers,
-        json={"name": "Plant", "timezone": "America/Los_Angeles", **extra},
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
 
 
 # --- authentication -----------------------------------------------------------------------
@@ -217,16 +176,6 @@ def test_rate_limit_is_per_key(client: TestClient, alice: Tenant, bob: Tenant, c
 
 
 # --- ingest endpoints (no worker here: they must only validate, store and enqueue) -------------
-
-CSV = (
-    b"facility_id,tag,timestamp,value,unit\n"
-    b"{fac},flow,2025-01-01T00:00:00Z,1.5,m3/h\n"
-    b"{fac},flow,2025-01-01T00:01:00Z,1.6,m3/h\n"
-)
-
-
-def queued_messages(redis_url: str, queue: str = "ingest") -> int:
-    return int(redis.Redis.from_url(redis_url).llen(queue))
 
 
 def test_csv_import_is_stored_and_enqueued(
@@ -380,45 +329,6 @@ def test_oversized_uploads_are_413(client: TestClient, alice: Tenant, configure)
 # --- tenant isolation -------------------------------------------------------------------------
 
 
-def _alice_world(client: TestClient, alice: Tenant, env: dict[str, str]) -> dict[str, str]:
-    fac = new_facility(client, alice)
-    tag = client.post(
-        f"/v1/facilities/{fac}/tags", headers=alice.headers, json={"name": "flow", "unit": "m3/h"}
-    )
-    assert tag.status_code == 201
-    job = client.post(
-        "/v1/data-points/import",
-        headers=alice.headers,
-        files={"file": ("p.csv", CSV.replace(b"{fac}", fac.encode()), "text/csv")},
-    )
-    endpoint = client.post(
-        "/v1/webhook-endpoints", headers=alice.headers, json={"url": "https://hooks.example.com/in"}
-    ).json()
-    ping = client.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=alice.headers)
-    mapped = client.put(f"/v1/facilities/{fac}/fuel-mappings", headers=alice.headers,
-                        json={"data": [MAPPING]})  # fmt: skip
-    assert mapped.status_code == 200, mapped.text
-    wanted = {"report_type": "lcfs_quarterly", "facility_id": fac, "quarter": "Q4", "year": 2025}
-    report = client.post("/v1/reports", headers=alice.headers, json=wanted)
-    assert report.status_code == 202, report.text
-    document = client.post("/v1/documents", headers=alice.headers,
-                           files={"file": ("d.pdf", b"%PDF-1.4 x", "application/pdf")})  # fmt: skip
-    assert document.status_code == 202, document.text
-    entries = client.get("/v1/audit-log", headers=alice.headers).json()["data"]
-    return {
-        "entry_id": entries[0]["id"],
-        "document_id": document.json()["document_id"],
-        "report_id": report.json()["id"],
-        "facility_id": fac,
-        "name": "flow",
-        "job_id": job.json()["job_id"],
-        "endpoint_id": endpoint["id"],
-        "message_id": ping.json()["message_id"],
-    }
-
-
-MAPPING = {"tag": "flow", "fuel_pathway_code": "CNG-RNG-001", "fuel_type": "rng", "ci": 40.0,
-           "unit": "m3", "kind": "rate", "rate_per": "h"}  # fmt: skip
 TRANSACTION = {"fuel_pathway_code": "CNG-RNG-001", "fuel_type": "rng", "quantity": 10.0,
                "unit": "scf", "ci": 40.0, "transaction_type": "Sold with Obligation",
                "date": "2025-11-01"}  # fmt: skip
@@ -437,7 +347,7 @@ QUERIES = {"/v1/webhook-endpoints/{endpoint_id}/recover": {"since": "2099-01-01T
 def test_every_route_hides_other_tenants(
     client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
-    ids = _alice_world(client, alice, env)
+    ids = tenant_world(client, alice)
     checked = 0
     for path, operations in client.get("/openapi.json").json()["paths"].items():
         if not re.search(r"{\w+}", path):
@@ -488,38 +398,11 @@ def test_every_route_hides_other_tenants(
 # --- reading data points ----------------------------------------------------------------------
 
 
-def _store_points(db_url: str, tenant_id: str, facility_id: str) -> None:
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    rows = [
-        (tag, start + timedelta(hours=h), float(h)) for tag in ("flow", "ch4") for h in range(48)
-    ]
-    points = pd.DataFrame(
-        {
-            "row": range(len(rows)),
-            "facility_id": pd.Categorical([facility_id] * len(rows)),
-            "tag": pd.Categorical([r[0] for r in rows]),
-            "ts": pd.to_datetime([r[1] for r in rows], utc=True).as_unit("us"),
-            "value": [r[2] for r in rows],
-            "unit": pd.Categorical(["m3/h" if r[0] == "flow" else "%" for r in rows]),
-            "quality": [0] * len(rows),
-        }
-    )
-    with session_scope(db_url) as s:
-        resolved = resolve_tags(s, tenant_id=tenant_id, points=points, intervals=pd.Series())
-        upsert_points(
-            s,
-            tag_id=resolved.tag_id,
-            ts=points["ts"],
-            value=points["value"].to_numpy(),
-            quality=points["quality"].to_numpy(),
-        )
-
-
 def test_data_points_query_and_pagination(
     client: TestClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     fac = new_facility(client, alice)
-    _store_points(env["db"], alice.id, fac)
+    store_points(env["db"], alice.id, fac)
     base = {"facility_id": fac, "start_date": "2025-01-01", "end_date": "2025-01-01"}
     first = client.get("/v1/data-points", headers=alice.headers, params=base).json()
     assert first["pagination"] == {"total": 48, "page": 1, "per_page": 100}  # a whole day
@@ -621,14 +504,12 @@ def test_tag_limits_validated(client: TestClient, alice: Tenant) -> None:
 def test_gaps_quality_alerts_events_are_tenant_scoped(
     client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from tests.integration.test_analysis import _ingest, _minutes
+    from datetime import UTC, datetime
 
     fac = new_facility(client, alice, timezone="UTC")
     t0 = datetime(2025, 1, 15, tzinfo=UTC)
-    rows = [*_minutes(t0, 600), *_minutes(t0 + timedelta(hours=12), 720)]
-    _ingest(env["db"], alice.id, fac, rows, now=datetime(2025, 2, 1, tzinfo=UTC))
+    rows = [*minute_rows(t0, 600), *minute_rows(t0 + timedelta(hours=12), 720)]
+    ingest_rows(env["db"], alice.id, fac, rows, now=datetime(2025, 2, 1, tzinfo=UTC))
     h = alice.headers
     gaps = client.get("/v1/gaps", headers=h, params={"facility_id": fac, "status": "closed"})
     assert [(g["tag"], g["gap_start"], g["duration_minutes"]) for g in gaps.json()["data"]] == [

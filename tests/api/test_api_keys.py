@@ -11,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select, text
 
-from tests.api.test_api import _alice_world, assert_error
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, assert_error, make_tenant, tenant_world
 from worker.storage import tenants
 from worker.storage.db import get_engine, session_scope
 from worker.storage.models import ApiKey
@@ -46,7 +45,7 @@ def test_keys_are_compared_in_constant_time(alice: Tenant, env, monkeypatch) -> 
 
 
 def test_no_table_holds_a_plaintext_key(client: TestClient, alice: Tenant, env) -> None:
-    _alice_world(client, alice, env)  # jobs, webhooks, reports, documents, audit entries...
+    tenant_world(client, alice)  # jobs, webhooks, reports, documents, audit entries...
     reader = make_tenant(env["db"], "Reader", scope="read")
     with session_scope(env["db"]) as s:
         assert tenants.revoke_api_key(s, key_id=s.scalar(select(ApiKey.id).where(
@@ -66,7 +65,7 @@ def test_no_table_holds_a_plaintext_key(client: TestClient, alice: Tenant, env) 
 
 
 def test_read_only_key_is_refused_by_every_write(client: TestClient, alice: Tenant, env) -> None:
-    ids = _alice_world(client, alice, env)
+    ids = tenant_world(client, alice)
     reader = make_tenant(env["db"], "Reader", scope="read")
     writes = reads = 0
     for path, operations in client.get("/openapi.json").json()["paths"].items():

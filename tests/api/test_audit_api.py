@@ -9,9 +9,7 @@ import itertools
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from tests.api.test_api import CSV, MAPPING, new_facility
-from tests.conftest import Tenant
-from tests.integration.test_documents import invoice
+from tests.factories import CSV, MAPPING, Tenant, invoice, new_facility
 from worker.storage.db import get_engine, session_scope
 from worker.storage.tenants import create_api_key, revoke_api_key
 

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.test_api import _store_points, assert_error, new_facility
-from tests.conftest import Tenant
+from tests.factories import Tenant, assert_error, new_facility, store_points
 from worker.storage import audit
 from worker.storage.db import session_scope
 from worker.storage.events import publish
@@ -46,7 +45,7 @@ def test_data_point_cursor_pages_join_up(
     client: TestClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     fac = new_facility(client, alice)
-    _store_points(env["db"], alice.id, fac)  # 2 tags x 48 hourly points
+    store_points(env["db"], alice.id, fac)  # 2 tags x 48 hourly points
     params = {"facility_id": fac, "start_date": "2025-01-01", "end_date": "2025-01-02"}
     every = numbered(client, alice, "/v1/data-points", params)
     assert len(every) == 96
@@ -67,8 +66,8 @@ def test_bad_and_foreign_data_point_cursors_are_400(
     client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     fac_a, fac_b = new_facility(client, alice), new_facility(client, bob)
-    _store_points(env["db"], alice.id, fac_a)
-    _store_points(env["db"], bob.id, fac_b)
+    store_points(env["db"], alice.id, fac_a)
+    store_points(env["db"], bob.id, fac_b)
     bob_first = client.get(
         "/v1/data-points",
         headers=bob.headers,

@@ -9,8 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.api.test_api import assert_error, new_facility, queued_messages
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, assert_error, make_tenant, new_facility, queued_messages
 from worker.storage.db import session_scope
 from worker.storage.models import Document, Job, Upload
 

@@ -19,22 +19,23 @@ from hypothesis import strategies as st
 
 from pipelines.errors import PipelineError
 from pipelines.ingest import parse_batch, parse_csv
-from tests.api.test_api import new_facility
-from tests.conftest import Tenant
-from tests.unit.test_ingest_fuzz import (
+from tests.factories import (
     BYTE_EDITS,
     ENVELOPES,
     ODD_JSON_VALUES,
+    Tenant,
     csv_bytes,
+    examples,
     item,
     mutate_bytes,
+    new_facility,
     valid_rows,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 FUZZ = settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     derandomize=True,
     database=None,

@@ -16,8 +16,7 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
-from tests.api.test_api import assert_error, new_facility, queued_messages
-from tests.conftest import Tenant
+from tests.factories import Tenant, assert_error, new_facility, queued_messages
 from worker.storage.db import session_scope
 from worker.storage.models import Upload
 

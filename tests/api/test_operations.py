@@ -16,10 +16,15 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.test_api import MAPPING, assert_error, new_facility
-from tests.conftest import Tenant, make_tenant
-from tests.integration.test_documents import invoice
-from tests.integration.test_webhooks import Receiver, receiver  # noqa: F401 - a fixture
+from tests.factories import (
+    MAPPING,
+    Receiver,
+    Tenant,
+    assert_error,
+    invoice,
+    make_tenant,
+    new_facility,
+)
 from worker.delivery.webhooks import Settings, deliver_due
 from worker.kinds import QUEUES
 from worker.storage.db import session_scope
@@ -167,7 +172,7 @@ DELIVERY = Settings(
 )
 
 
-def _ingest(client: TestClient, who: Tenant, content: bytes, **form: str) -> dict:
+def ingest_rows(client: TestClient, who: Tenant, content: bytes, **form: str) -> dict:
     from worker.tasks.ingest import process_upload
 
     response = client.post("/v1/data-points/import", headers=who.headers, data=form,
@@ -194,7 +199,7 @@ def _usage(points: int = 0, jobs: int = 0, reports: int = 0, documents: int = 0,
             "webhook_deliveries": {"succeeded": succeeded, "failed": failed}}  # fmt: skip
 
 
-def test_stats_count_real_work_by_facility_and_tenant(ops: dict, receiver: Receiver) -> None:  # noqa: F811
+def test_stats_count_real_work_by_facility_and_tenant(ops: dict, receiver: Receiver) -> None:
     from worker.tasks.reports import build_lcfs
 
     client, db = ops["client"], ops["db"]
@@ -213,18 +218,18 @@ def test_stats_count_real_work_by_facility_and_tenant(ops: dict, receiver: Recei
     # Facility named per row: attributed through the tags the job wrote.
     rows_a = "".join(f"{fac_a},flow,2025-01-01T00:0{i}:00Z,{i}\n" for i in range(3))
     file_a = f"facility_id,tag,timestamp,value\n{rows_a}".encode()
-    assert _ingest(client, alice, file_a)["result"]["inserted"] == 3
-    assert _ingest(client, alice, file_a)["result"]["inserted"] == 0  # the same file: no points
+    assert ingest_rows(client, alice, file_a)["result"]["inserted"] == 3
+    assert ingest_rows(client, alice, file_a)["result"]["inserted"] == 0  # the same file: no points
     # Facility named with the upload.
     file_b = b"tag,timestamp,value\nkwh,2025-01-01T00:00:00Z,1\nkwh,2025-01-01T01:00:00Z,2\n"
-    assert _ingest(client, alice, file_b, facility_id=fac_b)["result"]["inserted"] == 2
+    assert ingest_rows(client, alice, file_b, facility_id=fac_b)["result"]["inserted"] == 2
     # Two facilities in one file: its result cannot be split, so it is unattributed.
     mixed = (f"facility_id,tag,timestamp,value\n{fac_a},gas,2025-01-02T00:00:00Z,1\n"
              f"{fac_b},gas,2025-01-02T00:00:00Z,1\n").encode()  # fmt: skip
-    assert _ingest(client, alice, mixed)["result"]["inserted"] == 2
+    assert ingest_rows(client, alice, mixed)["result"]["inserted"] == 2
     # A job that fails in the worker (a header naming a column twice) counts, with no points.
     bad = b"tag,timestamp,value,value\nkwh,2025-01-03T00:00:00Z,1,2\n"
-    assert _ingest(client, alice, bad, facility_id=fac_b)["status"] == "failed"
+    assert ingest_rows(client, alice, bad, facility_id=fac_b)["status"] == "failed"
 
     mapped = client.put(f"/v1/facilities/{fac_a}/fuel-mappings", headers=alice.headers,
                         json={"data": [MAPPING]})  # fmt: skip

@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

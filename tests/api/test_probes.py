@@ -11,8 +11,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from tests.api.test_api import _alice_world, _store_points, assert_error, new_facility
-from tests.conftest import Tenant, make_tenant
+from tests.factories import (
+    Tenant,
+    assert_error,
+    ingest_rows,
+    make_tenant,
+    minute_rows,
+    new_facility,
+    store_points,
+    tenant_world,
+)
 from worker.storage.db import session_scope
 from worker.storage.jobs import create_job
 from worker.storage.models import Job, Report
@@ -48,7 +56,7 @@ def _dated_query(path: str, ids: dict[str, str], **bounds: str) -> tuple[str, di
 def test_far_dates_are_answered(
     client: TestClient, alice: Tenant, env: dict[str, str], path: str, bounds: dict[str, str]
 ) -> None:
-    ids = _alice_world(client, alice, env)
+    ids = tenant_world(client, alice)
     url, query = _dated_query(path, ids, **bounds)
     response = client.get(url, headers=alice.headers, params=query)
     assert response.status_code == 200, response.text
@@ -60,7 +68,7 @@ def test_far_dates_are_answered(
 def test_dates_beyond_the_calendar_are_400(
     client: TestClient, alice: Tenant, env: dict[str, str], path: str, bad: str
 ) -> None:
-    ids = _alice_world(client, alice, env)
+    ids = tenant_world(client, alice)
     url, query = _dated_query(path, ids, end_date=bad)
     assert_error(client.get(url, headers=alice.headers, params=query), 400, "invalid_parameter",
                  "end_date")  # fmt: skip
@@ -86,7 +94,7 @@ def test_array_spellings_and_per_page_are_honoured(
     client: TestClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     fac = new_facility(client, alice)
-    _store_points(env["db"], alice.id, fac)
+    store_points(env["db"], alice.id, fac)
     base = {"facility_id": fac, "start_date": "2025-01-01", "end_date": "2025-01-01"}
 
     def points(query: str) -> dict:
@@ -173,7 +181,7 @@ def test_control_characters_in_names_are_400(client: TestClient, alice: Tenant, 
 def test_every_route_refuses_an_unknown_parameter(
     client: TestClient, alice: Tenant, env: dict[str, str]
 ) -> None:
-    ids = _alice_world(client, alice, env)
+    ids = tenant_world(client, alice)
     checked = 0
     for path, operations in client.get("/openapi.json").json()["paths"].items():
         if not path.startswith("/v1/"):
@@ -235,7 +243,7 @@ def _assert_counted(response, remaining: int) -> None:
 def test_rate_limit_headers_on_errors_and_downloads(
     client: TestClient, alice: Tenant, env: dict[str, str], configure
 ) -> None:
-    ids = _alice_world(client, alice, env)
+    ids = tenant_world(client, alice)
     configure(TICKWORK_RATE_LIMIT_PER_MINUTE="100")
     reader = make_tenant(env["db"], "Reader", scope="read")
     with session_scope(env["db"]) as s:
@@ -276,7 +284,7 @@ def test_rate_limit_headers_on_errors_and_downloads(
 def test_another_tenants_facility_is_404_on_lists(
     client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str], path: str
 ) -> None:
-    ids = _alice_world(client, alice, env)
+    ids = tenant_world(client, alice)
     theirs = client.get(path, headers=bob.headers, params={"facility_id": ids["facility_id"]})
     assert_error(theirs, 404, "not_found")
     assert ids["facility_id"] in theirs.json()["error"]["message"]
@@ -289,7 +297,7 @@ def test_another_tenants_facility_is_404_on_lists(
 def test_audit_entry_by_id_and_newest_first(
     client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
-    _alice_world(client, alice, env)
+    tenant_world(client, alice)
     oldest_first = client.get("/v1/audit-log", headers=alice.headers).json()["data"]
     newest_first = client.get("/v1/audit-log", headers=alice.headers,
                               params={"order": "desc"}).json()["data"]  # fmt: skip
@@ -327,14 +335,12 @@ LIST_ROUTES: dict[str, list[dict[str, str]]] = {
 
 @pytest.fixture
 def both_worlds(client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]) -> dict:
-    from tests.integration.test_analysis import _ingest, _minutes
-
-    ids = _alice_world(client, alice, env)
-    _store_points(env["db"], alice.id, ids["facility_id"])  # tags flow and ch4, 2025-01-01..02
+    ids = tenant_world(client, alice)
+    store_points(env["db"], alice.id, ids["facility_id"])  # tags flow and ch4, 2025-01-01..02
     t0 = datetime(2025, 1, 15, tzinfo=UTC)
-    rows = [*_minutes(t0, 600), *_minutes(t0 + timedelta(hours=12), 720)]
-    _ingest(env["db"], alice.id, ids["facility_id"], rows, now=datetime(2025, 2, 1, tzinfo=UTC))
-    _alice_world(client, bob, env)  # Bob has objects of his own: filters must not leak either way
+    rows = [*minute_rows(t0, 600), *minute_rows(t0 + timedelta(hours=12), 720)]
+    ingest_rows(env["db"], alice.id, ids["facility_id"], rows, now=datetime(2025, 2, 1, tzinfo=UTC))
+    tenant_world(client, bob)  # Bob has objects of his own: filters must not leak either way
     return ids
 
 

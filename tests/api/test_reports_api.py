@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.test_api import MAPPING, assert_error, new_facility, queued_messages
-from tests.conftest import Tenant
+from tests.factories import MAPPING, Tenant, assert_error, new_facility, queued_messages
 
 
 def _report(client: TestClient, who: Tenant, **body):

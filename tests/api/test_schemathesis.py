@@ -51,8 +51,8 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import text
 
 from api.app import create_app
-from tests.api.test_api import _alice_world
-from tests.conftest import TABLES, Tenant, clear_caches
+from tests.factories import Tenant, examples, tenant_world
+from tests.services import TABLES, clear_caches
 from worker.storage.db import get_engine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -116,14 +116,14 @@ def world(pg_url: str, redis_server: str) -> Iterator[dict[str, str]]:
         redis.Redis.from_url(redis_server).flushdb()
         alice = _tenant_with_fixed_key(pg_url)
         with TestClient(APP) as client:
-            yield _alice_world(client, alice, {"db": pg_url, "redis": redis_server})
+            yield tenant_world(client, alice)
     redis.Redis.from_url(redis_server).flushdb()
     clear_caches()
 
 
 @schema.parametrize()
 @settings(
-    max_examples=20,
+    max_examples=examples(20),
     deadline=None,
     derandomize=True,
     database=None,

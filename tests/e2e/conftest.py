@@ -13,17 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from kombu import Connection, pools
 
-from tests.conftest import _unavailable
+from tests.services import unavailable
 
 RABBITMQ_URL = os.environ.get("TICKWORK_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
@@ -47,7 +45,7 @@ def rabbitmq_server() -> Iterator[str]:
     try:
         server.ensure_connection(max_retries=1)
     except Exception as exc:  # kombu wraps refused/reset connections in several types
-        _unavailable("RabbitMQ", exc)
+        unavailable("RabbitMQ", exc)
     finally:
         server.release()
     vhost = f"tickwork_test_{uuid.uuid4().hex[:8]}"
@@ -122,31 +120,3 @@ def broker(request: pytest.FixtureRequest, redis_url: str) -> Iterator[str]:
     url = redis_url if request.param == "redis" else request.getfixturevalue("rabbitmq_url")
     with in_process_broker(url):
         yield url
-
-
-def wait_worker_ready(log: Path, proc: subprocess.Popen, broker: str, timeout: float = 60) -> None:
-    """Until the worker logging to ``log`` is ready to consume, and check it is connected to
-    ``broker``'s kind (so a RabbitMQ run cannot quietly run on Redis)."""
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace") if log.exists() else ""
-        if " ready." in text:
-            break
-        if proc.poll() is not None:
-            raise AssertionError(f"worker exited with {proc.returncode}:\n{text[-3000:]}")
-        time.sleep(0.1)
-    else:
-        raise AssertionError(f"worker not ready after {timeout:.0f} s:\n{text[-3000:]}")
-    scheme = broker.split("://", 1)[0]
-    assert f"Connected to {scheme}://" in text, text[-3000:]
-
-
-def stack_env(db: str, broker: str, redis_url: str, data_dir: Path) -> dict[str, str]:
-    """The settings every process of an end-to-end stack shares."""
-    return {
-        "TICKWORK_DATABASE_URL": db,
-        "TICKWORK_BROKER_URL": broker,
-        "TICKWORK_REDIS_URL": redis_url,
-        "TICKWORK_DATA_DIR": str(data_dir),
-    }

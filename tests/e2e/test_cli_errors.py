@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy import make_url
 
-from tests.conftest import PG_SERVER, _libpq, _unavailable
+from tests.services import PG_SERVER, libpq, unavailable
 from worker.broker import free_port
 
 TICKWORK = [sys.executable, "-m", "worker.cli.main"]
@@ -42,9 +42,9 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], *needles: str)
 @pytest.fixture
 def admin() -> psycopg.Connection:
     try:
-        conn = psycopg.connect(_libpq(PG_SERVER), autocommit=True, connect_timeout=3)
+        conn = psycopg.connect(libpq(PG_SERVER), autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        _unavailable("PostgreSQL", exc)
+        unavailable("PostgreSQL", exc)
     yield conn
     conn.close()
 
@@ -69,7 +69,7 @@ def test_db_upgrade_without_the_right_to_create_says_how_in_one_line(admin, tmp_
     try:
         url = make_url(PG_SERVER).set(username=role, password=None, database=name)
         try:
-            psycopg.connect(_libpq(url.set(database="postgres").render_as_string()),
+            psycopg.connect(libpq(url.set(database="postgres").render_as_string()),
                             connect_timeout=3).close()  # fmt: skip
         except psycopg.OperationalError as exc:  # the server wants a password for new roles
             pytest.skip(f"cannot log in as a new role on the test server: {exc}")

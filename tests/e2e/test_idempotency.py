@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant
 from worker.broker import free_port
 from worker.processes import wait_http
 from worker.storage.db import session_scope

@@ -15,9 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import make_tenant
-from tests.e2e.conftest import stack_env
-from tests.e2e.test_worker import upload, wait_job
+from tests.factories import make_tenant, stack_env, upload, wait_job
 from worker import processes
 from worker.broker import free_port
 from worker.kinds import QUEUES

@@ -21,9 +21,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Tenant, make_tenant
 from tests.documents_corpus import render_pdf, specs
-from tests.e2e.conftest import wait_worker_ready
+from tests.factories import Tenant, make_tenant, wait_worker_ready
 from tests.fault.harness import receiving
 from worker import processes
 from worker.kinds import QUEUES, route_for

@@ -4,7 +4,6 @@ RabbitMQ as the broker (every test runs on both; Redis holds locks and rate limi
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipelines.synthetic import make_series, to_csv_bytes
-from tests.conftest import Tenant, make_tenant
-from tests.e2e.conftest import stack_env, wait_worker_ready
+from tests.factories import Tenant, make_tenant, stack_env, upload, wait_job, wait_worker_ready
 from worker import processes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -41,27 +39,6 @@ def stack(pg_db: str, redis_url: str, broker: str, configure, tmp_path: Path) ->
             "log": tmp_path / "worker.log",
             "worker": worker,
         }
-
-
-def wait_job(client: TestClient, who: Tenant, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        view = client.get(f"/v1/jobs/{job_id}", headers=who.headers).json()
-        if view["status"] in ("succeeded", "failed"):
-            return view
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {view['status']} after {timeout} s")
-
-
-def upload(client: TestClient, who: Tenant, content: bytes, **form) -> str:
-    response = client.post(
-        "/v1/data-points/import",
-        headers=who.headers,
-        data=form,
-        files={"file": ("points.csv", content, "text/csv")},
-    )
-    assert response.status_code == 202, response.text
-    return response.json()["job_id"]
 
 
 def count(client: TestClient, who: Tenant, facility_id: str) -> int:

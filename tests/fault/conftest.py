@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import Tenant, _unavailable, make_tenant
+from tests.factories import Tenant, make_tenant
 from tests.fault import harness as h
+from tests.services import unavailable
 from worker.broker import EmbeddedBrokerError, redis_server_binary
 
 
@@ -70,7 +71,7 @@ def broker(tmp_path: Path) -> Iterator[h.RedisServer]:
     try:
         redis_server_binary()
     except EmbeddedBrokerError as exc:
-        _unavailable("redis-server", exc)
+        unavailable("redis-server", exc)
     server = h.RedisServer(tmp_path / "redis")
     server.start()
     yield server

@@ -555,13 +555,11 @@ def store_points(db_url: str, *, tenant_id: str, facility_id: str, content: byte
     """Store a CSV's points in-process (what an ingest stores), without a job or analysis."""
     from pipelines import ingest
     from worker.storage.db import session_scope
-    from worker.tasks.ingest import store_parsed
+    from worker.storage.points import store_parsed
 
     parsed = ingest.parse_csv(content, facility_id=facility_id)
     with session_scope(db_url) as s:
-        return store_parsed(
-            s, job_id="-", tenant_id=tenant_id, upload_id=None, parsed=parsed, run=None
-        )
+        return store_parsed(s, job_id="-", tenant_id=tenant_id, upload_id=None, parsed=parsed)
 
 
 def yesterday_csv(*, every_minutes: int = 10) -> bytes:

@@ -73,6 +73,7 @@ elif BREAK == "no_retry":
     ingest_tasks.process_upload.max_retries = 0
 elif BREAK == "no_period_lock":
     analysis_tasks.once_per_period = _always
+    job_tasks.once_per_period = _always
     job_tasks.beat_lock = _always
 elif BREAK in ("no_lease", "long_lease"):
     real_claim = delivery.claim_due
@@ -105,7 +106,7 @@ elif BREAK == "no_job_guard":
 
     base.start_attempt = start_again
 elif BREAK == "report_file_per_attempt":
-    real_render = report_tasks.render
+    real_render = report_tasks.render_signed
 
     def render_and_store(report: Any, fmt: str) -> bytes:
         from sqlalchemy import select
@@ -133,14 +134,14 @@ elif BREAK == "report_file_per_attempt":
                              generated_at=now))  # fmt: skip
         return content
 
-    report_tasks.render = render_and_store
+    report_tasks.render_signed = render_and_store
 elif BREAK == "report_build_time":
-    real_render = report_tasks.render
+    real_render = report_tasks.render_signed
 
     def render_stamped(report: Any, fmt: str) -> bytes:
         return real_render(report, fmt) + f"\n% built {time.time()}\n".encode()
 
-    report_tasks.render = render_stamped
+    report_tasks.render_signed = render_stamped
 elif BREAK == "document_tx_per_attempt":
     real_extract = document_tasks.docs.extract_document
 
@@ -202,7 +203,7 @@ def _then_pause(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 if PAUSE == "report_rendered":
-    report_tasks.render = _then_pause(report_tasks.render)
+    report_tasks.render_signed = _then_pause(report_tasks.render_signed)
 elif PAUSE == "document_extracted":
     document_tasks.docs.extract_document = _then_pause(document_tasks.docs.extract_document)
 elif PAUSE:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_tenant
+from tests.factories import make_tenant
 from tests.fault import harness as h
 from tests.fault.conftest import empty, environment
 

@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import make_tenant
+from tests.factories import make_tenant
 from tests.fault import harness as h
 from tests.fault.conftest import environment
 from worker.broker import free_port

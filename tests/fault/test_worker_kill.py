@@ -139,7 +139,7 @@ DEFAULT_TIMINGS = {
     "TICKWORK_TASK_SOFT_TIME_LIMIT": "1500",
     "TICKWORK_TASK_TIME_LIMIT": "1800",
 }
-RECOVERY_TARGET = 120  # seconds from the kill to the job's result, on default settings (docs/architecture.md)
+RECOVERY_TARGET = 120  # s from the kill to the result on default settings (docs/architecture.md)
 VISIBILITY_TIMEOUT = 3600  # Redis default: without the heartbeat, recovery waits this long
 
 

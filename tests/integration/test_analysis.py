@@ -8,61 +8,15 @@ import pytest
 from sqlalchemy import func, select
 
 from pipelines.ingest import parse_csv
-from tests.conftest import make_tenant
+from tests.factories import ingest_rows, minute_rows, setup_facility
 from worker.storage.db import session_scope
 from worker.storage.jobs import create_job
-from worker.storage.models import Alert, Event, Facility, Gap, QualityScore, Tag
+from worker.storage.models import Alert, Event, Gap, QualityScore, Tag
+from worker.storage.points import store_parsed
 from worker.tasks.analysis import analyse
-from worker.tasks.ingest import store_parsed
 
 T0 = datetime(2025, 1, 15, tzinfo=UTC)
 NOW = datetime(2025, 2, 1, tzinfo=UTC)
-
-
-def _setup(db: str, *, tz: str = "UTC") -> tuple[str, str]:
-    tenant = make_tenant(db, "T")
-    with session_scope(db) as s:
-        fac = Facility(
-            id=f"fac_{tenant.id[-8:]}",
-            tenant_id=tenant.id,
-            name="F",
-            timezone=tz,
-            created_at=datetime.now(UTC),
-        )
-        s.add(fac)
-    return tenant.id, fac.id
-
-
-def _minutes(start: datetime, count: int, value: float = 1.0) -> list[tuple[datetime, float]]:
-    return [(start + timedelta(minutes=i), value) for i in range(count)]
-
-
-def _ingest(
-    db: str,
-    tenant_id: str,
-    fac: str,
-    rows: list[tuple[datetime, float]],
-    tag: str = "flow_rate",
-    now: datetime = NOW,
-) -> dict:
-    body = "".join(f"{fac},{tag},{t.isoformat()},{v}\n" for t, v in rows)
-    parsed = parse_csv(("facility_id,tag,timestamp,value\n" + body).encode())
-    with session_scope(db) as s:
-        job = create_job(s, tenant_id=tenant_id, kind="ingest.process_upload")
-    with session_scope(db) as s:
-        result = store_parsed(s, job_id=job.id, tenant_id=tenant_id, upload_id=None, parsed=parsed)
-        s.flush()
-        ranges = {
-            int(k): (
-                datetime.fromisoformat(a.replace("Z", "+00:00")),
-                datetime.fromisoformat(b.replace("Z", "+00:00")),
-            )
-            for k, (a, b) in result["ranges"].items()
-        }
-        tags = list(s.scalars(select(Tag).where(Tag.id.in_(list(ranges)))))
-        for t in tags:  # tests state the cadence rather than rely on the first batch's median
-            t.expected_interval_s = 60.0
-        return analyse(s, tags=tags, ranges=ranges, now=now)
 
 
 def _events(db: str, kind: str | None = None) -> list[dict]:
@@ -89,10 +43,12 @@ def _gaps(db: str) -> list[tuple[str, str, str, float, int]]:
 
 
 def test_seed_gap_is_detected_once(any_db: str) -> None:
-    tenant_id, fac = _setup(any_db)
+    tenant_id, fac = setup_facility(any_db)
     noon = T0 + timedelta(hours=12)
-    rows = _minutes(noon - timedelta(minutes=10), 11) + _minutes(noon + timedelta(minutes=150), 11)
-    counts = _ingest(any_db, tenant_id, fac, rows, now=noon + timedelta(minutes=161))
+    rows = minute_rows(noon - timedelta(minutes=10), 11) + minute_rows(
+        noon + timedelta(minutes=150), 11
+    )
+    counts = ingest_rows(any_db, tenant_id, fac, rows, now=noon + timedelta(minutes=161))
     assert counts["detected"] == 1
     assert _gaps(any_db) == [
         ("closed", "2025-01-15T12:00:00+00:00", "2025-01-15T14:30:00+00:00", 150.0, 149)
@@ -112,41 +68,41 @@ def test_seed_gap_is_detected_once(any_db: str) -> None:
     ]
     # The same analysis again changes nothing and emits nothing.
     before = _events(any_db)
-    again = _ingest(any_db, tenant_id, fac, rows, now=noon + timedelta(minutes=161))
+    again = ingest_rows(any_db, tenant_id, fac, rows, now=noon + timedelta(minutes=161))
     assert again["detected"] == again["resolved"] == 0
     assert _events(any_db) == before
 
 
 def test_late_data_resolves_the_gap(any_db: str) -> None:
-    tenant_id, fac = _setup(any_db)
-    first = _minutes(T0, 60) + _minutes(T0 + timedelta(hours=3), 60)
-    _ingest(any_db, tenant_id, fac, first, now=T0 + timedelta(hours=4))
+    tenant_id, fac = setup_facility(any_db)
+    first = minute_rows(T0, 60) + minute_rows(T0 + timedelta(hours=3), 60)
+    ingest_rows(any_db, tenant_id, fac, first, now=T0 + timedelta(hours=4))
     assert [g[0] for g in _gaps(any_db)] == ["closed"]
-    late = _minutes(T0 + timedelta(minutes=60), 120)  # fills 01:00-02:59
-    counts = _ingest(any_db, tenant_id, fac, late, now=T0 + timedelta(hours=4))
+    late = minute_rows(T0 + timedelta(minutes=60), 120)  # fills 01:00-02:59
+    counts = ingest_rows(any_db, tenant_id, fac, late, now=T0 + timedelta(hours=4))
     assert counts["resolved"] == 1 and counts["detected"] == 0
     assert [g[0] for g in _gaps(any_db)] == ["resolved"]
     resolved = _events(any_db, "data_gap.resolved")
     assert len(resolved) == 1 and resolved[0]["data"]["gap_start"] == "2025-01-15T00:59:00Z"
     before = _events(any_db)
-    _ingest(any_db, tenant_id, fac, late, now=T0 + timedelta(hours=4))
+    ingest_rows(any_db, tenant_id, fac, late, now=T0 + timedelta(hours=4))
     assert _events(any_db) == before
 
 
 def test_partly_filled_gap_leaves_the_rest(any_db: str) -> None:
-    tenant_id, fac = _setup(any_db)
-    _ingest(
+    tenant_id, fac = setup_facility(any_db)
+    ingest_rows(
         any_db,
         tenant_id,
         fac,
-        _minutes(T0, 10) + _minutes(T0 + timedelta(minutes=100), 10),
+        minute_rows(T0, 10) + minute_rows(T0 + timedelta(minutes=100), 10),
         now=T0 + timedelta(minutes=110),
     )
-    _ingest(
+    ingest_rows(
         any_db,
         tenant_id,
         fac,
-        _minutes(T0 + timedelta(minutes=50), 5),
+        minute_rows(T0 + timedelta(minutes=50), 5),
         now=T0 + timedelta(minutes=110),
     )
     assert _gaps(any_db) == [  # the first keeps its identity (same start) and shrinks
@@ -158,16 +114,16 @@ def test_partly_filled_gap_leaves_the_rest(any_db: str) -> None:
 
 
 def test_data_that_stopped_opens_a_trailing_gap(any_db: str) -> None:
-    tenant_id, fac = _setup(any_db)
-    _ingest(any_db, tenant_id, fac, _minutes(T0, 30), now=T0 + timedelta(hours=2))
+    tenant_id, fac = setup_facility(any_db)
+    ingest_rows(any_db, tenant_id, fac, minute_rows(T0, 30), now=T0 + timedelta(hours=2))
     gaps = _gaps(any_db)
     assert gaps == [("open", "2025-01-15T00:29:00+00:00", "2025-01-15T02:00:00+00:00", 91.0, 90)]
     # Data resumes: the open gap closes in place, no new detection.
-    _ingest(
+    ingest_rows(
         any_db,
         tenant_id,
         fac,
-        _minutes(T0 + timedelta(hours=3), 10),
+        minute_rows(T0 + timedelta(hours=3), 10),
         now=T0 + timedelta(hours=3, minutes=10),
     )
     assert _gaps(any_db)[0][:3] == (
@@ -179,25 +135,25 @@ def test_data_that_stopped_opens_a_trailing_gap(any_db: str) -> None:
 
 
 def test_alerts_fire_once(any_db: str) -> None:
-    tenant_id, fac = _setup(any_db)
+    tenant_id, fac = setup_facility(any_db)
     day = T0
-    rows = _minutes(day, 600) + _minutes(day + timedelta(hours=12), 720)  # 2 h missing
-    _ingest(any_db, tenant_id, fac, rows, now=NOW)
+    rows = minute_rows(day, 600) + minute_rows(day + timedelta(hours=12), 720)  # 2 h missing
+    ingest_rows(any_db, tenant_id, fac, rows, now=NOW)
     with session_scope(any_db) as s:
         alerts = sorted((a.rule, a.key) for a in s.scalars(select(Alert)))
     assert ("gap_too_long", "2025-01-15T09:59:00Z") in alerts
     assert ("low_completeness", "2025-01-15") in alerts
     triggered = _events(any_db, "alert.triggered")
     assert len(triggered) == len(alerts)
-    _ingest(any_db, tenant_id, fac, rows, now=NOW)
+    ingest_rows(any_db, tenant_id, fac, rows, now=NOW)
     assert len(_events(any_db, "alert.triggered")) == len(alerts)
 
 
 def test_quality_scores_complete_local_days(any_db: str) -> None:
-    tenant_id, fac = _setup(any_db, tz="America/Los_Angeles")
+    tenant_id, fac = setup_facility(any_db, tz="America/Los_Angeles")
     start = datetime(2025, 3, 8, 8, tzinfo=UTC)  # local midnight, the day before DST starts
-    rows = _minutes(start, 47 * 60)  # two local days: 24 h + 23 h
-    _ingest(any_db, tenant_id, fac, rows, now=datetime(2025, 3, 10, 8, tzinfo=UTC))
+    rows = minute_rows(start, 47 * 60)  # two local days: 24 h + 23 h
+    ingest_rows(any_db, tenant_id, fac, rows, now=datetime(2025, 3, 10, 8, tzinfo=UTC))
     with session_scope(any_db) as s:
         scores = list(s.scalars(select(QualityScore).order_by(QualityScore.period_start)))
         got = [(q.day, q.metrics["expected_points"], q.metrics["completeness"]) for q in scores]
@@ -205,8 +161,8 @@ def test_quality_scores_complete_local_days(any_db: str) -> None:
 
 
 def test_unfinished_day_is_not_scored(any_db: str) -> None:
-    tenant_id, fac = _setup(any_db)
-    _ingest(any_db, tenant_id, fac, _minutes(T0, 60), now=T0 + timedelta(hours=2))
+    tenant_id, fac = setup_facility(any_db)
+    ingest_rows(any_db, tenant_id, fac, minute_rows(T0, 60), now=T0 + timedelta(hours=2))
     with session_scope(any_db) as s:
         assert s.scalar(select(func.count()).select_from(QualityScore)) == 0
 
@@ -218,9 +174,9 @@ def test_stale_scan_opens_and_grows_one_gap(pg_db: str, redis_url: str, configur
     )
     from worker.tasks.analysis import scan_stale
 
-    tenant_id, fac = _setup(pg_db)
+    tenant_id, fac = setup_facility(pg_db)
     recent = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
-    _ingest(pg_db, tenant_id, fac, _minutes(recent, 30), now=recent + timedelta(minutes=30))
+    ingest_rows(pg_db, tenant_id, fac, minute_rows(recent, 30), now=recent + timedelta(minutes=30))
     assert _gaps(pg_db) == []
     assert scan_stale() == 1
     assert scan_stale() == 0  # same period: the second beat does nothing
@@ -235,21 +191,21 @@ def test_stale_scan_opens_and_grows_one_gap(pg_db: str, redis_url: str, configur
 
 
 def test_points_from_the_future_do_not_break_the_analysis(any_db: str) -> None:
-    tenant_id, fac = _setup(any_db)
-    counts = _ingest(any_db, tenant_id, fac, _minutes(NOW + timedelta(days=1), 10), now=NOW)
+    tenant_id, fac = setup_facility(any_db)
+    counts = ingest_rows(any_db, tenant_id, fac, minute_rows(NOW + timedelta(days=1), 10), now=NOW)
     assert counts["detected"] == 0
     assert _gaps(any_db) == []
 
 
 def test_flat_run_across_midnight_counts_on_both_days(any_db: str) -> None:
-    tenant_id, fac = _setup(any_db)
+    tenant_id, fac = setup_facility(any_db)
     day = datetime(2025, 1, 15, tzinfo=UTC)
-    rows = [(t, 1.0 + i * 0.01) for i, (t, _) in enumerate(_minutes(day, 2 * 1440))]
+    rows = [(t, 1.0 + i * 0.01) for i, (t, _) in enumerate(minute_rows(day, 2 * 1440))]
     flat = {day + timedelta(hours=23, minutes=30) + timedelta(minutes=m) for m in range(90)}
     rows = [(t, 5.0 if t in flat else v) for t, v in rows]  # 23:30 to 00:59, one run of 89 min
     first, second = rows[:1440], rows[1440:]
-    _ingest(any_db, tenant_id, fac, first, now=day + timedelta(days=1, minutes=1))
-    _ingest(any_db, tenant_id, fac, second, now=NOW)  # the second day arrives later
+    ingest_rows(any_db, tenant_id, fac, first, now=day + timedelta(days=1, minutes=1))
+    ingest_rows(any_db, tenant_id, fac, second, now=NOW)  # the second day arrives later
     with session_scope(any_db) as s:
         scores = {q.day: q.metrics["flatline_minutes"] for q in s.scalars(select(QualityScore))}
     assert scores == {"2025-01-15": 30.0, "2025-01-16": 59.0}
@@ -263,8 +219,8 @@ def test_two_analyses_of_one_tag_at_once_record_each_gap_once(pg_db: str, config
     import time
 
     configure(TICKWORK_DATABASE_URL=pg_db)
-    tenant, fac = _setup(pg_db)
-    rows = _minutes(T0, 60) + _minutes(T0 + timedelta(hours=3), 60)
+    tenant, fac = setup_facility(pg_db)
+    rows = minute_rows(T0, 60) + minute_rows(T0 + timedelta(hours=3), 60)
     body = "".join(f"{fac},flow_rate,{t.isoformat()},{v}\n" for t, v in rows)
     parsed = parse_csv(("facility_id,tag,timestamp,value\n" + body).encode())
     with session_scope(pg_db) as s:

@@ -10,7 +10,7 @@ import sqlalchemy.exc
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from tests.conftest import make_tenant
+from tests.factories import make_tenant
 from worker.cli.main import app as cli
 from worker.storage import audit
 from worker.storage.db import get_engine, session_scope

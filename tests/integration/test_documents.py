@@ -21,8 +21,8 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 from sqlalchemy import func, select
 
-from tests.conftest import Tenant, make_tenant
 from tests.documents_corpus import ISSUERS, Spec, render_pdf
+from tests.factories import INVOICE_DAY, INVOICE_FPC, Tenant, invoice, make_tenant
 from worker import processes
 from worker.storage.db import session_scope
 from worker.storage.documents import create_document
@@ -41,7 +41,7 @@ from worker.storage.tenants import create_api_key
 from worker.storage.uploads import save_upload
 
 TZ = "America/Los_Angeles"
-DAY = "2025-03-10"  # a whole 24 h local day (PDT since 2025-03-09): 07:00Z to 07:00Z
+DAY = INVOICE_DAY  # a whole 24 h local day (PDT since 2025-03-09): 07:00Z to 07:00Z
 DAY_START = datetime(2025, 3, 10, 7, tzinfo=UTC)
 NOON = datetime(2025, 3, 10, 19, tzinfo=UTC)  # local noon
 # Rate tag, gal/h, a reading every 15 min from 06:00Z to 08:00Z the next day: 30 before local
@@ -49,33 +49,10 @@ NOON = datetime(2025, 3, 10, 19, tzinfo=UTC)  # local noon
 #   07:00-18:45 at 30 = 11.75 h x 30 = 352.5; 18:45-19:00 (30 -> 50) = 0.25 h x 40 = 10;
 #   19:00-07:00 at 50 = 12 h x 50 = 600.                                  total = 962.5 gal
 METERED = 962.5
-FPC = "CARD1234"
+FPC = INVOICE_FPC
 
 
 # --- documents -------------------------------------------------------------------------------
-
-
-def invoice(quantity: float = 1000.0, *, number: str = "VB-00042", unit: str = "gal", **extra):
-    """A one-page invoice (tests/documents_corpus layout) with LCFS pathway and CI."""
-    issuer = next(i for i in ISSUERS if i.name == "Valley Biofuels Co")
-    spec = Spec("t", "invoice", issuer, "label_left", "INVOICE")
-    spec.header = [
-        ("Invoice No", number),
-        ("Invoice Date", extra.get("date", DAY)),
-        ("Fuel Pathway Code", extra.get("fpc", FPC)),
-        ("Carbon Intensity", "35.50 gCO2e/MJ"),
-    ]
-    spec.parties = [
-        ("Seller", issuer.name, issuer.address),
-        ("Bill To", "Coastal Transit Co", "1 Commerce Blvd, Oakland, CA 94607"),
-    ]
-    amount = f"${quantity * 2:,.2f}"
-    spec.items = (
-        ["Product", "Quantity", "Unit", "Unit Price", "Amount"],
-        ["Renewable Diesel R99", f"{quantity:,.2f}", unit, "$2.00", amount],
-    )
-    spec.totals = [("Total", amount)]
-    return render_pdf(spec)
 
 
 def ptd(quantity: float = 1000.0) -> bytes:

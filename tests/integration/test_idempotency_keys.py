@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import make_tenant
+from tests.factories import make_tenant
 from worker.storage import idempotency
 from worker.storage.db import session_scope, upgrade
 

@@ -11,12 +11,12 @@ import sqlalchemy.exc
 from sqlalchemy import select
 
 from pipelines.ingest import parse_csv, parse_records
-from tests.conftest import make_tenant
+from tests.factories import make_tenant
 from worker.storage.db import session_scope
 from worker.storage.jobs import create_job, job_view
 from worker.storage.models import DataPoint, Facility, Job, RejectedRow, Tag
+from worker.storage.points import store_parsed
 from worker.tasks.base import job_attempt
-from worker.tasks.ingest import store_parsed
 
 BAD = {
     "0000-01-01T00:00:00Z": "out of range",

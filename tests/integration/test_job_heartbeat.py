@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from kombu import Connection
 from celery.exceptions import Retry
+from kombu import Connection
 
-from tests.conftest import make_tenant
-from worker.storage.db import session_scope
+from tests.factories import make_tenant
 from worker.broker import unacked_task_ids
+from worker.storage.db import session_scope
 from worker.storage.jobs import (
     create_job,
     record_heartbeat,

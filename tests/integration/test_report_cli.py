@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.test_reports import _facility
+from tests.factories import report_facility
 
 TICKWORK = [sys.executable, "-m", "worker.cli.main"]
 
@@ -22,7 +22,7 @@ def run(db: str, *args: str) -> subprocess.CompletedProcess:
 def test_report_lcfs_writes_the_file_and_prints_the_totals(sqlite_db: str, configure,
                                                           tmp_path: Path) -> None:  # fmt: skip
     configure(TICKWORK_DATABASE_URL=sqlite_db)
-    _, fac = _facility(sqlite_db)
+    _, fac = report_facility(sqlite_db)
     out = tmp_path / "q4.pdf"
     done = run(sqlite_db, "report", "lcfs", "--facility", fac, "--quarter", "Q4", "--year",
                "2025", "--format", "pdf", "--out", str(out), "--json")  # fmt: skip
@@ -40,7 +40,7 @@ def test_report_lcfs_writes_the_file_and_prints_the_totals(sqlite_db: str, confi
 def test_report_lcfs_bad_input_is_a_message_and_exit_2(sqlite_db: str, configure,
                                                       tmp_path: Path) -> None:  # fmt: skip
     configure(TICKWORK_DATABASE_URL=sqlite_db)
-    _, fac = _facility(sqlite_db, points=False)
+    _, fac = report_facility(sqlite_db, points=False)
     out = str(tmp_path / "x.pdf")
     cases = [
         (["--facility", fac, "--quarter", "Q5", "--year", "2025"], "Q1, Q2, Q3 or Q4"),

@@ -17,7 +17,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from tests.integration.test_reports import _build, _facility
+from tests.factories import build_report, report_facility
 from worker.settings import get_settings
 from worker.signing import sign_pdf
 
@@ -116,9 +116,9 @@ def db(any_db: str, configure, signing: Path) -> str:  # type: ignore[no-untyped
 
 
 def test_a_built_report_pdf_is_signed_and_validates(db: str, signing: Path) -> None:
-    _, fac = _facility(db, points=False)
+    _, fac = report_facility(db, points=False)
     # A quarter without data still makes a PDF (it says so): enough to sign.
-    row = _build(db, fac, fmt="pdf")
+    row = build_report(db, fac, fmt="pdf")
     assert row.status == "generated", row.error
     status = _validate(row.content, signing)
     assert status.bottom_line, status.pretty_print_details()

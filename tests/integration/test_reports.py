@@ -9,24 +9,16 @@ import pytest
 from sqlalchemy import func, select
 
 from pipelines import lcfs
-from pipelines.ingest import parse_csv
-from tests.conftest import make_tenant
+from tests.factories import RNG_RATE, build_report, report_facility, rng_mapping
 from worker.storage.db import session_scope
-from worker.storage.jobs import create_job
-from worker.storage.models import Event, Facility, Job, Report
+from worker.storage.models import Event, Facility, Report
 from worker.storage.reports import (
     add_transactions,
-    create_report,
-    quarter_bounds,
-    replace_mappings,
 )
-from worker.tasks.ingest import store_parsed
-from worker.tasks.reports import build_lcfs, periods_due
+from worker.tasks.reports import periods_due
 
-# 10 m3/h of RNG for the whole of 2025 Q4 (Los Angeles time), one reading every 10 minutes.
-RATE = 10.0
-MAPPING = lcfs.TagMapping(tag="rng_flow", fuel_pathway_code="CNG-RNG-001", fuel_type="rng",
-                          ci=40.0, unit="m3", kind="rate", rate_per="h")  # fmt: skip
+RATE = RNG_RATE  # m3/h on tag rng_flow every 10 minutes of 2025 Q4 (report_facility)
+MAPPING = rng_mapping()
 
 
 @pytest.fixture
@@ -35,44 +27,9 @@ def db(any_db: str, configure) -> str:
     return any_db
 
 
-def _facility(db: str, *, points: bool = True) -> tuple[str, str]:
-    tenant = make_tenant(db, "T")
-    with session_scope(db) as s:
-        fac = Facility(id=f"fac_{tenant.id[-8:]}", tenant_id=tenant.id, name="Valley RNG",
-                       timezone="America/Los_Angeles", created_at=datetime.now(UTC))  # fmt: skip
-        s.add(fac)
-        s.flush()
-        replace_mappings(s, facility=fac, mappings=[MAPPING])
-    if points:
-        start, end = quarter_bounds(2025, 4, "America/Los_Angeles")
-        stamps = [start + timedelta(minutes=10 * i) for i in range(int((end - start) / timedelta(
-            minutes=10)) + 1)]  # fmt: skip
-        body = "".join(f"{fac.id},rng_flow,{t.isoformat()},{RATE}\n" for t in stamps)
-        parsed = parse_csv(("facility_id,tag,timestamp,value\n" + body).encode())
-        with session_scope(db) as s:
-            job = create_job(s, tenant_id=tenant.id, kind="ingest.process_upload")
-        with session_scope(db) as s:
-            store_parsed(s, job_id=job.id, tenant_id=tenant.id, upload_id=None, parsed=parsed)
-    return tenant.id, fac.id
-
-
-def _build(db: str, fac_id: str, *, fmt: str, year: int = 2025, quarter: int = 4) -> Report:
-    with session_scope(db) as s:
-        report, job = create_report(s, facility=s.get(Facility, fac_id), year=year,
-                                    quarter=quarter, fmt=fmt)  # fmt: skip
-        report_id, job_id = report.id, job.id
-    build_lcfs.run(job_id)
-    with session_scope(db) as s:
-        row = s.get(Report, report_id)
-        _ = row.content  # load the deferred column before the session closes
-        s.expunge(row)
-        assert s.get(Job, job_id).status in ("succeeded", "failed")
-        return row
-
-
 def test_quarter_report_from_stored_points(db: str) -> None:
-    _, fac = _facility(db)
-    row = _build(db, fac, fmt="json")
+    _, fac = report_facility(db)
+    row = build_report(db, fac, fmt="json")
     assert row.status == "generated", row.error
     body = json.loads(row.content)
     hours = (datetime(2026, 1, 1, 8, tzinfo=UTC) - datetime(2025, 10, 1, 7, tzinfo=UTC)) / (
@@ -94,8 +51,8 @@ def test_quarter_report_from_stored_points(db: str) -> None:
 
 
 def test_same_data_twice_gives_the_same_bytes_and_hash(db: str) -> None:
-    _, fac = _facility(db)
-    first, second = _build(db, fac, fmt="csv"), _build(db, fac, fmt="csv")
+    _, fac = report_facility(db)
+    first, second = build_report(db, fac, fmt="csv"), build_report(db, fac, fmt="csv")
     assert first.id != second.id
     assert first.content == second.content
     assert first.input_sha256 == second.input_sha256
@@ -107,8 +64,8 @@ def test_pdf_is_valid_and_carries_the_totals(db: str) -> None:
 
     from pypdf import PdfReader
 
-    _, fac = _facility(db)
-    pdf, as_json = _build(db, fac, fmt="pdf"), _build(db, fac, fmt="json")
+    _, fac = report_facility(db)
+    pdf, as_json = build_report(db, fac, fmt="pdf"), build_report(db, fac, fmt="json")
     text = "".join(page.extract_text() for page in PdfReader(BytesIO(pdf.content)).pages)
     assert as_json.totals["display"]["net_mt"] in text
     assert pdf.input_sha256 == as_json.input_sha256
@@ -116,13 +73,13 @@ def test_pdf_is_valid_and_carries_the_totals(db: str) -> None:
 
 
 def test_transactions_count_in_the_report(db: str) -> None:
-    _, fac = _facility(db, points=False)
+    _, fac = report_facility(db, points=False)
     with session_scope(db) as s:
         add_transactions(s, facility=s.get(Facility, fac), source="api", transactions=[
             lcfs.Transaction(fuel_pathway_code="CNG-RNG-001", fuel_type="rng", quantity=1000.0,
                              unit="scf", ci=40.0, transaction_type="Purchased with Obligation",
                              date=datetime(2025, 11, 3).date())])  # fmt: skip
-    row = _build(db, fac, fmt="json")
+    row = build_report(db, fac, fmt="json")
     expected = (81.70 * 0.9 - 40.0) * 1000.0 * 0.98 * 1e-6
     assert row.totals["net_mt"] == pytest.approx(expected, rel=1e-9)
 
@@ -130,7 +87,7 @@ def test_transactions_count_in_the_report(db: str) -> None:
 def test_transactions_on_the_quarters_first_and_last_local_day_count(db: str) -> None:
     """2025 Q4 in Los Angeles: 1 October and 31 December count, 30 September and 1 January
     (in the neighbouring quarters) do not."""
-    _, fac = _facility(db, points=False)
+    _, fac = report_facility(db, points=False)
     days = {"2025-09-30": 1.0, "2025-10-01": 10.0, "2025-12-31": 100.0, "2026-01-01": 1000.0}
     with session_scope(db) as s:
         add_transactions(s, facility=s.get(Facility, fac), source="api", transactions=[
@@ -138,15 +95,15 @@ def test_transactions_on_the_quarters_first_and_last_local_day_count(db: str) ->
                              unit="scf", ci=40.0, transaction_type="Purchased with Obligation",
                              date=datetime.fromisoformat(day).date())
             for day, q in days.items()])  # fmt: skip
-    row = _build(db, fac, fmt="json")
+    row = build_report(db, fac, fmt="json")
     assert row.status == "generated", row.error
     per_scf = (81.70 * 0.9 - 40.0) * 0.98 * 1e-6
     assert row.totals["net_mt"] == pytest.approx(110.0 * per_scf, rel=1e-9)
 
 
 def test_a_quarter_without_data_says_so(db: str) -> None:
-    _, fac = _facility(db)
-    row = _build(db, fac, fmt="json", quarter=3)  # the points are all in Q4
+    _, fac = report_facility(db)
+    row = build_report(db, fac, fmt="json", quarter=3)  # the points are all in Q4
     assert row.status == "generated"
     assert row.has_data is False
     assert "credits_mt" not in row.totals
@@ -154,8 +111,8 @@ def test_a_quarter_without_data_says_so(db: str) -> None:
 
 
 def test_a_year_without_benchmark_fails_the_report_not_the_worker(db: str) -> None:
-    _, fac = _facility(db, points=False)
-    row = _build(db, fac, fmt="pdf", year=2031, quarter=1)
+    _, fac = report_facility(db, points=False)
+    row = build_report(db, fac, fmt="pdf", year=2031, quarter=1)
     assert row.status == "failed"
     assert row.error.startswith("lcfs_no_benchmark:")
     with session_scope(db) as s:
@@ -169,7 +126,7 @@ def test_schedule_builds_the_closed_quarter_once_and_weekly_drafts(db: str, redi
     from worker.tasks import reports
 
     configure(TICKWORK_REDIS_URL=redis_url, TICKWORK_BROKER_URL=redis_url)
-    _facility(db, points=False)
+    report_facility(db, points=False)
     # 2026-01-01 07:30 UTC is still 2025-12-31 in Los Angeles: Q4 has not closed there yet.
     assert periods_due("America/Los_Angeles", datetime(2026, 1, 1, 7, 30, tzinfo=UTC))[0][:2] == (
         2025, 3)  # fmt: skip
@@ -184,7 +141,7 @@ def test_schedule_builds_the_closed_quarter_once_and_weekly_drafts(db: str, redi
 
 
 def test_document_fuel_of_a_metered_pathway_is_not_counted_twice(db: str) -> None:
-    _, fac = _facility(db, points=False)
+    _, fac = report_facility(db, points=False)
     day = datetime(2025, 11, 3).date()
 
     def tx(fpc: str) -> lcfs.Transaction:
@@ -198,6 +155,6 @@ def test_document_fuel_of_a_metered_pathway_is_not_counted_twice(db: str) -> Non
                          transactions=[tx(MAPPING.fuel_pathway_code)])  # fmt: skip
         add_transactions(s, facility=facility, source="document", document_id="doc_other",
                          transactions=[tx("CNG-RNG-OTHER-002")])  # fmt: skip
-    row = _build(db, fac, fmt="json")
+    row = build_report(db, fac, fmt="json")
     codes = {p["fuel_pathway_code"] for p in row.totals["by_pathway"]}
     assert codes == {"CNG-RNG-OTHER-002"}  # the metered pathway's document is reconciled only

@@ -9,8 +9,7 @@ import redis
 from sqlalchemy import func, select, update
 
 from schedules.beat import BEAT_SCHEDULE
-from tests.conftest import make_tenant
-from tests.integration.test_analysis import _ingest, _minutes, _setup
+from tests.factories import ingest_rows, make_tenant, minute_rows, setup_facility
 from worker.storage.db import session_scope
 from worker.storage.idempotency import claim
 from worker.storage.jobs import create_job, finish_job
@@ -44,13 +43,13 @@ def scheduled(pg_db: str, redis_url: str, configure) -> str:
 def test_nightly_quality_scores_yesterday_once_per_period(scheduled: str, redis_url: str) -> None:
     from worker.tasks.analysis import nightly_quality
 
-    tenant_id, fac = _setup(scheduled)
+    tenant_id, fac = setup_facility(scheduled)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    _ingest(
+    ingest_rows(
         scheduled,
         tenant_id,
         fac,
-        _minutes(today - timedelta(days=1), 1440),
+        minute_rows(today - timedelta(days=1), 1440),
         now=today + timedelta(minutes=1),
     )  # ingest already scored it; rescoring is harmless
     with session_scope(scheduled) as s:
@@ -70,7 +69,7 @@ def test_nightly_quality_scores_yesterday_once_per_period(scheduled: str, redis_
 
 
 def test_cleanup_deletes_only_old_details(scheduled: str) -> None:
-    from worker.tasks.analysis import cleanup
+    from worker.tasks.jobs import cleanup
 
     tenant = make_tenant(scheduled, "T")
     with session_scope(scheduled) as s:

@@ -10,14 +10,14 @@ import pytest
 import redis
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from pipelines.ingest import parse_csv
-from tests.conftest import make_tenant
+from tests.factories import make_tenant
 from worker.storage.db import get_engine, session_scope
 from worker.storage.jobs import create_job
 from worker.storage.models import Base, DataPoint, Facility, Job, RejectedRow, Tag
-from worker.tasks.ingest import store_parsed
+from worker.storage.points import store_parsed
 
 
 def test_migrations_match_models(any_db: str) -> None:
@@ -267,3 +267,32 @@ def test_delete_points_of_a_tag(any_db: str) -> None:
         a = s.scalar(select(Tag.id).where(Tag.name == "a"))
         assert delete_points(s, tag_ids=[a]) == 8
     assert {p[0] for p in _points(any_db)} == {"b"}
+
+
+def test_a_forked_process_opens_its_own_database_connections(pg_db: str) -> None:
+    """A Celery pool process forked from a worker whose main process already talks to the
+    database must not reuse the parent's pooled connection: the two would share one socket."""
+    import os
+
+    from worker.storage.db import get_engine
+
+    engine = get_engine(pg_db)
+    with engine.connect() as conn:
+        parent_backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            with engine.connect() as conn:
+                backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            os.write(write, str(backend).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(child, 0)
+    child_backend = int(os.read(read, 32).decode() or 0)
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert child_backend and child_backend != parent_backend
+    with engine.connect() as conn:  # the parent's connection is still in good order
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == parent_backend

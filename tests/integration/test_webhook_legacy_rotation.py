@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.integration.test_webhooks import LOCAL, Receiver, _endpoint, _event, serve
+from tests.factories import Receiver, local_delivery, publish_gap_events, webhook_endpoint
 from worker.delivery.webhooks import deliver_due
 from worker.storage.db import session_scope
 from worker.storage.models import WebhookEndpoint
 from worker.storage.webhooks import rotate_secret
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state, server = serve()
-    yield state
-    server.shutdown()
 
 
 @pytest.fixture
@@ -40,21 +32,23 @@ def legacy(secret: str, body: bytes) -> str:
 def test_legacy_signature_follows_the_old_secret_until_its_grace_period_ends(
     db: str, receiver: Receiver
 ) -> None:
-    tenant_id, endpoint_id, old = _endpoint(db, f"{receiver.url}/ok", legacy_signature=True)
+    tenant_id, endpoint_id, old = webhook_endpoint(db, f"{receiver.url}/ok", legacy_signature=True)
     with session_scope(db) as s:
         endpoint = s.get(WebhookEndpoint, endpoint_id)
         new = rotate_secret(s, endpoint=endpoint, grace=timedelta(hours=24))
 
-    _event(db, tenant_id)
-    deliver_due(settings=LOCAL, batch_size=10)
+    publish_gap_events(db, tenant_id)
+    deliver_due(settings=local_delivery(), batch_size=10)
     [during] = receiver.got
     assert during.headers["x-signature"] == legacy(old, during.body)  # the old receiver verifies
     Webhook(old).verify(during.body, during.headers)
     Webhook(new).verify(during.body, during.headers)
 
     receiver.got.clear()
-    _event(db, tenant_id, 2)  # k0 exists already: one new event
-    deliver_due(settings=LOCAL, batch_size=10, now=datetime.now(UTC) + timedelta(hours=25))
+    publish_gap_events(db, tenant_id, 2)  # k0 exists already: one new event
+    deliver_due(
+        settings=local_delivery(), batch_size=10, now=datetime.now(UTC) + timedelta(hours=25)
+    )
     [after] = receiver.got
     assert after.headers["x-signature"] == legacy(new, after.body)
 
@@ -62,12 +56,14 @@ def test_legacy_signature_follows_the_old_secret_until_its_grace_period_ends(
 def test_two_rotations_keep_the_secret_receivers_held_before_both(
     db: str, receiver: Receiver
 ) -> None:
-    tenant_id, endpoint_id, first = _endpoint(db, f"{receiver.url}/ok", legacy_signature=True)
+    tenant_id, endpoint_id, first = webhook_endpoint(
+        db, f"{receiver.url}/ok", legacy_signature=True
+    )
     with session_scope(db) as s:
         rotate_secret(s, endpoint=s.get(WebhookEndpoint, endpoint_id), grace=timedelta(hours=24))
     with session_scope(db) as s:
         rotate_secret(s, endpoint=s.get(WebhookEndpoint, endpoint_id), grace=timedelta(hours=48))
-    _event(db, tenant_id)
-    deliver_due(settings=LOCAL, batch_size=10)
+    publish_gap_events(db, tenant_id)
+    deliver_due(settings=local_delivery(), batch_size=10)
     [got] = receiver.got
     assert got.headers["x-signature"] == legacy(first, got.body)

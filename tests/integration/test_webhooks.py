@@ -10,131 +10,28 @@ import json
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.conftest import make_tenant
+from tests.factories import (
+    REDIRECTS,
+    Receiver,
+    local_delivery,
+    publish_gap_events,
+    serve,
+    webhook_endpoint,
+)
 from worker.delivery.webhooks import Settings, deliver_due
 from worker.storage.db import session_scope
-from worker.storage.events import publish
 from worker.storage.models import DeliveryAttempt, Event, WebhookEndpoint, WebhookMessage
-from worker.storage.webhooks import create_endpoint, rotate_secret
+from worker.storage.webhooks import rotate_secret
 
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float = field(default_factory=time.time)  # arrival, for rate checks
-
-
-@dataclass
-class Receiver:
-    url: str
-    got: list[Received] = field(default_factory=list)
-    status: dict[str, int] = field(default_factory=dict)  # path -> status to answer
-    retry_after: str | None = None  # sent with every answer when set
-    server_names: list[str | None] = field(default_factory=list)  # TLS SNI of each handshake
-    in_flight: int = 0
-    most_in_flight: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def verified(self, secret: str) -> list[dict]:
-        return [Webhook(secret).verify(r.body, r.headers) for r in self.got]
-
-
-REDIRECTS = (301, 302, 303, 307, 308)
-
-
-def serve(host: str = "127.0.0.1", port: int = 0,
-          tls: ssl.SSLContext | None = None) -> tuple[Receiver, ThreadingHTTPServer]:  # fmt: skip
-    """A real HTTP(S) receiver in a thread. Paths: /slow answers after 2 s, /trickle sends its
-    headers at once and then one byte of the body every 0.1 s for 3 s, /big answers 100 KB,
-    /hold answers after 0.2 s (counting requests in flight); any other path answers
-    ``status[path]`` (200), a redirect pointing back at /ok on the same receiver."""
-    state = Receiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            with state.lock:
-                state.got.append(
-                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
-                state.in_flight += 1
-                state.most_in_flight = max(state.most_in_flight, state.in_flight)
-            try:
-                self._answer()
-            except OSError:
-                pass  # the sender gave up
-            finally:
-                with state.lock:
-                    state.in_flight -= 1
-
-        def _answer(self) -> None:
-            if self.path == "/slow":
-                time.sleep(2)
-            if self.path == "/hold":
-                time.sleep(0.2)
-            if self.path == "/trickle":
-                self.send_response(200)
-                self.send_header("Content-Length", "1000")
-                self.end_headers()
-                for _ in range(30):
-                    self.wfile.write(b"x")
-                    self.wfile.flush()
-                    time.sleep(0.1)
-                return
-            status = state.status.get(self.path, 200)
-            body = b"x" * 100_000 if self.path == "/big" else f"answer {status}".encode()
-            self.send_response(status)
-            if status in REDIRECTS:
-                self.send_header("Location", f"{state.url}/ok")
-            if state.retry_after is not None:
-                self.send_header("Retry-After", state.retry_after)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    scheme = "http"
-    if tls is not None:
-        tls.sni_callback = lambda _sock, name, _ctx: state.server_names.append(name)
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-        scheme = "https"
-    state.url = f"{scheme}://{host}:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return state, server
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state, server = serve()
-    yield state
-    server.shutdown()
-
-
-LOCAL = Settings(
-    allow=["127.0.0.1/32"],
-    allow_http=True,
-    connect_timeout=1.0,
-    timeout=1.0,
-    concurrency=10,
-    disable_after=timedelta(days=5),
-)
-
-
+LOCAL = local_delivery()
 STRICT = Settings(
     allow=[],
     allow_http=True,
@@ -151,32 +48,6 @@ def db(any_db: str, configure) -> str:
     return any_db
 
 
-def _endpoint(db: str, url: str, **kw) -> tuple[str, str, str]:
-    tenant = make_tenant(db, "T")
-    with session_scope(db) as s:
-        ep, secret = create_endpoint(s, tenant_id=tenant.id, url=url, event_types=[], **kw)
-    return tenant.id, ep.id, secret
-
-
-def _event(db: str, tenant_id: str, n: int = 1) -> None:
-    with session_scope(db) as s:
-        for i in range(n):
-            publish(
-                s,
-                tenant_id=tenant_id,
-                type="data_gap.detected",
-                key=f"k{i}",
-                data={
-                    "facility_id": "fac_1",
-                    "tag": "flow_rate",
-                    "n": i,
-                    "gap_start": "2025-01-15T12:00:00Z",
-                    "gap_end": "2025-01-15T14:30:00Z",
-                    "duration_minutes": 150,
-                },
-            )
-
-
 def _attempts(db: str) -> list[tuple[str, int | None]]:
     with session_scope(db) as s:
         rows = s.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.id))
@@ -189,8 +60,8 @@ def _message(db: str) -> WebhookMessage:
 
 
 def test_delivery_is_signed_and_verifiable(db: str, receiver: Receiver) -> None:
-    tenant_id, _, secret = _endpoint(db, f"{receiver.url}/ok")
-    _event(db, tenant_id, 3)
+    tenant_id, _, secret = webhook_endpoint(db, f"{receiver.url}/ok")
+    publish_gap_events(db, tenant_id, 3)
     assert deliver_due(settings=LOCAL, batch_size=100) == 3
     payloads = receiver.verified(secret)  # raises if any signature is wrong
     assert sorted(p["data"]["n"] for p in payloads) == [0, 1, 2]
@@ -206,8 +77,8 @@ def test_delivery_is_signed_and_verifiable(db: str, receiver: Receiver) -> None:
 
 def test_failures_retry_on_schedule_under_one_id(db: str, receiver: Receiver) -> None:
     receiver.status["/flaky"] = 500
-    tenant_id, _, secret = _endpoint(db, f"{receiver.url}/flaky")
-    _event(db, tenant_id)
+    tenant_id, _, secret = webhook_endpoint(db, f"{receiver.url}/flaky")
+    publish_gap_events(db, tenant_id)
     now = datetime.now(UTC)
     assert deliver_due(settings=LOCAL, batch_size=10, now=now) == 1
     first = _message(db)
@@ -230,8 +101,8 @@ def test_failures_retry_on_schedule_under_one_id(db: str, receiver: Receiver) ->
 @pytest.mark.parametrize(("path", "status"), [("/moved", 301), ("/busy", 429), ("/boom", 503)])
 def test_non_2xx_is_a_failure(db: str, receiver: Receiver, path: str, status: int) -> None:
     receiver.status[path] = status
-    tenant_id, _, _ = _endpoint(db, f"{receiver.url}{path}")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"{receiver.url}{path}")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=LOCAL, batch_size=10)
     assert _attempts(db) == [("failure", status)]
     assert [r.path for r in receiver.got] == [path]  # a redirect is not followed
@@ -240,22 +111,22 @@ def test_non_2xx_is_a_failure(db: str, receiver: Receiver, path: str, status: in
 
 def test_410_disables_at_once(db: str, receiver: Receiver) -> None:
     receiver.status["/gone"] = 410
-    tenant_id, endpoint_id, _ = _endpoint(db, f"{receiver.url}/gone")
-    _event(db, tenant_id)
+    tenant_id, endpoint_id, _ = webhook_endpoint(db, f"{receiver.url}/gone")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=LOCAL, batch_size=10)
     with session_scope(db) as s:
         ep = s.get(WebhookEndpoint, endpoint_id)
         assert (ep.enabled, ep.disabled_reason) == (False, "the receiver answered 410 Gone")
         disabled = s.scalars(select(Event).where(Event.type == "endpoint.disabled")).one()
         assert disabled.payload["data"]["endpoint_id"] == endpoint_id
-    _event(db, tenant_id)  # events after that are not sent to it
+    publish_gap_events(db, tenant_id)  # events after that are not sent to it
     assert deliver_due(settings=LOCAL, batch_size=10) == 0
 
 
 def test_failing_for_five_days_disables(db: str, receiver: Receiver) -> None:
     receiver.status["/down"] = 500
-    tenant_id, endpoint_id, _ = _endpoint(db, f"{receiver.url}/down")
-    _event(db, tenant_id)
+    tenant_id, endpoint_id, _ = webhook_endpoint(db, f"{receiver.url}/down")
+    publish_gap_events(db, tenant_id)
     now = datetime.now(UTC)
     deliver_due(settings=LOCAL, batch_size=10, now=now)
     message_id = _message(db).id
@@ -271,8 +142,8 @@ def test_failing_for_five_days_disables(db: str, receiver: Receiver) -> None:
 
 
 def test_slow_receiver_times_out(db: str, receiver: Receiver) -> None:
-    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/slow")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"{receiver.url}/slow")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=LOCAL, batch_size=10)
     with session_scope(db) as s:
         [attempt] = s.scalars(select(DeliveryAttempt))
@@ -281,19 +152,19 @@ def test_slow_receiver_times_out(db: str, receiver: Receiver) -> None:
 
 
 def test_rotation_signs_with_both_secrets_during_grace(db: str, receiver: Receiver) -> None:
-    tenant_id, endpoint_id, old = _endpoint(db, f"{receiver.url}/ok")
+    tenant_id, endpoint_id, old = webhook_endpoint(db, f"{receiver.url}/ok")
     with session_scope(db) as s:
         new = rotate_secret(
             s, endpoint=s.get(WebhookEndpoint, endpoint_id), grace=timedelta(hours=24)
         )
-    _event(db, tenant_id)
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=LOCAL, batch_size=10)
     [during] = receiver.got
     assert len(during.headers["webhook-signature"].split(" ")) == 2
     Webhook(old).verify(during.body, during.headers)
     Webhook(new).verify(during.body, during.headers)
     receiver.got.clear()
-    _event(db, tenant_id, 2)  # keys k0 (exists) and k1: one new event
+    publish_gap_events(db, tenant_id, 2)  # keys k0 (exists) and k1: one new event
     later = datetime.now(UTC) + timedelta(hours=25)
     deliver_due(settings=LOCAL, batch_size=10, now=later)
     [after] = receiver.got
@@ -304,8 +175,8 @@ def test_rotation_signs_with_both_secrets_during_grace(db: str, receiver: Receiv
 
 
 def test_internal_address_is_refused_without_allow_list(db: str, receiver: Receiver) -> None:
-    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/ok")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"{receiver.url}/ok")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=STRICT, batch_size=10)
     assert receiver.got == []
     with session_scope(db) as s:
@@ -316,16 +187,16 @@ def test_internal_address_is_refused_without_allow_list(db: str, receiver: Recei
 
 def test_hostname_resolving_to_loopback_is_refused(db: str, receiver: Receiver) -> None:
     port = receiver.url.rsplit(":", 1)[1]
-    tenant_id, _, _ = _endpoint(db, f"http://localhost:{port}/ok")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"http://localhost:{port}/ok")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=STRICT, batch_size=10)
     assert receiver.got == []
     assert _attempts(db) == [("failure", None)]
 
 
 def test_payload_is_the_seed_shape(db: str, receiver: Receiver) -> None:
-    tenant_id, _, secret = _endpoint(db, f"{receiver.url}/ok", legacy_signature=True)
-    _event(db, tenant_id)
+    tenant_id, _, secret = webhook_endpoint(db, f"{receiver.url}/ok", legacy_signature=True)
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=LOCAL, batch_size=10)
     [got] = receiver.got
     body = json.loads(got.body)
@@ -342,8 +213,8 @@ def test_payload_is_the_seed_shape(db: str, receiver: Receiver) -> None:
 def test_receiver_down_is_a_failed_attempt(db: str) -> None:
     from worker.broker import free_port
 
-    tenant_id, _, _ = _endpoint(db, f"http://127.0.0.1:{free_port()}/nobody-listens")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"http://127.0.0.1:{free_port()}/nobody-listens")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=LOCAL, batch_size=10)
     with session_scope(db) as s:
         [attempt] = s.scalars(select(DeliveryAttempt))
@@ -370,8 +241,8 @@ def test_connection_reset_is_a_failed_attempt(db: str) -> None:
             conn.close()  # linger 0: the peer sees a reset
 
     threading.Thread(target=reset_everything, daemon=True).start()
-    tenant_id, _, _ = _endpoint(db, f"http://127.0.0.1:{port}/reset")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"http://127.0.0.1:{port}/reset")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=LOCAL, batch_size=10)
     listener.close()
     assert _attempts(db) == [("failure", None)]
@@ -380,8 +251,8 @@ def test_connection_reset_is_a_failed_attempt(db: str) -> None:
 
 def test_recover_resends_failed_messages_under_their_ids(db: str, receiver: Receiver) -> None:
     receiver.status["/later"] = 500
-    tenant_id, endpoint_id, secret = _endpoint(db, f"{receiver.url}/later")
-    _event(db, tenant_id, 2)
+    tenant_id, endpoint_id, secret = webhook_endpoint(db, f"{receiver.url}/later")
+    publish_gap_events(db, tenant_id, 2)
     now = datetime.now(UTC)
     for step in range(9):  # exhaust the schedule on a compressed clock
         deliver_due(settings=LOCAL, batch_size=10, now=now + timedelta(days=2 * step))
@@ -408,8 +279,8 @@ def test_rate_limit_spreads_requests_over_seconds(
     db: str, receiver: Receiver, redis_url: str
 ) -> None:
     """Five a second at most, counted in Redis (so every worker shares the budget)."""
-    tenant_id, _, secret = _endpoint(db, f"{receiver.url}/limited", rate_limit=5)
-    _event(db, tenant_id, 12)
+    tenant_id, _, secret = webhook_endpoint(db, f"{receiver.url}/limited", rate_limit=5)
+    publish_gap_events(db, tenant_id, 12)
     limited = Settings(**{**LOCAL.__dict__, "redis_url": redis_url})
     assert deliver_due(settings=limited, batch_size=100) == 12
     # Windows by the sender's clock (webhook-timestamp is taken right after the slot is
@@ -427,8 +298,8 @@ def test_rate_limit_spreads_requests_over_seconds(
 def test_rate_limited_endpoint_gets_a_bounded_share_of_a_batch(db: str) -> None:
     from worker.storage.webhooks import claim_due, fan_out
 
-    tenant_id, _, _ = _endpoint(db, "https://hooks.example.com/a", rate_limit=2)
-    _event(db, tenant_id, 5)
+    tenant_id, _, _ = webhook_endpoint(db, "https://hooks.example.com/a", rate_limit=2)
+    publish_gap_events(db, tenant_id, 5)
     now = datetime.now(UTC)
     with session_scope(db) as s:
         assert fan_out(s, now=now) == 5
@@ -447,8 +318,8 @@ def test_concurrent_fan_out_splits_events_instead_of_repeating_them(pg_db: str, 
     from worker.storage.webhooks import fan_out
 
     configure(TICKWORK_DATABASE_URL=pg_db)
-    tenant_id, _, _ = _endpoint(pg_db, "https://hooks.example.com/a")
-    _event(pg_db, tenant_id, 6)
+    tenant_id, _, _ = webhook_endpoint(pg_db, "https://hooks.example.com/a")
+    publish_gap_events(pg_db, tenant_id, 6)
     with session_scope(pg_db) as first:
         assert fan_out(first, limit=4) == 4  # holds four events, uncommitted
         with session_scope(pg_db) as second:
@@ -462,8 +333,8 @@ def test_concurrent_fan_out_splits_events_instead_of_repeating_them(pg_db: str, 
 def test_outcome_of_a_message_deleted_mid_flight_is_dropped(db: str) -> None:
     from worker.storage.webhooks import Outcome, claim_due, fan_out, record_outcomes
 
-    tenant_id, endpoint_id, _ = _endpoint(db, "https://hooks.example.com/a")
-    _event(db, tenant_id, 3)
+    tenant_id, endpoint_id, _ = webhook_endpoint(db, "https://hooks.example.com/a")
+    publish_gap_events(db, tenant_id, 3)
     now = datetime.now(UTC)
     with session_scope(db) as s:
         fan_out(s, now=now)
@@ -585,8 +456,8 @@ def test_tls_to_the_checked_address_with_the_hostname_s_certificate(
     name and the Host header are the hostname, the certificate is checked against it."""
     names[HOOKS_NAME] = [["127.0.0.1"]]
     port = _port(tls_receiver)
-    tenant_id, _, secret = _endpoint(db, f"https://{HOOKS_NAME}:{port}/ok")
-    _event(db, tenant_id)
+    tenant_id, _, secret = webhook_endpoint(db, f"https://{HOOKS_NAME}:{port}/ok")
+    publish_gap_events(db, tenant_id)
     tls = Settings(**{**LOCAL.__dict__, "allow_http": False, "ca_file": pki.ca})
     assert deliver_due(settings=tls, batch_size=10) == 1
     assert _attempts(db) == [("success", 200)]
@@ -601,8 +472,8 @@ def test_tls_certificate_for_another_name_is_refused(
 ) -> None:
     """The same receiver and address under another name: its certificate does not name it."""
     names["other.tickwork.test"] = [["127.0.0.1"]]
-    tenant_id, _, _ = _endpoint(db, f"https://other.tickwork.test:{_port(tls_receiver)}/ok")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"https://other.tickwork.test:{_port(tls_receiver)}/ok")
+    publish_gap_events(db, tenant_id)
     tls = Settings(**{**LOCAL.__dict__, "allow_http": False, "ca_file": pki.ca})
     deliver_due(settings=tls, batch_size=10)
     assert tls_receiver.got == []
@@ -616,8 +487,8 @@ def test_tls_certificate_from_an_unknown_ca_is_refused(
     db: str, tls_receiver: Receiver, names: dict
 ) -> None:
     names[HOOKS_NAME] = [["127.0.0.1"]]
-    tenant_id, _, _ = _endpoint(db, f"https://{HOOKS_NAME}:{_port(tls_receiver)}/ok")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"https://{HOOKS_NAME}:{_port(tls_receiver)}/ok")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=Settings(**{**LOCAL.__dict__, "allow_http": False}), batch_size=10)
     assert tls_receiver.got == []
     with session_scope(db) as s:
@@ -636,8 +507,8 @@ def test_request_goes_to_the_checked_address_not_a_later_answer(
     trap, trap_server = serve("127.0.0.2", port)
     try:
         names["rebind.tickwork.test"] = [["127.0.0.1"], ["127.0.0.2"]]
-        tenant_id, _, secret = _endpoint(db, f"http://rebind.tickwork.test:{port}/ok")
-        _event(db, tenant_id)
+        tenant_id, _, secret = webhook_endpoint(db, f"http://rebind.tickwork.test:{port}/ok")
+        publish_gap_events(db, tenant_id)
         assert deliver_due(settings=LOCAL, batch_size=10) == 1
         assert trap.got == []
         [got] = receiver.got
@@ -653,8 +524,8 @@ def test_redirect_to_a_receiver_that_would_accept_is_not_followed(
     db: str, receiver: Receiver, status: int
 ) -> None:
     receiver.status["/moved"] = status  # Location: the same receiver's /ok, which answers 200
-    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/moved")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"{receiver.url}/moved")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=LOCAL, batch_size=10)
     assert [r.path for r in receiver.got] == ["/moved"]
     assert _attempts(db) == [("failure", status)]
@@ -663,8 +534,8 @@ def test_redirect_to_a_receiver_that_would_accept_is_not_followed(
 
 def test_receiver_stalling_past_the_whole_attempt_timeout(db: str, receiver: Receiver) -> None:
     """Headers at once, then a byte every 0.1 s: no single read waits long, the attempt does."""
-    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/trickle")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"{receiver.url}/trickle")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=LOCAL, batch_size=10)  # timeout 1 s; the answer would take 3 s
     with session_scope(db) as s:
         [attempt] = s.scalars(select(DeliveryAttempt))
@@ -676,8 +547,8 @@ def test_receiver_stalling_past_the_whole_attempt_timeout(db: str, receiver: Rec
 
 
 def test_response_excerpt_is_at_most_20_kb(db: str, receiver: Receiver) -> None:
-    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/big")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"{receiver.url}/big")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=LOCAL, batch_size=10)
     with session_scope(db) as s:
         [attempt] = s.scalars(select(DeliveryAttempt))
@@ -688,8 +559,8 @@ def test_response_excerpt_is_at_most_20_kb(db: str, receiver: Receiver) -> None:
 def test_retry_after_is_honoured(db: str, receiver: Receiver) -> None:
     receiver.status["/busy"] = 503
     receiver.retry_after = "900"
-    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/busy")
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, f"{receiver.url}/busy")
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=LOCAL, batch_size=10)
     message = _message(db)
     delay = (message.next_attempt_at - message.last_attempt_at).total_seconds()
@@ -706,8 +577,8 @@ def test_ipv4_mapped_loopback_is_refused_and_allowed_as_its_ipv4(
 ) -> None:
     if answers:
         names["mapped.tickwork.test"] = [answers]
-    tenant_id, _, _ = _endpoint(db, url.format(port=_port(receiver)))
-    _event(db, tenant_id)
+    tenant_id, _, _ = webhook_endpoint(db, url.format(port=_port(receiver)))
+    publish_gap_events(db, tenant_id)
     deliver_due(settings=STRICT, batch_size=10)
     assert receiver.got == []
     with session_scope(db) as s:
@@ -723,8 +594,8 @@ def test_ipv4_mapped_loopback_is_refused_and_allowed_as_its_ipv4(
 def test_per_endpoint_concurrency_bounds_requests_in_flight(
     db: str, receiver: Receiver, per_endpoint: int
 ) -> None:
-    tenant_id, _, _ = _endpoint(db, f"{receiver.url}/hold")
-    _event(db, tenant_id, 9)
+    tenant_id, _, _ = webhook_endpoint(db, f"{receiver.url}/hold")
+    publish_gap_events(db, tenant_id, 9)
     settings = Settings(**{**LOCAL.__dict__, "endpoint_concurrency": per_endpoint})
     assert deliver_due(settings=settings, batch_size=100) == 9
     assert 1 <= receiver.most_in_flight <= per_endpoint
@@ -737,8 +608,8 @@ def test_fanned_out_messages_are_leased_to_the_claiming_sweep(db: str) -> None:
     sweep's claim does not get them, and only the holder of the lease records an outcome."""
     from worker.storage.webhooks import Outcome, claim_due, record_outcomes
 
-    tenant_id, _, _ = _endpoint(db, "https://hooks.example.com/a")
-    _event(db, tenant_id, 3)
+    tenant_id, _, _ = webhook_endpoint(db, "https://hooks.example.com/a")
+    publish_gap_events(db, tenant_id, 3)
     now = datetime.now(UTC)
     with session_scope(db) as s:
         first, _ = claim_due(s, now=now, limit=10, lease=timedelta(minutes=1))
@@ -772,8 +643,8 @@ def test_receiver_that_never_accepts_times_out_connecting(db: str) -> None:
         filler.connect_ex(listener.getsockname())  # in progress: EINPROGRESS, not raised
         fillers.append(filler)
     try:
-        tenant_id, _, _ = _endpoint(db, f"http://127.0.0.1:{listener.getsockname()[1]}/full")
-        _event(db, tenant_id)
+        tenant_id, _, _ = webhook_endpoint(db, f"http://127.0.0.1:{listener.getsockname()[1]}/full")
+        publish_gap_events(db, tenant_id)
         deliver_due(settings=Settings(**{**LOCAL.__dict__, "timeout": 30.0}), batch_size=10)
     finally:
         for s in [*fillers, listener]:

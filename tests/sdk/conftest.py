@@ -27,8 +27,8 @@ import redis
 import tickwork_client
 from sqlalchemy import make_url
 
-from tests.conftest import PG_SERVER, REDIS_URL, Tenant, _libpq, _unavailable, make_tenant
-from tests.e2e.conftest import stack_env
+from tests.factories import Tenant, make_tenant, stack_env
+from tests.services import PG_SERVER, REDIS_URL, libpq, unavailable
 from worker import processes
 from worker.broker import free_port
 
@@ -54,9 +54,9 @@ def _tickwork() -> list[str]:
 @pytest.fixture(scope="package")
 def database() -> Iterator[str]:
     try:
-        admin = psycopg.connect(_libpq(PG_SERVER), autocommit=True, connect_timeout=3)
+        admin = psycopg.connect(libpq(PG_SERVER), autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        _unavailable("PostgreSQL", exc)
+        unavailable("PostgreSQL", exc)
     name = f"tickwork_sdk_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -75,7 +75,7 @@ def broker() -> Iterator[str]:
     try:
         client.ping()
     except redis.RedisError as exc:
-        _unavailable("Redis", exc)
+        unavailable("Redis", exc)
     client.flushdb()
     yield REDIS_URL
     client.flushdb()

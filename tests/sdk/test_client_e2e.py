@@ -14,7 +14,7 @@ import pytest
 import tickwork_client
 from tickwork_client import models
 
-from tests.conftest import Tenant
+from tests.factories import Tenant
 from tests.fault.harness import gap_csv, invoice_pdf, meter_csv
 from tests.sdk.conftest import Recorder, Server
 

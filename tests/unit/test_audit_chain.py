@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines import audit
+from tests.factories import examples
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -141,7 +142,7 @@ def test_details_must_be_json_native() -> None:
     assert audit.digest({"b": 1, "a": [1, 2]}) == audit.digest({"a": [1, 2], "b": 1})
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     n=st.integers(min_value=2, max_value=12),
     data=st.data(),

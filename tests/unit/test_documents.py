@@ -34,6 +34,7 @@ from pipelines.documents import (
 from pipelines.documents.values import parse_currency, parse_date, parse_number, parse_unit
 from pipelines.errors import PipelineError
 from tests.documents_corpus import render_pdf, specs
+from tests.factories import examples
 from worker.cli.documents import documents_app
 
 # --- values ----------------------------------------------------------------------------------
@@ -428,7 +429,7 @@ def test_every_error_is_a_pipeline_error_leaf_with_a_code() -> None:
 SMALL = render_pdf(specs(3, 1)[0])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.tuples(st.integers(0, len(SMALL) - 1), st.integers(0, 255), st.sampled_from("rid")),

@@ -15,15 +15,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from pipelines.gaps import GAP_COLUMNS, find_gaps, find_gaps_in
+from pipelines.gaps import (
+    GAP_COLUMNS,
+    STORED_GAP_COLUMNS,
+    diff_gaps,
+    find_gaps,
+    find_gaps_in,
+    find_stale_gaps,
+    trailing_window,
+)
 from pipelines.timeseries import prepare
+from tests.factories import examples
 
 DAY = "2025-01-01"
 T0 = pd.Timestamp(f"{DAY}T00:00Z")
 LA = "America/Los_Angeles"
 US_PER_MIN = 60_000_000
 PROPERTY_SETTINGS = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 DTYPES = {
     "tag": "object",
@@ -672,3 +681,172 @@ def test_property_gaps_are_sorted_disjoint_long_and_empty(scenario: Any) -> None
             virtual = a == s and a not in set(inside.tolist())
             assert b - a + (iv if virtual else 0) > 1.5 * iv
             assert not ((inside > a) & (inside < b)).any()
+
+
+# ------------------------------------------------------------------------- keeping stored gaps
+
+
+def stored(*rows: tuple[str, str, int, bool, float | None]) -> pd.DataFrame:
+    """Stored gaps from (start, end, missing_points, open, duration or None: from the times)."""
+    start = pd.DatetimeIndex([at(r[0]) for r in rows], dtype="datetime64[us, UTC]")
+    end = pd.DatetimeIndex([at(r[1]) for r in rows], dtype="datetime64[us, UTC]")
+    computed = np.asarray((end - start) / pd.Timedelta(minutes=1), dtype=float)
+    return pd.DataFrame(
+        {
+            "gap_start": start,
+            "gap_end": end,
+            "duration_minutes": [
+                c if r[4] is None else r[4] for r, c in zip(rows, computed, strict=True)
+            ],
+            "missing_points": np.asarray([r[2] for r in rows], dtype=np.int64),
+            "open": np.asarray([r[3] for r in rows], dtype=bool),
+        },
+        columns=list(STORED_GAP_COLUMNS),
+    )
+
+
+def test_diff_sorts_computed_gaps_into_new_changed_and_kept_and_finds_the_filled_ones() -> None:
+    computed = gaps(
+        ("flow", "01:00", "02:00", 59, False),  # stored the same: kept
+        ("flow", "03:00", "05:00", 119, True),  # stored shorter and open: grew
+        ("flow", "07:00", "07:30", 29, False),  # new
+    )
+    before = stored(
+        ("09:00", "10:00", 59, False, None),  # late data filled it: resolved
+        ("03:00", "04:00", 59, True, None),
+        ("01:00", "02:00", 59, False, None),
+        ("08:00", "08:10", 9, False, None),  # resolved too, after the first in stored order
+    )
+    diff = diff_gaps(before, computed, alert_minutes=90)
+    assert list(diff.gaps["action"]) == ["keep", "update", "insert"]
+    assert list(diff.gaps["alert"]) == [False, True, False]
+    assert list(diff.resolved["gap_start"]) == [at("09:00"), at("08:00")]
+    assert diff.counts == {"detected": 1, "resolved": 2, "updated": 1}
+    assert_frame_equal(
+        diff.gaps[list(STORED_GAP_COLUMNS)],
+        computed.drop(columns="tag")[list(STORED_GAP_COLUMNS)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("stored_row", "action"),
+    [
+        (("03:00", "04:00", 59, True, None), "keep"),
+        (("03:00", "04:05", 64, True, None), "update"),  # the end moved
+        (("03:00", "04:00", 59, False, None), "update"),  # it closed
+        (("03:00", "04:00", 58, True, None), "update"),  # the interval changed
+        (("03:01", "04:00", 58, True, None), "insert"),  # another start: another gap
+    ],
+)
+def test_diff_identifies_a_gap_by_its_start_and_compares_end_open_and_missing(
+    stored_row: tuple[str, str, int, bool, float | None], action: str
+) -> None:
+    diff = diff_gaps(stored(stored_row), gaps(("t", "03:00", "04:00", 59, True)), alert_minutes=1e9)
+    assert list(diff.gaps["action"]) == [action]
+    assert len(diff.resolved) == (1 if action == "insert" else 0)
+
+
+def test_a_kept_gap_keeps_its_stored_duration_and_alerts_at_the_threshold_inclusive() -> None:
+    before = stored(("03:00", "04:00", 59, True, 60.000001))
+    diff = diff_gaps(before, gaps(("t", "03:00", "04:00", 59, True)), alert_minutes=60.000001)
+    assert diff.gaps["duration_minutes"].tolist() == [60.000001]
+    assert diff.gaps["alert"].tolist() == [True]
+    diff = diff_gaps(stored(), gaps(("t", "03:00", "04:00", 59, True)), alert_minutes=60.5)
+    assert (diff.gaps["action"].tolist(), diff.gaps["alert"].tolist()) == (["insert"], [False])
+
+
+def test_diff_against_its_own_result_changes_nothing() -> None:
+    computed = gaps(("t", "01:00", "02:00", 59, False), ("t", "03:00", "05:00", 119, True))
+    first = diff_gaps(stored(), computed, alert_minutes=100)
+    assert first.counts == {"detected": 2, "resolved": 0, "updated": 0}
+    again = diff_gaps(first.gaps[list(STORED_GAP_COLUMNS)], computed, alert_minutes=100)
+    assert again.counts == {"detected": 0, "resolved": 0, "updated": 0}
+    assert list(again.gaps["alert"]) == [False, True]
+    nothing = diff_gaps(first.gaps[list(STORED_GAP_COLUMNS)], gaps(), alert_minutes=100)
+    assert nothing.counts == {"detected": 0, "resolved": 2, "updated": 0}
+
+
+# ---------------------------------------------------------------------------------- stale tags
+
+NOW = at("12:00")
+
+
+def latest(*rows: tuple[int, pd.Timestamp | None, float | None]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "tag": np.asarray([r[0] for r in rows], dtype=np.int64),
+            "last_ts": pd.DatetimeIndex([r[1] for r in rows], dtype="datetime64[us, UTC]"),
+            "interval_s": np.asarray([np.nan if r[2] is None else r[2] for r in rows], float),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "interval_s", "missing"),
+    [
+        (pd.Timedelta(minutes=90), 60.0, 89),
+        (pd.Timedelta(seconds=90, microseconds=1), 60.0, 1),  # just over 1.5 intervals: 2
+        (pd.Timedelta(seconds=150), 60.0, 1),  # 2.5 intervals: round half to even, 2
+        (pd.Timedelta(seconds=210), 60.0, 3),  # 3.5 intervals: 4
+        (pd.Timedelta(hours=3, microseconds=7), 600.0, 17),
+    ],
+)
+def test_a_stale_tag_gets_one_open_gap_from_its_last_point_to_now(
+    elapsed: pd.Timedelta, interval_s: float, missing: int
+) -> None:
+    found = find_stale_gaps(latest((7, NOW - elapsed, interval_s)), now=NOW)
+    assert tuple(found.columns) == GAP_COLUMNS
+    assert found.to_dict("records") == [
+        {
+            "tag": 7,
+            "gap_start": NOW - elapsed,
+            "gap_end": NOW,
+            "duration_minutes": elapsed.total_seconds() / 60,
+            "missing_points": missing,
+            "open": True,
+        }
+    ]
+    assert str(found["gap_start"].dtype) == str(found["gap_end"].dtype) == "datetime64[us, UTC]"
+
+
+def test_fresh_tags_and_tags_without_a_point_or_an_interval_are_not_stale() -> None:
+    found = find_stale_gaps(
+        latest(
+            (1, NOW - pd.Timedelta(seconds=90), 60.0),  # exactly 1.5 intervals: not yet
+            (2, None, 60.0),  # no usable point
+            (3, NOW - pd.Timedelta(hours=5), None),  # interval unknown
+            (4, NOW - pd.Timedelta(hours=5), 0.0),
+            (5, NOW - pd.Timedelta(hours=5), 60.0),  # the only stale one
+        ),
+        now=NOW,
+    )
+    assert found["tag"].tolist() == [5]
+    assert find_stale_gaps(latest(), now=NOW).empty
+
+
+@PROPERTY_SETTINGS
+@given(
+    elapsed_us=st.integers(min_value=0, max_value=10**13),
+    interval_s=st.floats(min_value=0.001, max_value=1e6, allow_nan=False),
+)
+def test_property_stale_gaps_measure_time_as_python_datetimes_do(
+    elapsed_us: int, interval_s: float
+) -> None:
+    """Seconds as ``timedelta.total_seconds`` gives them and Python's ``round``, exactly."""
+    last = NOW - pd.Timedelta(microseconds=elapsed_us)
+    found = find_stale_gaps(latest((1, last, interval_s)), now=NOW)
+    seconds = (NOW.to_pydatetime() - last.to_pydatetime()).total_seconds()
+    if seconds <= 1.5 * interval_s:
+        assert found.empty
+        return
+    [row] = found.to_dict("records")
+    assert row["duration_minutes"] == seconds / 60
+    assert row["missing_points"] == max(0, round(seconds / interval_s) - 1)
+
+
+def test_trailing_window_runs_from_the_first_usable_point_to_now_or_past_the_latest() -> None:
+    frame = points("flow", [0, 1, 2, 30], quality=[2, 0, 0, 0])  # the first is bad
+    assert trailing_window(frame, now=at("05:00")) == (at("00:01"), at("05:00"))
+    ahead = trailing_window(frame, now=at("00:10"))  # a clock ahead of ours: past its point
+    assert ahead == (at("00:01"), at("00:30") + pd.Timedelta(microseconds=1))
+    assert trailing_window(points("flow", [0, 1], quality=2), now=at("05:00")) is None

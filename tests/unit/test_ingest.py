@@ -24,17 +24,23 @@ from pipelines.ingest import (
     QUALITY_CODES,
     ParsedPoints,
     check_header,
+    check_tags,
+    first_units,
     infer_intervals,
+    normalise_unit,
     parse_csv,
     parse_records,
+    tag_pairs,
+    with_raw,
 )
+from tests.factories import examples
 
 HEADER = "facility_id,tag,timestamp,value,unit,quality"
 TS = "2025-01-01T00:00:00Z"
 GOOD_ROW = f"F1,OK,{TS},1.5,kW,good"
 POINT_COLUMNS = ["row", "facility_id", "tag", "ts", "value", "unit", "quality"]
 PROPERTY_SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 
@@ -1272,3 +1278,83 @@ def test_long_unit_is_a_rejected_row() -> None:
     rows = [{"facility_id": "F", "tag": "t", "timestamp": "2025-01-01T00:00:00Z", "value": 1,
              "unit": "u" * 41}]  # fmt: skip
     assert "unit is longer than 40" in parse_records(rows).rejected["reason"][0]
+
+
+# ----------------------------------------------------------------- points meet the stored tags
+
+
+def readings(*rows: tuple[str, str, str]) -> pd.DataFrame:
+    """Parsed points of (facility_id, tag, unit), a minute apart."""
+    body = "".join(
+        f"{f},{t},2025-01-01T00:{i:02d}:00Z,{i}.5,{u}\n" for i, (f, t, u) in enumerate(rows)
+    )
+    parsed = parse_csv(f"facility_id,tag,timestamp,value,unit\n{body}".encode())
+    assert parsed.rejected.empty
+    return parsed.points
+
+
+def test_tag_pairs_are_distinct_in_order_of_first_appearance() -> None:
+    points = readings(("F2", "b", ""), ("F1", "a", ""), ("F2", "b", ""), ("F1", "b", ""))
+    pairs = tag_pairs(points)
+    assert pairs.pairs == [("F2", "b"), ("F1", "a"), ("F1", "b")]
+    assert pairs.code.tolist() == [0, 1, 0, 2]
+
+
+@pytest.mark.parametrize(
+    ("tag_id", "tag_unit", "known", "reason"),
+    [
+        (5, "m3/h", True, None),
+        (5, "M3 / h", True, None),  # units compare without case and spaces
+        (5, "", True, None),  # the tag has no unit: any goes
+        (5, "kW", True, "unit 'm3/h' does not match the tag's unit 'kW'"),
+        (-1, "", True, "unknown tag 'flow': the facility is strict, create the tag first"),
+        (-1, "kW", False, "unknown facility_id 'F'"),  # the facility outranks the rest
+    ],
+)
+def test_check_tags_refuses_unknown_facilities_tags_and_contradicting_units(
+    tag_id: int, tag_unit: str, known: bool, reason: str | None
+) -> None:
+    points = readings(("F", "flow", "m3/h"), ("F", "flow", ""))  # no unit given: never checked
+    checked = check_tags(points, tag_pairs(points), tag_id=np.array([tag_id]),
+                         tag_unit=[tag_unit], facility_known=np.array([known]))  # fmt: skip
+    unit_only = reason is not None and reason.startswith("unit")
+    expected = [] if reason is None else [(2, reason)] if unit_only else [(2, reason), (3, reason)]
+    assert list(checked.rejected.itertuples(index=False, name=None)) == expected
+    assert checked.keep.tolist() == [reason is None, reason is None or unit_only]
+    assert checked.tag_id.tolist() == [tag_id] * int(checked.keep.sum())
+
+
+def test_check_tags_maps_each_kept_point_to_its_tag() -> None:
+    points = readings(("F", "a", ""), ("G", "x", ""), ("F", "b", ""), ("F", "a", ""))
+    checked = check_tags(
+        points,
+        tag_pairs(points),
+        tag_id=np.array([10, 20, -1]),
+        tag_unit=["", None, ""],
+        facility_known=np.array([True, False, True]),
+    )
+    assert checked.keep.tolist() == [True, False, False, True]
+    assert checked.tag_id.tolist() == [10, 10]
+    assert checked.rejected["row"].tolist() == [3, 4]
+    assert str(checked.rejected["row"].dtype) == "int64"
+
+
+def test_check_tags_of_no_points() -> None:
+    points = readings()
+    checked = check_tags(points, tag_pairs(points), tag_id=np.array([], dtype=np.int64),
+                         tag_unit=[], facility_known=np.array([], dtype=bool))  # fmt: skip
+    assert (len(checked.keep), len(checked.tag_id), len(checked.rejected)) == (0, 0, 0)
+
+
+def test_first_units_and_unit_comparison() -> None:
+    points = readings(("F", "a", ""), ("F", "a", "kW"), ("F", "a", "MW"), ("G", "b", ""))
+    assert first_units(points) == {("F", "a"): "kW"}
+    assert normalise_unit(" m3 / H ") == normalise_unit("M3/h") == "m3/h"
+
+
+def test_with_raw_rebuilds_the_rows_text_from_the_points() -> None:
+    points = readings(("F", "a", "kW"), ("F", "b", ""))
+    rejected = pd.DataFrame({"row": np.array([3], dtype=np.int64), "reason": ["no"]})
+    assert with_raw(rejected, points)["raw"].tolist() == ["F,b,2025-01-01T00:01:00+00:00,1.5,"]
+    empty = with_raw(rejected.iloc[:0], points)
+    assert list(empty.columns) == ["row", "reason", "raw"] and empty.empty

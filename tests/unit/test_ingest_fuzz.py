@@ -15,7 +15,6 @@ import codecs
 import contextlib
 import json
 import math
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -32,63 +31,29 @@ from pipelines.ingest import (
     parse_csv,
     parse_records,
 )
+from tests.factories import (
+    BYTE_EDITS,
+    COLUMNS,
+    ENVELOPES,
+    ODD_JSON_VALUES,
+    csv_bytes,
+    csv_line,
+    examples,
+    item,
+    mutate_bytes,
+    valid_rows,
+)
 
 FUZZ = settings(
-    max_examples=200,
+    max_examples=examples(200),
     deadline=None,
     derandomize=True,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-COLUMNS = ("facility_id", "tag", "timestamp", "value", "unit", "quality")
-BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------------- valid input
-
-
-@st.composite
-def valid_rows(draw: st.DrawFn, *, min_size: int = 1, max_size: int = 12) -> list[dict]:
-    """Rows with distinct (facility, tag, instant) keys, so none supersedes another."""
-    count = draw(st.integers(min_value=min_size, max_value=max_size))
-    keys = draw(
-        st.lists(
-            st.tuples(
-                st.sampled_from(["F1", "F2", "plant-7"]),
-                st.sampled_from(["flow", "ch4_pct", "h2s ppm", "T/1"]),
-                st.integers(min_value=0, max_value=10**6),
-            ),
-            min_size=count,
-            max_size=count,
-            unique=True,
-        )
-    )
-    rows = []
-    for facility, tag, seconds in keys:
-        value = draw(st.floats(allow_nan=False, allow_infinity=False, width=64))
-        moment = BASE + timedelta(seconds=seconds)
-        rows.append(
-            {
-                "facility_id": facility,
-                "tag": tag,
-                "timestamp": moment.isoformat().replace("+00:00", "Z"),
-                "ts": pd.Timestamp(moment),
-                "value": value,
-                "unit": draw(st.sampled_from(["", "scfm", "%", "kg CO2e"])),
-                "quality": draw(st.sampled_from(["", "good", "uncertain", "Bad"])),
-            }
-        )
-    return rows
-
-
-def csv_line(row: dict) -> str:
-    return ",".join(
-        repr(row[c]) if c == "value" and isinstance(row[c], float) else str(row[c]) for c in COLUMNS
-    )
-
-
-def csv_bytes(rows: list[dict]) -> bytes:
-    return ("\n".join([",".join(COLUMNS), *map(csv_line, rows)]) + "\n").encode()
 
 
 # -------------------------------------------------------------------------------- the mutations
@@ -115,11 +80,6 @@ BAD_FIELDS = {
     "quality": ["excellent", "3", "-1", "good!", "\x01", "ok ok"],
 }
 # fmt: on
-TEXT_PIECES = st.sampled_from(
-    ["\ufeff", "\x00", "\r", "\r\n", "\n", ",", '"', '""', " ", "é", "\x01", "\U0001d7d8"]
-)
-
-
 @st.composite
 def damaged_rows(draw: st.DrawFn) -> tuple[list[str], set[int]]:
     """CSV data lines (header excluded) and the indexes of those that were damaged."""
@@ -141,40 +101,6 @@ def damaged_rows(draw: st.DrawFn) -> tuple[list[str], set[int]]:
             fields[COLUMNS.index("quality")] = "7"
         lines[i] = ",".join(fields)
     return lines, damaged
-
-
-def mutate_bytes(data: bytes, edits: list[tuple[str, int, bytes]]) -> bytes:
-    out = bytearray(data)
-    for kind, at, chunk in edits:
-        at = at % (len(out) + 1)
-        if kind == "flip" and out:
-            out[at % len(out)] ^= chunk[0] if chunk else 0xFF
-        elif kind == "insert":
-            out[at:at] = chunk
-        elif kind == "delete":
-            del out[at : at + len(chunk) + 1]
-        elif kind == "truncate":
-            del out[at:]
-        elif kind == "repeat":
-            out[at:at] = out[at : at + 64]
-    return bytes(out)
-
-
-BYTE_EDITS = st.lists(
-    st.tuples(
-        st.sampled_from(["flip", "insert", "delete", "truncate", "repeat"]),
-        st.integers(min_value=0, max_value=10**6),
-        st.one_of(
-            st.binary(min_size=1, max_size=8),
-            TEXT_PIECES.map(lambda t: t.encode("utf-8", "surrogatepass")),
-            st.sampled_from(
-                [b"\xef\xbb\xbf", b"\xff\xfe", b"\xc3", b"\x80", b'"', b"\n", b",,,,", b"\r"]
-            ),
-        ),
-    ),
-    min_size=1,
-    max_size=6,
-)
 
 
 # ----------------------------------------------------------------------------------- the checks
@@ -309,21 +235,6 @@ def test_binary_garbage(data: bytes) -> None:
 
 # ------------------------------------------------------------------------------------------ JSON
 
-ODD_JSON_VALUES = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(10**400), max_value=10**400),
-    st.floats(),  # NaN and infinities included (json.dumps writes NaN, Infinity)
-    st.text(max_size=30),
-    st.sampled_from(["1.5", " 2 ", "NaN", "1e400", "2025-01-01T00:00:00Z", "\x00", "\x01"]),
-    st.lists(st.integers(), max_size=3),
-    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
-)
-
-
-def item(row: dict) -> dict:
-    return {c: row[c] for c in COLUMNS}
-
 
 @st.composite
 def damaged_items(draw: st.DrawFn) -> tuple[list, set[int]]:
@@ -368,19 +279,6 @@ def test_undamaged_items_are_never_lost(damage: tuple[list, set[int]], facility)
     # The same items straight to parse_records (the batch without its envelope) agree.
     direct = parse_records(json.loads(body)["data"], facility_id=facility)
     pd.testing.assert_frame_equal(direct.points, parsed.points)
-
-
-ENVELOPES = st.one_of(
-    st.recursive(
-        ODD_JSON_VALUES,
-        lambda inner: st.one_of(
-            st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)
-        ),
-        max_leaves=20,
-    ),
-    st.dictionaries(st.sampled_from(["data", "facility_id", "Data"]), ODD_JSON_VALUES),
-    st.builds(lambda v: {"data": v}, ODD_JSON_VALUES),
-)
 
 
 @FUZZ

@@ -14,8 +14,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from pipelines.quality import QUALITY_COLUMNS, WEIGHTS, period_edges, score_quality, score_series
+from pipelines.quality import (
+    QUALITY_COLUMNS,
+    WEIGHTS,
+    AlertThresholds,
+    days_to_score,
+    last_ended_day,
+    local_midnight,
+    period_edges,
+    quality_alerts,
+    score_quality,
+    score_series,
+)
 from pipelines.timeseries import prepare
+from tests.factories import examples
 
 DAY = pd.Timestamp("2025-01-15", tz="UTC")
 NEXT = DAY + pd.Timedelta(days=1)
@@ -40,7 +52,7 @@ PINNED = {
     "consistency": 0.10,
 }
 PROPERTY_SETTINGS = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 # --------------------------------------------------------------------------------------- helpers
@@ -727,3 +739,63 @@ def test_days_add_up_to_the_window_and_each_day_stands_alone(p: pd.DataFrame) ->
         tz=LA,
     )
     assert_frame_equal(alone, second)
+
+
+# ------------------------------------------------------------- alerts and the days to score
+
+
+def test_a_tags_own_thresholds_replace_the_defaults_one_by_one() -> None:
+    defaults = AlertThresholds(gap_minutes=60, completeness=0.9, flatline_hours=4)
+    assert defaults.overridden() == defaults
+    assert defaults.overridden(completeness=0.5) == AlertThresholds(60, 0.5, 4)
+    assert defaults.overridden(gap_minutes=0, flatline_hours=None) == AlertThresholds(0, 0.9, 4)
+
+
+@pytest.mark.parametrize(
+    ("completeness", "flatline_minutes", "low", "flat"),
+    [
+        (0.95, 0.0, False, False),
+        (0.9, 239.9, False, False),  # exactly the completeness threshold: no alert
+        (0.899, 240.0, True, True),  # exactly the flat-run threshold (4 h): an alert
+    ],
+)
+def test_quality_alerts_below_completeness_and_at_least_the_flat_hours(
+    completeness: float, flatline_minutes: float, low: bool, flat: bool
+) -> None:
+    rows = pd.DataFrame(
+        {"completeness": [completeness], "flatline_minutes": [flatline_minutes]}, index=[7]
+    )
+    alerts = quality_alerts(rows, AlertThresholds(60, 0.9, 4))
+    assert alerts.to_dict("index") == {7: {"low_completeness": low, "flatline": flat}}
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "now", "first", "last"),
+    [
+        # the last day that has ended at now, in the facility's zone
+        ("2025-03-08T10:00Z", "2025-03-10T10:00Z", "2025-03-10T09:00Z", "03-08", "03-09"),
+        ("2025-03-08T10:00Z", "2025-03-08T11:00Z", "2025-03-10T09:00Z", "03-08", "03-08"),
+        # 07:59 UTC is still the 9th in Los Angeles: the 8th is the last day ended
+        ("2025-03-08T10:00Z", "2025-03-10T10:00Z", "2025-03-10T06:59Z", "03-08", "03-08"),
+        # nothing ended yet: the last day falls before the first
+        ("2025-03-09T10:00Z", "2025-03-09T11:00Z", "2025-03-09T12:00Z", "03-09", "03-08"),
+    ],
+)
+def test_days_to_score_are_local_and_ended(
+    start: str, end: str, now: str, first: str, last: str
+) -> None:
+    got = days_to_score(
+        pd.Timestamp(start).to_pydatetime(),
+        pd.Timestamp(end).to_pydatetime(),
+        tz=LA,
+        now=pd.Timestamp(now).to_pydatetime(),
+    )
+    assert tuple(d.isoformat() for d in got) == (f"2025-{first}", f"2025-{last}")
+    assert last_ended_day(pd.Timestamp(now).to_pydatetime(), LA) >= got[1]
+
+
+def test_local_midnight_follows_daylight_saving_time() -> None:
+    day = pd.Timestamp("2025-03-09").date()  # clocks go forward in Los Angeles
+    assert local_midnight(day, LA) == pd.Timestamp("2025-03-09T08:00Z")
+    assert local_midnight(day + pd.Timedelta(days=1), LA) == pd.Timestamp("2025-03-10T07:00Z")
+    assert local_midnight(day, "UTC") == pd.Timestamp("2025-03-09T00:00Z")

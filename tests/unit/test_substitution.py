@@ -16,12 +16,13 @@ from pandas.testing import assert_frame_equal
 from pipelines.gaps import find_gaps
 from pipelines.substitution import METHODS, SUBSTITUTE_COLUMNS, substitute
 from pipelines.timeseries import prepare
+from tests.factories import examples
 
 DAY = "2025-01-01"
 T0 = pd.Timestamp(f"{DAY}T00:00Z")
 US_PER_MIN = 60_000_000
 PROPERTY_SETTINGS = settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 DTYPES = {"tag": "object", "ts": "datetime64[us, UTC]", "value": "float64", "method": "object"}
 

@@ -48,9 +48,10 @@ from pipelines.webhooks import (
     secret_bytes,
     sign,
 )
+from tests.factories import examples
 
 PROPERTY_SETTINGS = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 SECRET_A = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # SW-1's key
 SECRET_B = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"  # SW-2's key

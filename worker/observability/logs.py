@@ -12,11 +12,12 @@ record as one JSON object on stderr::
 tests read as usual) leaves Celery's and uvicorn's own formats alone.
 
 Inside a task the context comes from Celery's ``task_prerun``/``task_postrun`` signals: the task
-name and id, and for a job-backed task (its task id is the job id) the job id and the job's
-tenant, read once from the ``job`` row before the task body runs. A ``contextvars.ContextVar``
-holds it, so it is right under any pool. Both formats pass through :class:`ContextFilter`, which
-also masks API keys, webhook secrets, bearer tokens and URL passwords in messages and
-tracebacks: nothing we log may carry a secret.
+name and id, and for a job-backed task (its task id is the job id) the job id; the job's tenant
+joins it as the attempt starts (``worker.tasks.base.job_attempt`` reads the job row anyway, so
+no query is made for the logs). A ``contextvars.ContextVar`` holds it, so it is right under any
+pool. Both formats pass through :class:`ContextFilter`, which also masks API keys, webhook
+secrets, bearer tokens and URL passwords in messages and tracebacks: nothing we log may carry a
+secret.
 """
 
 from __future__ import annotations
@@ -38,9 +39,6 @@ log = logging.getLogger(__name__)
 
 CONTEXT_FIELDS = ("task_name", "task_id", "job_id", "tenant_id")
 _context: ContextVar[dict[str, Any] | None] = ContextVar("tickwork_log_context", default=None)
-# Read the job row before each job-backed task (tenant id, status); turned on by JSON logging and
-# by worker metrics, the two users of it.
-_job_lookup = {"on": False}
 
 _SECRETS = (
     # API keys: tw_<public prefix>_<secret>; the prefix is an id and stays readable.
@@ -62,8 +60,19 @@ def current_context() -> dict[str, Any]:
     return dict(_context.get() or {})
 
 
-def enable_job_lookup() -> None:
-    _job_lookup["on"] = True
+def task_context() -> dict[str, Any]:
+    """The running task's context itself, not a copy: fields added while the task runs
+    (``add_job_context``) show in it. Empty outside a task."""
+    context = _context.get()
+    return context if context is not None else {}
+
+
+def add_job_context(job_id: str, **fields: Any) -> None:
+    """Add what the task running job ``job_id`` learnt of it (``tenant_id``; ``job_failed`` when
+    this run failed the job) to the task's context, in place."""
+    context = _context.get()
+    if context is not None and context.get("job_id") == job_id:
+        context.update(fields)
 
 
 class ContextFilter(logging.Filter):
@@ -133,7 +142,6 @@ def configure_logging(*, fmt: str, level: int | str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
-        enable_job_lookup()
         logging.captureWarnings(True)  # warnings.warn() too, as records of "py.warnings"
     else:
         handler.setFormatter(logging.Formatter("[%(asctime)s: %(levelname)s/%(name)s] %(message)s"))
@@ -219,31 +227,9 @@ def _task_started(
     context: dict[str, Any] = {"task_name": getattr(task, "name", None), "task_id": task_id}
     if task_id and task_id.startswith("job_") and args and args[0] == task_id:
         context["job_id"] = task_id
-        if _job_lookup["on"]:
-            context.update(_job_fields(task_id))
     _context.set(context)
 
 
 @signals.task_postrun.connect(weak=False)
 def _task_finished(**_: object) -> None:
     _context.set(None)
-
-
-def _job_fields(job_id: str) -> dict[str, Any]:
-    """The job's tenant, kind and status as the attempt starts (empty if it cannot be read)."""
-    from sqlalchemy import select
-
-    from worker.storage.db import session_scope
-    from worker.storage.models import Job
-
-    try:
-        with session_scope(readonly=True) as s:
-            row = s.execute(
-                select(Job.tenant_id, Job.kind, Job.status).where(Job.id == job_id)
-            ).first()
-    except Exception as exc:  # the task itself will meet (and retry) a database outage
-        log.debug("job %s: context not read: %s", job_id, exc)
-        return {}
-    if row is None:
-        return {}
-    return {"tenant_id": row.tenant_id, "job_kind": row.kind, "job_status": row.status}

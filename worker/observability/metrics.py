@@ -62,7 +62,7 @@ SOURCE_TIMEOUT_S = 2.0
 
 # The worker side's state, set in the main process before the pool forks (children inherit it).
 _worker: dict[str, Any] = {"enabled": False, "exporter": None, "own_dir": None}
-_running: dict[str, tuple[float, str | None, str | None]] = {}
+_running: dict[str, tuple[float, dict[str, Any]]] = {}  # task id: start, the task's log context
 
 
 # --- state gauges, computed when scraped ------------------------------------------------------
@@ -258,7 +258,6 @@ def _start_worker_metrics(**_: object) -> None:
     command = [sys.executable, "-m", "worker.observability.metrics", "--parent", str(os.getpid())]
     _worker["exporter"] = subprocess.Popen(command, env=dict(os.environ))
     _worker["enabled"] = True
-    logs.enable_job_lookup()
 
 
 @signals.worker_shutdown.connect(weak=False)
@@ -278,21 +277,18 @@ def _stop_worker_metrics(**_: object) -> None:
 def _task_started(task_id: str | None = None, **_: object) -> None:
     if not _worker["enabled"] or task_id is None:
         return
-    context = logs.current_context()
-    _running[task_id] = (time.perf_counter(), context.get("job_id"), context.get("job_status"))
+    _running[task_id] = (time.perf_counter(), logs.task_context())
 
 
 @signals.task_postrun.connect(weak=False)
 def _task_finished(task_id: str | None = None, task: Any = None, **_: object) -> None:
     if not _worker["enabled"] or task_id is None or task_id not in _running:
         return
-    started, job_id, status_before = _running.pop(task_id)
+    started, context = _running.pop(task_id)
     name = getattr(task, "name", "unknown")
     metrics = _task_metrics()
     metrics.duration.labels(name).observe(time.perf_counter() - started)
-    if job_id is None or status_before in ("succeeded", "failed"):
-        return  # not a job, or a redelivered copy of a finished one
-    if _job_status(job_id) == "failed":  # this run ended its job, as a failure
+    if context.get("job_failed"):  # this run ended its job, as a failure (tasks.base.job_attempt)
         metrics.failures.labels(name, "job_failed").inc()
 
 
@@ -306,20 +302,6 @@ def _task_failed(sender: Any = None, **_: object) -> None:
 def _task_retried(sender: Any = None, **_: object) -> None:
     if _worker["enabled"]:
         _task_metrics().retries.labels(getattr(sender, "name", "unknown")).inc()
-
-
-def _job_status(job_id: str) -> str | None:
-    from sqlalchemy import select
-
-    from worker.storage.db import session_scope
-    from worker.storage.models import Job
-
-    try:
-        with session_scope(readonly=True) as s:
-            return s.scalar(select(Job.status).where(Job.id == job_id))
-    except Exception as exc:
-        log.debug("job %s: status not read: %s", job_id, exc)
-        return None
 
 
 # --- the worker's exporter process -------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,10 +11,20 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from pipelines.gaps import STORED_GAP_COLUMNS, diff_gaps
+from pipelines.quality import AlertThresholds, quality_alerts
 from pipelines.timeseries import SENTINELS
 from worker.storage.db import new_id
 from worker.storage.events import iso, publish
-from worker.storage.models import Alert, DataPoint, Gap, QualityScore, Tag, to_epoch_us
+from worker.storage.models import (
+    Alert,
+    DataPoint,
+    Facility,
+    Gap,
+    QualityScore,
+    Tag,
+    to_epoch_us,
+)
 from worker.storage.points import PG_EPOCH_US, PG_POINT_ROW
 
 RULE_COLUMNS = {
@@ -27,13 +36,6 @@ RULE_COLUMNS = {
     "spike_threshold": Tag.spike_threshold,
     "max_rate": Tag.max_rate,
 }
-
-
-@dataclass(frozen=True)
-class AlertThresholds:
-    gap_minutes: float
-    completeness: float
-    flatline_hours: float
 
 
 def load_points(
@@ -177,10 +179,11 @@ def reconcile_gaps(
 ) -> dict[str, int]:
     """Make the stored active gaps of ``tag`` starting within ``span`` equal ``computed``.
 
-    ``computed`` has pipelines.gaps columns for this tag only. New gaps are inserted with a
-    ``data_gap.detected`` event; stored gaps that are no longer there (late data filled them)
-    are marked resolved with a ``data_gap.resolved`` event; gaps with the same start are updated
-    in place (an open gap grows or closes) without an event. Running it twice changes nothing.
+    ``computed`` has pipelines.gaps columns for this tag only; ``pipelines.gaps.diff_gaps``
+    says what changes. New gaps are inserted with a ``data_gap.detected`` event; stored gaps
+    that are no longer there (late data filled them) are marked resolved with a
+    ``data_gap.resolved`` event; gaps with the same start are updated in place (an open gap
+    grows or closes) without an event. Running it twice changes nothing.
     """
     lo, hi = span
     now = datetime.now(UTC)
@@ -195,45 +198,20 @@ def reconcile_gaps(
             )
         )
     }
-    seen: set[datetime] = set()
-    counts = {"detected": 0, "resolved": 0, "updated": 0}
-    for row in computed.itertuples(index=False):
+    limit = thresholds.overridden(gap_minutes=tag.alert_gap_minutes).gap_minutes
+    diff = diff_gaps(_stored_gaps(list(stored.values())), computed, alert_minutes=limit)
+    for row in diff.gaps.itertuples(index=False):
         start = row.gap_start.to_pydatetime()
-        end = row.gap_end.to_pydatetime()
-        status = "open" if row.open else "closed"
-        seen.add(start)
-        gap = stored.get(start)
-        if gap is None:
-            gap = Gap(
-                tenant_id=tag.tenant_id,
-                facility_id=tag.facility_id,
-                tag_id=tag.id,
-                gap_start=start,
-                gap_end=end,
-                duration_minutes=float(row.duration_minutes),
-                missing_points=int(row.missing_points),
-                status=status,
-                detected_at=now,
-                updated_at=now,
-            )
-            session.add(gap)
-            session.flush()
-            publish(
-                session,
-                tenant_id=tag.tenant_id,
-                type="data_gap.detected",
-                data=_gap_event(gap, tag),
-                key=f"gap_{gap.id}",
-            )
-            counts["detected"] += 1
-        elif (gap.gap_end, gap.status, gap.missing_points) != (end, status, row.missing_points):
-            gap.gap_end, gap.status = end, status
+        if row.action == "insert":
+            gap = _insert_gap(session, tag=tag, row=row, now=now)
+        else:
+            gap = stored[start]
+        if row.action == "update":
+            gap.gap_end, gap.status = row.gap_end.to_pydatetime(), "open" if row.open else "closed"
             gap.duration_minutes = float(row.duration_minutes)
             gap.missing_points = int(row.missing_points)
             gap.updated_at = now
-            counts["updated"] += 1
-        limit = _threshold(tag.alert_gap_minutes, thresholds.gap_minutes)
-        if gap.duration_minutes >= limit:
+        if row.alert:
             raise_alert(
                 session,
                 tag=tag,
@@ -247,18 +225,57 @@ def reconcile_gaps(
                     "duration_minutes": gap.duration_minutes,
                 },
             )
-    for start, gap in stored.items():
-        if start not in seen:
-            gap.status, gap.resolved_at, gap.updated_at = "resolved", now, now
-            publish(
-                session,
-                tenant_id=tag.tenant_id,
-                type="data_gap.resolved",
-                data=_gap_event(gap, tag),
-                key=f"gap_{gap.id}",
-            )
-            counts["resolved"] += 1
-    return counts
+    for resolved in diff.resolved["gap_start"]:
+        gap = stored[resolved.to_pydatetime()]
+        gap.status, gap.resolved_at, gap.updated_at = "resolved", now, now
+        publish(
+            session,
+            tenant_id=tag.tenant_id,
+            type="data_gap.resolved",
+            data=_gap_event(gap, tag),
+            key=f"gap_{gap.id}",
+        )
+    return diff.counts
+
+
+def _insert_gap(session: Session, *, tag: Tag, row: Any, now: datetime) -> Gap:
+    """A new gap (a row of ``GapDiff.gaps``), announced by ``data_gap.detected``."""
+    gap = Gap(
+        tenant_id=tag.tenant_id,
+        facility_id=tag.facility_id,
+        tag_id=tag.id,
+        gap_start=row.gap_start.to_pydatetime(),
+        gap_end=row.gap_end.to_pydatetime(),
+        duration_minutes=float(row.duration_minutes),
+        missing_points=int(row.missing_points),
+        status="open" if row.open else "closed",
+        detected_at=now,
+        updated_at=now,
+    )
+    session.add(gap)
+    session.flush()
+    publish(
+        session,
+        tenant_id=tag.tenant_id,
+        type="data_gap.detected",
+        data=_gap_event(gap, tag),
+        key=f"gap_{gap.id}",
+    )
+    return gap
+
+
+def _stored_gaps(gaps: list[Gap]) -> pd.DataFrame:
+    """Stored gaps in the columns of ``pipelines.gaps.diff_gaps``."""
+    return pd.DataFrame(
+        {
+            "gap_start": pd.to_datetime([g.gap_start for g in gaps], utc=True).as_unit("us"),
+            "gap_end": pd.to_datetime([g.gap_end for g in gaps], utc=True).as_unit("us"),
+            "duration_minutes": np.array([g.duration_minutes for g in gaps], dtype=np.float64),
+            "missing_points": np.array([g.missing_points for g in gaps], dtype=np.int64),
+            "open": np.array([g.status == "open" for g in gaps], dtype=bool),
+        },
+        columns=list(STORED_GAP_COLUMNS),
+    )
 
 
 def _gap_event(gap: Gap, tag: Tag) -> dict[str, Any]:
@@ -283,8 +300,12 @@ def save_quality(
     """Upsert one tag's daily scores (pipelines.quality rows) and raise their alerts."""
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     now = datetime.now(UTC)
+    limits = thresholds.overridden(
+        completeness=tag.alert_completeness, flatline_hours=tag.alert_flatline_hours
+    )
+    alerts = quality_alerts(rows, limits)
     written = 0
-    for row in rows.to_dict("records"):
+    for row, alert in zip(rows.to_dict("records"), alerts.itertuples(index=False), strict=True):
         start = row["period_start"].to_pydatetime()
         day = row["period_start"].tz_convert(tz).date().isoformat()
         metrics = {
@@ -313,26 +334,24 @@ def save_quality(
             )
         )
         written += 1
-        completeness_min = _threshold(tag.alert_completeness, thresholds.completeness)
-        if metrics["completeness"] < completeness_min:
+        if alert.low_completeness:
             raise_alert(
                 session,
                 tag=tag,
                 rule="low_completeness",
                 key=day,
                 message=f"{tag.name}: {metrics['completeness']:.1%} complete on {day} "
-                f"(threshold {completeness_min:.0%})",
+                f"(threshold {limits.completeness:.0%})",
                 details={"day": day, "completeness": metrics["completeness"]},
             )
-        flat_hours = _threshold(tag.alert_flatline_hours, thresholds.flatline_hours)
-        if metrics["flatline_minutes"] >= flat_hours * 60:
+        if alert.flatline:
             raise_alert(
                 session,
                 tag=tag,
                 rule="flatline",
                 key=day,
                 message=f"{tag.name}: flat for {metrics['flatline_minutes']:.0f} min on "
-                f"{day} (threshold {flat_hours:g} h)",
+                f"{day} (threshold {limits.flatline_hours:g} h)",
                 details={"day": day, "flatline_minutes": metrics["flatline_minutes"]},
             )
     return written
@@ -379,10 +398,6 @@ def raise_alert(
     return True
 
 
-def _threshold(own: float | None, default: float) -> float:
-    return float(own) if own is not None else default
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -395,3 +410,80 @@ def tags_with_points(session: Session) -> list[Tag]:
     """Every tag that has at least one point (for the stale-data scan)."""
     has = select(DataPoint.tag_id).where(DataPoint.tag_id == Tag.id).exists()
     return list(session.scalars(select(Tag).where(has).order_by(Tag.id)))
+
+
+def tags_of(session: Session, *, tenant_id: str, tag_ids: list[int]) -> list[Tag]:
+    """The tenant's tags among ``tag_ids`` (another tenant's ids find nothing)."""
+    return list(session.scalars(select(Tag).where(Tag.id.in_(tag_ids), Tag.tenant_id == tenant_id)))
+
+
+def lock_tags(session: Session, *, tag_ids: list[int]) -> None:
+    """Lock the tags' rows (in id order, so two lockers cannot deadlock) until the commit."""
+    if tag_ids:
+        session.execute(
+            select(Tag.id).where(Tag.id.in_(sorted(tag_ids))).order_by(Tag.id).with_for_update()
+        )
+
+
+def facility_timezones(session: Session, *, facility_ids: set[str]) -> dict[str, str]:
+    """The time zone of each facility, by id."""
+    query = select(Facility.id, Facility.timezone).where(Facility.id.in_(facility_ids))
+    return {fid: tz for fid, tz in session.execute(query)}
+
+
+def tags_by_facility(session: Session) -> list[tuple[str, list[Tag]]]:
+    """Every facility's time zone with its tags (for the nightly scoring)."""
+    return [
+        (
+            facility.timezone,
+            list(session.scalars(select(Tag).where(Tag.facility_id == facility.id))),
+        )
+        for facility in session.scalars(select(Facility))
+    ]
+
+
+def is_scored(session: Session, *, tag_id: int, period_start: datetime) -> bool:
+    """Has the tag a quality score for the period starting at ``period_start``?"""
+    found = session.scalar(
+        select(QualityScore.id).where(
+            QualityScore.tag_id == tag_id, QualityScore.period_start == period_start
+        )
+    )
+    return found is not None
+
+
+def last_usable_times(session: Session, *, tags: list[Tag]) -> pd.DataFrame:
+    """The input of ``pipelines.gaps.find_stale_gaps``: per tag, its id (tag, int64), its last
+    usable point (last_ts, datetime64[us, UTC], NaT when none) and its expected interval
+    (interval_s, float64 seconds, NaN when unknown)."""
+    last = [last_usable(session, tag=tag) for tag in tags]
+    return pd.DataFrame(
+        {
+            "tag": np.array([t.id for t in tags], dtype=np.int64),
+            "last_ts": pd.to_datetime(last, utc=True).as_unit("us"),
+            "interval_s": np.array(
+                [np.nan if t.expected_interval_s is None else t.expected_interval_s for t in tags],
+                dtype=np.float64,
+            ),
+        }
+    )
+
+
+def reconcile_stale_gaps(
+    session: Session, *, tags: list[Tag], gaps: pd.DataFrame, thresholds: AlertThresholds
+) -> int:
+    """Store the open gaps of ``pipelines.gaps.find_stale_gaps`` (each grows the tag's open gap
+    from the same point, or opens it); returns how many were new."""
+    by_id = {t.id: t for t in tags}
+    opened = 0
+    for tag_id, gap in gaps.groupby("tag", sort=False):
+        start = gap["gap_start"].iloc[0].to_pydatetime()
+        counts = reconcile_gaps(
+            session,
+            tag=by_id[int(tag_id)],
+            computed=gap,
+            span=(start, start),
+            thresholds=thresholds,
+        )
+        opened += counts["detected"]
+    return opened

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from pipelines import audit as chain
 from worker.storage.db import new_id
-from worker.storage.events import iso
 from worker.storage.models import AuditEntry, AuditHead
+from worker.storage.pages import Listing, SortKey
 
 ACTIONS = (
     "ingest.completed",
@@ -129,6 +129,48 @@ def entries(session: Session, *, tenant_id: str, batch: int = 5000) -> Iterator[
         session.expunge_all()  # keep memory flat over millions of entries
 
 
+def entry_listing(
+    *,
+    tenant_id: str,
+    action: str | None = None,
+    subject_id: str | None = None,
+    facility_id: str | None = None,
+    after_seq: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    newest_first: bool = False,
+) -> Listing:
+    """The tenant's entries in chain order (``newest_first``: reversed), filtered; ``start`` and
+    ``end`` bound the creation time, ``after_seq`` the position."""
+    where = [AuditEntry.tenant_id == tenant_id]
+    if action is not None:
+        where.append(AuditEntry.action == action)
+    if subject_id is not None:
+        where.append(AuditEntry.subject_id == subject_id)
+    if facility_id is not None:
+        where.append(AuditEntry.facility_id == facility_id)
+    if after_seq is not None:
+        where.append(AuditEntry.seq > after_seq)
+    if start is not None:
+        where.append(AuditEntry.created_at >= start)
+    if end is not None:
+        where.append(AuditEntry.created_at <= end)
+    order = AuditEntry.seq.desc() if newest_first else AuditEntry.seq
+    return Listing(
+        query=select(AuditEntry).where(*where).order_by(order),
+        keys=[SortKey(AuditEntry.seq, descending=newest_first)],
+        locate=lambda cursor: [AuditEntry.id == cursor, AuditEntry.tenant_id == tenant_id],
+        item_id=lambda row: str(row[0].id),
+    )
+
+
+def get_entry(session: Session, *, tenant_id: str, entry_id: str) -> chain.Entry | None:
+    row = session.scalar(
+        select(AuditEntry).where(AuditEntry.id == entry_id, AuditEntry.tenant_id == tenant_id)
+    )
+    return to_entry(row) if row is not None else None
+
+
 def to_entry(row: AuditEntry) -> chain.Entry:
     return chain.Entry(
         seq=row.seq,
@@ -179,17 +221,3 @@ def tenants_with_log(session: Session) -> list[str]:
     heads = set(session.scalars(select(AuditHead.tenant_id)))
     heads |= set(session.scalars(select(AuditEntry.tenant_id).distinct()))
     return sorted(heads)
-
-
-def entry_view(entry: chain.Entry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "seq": entry.seq,
-        "created_at": iso(entry.created_at),
-        "action": entry.action,
-        "actor": entry.actor,
-        "subject": {"type": entry.subject_type, "id": entry.subject_id},
-        "facility_id": entry.facility_id,
-        "details": entry.details,
-        "chain": {"prev_hash": entry.prev_hash, "row_hash": entry.row_hash},
-    }

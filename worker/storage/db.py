@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import getpass
+import os
 import re
 import secrets
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -19,8 +21,29 @@ from worker.settings import get_settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
+# Every engine of this process. A process forked from this one (a Celery pool process, replaced
+# when one is killed or recycled) inherits their pooled connections: parent and child would then
+# talk over one socket and corrupt each other's conversation. The child drops what it inherited,
+# without closing it, and opens its own (SQLAlchemy, "Using Connection Pools with Multiprocessing
+# or os.fork()").
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _forget_inherited_connections() -> None:
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
+
 
 def make_engine(url: str) -> Engine:
+    engine = _make_engine(url)
+    _ENGINES.add(engine)
+    return engine
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

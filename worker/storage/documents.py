@@ -7,24 +7,35 @@ import datetime as dt
 import hashlib
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pipelines import documents as docs
 from pipelines import lcfs
 from pipelines.errors import PipelineError
+from worker import kinds
 from worker.storage import audit
 from worker.storage.analysis import load_points
 from worker.storage.db import new_id
 from worker.storage.events import iso, publish
-from worker.storage.models import Document, Facility, FuelMapping, FuelTransaction, Tag, Upload
+from worker.storage.jobs import create_job
+from worker.storage.models import (
+    Document,
+    Facility,
+    FuelMapping,
+    FuelTransaction,
+    Job,
+    Tag,
+    Upload,
+)
 from worker.storage.reports import mapping_of, tag_names
+from worker.storage.uploads import save_upload
 
 # Failures that say nothing about the file itself: uploading it again queues it again.
 RETRYABLE_CODES = ("internal", "timeout")
@@ -82,6 +93,49 @@ def get_document(session: Session, *, document_id: str, tenant_id: str) -> Docum
     )
 
 
+def document_listing(
+    *, tenant_id: str, facility_id: str | None = None, status: str | None = None
+) -> Select[Document]:
+    """The tenant's documents (of a facility, in a status), newest first."""
+    where = [Document.tenant_id == tenant_id]
+    if facility_id is not None:
+        where.append(Document.facility_id == facility_id)
+    if status is not None:
+        where.append(Document.status == status)
+    return select(Document).where(*where).order_by(Document.created_at.desc(), Document.id)
+
+
+class Received(NamedTuple):
+    document: Document
+    job: Job | None  # to publish once committed; None: nothing to run
+    created: bool  # False: the same file was uploaded before
+
+
+def receive_document(
+    session: Session,
+    *,
+    tenant_id: str,
+    content: bytes,
+    media_type: str,
+    filename: str,
+    facility_id: str | None,
+    declared_type: str | None,
+) -> Received:
+    """Keep an uploaded file and its document row, and create the job that extracts it. The
+    same file again is the same document, queued again only after a passing failure."""
+    upload = save_upload(session, tenant_id=tenant_id, content=content, content_type=media_type,
+                         filename=filename)  # fmt: skip
+    document, created = create_document(session, tenant_id=tenant_id, upload=upload,
+                                        facility_id=facility_id, declared_type=declared_type,
+                                        filename=filename)  # fmt: skip
+    if not created and not should_requeue(document):
+        return Received(document, None, created)
+    job = create_job(session, tenant_id=tenant_id, kind=kinds.PROCESS_DOCUMENT,
+                     upload_id=upload.id, params={"document_id": document.id})  # fmt: skip
+    reset_for_requeue(document, job_id=job.id)
+    return Received(document, job, created)
+
+
 def should_requeue(document: Document) -> bool:
     """A duplicate upload runs again only when the earlier run failed for a passing reason."""
     return document.status == "failed" and document.error_code in RETRYABLE_CODES
@@ -92,32 +146,6 @@ def reset_for_requeue(document: Document, *, job_id: str) -> None:
     document.job_id = job_id
     document.error_code = None
     document.error_message = None
-
-
-def document_view(doc: Document) -> dict[str, Any]:
-    """The public shape of a document (GET /v1/documents/{id})."""
-    return {
-        "id": doc.id,
-        "status": doc.status,
-        "document_type": doc.document_type,
-        "declared_type": doc.declared_type,
-        "facility_id": doc.facility_id,
-        "filename": doc.filename,
-        "sha256": doc.sha256,
-        "pages": doc.pages,
-        "fields": doc.fields or {},
-        "warnings": doc.warnings or [],
-        "reconciliation": doc.reconciliation,
-        "error": (
-            {"code": doc.error_code, "message": doc.error_message or ""}
-            if doc.status == "failed"
-            else None
-        ),
-        "job_id": doc.job_id,
-        "resolution_note": doc.resolution_note,
-        "created_at": iso(doc.created_at),
-        "processed_at": iso(doc.processed_at) if doc.processed_at else None,
-    }
 
 
 def set_resolution_note(

@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.storage.db import new_id
 from worker.storage.models import Event
+from worker.storage.pages import Listing, SortKey
 
 EVENT_TYPES = (
     "data_gap.detected",
@@ -51,5 +53,24 @@ def publish(session: Session, *, tenant_id: str, type: str, data: dict[str, Any]
     return result is not None
 
 
+def event_listing(*, tenant_id: str, type: str | None = None) -> Listing:
+    """The tenant's events (of ``type``), oldest first."""
+    where = [Event.tenant_id == tenant_id]
+    if type is not None:
+        where.append(Event.type == type)
+    return Listing(
+        query=select(Event).where(*where).order_by(Event.created_at, Event.id),
+        keys=[SortKey(Event.created_at), SortKey(Event.id)],
+        locate=lambda cursor: [Event.id == cursor, Event.tenant_id == tenant_id],
+        item_id=lambda row: str(row[0].id),
+    )
+
+
 def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def delete_events(session: Session, *, before: datetime) -> int:
+    """Delete the events created before ``before`` (the retention sweep); returns how many."""
+    result = session.execute(delete(Event).where(Event.created_at < before))
+    return int(result.rowcount or 0)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from worker.storage.db import new_id
-from worker.storage.models import Job
+from worker.storage.models import Job, RejectedRow
+from worker.storage.pages import Listing, SortKey
 
 FINISHED = ("succeeded", "failed")
 
@@ -47,6 +48,41 @@ def get_job(session: Session, *, job_id: str, tenant_id: str | None = None) -> J
     if tenant_id is not None:
         query = query.where(Job.tenant_id == tenant_id)
     return session.scalar(query)
+
+
+def job_listing(
+    *,
+    tenant_id: str,
+    status: str | None = None,
+    kind: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+) -> Listing:
+    """The tenant's jobs, newest first; ``created_from``/``created_to`` bound the creation time."""
+    where = [Job.tenant_id == tenant_id]
+    if status is not None:
+        where.append(Job.status == status)
+    if kind is not None:
+        where.append(Job.kind == kind)
+    if created_from is not None:
+        where.append(Job.created_at >= created_from)
+    if created_to is not None:
+        where.append(Job.created_at <= created_to)
+    return Listing(
+        query=select(Job).where(*where).order_by(Job.created_at.desc(), Job.id),
+        keys=[SortKey(Job.created_at, descending=True), SortKey(Job.id)],
+        locate=lambda cursor: [Job.id == cursor, Job.tenant_id == tenant_id],
+        item_id=lambda row: str(row[0].id),
+    )
+
+
+def rejected_rows(*, tenant_id: str, job_id: str) -> Select[RejectedRow]:
+    """The rows a job refused, in file order."""
+    return (
+        select(RejectedRow)
+        .where(RejectedRow.job_id == job_id, RejectedRow.tenant_id == tenant_id)
+        .order_by(RejectedRow.row_number)
+    )
 
 
 def mark_enqueued(session: Session, *, job_id: str) -> None:

@@ -9,12 +9,14 @@ counting is what OFFSET paging pays on every page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
+
+AnySelect = Select[*tuple[Any, ...]]  # a query, whatever the shape of its rows
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,18 @@ class SortKey:
 
     column: Any
     descending: bool = False
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A listing that pages by cursor as well as by number: its ``query`` (ordered by ``keys``),
+    how a cursor finds its row *for this caller* (``locate``: conditions scoped to the tenant and
+    parent, or None for text that cannot be one of the listing's ids) and the id of a row."""
+
+    query: AnySelect
+    keys: Sequence[SortKey]
+    locate: Callable[[str], Sequence[ColumnElement[bool]] | None]
+    item_id: Callable[[Any], str]
 
 
 def after(keys: Sequence[SortKey], values: Sequence[Any]) -> list[ColumnElement[bool]]:
@@ -39,7 +53,7 @@ def after(keys: Sequence[SortKey], values: Sequence[Any]) -> list[ColumnElement[
 
 
 def numbered_page(
-    session: Session, *, query: Select[Any], limit: int, page: int
+    session: Session, *, query: AnySelect, limit: int, page: int
 ) -> tuple[list[Any], bool, int]:
     """Rows of page ``page`` (from 1), whether more follow, and the listing's total."""
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
@@ -50,7 +64,7 @@ def numbered_page(
 def keyset_page(
     session: Session,
     *,
-    query: Select[Any],
+    query: AnySelect,
     keys: Sequence[SortKey],
     start_after: Sequence[Any] | None,
     limit: int,
@@ -61,6 +75,19 @@ def keyset_page(
         query = query.where(*after(keys, start_after))
     rows = list(session.execute(query.limit(limit + 1)).all())
     return rows[:limit], len(rows) > limit
+
+
+def page_after(
+    session: Session, *, listing: Listing, cursor: str, limit: int
+) -> tuple[list[Any], bool] | None:
+    """Up to ``limit`` rows after the row ``cursor`` names, and whether more follow; None when
+    the cursor names no row of the listing for this caller (another tenant's, a deleted one)."""
+    where = listing.locate(cursor)
+    key = cursor_key(session, keys=listing.keys, where=where) if where is not None else None
+    if key is None:
+        return None
+    return keyset_page(session, query=listing.query, keys=listing.keys, start_after=key,
+                       limit=limit)  # fmt: skip
 
 
 def cursor_key(

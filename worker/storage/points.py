@@ -1,4 +1,5 @@
-"""Bulk storage of data points: tag resolution and idempotent upserts, no ORM object per point.
+"""Bulk storage of data points: tag resolution, idempotent upserts and an ingest's rejected rows,
+no ORM object per point.
 
 PostgreSQL: binary COPY into a temporary staging table, then ``INSERT ... SELECT`` (new data)
 or an ``INSERT ... ON CONFLICT`` of the points that differ from what is stored.
@@ -11,15 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, bindparam, delete, func, or_, select, text
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from worker.storage.models import DataPoint, Facility, Tag, from_epoch_us
+from pipelines import ingest
+from worker.storage.events import iso
+from worker.storage.models import DataPoint, Facility, Job, RejectedRow, Tag, from_epoch_us
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds: binary COPY's zero
 # One data_point row (bigint, timestamptz, float8, smallint) in binary COPY: a field count, then
@@ -54,22 +58,11 @@ def resolve_tags(
 
     ``points`` has the columns of ``pipelines.ingest.ParsedPoints.points``; ``intervals`` is the
     inferred spacing in seconds per (facility_id, tag), used for tags created here.
-    Refuses rows of facilities the tenant does not own, unknown tags of strict facilities and
-    units that contradict the tag's unit.
+    Refuses rows as ``pipelines.ingest.check_tags`` says: facilities the tenant does not own,
+    unknown tags of strict facilities, units that contradict the tag's unit.
     """
-    n = len(points)
-    fac = pd.Categorical(points["facility_id"])
-    tag = pd.Categorical(points["tag"])
-    unit = pd.Categorical(points["unit"])
-    # One code per distinct (facility, tag) and per distinct (facility, tag, unit): every check
-    # below runs once per distinct value and is broadcast back to the rows.
-    pair_codes, _pair_uniques = pd.factorize(
-        fac.codes.astype(np.int64) * len(tag.categories) + tag.codes
-    )
-    first_row = np.unique(pair_codes, return_index=True)[1]
-    wanted = [
-        (str(fac.categories[fac.codes[i]]), str(tag.categories[tag.codes[i]])) for i in first_row
-    ]
+    pairs = ingest.tag_pairs(points)
+    wanted = pairs.pairs
     facility_ids = sorted({f for f, _ in wanted})
     facilities = {
         f.id: f
@@ -85,7 +78,7 @@ def resolve_tags(
         if f in facilities and (f, t) not in tags and not facilities[f].strict_tags
     ]
     if missing:
-        units = _first_units(points)
+        units = ingest.first_units(points)
         now = datetime.now().astimezone()
         rows = [
             {
@@ -103,50 +96,97 @@ def resolve_tags(
             }
             for f, t in missing
         ]
-        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-        session.execute(insert(Tag).on_conflict_do_nothing(), rows)  # a racing worker may win
+        upsert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+        session.execute(upsert(Tag).on_conflict_do_nothing(), rows)  # a racing worker may win
         tags = _load_tags(session, tenant_id=tenant_id, pairs=wanted)
         created = [f"{f}/{t}" for f, t in missing]
-
-    tag_of_pair = np.array([tags[p].id if p in tags else -1 for p in wanted], dtype=np.int64)
-    fac_known = np.array([p[0] in facilities for p in wanted], dtype=bool)
-
-    # Units: compare each distinct (pair, unit) once.
-    combo_codes, _ = pd.factorize(
-        pair_codes.astype(np.int64) * (len(unit.categories) + 1) + unit.codes
+    checked = ingest.check_tags(
+        points,
+        pairs,
+        tag_id=np.array([tags[p].id if p in tags else -1 for p in wanted], dtype=np.int64),
+        tag_unit=[tags[p].unit if p in tags else "" for p in wanted],
+        facility_known=np.array([f in facilities for f, _ in wanted], dtype=bool),
     )
-    combo_first = np.unique(combo_codes, return_index=True)[1]
-    combo_wrong = np.zeros(len(combo_first), dtype=bool)
-    combo_reason = np.full(len(combo_first), None, dtype=object)
-    for k, i in enumerate(combo_first):
-        given = str(unit.categories[unit.codes[i]]) if unit.codes[i] >= 0 else ""
-        pair = wanted[pair_codes[i]]
-        expected = tags[pair].unit if pair in tags else ""
-        if given and expected and _norm_unit(given) != _norm_unit(expected):
-            combo_wrong[k] = True
-            combo_reason[k] = f"unit '{given}' does not match the tag's unit '{expected}'"
-
-    reason = np.full(n, None, dtype=object)
-    wrong_unit = combo_wrong[combo_codes]
-    reason[wrong_unit] = combo_reason[combo_codes[wrong_unit]]
-    unknown_tag = tag_of_pair[pair_codes] < 0
-    if unknown_tag.any():
-        names = np.array([t for _, t in wanted], dtype=object)
-        reason[unknown_tag] = [
-            f"unknown tag '{t}': the facility is strict, create the tag first"
-            for t in names[pair_codes[unknown_tag]]
-        ]
-    unknown_fac = ~fac_known[pair_codes]
-    if unknown_fac.any():
-        fids = np.array([f for f, _ in wanted], dtype=object)
-        reason[unknown_fac] = [f"unknown facility_id '{f}'" for f in fids[pair_codes[unknown_fac]]]
-    bad = np.not_equal(reason, None)
     return ResolvedPoints(
-        tag_id=tag_of_pair[pair_codes][~bad],
-        keep=~bad,
-        rejected=pd.DataFrame({"row": points["row"].to_numpy()[bad], "reason": reason[bad]}),
-        tags_created=created,
+        tag_id=checked.tag_id, keep=checked.keep, rejected=checked.rejected, tags_created=created
     )
+
+
+def store_parsed(
+    session: Session,
+    *,
+    job_id: str,
+    tenant_id: str,
+    upload_id: str | None,
+    parsed: ingest.ParsedPoints,
+) -> dict[str, Any]:
+    """Resolve tags, upsert points and record rejected rows; return the job's counts.
+
+    ``ranges`` (first and last timestamp per tag id, ISO 8601 UTC) is what the follow-up
+    analysis looks at; ``tags_created`` names the tags this ingest created.
+    """
+    points = parsed.points
+    resolved = resolve_tags(
+        session, tenant_id=tenant_id, points=points, intervals=ingest.infer_intervals(points)
+    )
+    kept = points[resolved.keep]
+    counts = upsert_points(
+        session,
+        tag_id=resolved.tag_id,
+        ts=kept["ts"],
+        value=kept["value"].to_numpy(),
+        quality=kept["quality"].to_numpy(),
+    )
+    rejected = pd.concat(
+        [parsed.rejected, ingest.with_raw(resolved.rejected, points)], ignore_index=True
+    ).sort_values("row", kind="stable")
+    # A redelivered job replaces, never adds to, its rejected rows.
+    session.execute(delete(RejectedRow).where(RejectedRow.job_id == job_id))
+    if not rejected.empty:
+        session.execute(
+            insert(RejectedRow),
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "job_id": job_id,
+                    "upload_id": upload_id,
+                    "row_number": int(r),
+                    "reason": str(why)[:300],
+                    "raw": str(raw),
+                }
+                for r, why, raw in rejected[["row", "reason", "raw"]].itertuples(index=False)
+            ],
+        )
+    return {
+        "ranges": _ranges(resolved.tag_id, kept["ts"]),
+        "rows": parsed.rows,
+        "accepted": parsed.rows - len(rejected),
+        "inserted": counts.inserted,
+        "updated": counts.updated,
+        "duplicates": counts.unchanged + parsed.duplicates,
+        "rejected": len(rejected),
+        "tags_created": resolved.tags_created,
+    }
+
+
+def _ranges(tag_id: np.ndarray, ts: pd.Series) -> dict[str, list[str]]:
+    """First and last timestamp per tag id (ISO 8601 UTC), for the follow-up analysis."""
+    if len(tag_id) == 0:
+        return {}
+    frame = pd.DataFrame({"tag": tag_id, "ts": ts.to_numpy()})
+    bounds = frame.groupby("tag")["ts"].agg(["min", "max"])
+    return {
+        str(tag): [iso(lo.to_pydatetime()), iso(hi.to_pydatetime())]
+        for tag, lo, hi in bounds.itertuples()
+    }
+
+
+def delete_rejected_rows(session: Session, *, finished_before: datetime) -> int:
+    """Delete the rejected rows of jobs finished before ``finished_before`` (the retention
+    sweep); returns how many."""
+    old_jobs = select(Job.id).where(Job.finished_at < finished_before)
+    result = session.execute(delete(RejectedRow).where(RejectedRow.job_id.in_(old_jobs)))
+    return int(result.rowcount or 0)
 
 
 def upsert_points(
@@ -344,24 +384,6 @@ def _load_tags(
     return found
 
 
-def _first_units(points: pd.DataFrame) -> dict[tuple[str, str], str]:
-    given = points[points["unit"].astype(object) != ""]
-    first = given.drop_duplicates(["facility_id", "tag"])
-    return {
-        (f, t): u
-        for f, t, u in zip(
-            first["facility_id"].astype(object),
-            first["tag"].astype(object),
-            first["unit"].astype(object),
-            strict=True,
-        )
-    }
-
-
-def _norm_unit(unit: str) -> str:
-    return unit.strip().lower().replace(" ", "")
-
-
 def _finite_or_none(value: object) -> float | None:
     if value is None:
         return None
@@ -374,7 +396,9 @@ __all__ = [
     "UpsertCounts",
     "count_points",
     "delete_points",
+    "delete_rejected_rows",
     "pg_binary_copy",
     "resolve_tags",
+    "store_parsed",
     "upsert_points",
 ]

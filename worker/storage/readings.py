@@ -8,6 +8,7 @@ page does; an OFFSET page still reads ``offset + limit`` rows per tag.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,9 @@ from datetime import datetime
 from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from worker.storage.models import DataPoint, Tag
+from worker.storage.models import DataPoint, Tag, from_epoch_us, to_epoch_us
+
+_POINT_ID = re.compile(r"dp_(\d{1,18})_(-?\d{1,19})")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,61 @@ class Reading:
     ts: datetime
     value: float
     quality: int
+
+    @property
+    def id(self) -> str:
+        """The point's public id, ``dp_<tag id>_<epoch µs>``: the cursor to continue after it."""
+        return f"dp_{self.tag_id}_{to_epoch_us(self.ts)}"
+
+
+@dataclass(frozen=True)
+class ReadingPage:
+    readings: list[Reading]
+    has_more: bool
+    total: int | None  # None on a cursor page: it is not counted
+
+
+def read_points(
+    session: Session,
+    *,
+    tenant_id: str,
+    facility_id: str,
+    names: Sequence[str],
+    start: datetime,
+    end: datetime,
+    limit: int,
+    page: int = 1,
+    after: str | None = None,
+) -> ReadingPage | None:
+    """One page of a facility's readings in ``[start, end]`` (of the tags ``names``; every tag
+    when empty): page number ``page``, counted, or the readings after the point whose id is
+    ``after``. None when ``after`` is not the id of a point of these tags."""
+    tags = facility_tags(session, tenant_id=tenant_id, facility_id=facility_id, names=names)
+    if after is None:
+        rows = list_readings(session, tags=tags, start=start, end=end, limit=limit + 1,
+                             offset=(page - 1) * limit)  # fmt: skip
+        total: int | None = count_readings(session, tags=tags, start=start, end=end)
+    else:
+        cursor = _point_cursor(after, tags)
+        if cursor is None:
+            return None
+        rows = list_readings(session, tags=tags, start=start, end=end, limit=limit + 1,
+                             after=cursor)  # fmt: skip
+        total = None
+    return ReadingPage(readings=rows[:limit], has_more=len(rows) > limit, total=total)
+
+
+def _point_cursor(cursor: str, tags: Sequence[TagRef]) -> tuple[datetime, str] | None:
+    """A data point id of one of ``tags`` -> (timestamp, tag name); else None."""
+    found = _POINT_ID.fullmatch(cursor)
+    names = {t.id: t.name for t in tags}
+    if found is None or int(found.group(1)) not in names:
+        return None
+    try:
+        ts = from_epoch_us(int(found.group(2)))
+    except (OverflowError, ValueError):
+        return None
+    return ts, names[int(found.group(1))]
 
 
 def facility_tags(

@@ -13,16 +13,18 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, delete, select
+from sqlalchemy.orm import Session, undefer
 
+from pipelines import audit as chain
 from pipelines import lcfs
+from pipelines.lcfs.tables import quarter_dates
 from worker import kinds
 from worker.settings import get_settings
 from worker.storage import audit
 from worker.storage.analysis import load_points
 from worker.storage.db import new_id
-from worker.storage.events import iso, publish
+from worker.storage.events import publish
 from worker.storage.jobs import create_job
 from worker.storage.models import (
     Document,
@@ -48,10 +50,12 @@ EDGE_MARGIN = timedelta(days=1)
 
 
 def quarter_bounds(year: int, quarter: int, tz: str) -> tuple[datetime, datetime]:
-    """[start, end) of a calendar quarter in the facility's time zone, as UTC datetimes."""
+    """[start, end) of a calendar quarter (``pipelines.lcfs.tables.quarter_dates``) in the
+    facility's time zone, as UTC datetimes."""
     zone = ZoneInfo(tz)
-    start = datetime(year, 3 * quarter - 2, 1, tzinfo=zone)
-    end = datetime(year + (quarter == 4), 1 if quarter == 4 else 3 * quarter + 1, 1, tzinfo=zone)
+    first, last = quarter_dates(year, quarter)
+    start = datetime.combine(first, dt.time(), tzinfo=zone)
+    end = datetime.combine(last + timedelta(days=1), dt.time(), tzinfo=zone)
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
@@ -122,27 +126,6 @@ def add_transactions(
     session.add_all(rows)
     session.flush()
     return rows
-
-
-def transaction_view(row: FuelTransaction) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "facility_id": row.facility_id,
-        "fuel_pathway_code": row.fuel_pathway_code,
-        "fuel_type": row.fuel_type,
-        "quantity": row.quantity,
-        "unit": row.unit,
-        "ci": row.ci,
-        "transaction_type": row.transaction_type,
-        "date": row.date,
-        "business_partner": row.business_partner,
-        "reference": row.reference,
-        "application": row.application,
-        "hhv_btu_per_scf": row.hhv_btu_per_scf,
-        "lhv_hhv_ratio": row.lhv_hhv_ratio,
-        "source": row.source,
-        "document_id": row.document_id,
-    }
 
 
 def load_lcfs_inputs(
@@ -347,6 +330,117 @@ def create_report(
     return report, job
 
 
+# --- what the API asks: checked inputs, requests, listings ----------------------------------
+
+
+def replace_fuel_mappings(
+    session: Session, *, facility: Facility, mappings: list[lcfs.TagMapping], actor: str
+) -> list[lcfs.TagMapping]:
+    """Replace the facility's mappings (audit-logged with their SHA-256) once each is computable:
+    known units, fuel and heating-value basis, checked against the latest benchmark."""
+    on = _benchmarked(datetime.now(UTC).date())
+    lcfs.check_lines([_probe(m, on) for m in mappings], lcfs_tables())
+    replace_mappings(session, facility=facility, mappings=mappings)
+    views = [mapping_view(m) for m in mappings]
+    audit.record(session, tenant_id=facility.tenant_id, action="fuel_mappings.replaced",
+                 actor=actor, subject_type="facility", subject_id=facility.id,
+                 facility_id=facility.id,
+                 details={"mappings": len(views), "sha256": chain.digest(views)})  # fmt: skip
+    return mappings
+
+
+def add_fuel_transactions(
+    session: Session, *, facility: Facility, transactions: list[lcfs.Transaction], source: str
+) -> list[FuelTransaction]:
+    """Add transactions sent by a user once each is computable now (known units and types, a
+    benchmark for its date)."""
+    lcfs.check_lines(transactions, lcfs_tables())
+    return add_transactions(session, facility=facility, transactions=transactions, source=source)
+
+
+def transaction_listing(*, facility_id: str) -> Select[FuelTransaction]:
+    """The facility's fuel transactions by date."""
+    return (
+        select(FuelTransaction)
+        .where(FuelTransaction.facility_id == facility_id)
+        .order_by(FuelTransaction.date, FuelTransaction.id)
+    )
+
+
+def has_fuel_inputs(session: Session, *, facility_id: str) -> bool:
+    """Whether the facility has a fuel mapping or a fuel transaction: a report has something to
+    count."""
+    mapped = select(FuelMapping.id).where(FuelMapping.facility_id == facility_id).limit(1)
+    bought = select(FuelTransaction.id).where(FuelTransaction.facility_id == facility_id).limit(1)
+    return session.scalar(mapped) is not None or session.scalar(bought) is not None
+
+
+def request_report(
+    session: Session,
+    *,
+    facility: Facility,
+    year: int,
+    quarter: int,
+    fmt: str,
+    preparer: str = "",
+    reviewer: str = "",
+) -> tuple[Report, Job]:
+    """A queued report of the quarter and its job (dispatch after the commit), once the quarter
+    can be computed: each mapping's fuel on the quarter's first day, and the gasoline and diesel
+    benchmarks of the quarter. A ``PipelineError`` says what is missing."""
+    first, _ = quarter_dates(year, quarter)
+    mappings = mappings_of(session, facility_id=facility.id)
+    lcfs.check_lines([_probe(m, first) for m in mappings], lcfs_tables())
+    for displaced in ("gasoline", "diesel"):
+        lcfs_tables().quarter_benchmark(displaced, year, quarter)
+    return create_report(session, facility=facility, year=year, quarter=quarter, fmt=fmt,
+                         preparer=preparer, reviewer=reviewer)  # fmt: skip
+
+
+def report_listing(*, tenant_id: str, facility_id: str | None = None) -> Select[Report]:
+    """The tenant's reports (of one facility), newest first."""
+    where = [Report.tenant_id == tenant_id]
+    if facility_id is not None:
+        where.append(Report.facility_id == facility_id)
+    return select(Report).where(*where).order_by(Report.created_at.desc(), Report.id)
+
+
+def get_report(
+    session: Session, *, tenant_id: str, report_id: str, content: bool = False
+) -> Report | None:
+    """The tenant's report; ``content``: with its file loaded (deferred otherwise)."""
+    query = select(Report).where(Report.id == report_id, Report.tenant_id == tenant_id)
+    if content:
+        query = query.options(undefer(Report.content))
+    return session.scalar(query)
+
+
+def _probe(m: lcfs.TagMapping, on: dt.date) -> lcfs.Transaction:
+    """One unit of a mapping's fuel on ``on``: computable exactly when the mapping's units,
+    fuel, application, heating-value basis and benchmark are all known."""
+    return lcfs.Transaction(
+        fuel_pathway_code=m.fuel_pathway_code,
+        fuel_type=m.fuel_type,
+        quantity=1.0,
+        unit=m.unit,
+        ci=m.ci,
+        transaction_type=m.transaction_type,
+        date=on,
+        application=m.application,
+        eer=m.eer,
+        hhv_btu_per_scf=m.hhv_btu_per_scf,
+        lhv_hhv_ratio=m.lhv_hhv_ratio,
+    )
+
+
+def _benchmarked(day: dt.date) -> dt.date:
+    """A date with a benchmark to check a mapping's units and fuel against: the latest one on
+    or before ``day`` (a mapping is about fuels and units, not about one quarter)."""
+    known = [b.effective_from for b in lcfs_tables().benchmarks if b.effective_from is not None]
+    past = [d for d in known if d <= day]
+    return max(past) if past else (min(known) if known else day)
+
+
 def save_report(
     session: Session, *, report_row: Report, report: lcfs.LcfsReport, content: bytes
 ) -> None:
@@ -402,26 +496,12 @@ def fail_report(session: Session, *, report_row: Report, code: str, message: str
     )  # fmt: skip
 
 
-def report_view(row: Report) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "report_type": row.report_type,
-        "facility_id": row.facility_id,
-        "quarter": f"Q{row.quarter}",
-        "year": row.year,
-        "format": row.format,
-        "draft": row.draft,
-        "preparer": row.preparer,
-        "reviewer": row.reviewer,
-        "status": row.status,
-        "job_id": row.job_id,
-        "has_data": row.has_data,
-        "totals": row.totals,
-        "input_sha256": row.input_sha256,
-        "file_sha256": row.file_sha256,
-        "file_size": row.file_size,
-        "download_url": f"/v1/reports/{row.id}/file" if row.status == "generated" else None,
-        "error": row.error,
-        "created_at": iso(row.created_at),
-        "generated_at": iso(row.generated_at) if row.generated_at else None,
-    }
+def mapped_facilities(session: Session) -> list[Facility]:
+    """Facilities with a fuel mapping: the ones whose quarterly reports are scheduled."""
+    query = select(Facility).where(Facility.id.in_(select(FuelMapping.facility_id)))
+    return list(session.scalars(query))
+
+
+def report_scheduled(session: Session, *, schedule_key: str) -> bool:
+    """Has a report been scheduled under ``schedule_key`` already?"""
+    return session.scalar(select(Report.id).where(Report.schedule_key == schedule_key)) is not None

@@ -61,18 +61,6 @@ class Usage:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
-    def view(self) -> dict[str, Any]:
-        return {
-            "points_ingested": self.points_ingested,
-            "ingest_jobs": self.ingest_jobs,
-            "reports_built": self.reports_built,
-            "documents_processed": self.documents_processed,
-            "webhook_deliveries": {
-                "succeeded": self.webhooks_succeeded,
-                "failed": self.webhooks_failed,
-            },
-        }
-
 
 @dataclass
 class TenantUsage:

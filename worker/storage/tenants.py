@@ -26,6 +26,10 @@ def create_tenant(session: Session, *, name: str) -> Tenant:
     return tenant
 
 
+def get_tenant(session: Session, *, tenant_id: str) -> Tenant | None:
+    return session.get(Tenant, tenant_id)
+
+
 FEIN = re.compile(r"^(\d{2})-?(\d{7})$")
 
 

@@ -9,8 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from worker import kinds
 from worker.storage.db import new_id
-from worker.storage.models import Upload
+from worker.storage.jobs import create_job
+from worker.storage.models import Job, Upload
 
 
 def save_upload(
@@ -38,3 +40,12 @@ def save_upload(
     )
     assert upload is not None
     return upload
+
+
+def queue_ingest(session: Session, *, upload: Upload, facility_id: str | None) -> Job:
+    """The ingest job of an upload (publish it once committed); ``facility_id``: the facility of
+    rows that leave it out."""
+    params = {"facility_id": facility_id} if facility_id else {}
+    return create_job(
+        session, tenant_id=upload.tenant_id, kind=kinds.INGEST, upload_id=upload.id, params=params
+    )

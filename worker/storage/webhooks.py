@@ -568,17 +568,3 @@ def disable_endpoint(
     audit.record(session, tenant_id=endpoint.tenant_id, action="webhook_endpoint.disabled",
                  subject_type="webhook_endpoint", subject_id=endpoint.id,
                  details={"url": endpoint.url, "reason": reason})  # fmt: skip
-
-
-def attempt_view(attempt: DeliveryAttempt) -> dict[str, Any]:
-    return {
-        "id": f"att_{attempt.id}",
-        "message_id": attempt.message_id,
-        "event_type": attempt.event_type,
-        "attempted_at": iso(attempt.attempted_at),
-        "outcome": attempt.outcome,
-        "status_code": attempt.status_code,
-        "latency_ms": attempt.latency_ms,
-        "response_excerpt": attempt.response_excerpt,
-        "error": attempt.error,
-    }

@@ -5,32 +5,41 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from celery import Task
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from pipelines.gaps import find_gaps
-from pipelines.quality import score_quality
+from pipelines.gaps import find_gaps, find_stale_gaps, trailing_window
+from pipelines.quality import (
+    AlertThresholds,
+    days_to_score,
+    last_ended_day,
+    local_midnight,
+    score_quality,
+)
 from worker import kinds
 from worker.celery_app import app
 from worker.locks import once_per_period
 from worker.settings import get_settings
-from worker.storage import audit, idempotency
+from worker.storage import audit
 from worker.storage.analysis import (
-    AlertThresholds,
-    last_usable,
+    facility_timezones,
+    is_scored,
+    last_usable_times,
     load_points,
     load_rules,
+    lock_tags,
     reconcile_gaps,
+    reconcile_stale_gaps,
     save_quality,
+    tags_by_facility,
+    tags_of,
     tags_with_points,
     usable_neighbours,
 )
 from worker.storage.db import session_scope
-from worker.storage.models import Event, Facility, Job, QualityScore, RejectedRow, Tag
+from worker.storage.models import Tag
 from worker.tasks.base import RETRY_OPTIONS, JobRun, finish_or_stop, job_attempt
 
 
@@ -46,20 +55,15 @@ def analyse_ingest(self: Task, job_id: str) -> None:
         if run is None:
             return
         started = time.perf_counter()
+        tenant_id, params = run.job.tenant_id, run.job.params
+        ranges = {int(t): (_parse(a), _parse(b)) for t, (a, b) in params["ranges"].items()}
         with session_scope() as s:
-            job = s.get(Job, job_id)
-            assert job is not None
-            ranges = {int(t): (_parse(a), _parse(b)) for t, (a, b) in job.params["ranges"].items()}
-            tags = list(
-                s.scalars(
-                    select(Tag).where(Tag.id.in_(list(ranges)), Tag.tenant_id == job.tenant_id)
-                )
-            )
+            tags = tags_of(s, tenant_id=tenant_id, tag_ids=list(ranges))
             result = analyse(s, tags=tags, ranges=ranges, now=datetime.now(UTC), run=run)
             run.log(f"analysed {len(tags)} tag(s) in {time.perf_counter() - started:.2f} s")
-            finish_or_stop(s, job_id=job_id, status="succeeded", result=result, logs=run.logs)
+            finish_or_stop(s, run, status="succeeded", result=result)
             audit.record(
-                s, tenant_id=job.tenant_id, action="analysis.completed", subject_type="job",
+                s, tenant_id=tenant_id, action="analysis.completed", subject_type="job",
                 subject_id=job_id, details={**result, "tags": sorted(t.name for t in tags)},
             )  # fmt: skip
 
@@ -77,25 +81,23 @@ def analyse(
     The tags' rows are locked first (in id order): two analyses of one tag at once would both
     see no gap and both insert it; the second now waits and then finds the first's gaps.
     """
-    if tags:
-        session.execute(select(Tag.id).where(Tag.id.in_(sorted(t.id for t in tags)))
-                        .order_by(Tag.id).with_for_update())  # fmt: skip
+    lock_tags(session, tag_ids=[t.id for t in tags])
     limits = thresholds()
     totals = {"detected": 0, "resolved": 0, "updated": 0, "days_scored": 0}
-    facilities = {
-        f.id: f
-        for f in session.scalars(
-            select(Facility).where(Facility.id.in_({t.facility_id for t in tags}))
-        )
-    }
+    zones = facility_timezones(session, facility_ids={t.facility_id for t in tags})
     for tag in tags:
         start, end = ranges[tag.id]
         counts = analyse_gaps(session, tag=tag, start=start, end=end, now=now, limits=limits)
         for key, value in counts.items():
             totals[key] += value
-        tz = facilities[tag.facility_id].timezone
         totals["days_scored"] += score_days(
-            session, tag=tag, start=start, end=end, tz=tz, now=now, limits=limits
+            session,
+            tag=tag,
+            start=start,
+            end=end,
+            tz=zones[tag.facility_id],
+            now=now,
+            limits=limits,
         )
     if run is not None:
         run.log(
@@ -126,28 +128,17 @@ def analyse_gaps(
     points = load_points(session, tag_ids=[tag.id], start=lo, end=hi)
     rules = load_rules(session, tags=[tag])
     if after is None:
-        first = _first_usable(points, rules)
-        if first is None:
+        window = trailing_window(points, rules, now=pd.Timestamp(now))
+        if window is None:
             return {"detected": 0, "resolved": 0, "updated": 0}
-        # Points stamped in the future (a clock ahead of ours) end the window themselves.
-        latest = points["ts"].max().to_pydatetime() + timedelta(microseconds=1)
-        until = max(now, latest)
-        gaps = find_gaps(points, rules, start=pd.Timestamp(first), end=pd.Timestamp(until))
-        span = (lo, until)
+        gaps = find_gaps(points, rules, start=window[0], end=window[1])
+        span = (lo, window[1].to_pydatetime())
     else:
         gaps = find_gaps(points, rules)
         span = (lo, hi)
     return reconcile_gaps(
         session, tag=tag, computed=gaps[gaps["tag"] == tag.id], span=span, thresholds=limits
     )
-
-
-def _first_usable(points: pd.DataFrame, rules: pd.DataFrame) -> datetime | None:
-    from pipelines.timeseries import prepare, to_timestamps
-
-    series = prepare(points, rules)
-    usable = series.ts[series.usable]
-    return to_timestamps(usable[:1])[0].to_pydatetime() if len(usable) else None
 
 
 def score_days(
@@ -161,21 +152,14 @@ def score_days(
     limits: AlertThresholds,
 ) -> int:
     """Score the facility-local days that [start, end] touches and that have ended."""
-    zone = ZoneInfo(tz)
-    first_day = start.astimezone(zone).date()
-    before = pd.Timestamp(first_day - timedelta(days=1), tz=zone).tz_convert("UTC")
-    scored_before = session.scalar(
-        select(QualityScore.id).where(
-            QualityScore.tag_id == tag.id, QualityScore.period_start == before.to_pydatetime()
-        )
-    )
-    if scored_before is not None:  # new data can extend a run that ended that day: rescore it
-        first_day -= timedelta(days=1)
-    last_day = min(end.astimezone(zone).date(), (now.astimezone(zone) - timedelta(days=1)).date())
+    first_day, last_day = days_to_score(start, end, tz=tz, now=now)
+    before = local_midnight(first_day - timedelta(days=1), tz)
+    if is_scored(session, tag_id=tag.id, period_start=before.to_pydatetime()):
+        first_day -= timedelta(days=1)  # new data can extend a run that ended that day: rescore it
     if last_day < first_day:
         return 0
-    day_start = pd.Timestamp(first_day, tz=zone).tz_convert("UTC")
-    day_end = pd.Timestamp(last_day + timedelta(days=1), tz=zone).tz_convert("UTC")
+    day_start = local_midnight(first_day, tz)
+    day_end = local_midnight(last_day + timedelta(days=1), tz)
     rules = load_rules(session, tags=[tag])
     # Neighbouring points give runs and spikes at a day's edge their real context (a flat run
     # from 22:00 to 01:00 is one run); only the days themselves are counted.
@@ -201,7 +185,6 @@ def _parse(value: str) -> datetime:
 
 STALE_SCAN_SECONDS = 300
 NIGHTLY_SECONDS = 3600
-CLEANUP_SECONDS = 86400
 
 
 @app.task(name=kinds.SCAN_STALE, ignore_result=True)
@@ -211,34 +194,10 @@ def scan_stale() -> int:
         if not go:
             return 0
         now = datetime.now(UTC)
-        limits = thresholds()
-        opened = 0
         with session_scope() as s:
-            for tag in tags_with_points(s):
-                last = last_usable(s, tag=tag)
-                interval = tag.expected_interval_s
-                if last is None or not interval:
-                    continue
-                if (now - last).total_seconds() <= 1.5 * interval:
-                    continue
-                minutes = (now - last).total_seconds() / 60
-                gap = pd.DataFrame(
-                    {
-                        "tag": [tag.id],
-                        "gap_start": [pd.Timestamp(last)],
-                        "gap_end": [pd.Timestamp(now)],
-                        "duration_minutes": [minutes],
-                        "missing_points": [
-                            max(0, round((now - last).total_seconds() / interval) - 1)
-                        ],
-                        "open": [True],
-                    }
-                )
-                counts = reconcile_gaps(
-                    s, tag=tag, computed=gap, span=(last, last), thresholds=limits
-                )
-                opened += counts["detected"]
-        return opened
+            tags = tags_with_points(s)
+            gaps = find_stale_gaps(last_usable_times(s, tags=tags), now=pd.Timestamp(now))
+            return reconcile_stale_gaps(s, tags=tags, gaps=gaps, thresholds=thresholds())
 
 
 @app.task(name=kinds.NIGHTLY_QUALITY, ignore_result=True)
@@ -251,38 +210,10 @@ def nightly_quality() -> int:
         limits = thresholds()
         scored = 0
         with session_scope() as s:
-            for facility in s.scalars(select(Facility)):
-                zone = ZoneInfo(facility.timezone)
-                yesterday = (now.astimezone(zone) - timedelta(days=1)).date()
-                start = pd.Timestamp(yesterday, tz=zone).tz_convert("UTC").to_pydatetime()
-                for tag in s.scalars(select(Tag).where(Tag.facility_id == facility.id)):
+            for tz, tags in tags_by_facility(s):
+                start = local_midnight(last_ended_day(now, tz), tz).to_pydatetime()
+                for tag in tags:
                     scored += score_days(
-                        s,
-                        tag=tag,
-                        start=start,
-                        end=start,
-                        tz=facility.timezone,
-                        now=now,
-                        limits=limits,
+                        s, tag=tag, start=start, end=start, tz=tz, now=now, limits=limits
                     )
         return scored
-
-
-@app.task(name=kinds.CLEANUP, ignore_result=True)
-def cleanup() -> dict[str, int]:
-    """Delete rejected-row details and events older than the retention period, and expired
-    idempotency keys (kept 24 h)."""
-    with once_per_period("jobs.cleanup", seconds=CLEANUP_SECONDS) as go:
-        if not go:
-            return {}
-        cutoff = datetime.now(UTC) - timedelta(days=get_settings().retention_days)
-        with session_scope() as s:
-            old_jobs = select(Job.id).where(Job.finished_at < cutoff)
-            rows = s.execute(delete(RejectedRow).where(RejectedRow.job_id.in_(old_jobs)))
-            events = s.execute(delete(Event).where(Event.created_at < cutoff))
-            keys = idempotency.delete_expired(s)
-            return {
-                "rejected_rows": rows.rowcount or 0,
-                "events": events.rowcount or 0,
-                "idempotency_keys": keys,
-            }

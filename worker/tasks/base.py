@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +18,7 @@ from celery import Task
 from sqlalchemy.orm import Session
 
 from pipelines.errors import PipelineError
+from worker.observability import logs
 from worker.settings import get_settings
 from worker.storage import audit
 from worker.storage.db import session_scope
@@ -50,8 +51,15 @@ RETRY_OPTIONS = {
 
 @dataclass
 class JobRun:
+    """One attempt of a job: the job as the attempt found it, and the log lines it adds."""
+
     job: Job
     logs: list[dict[str, str]] = field(default_factory=list)
+    # The status this attempt gave the job (``finish_or_stop``): final once the body returns.
+    status: str | None = None
+    # Set by a body whose subject must fail with the job (a document): called, best effort,
+    # with "timeout", "unavailable" or "internal" just before the job fails for that reason.
+    on_failure: Callable[[str], None] | None = None
 
     def log(self, message: str, level: str = "info") -> None:
         self.logs.append(log_line(message, level))
@@ -61,19 +69,28 @@ class JobRun:
 def job_attempt(task: Task, job_id: str) -> Iterator[JobRun | None]:
     """Start an attempt of ``job_id``; yields None when the job is already finished.
 
-    The body must finish the job itself (``finish_job(status="succeeded")``) in the same
-    transaction as its writes, so a crash between the two cannot happen. Failures are recorded
-    here: input errors and exhausted retries end the job; transient errors with retries left
-    propagate to Celery's autoretry.
+    The body must finish the job itself (``finish_or_stop``) in the same transaction as its
+    writes, so a crash between the two cannot happen. Failures are recorded here: input errors
+    and exhausted retries end the job; transient errors with retries left propagate to
+    Celery's autoretry. The task's log context gets the job's tenant, and ``job_failed`` when
+    this attempt failed the job (the worker's metrics count it), from what the attempt reads
+    anyway: the log and metrics signal receivers make no query of their own.
     """
     with session_scope() as s:
         job = start_attempt(s, job_id=job_id, worker=socket.gethostname())
-        if job is not None and job.attempts > MAX_ATTEMPTS:
+        # The tenant for the task's log lines, from the row just read; only a copy of a message
+        # whose job is finished (or unknown) reads it once more.
+        known = job if job is not None else s.get(Job, job_id)
+        if known is not None:
+            logs.add_job_context(job_id, tenant_id=known.tenant_id)
+        gave_up = job is not None and job.attempts > MAX_ATTEMPTS
+        if gave_up:
             finish_job(
                 s, job_id=job_id, status="failed", error=f"gave up after {MAX_ATTEMPTS} attempts"
             )
-            job = None
-    if job is None:
+    if gave_up:
+        logs.add_job_context(job_id, job_failed=True)
+    if job is None or gave_up:
         yield None
         return
     run = JobRun(job=job)
@@ -82,24 +99,34 @@ def job_attempt(task: Task, job_id: str) -> Iterator[JobRun | None]:
     except PipelineError as exc:
         _fail(job_id, run, f"{exc.code}: {exc}")
     except SoftTimeLimitExceeded:
+        _subject_fails(run, "timeout")
         _fail(job_id, run, f"timed out after {get_settings().task_soft_time_limit} s")
     except TRANSIENT as exc:
-        if task.request.retries >= (task.max_retries or 0):
-            error_id = _log_error(job_id, exc)
-            _fail(job_id, run, f"gave up after {task.request.retries + 1} tries: a service it "
-                  f"needs (database, broker) stayed unavailable (error id {error_id})")  # fmt: skip
-            return
-        log.warning("job %s: transient error, will retry: %s", job_id, exc)
-        raise
+        if task.request.retries < (task.max_retries or 0):
+            log.warning("job %s: transient error, will retry: %s", job_id, exc)
+            raise
+        _subject_fails(run, "unavailable")
+        error_id = _log_error(job_id, exc)
+        _fail(job_id, run, f"gave up after {task.request.retries + 1} tries: a service it "
+              f"needs (database, broker) stayed unavailable (error id {error_id})")  # fmt: skip
     except AlreadyFinished:
         log.info("job %s: another copy of its message finished it first", job_id)
     except Exception as exc:
+        _subject_fails(run, "internal")
         error_id = _log_error(job_id, exc)
         if _fail(job_id, run, f"internal error (error id {error_id}): the job could not be "
                  "completed; quote this id when reporting it"):  # fmt: skip
             raise
         # Another copy finished the job meanwhile (this one collided with its writes).
         log.info("job %s: finished by another copy; this copy's %r is moot", job_id, exc)
+    else:
+        if run.status == "failed":
+            logs.add_job_context(job_id, job_failed=True)
+
+
+def _subject_fails(run: JobRun, reason: str) -> None:
+    if run.on_failure is not None:
+        run.on_failure(reason)
 
 
 def _log_error(job_id: str, exc: BaseException) -> str:
@@ -115,13 +142,25 @@ class AlreadyFinished(Exception):
     message: the body's transaction rolls back and the attempt ends quietly."""
 
 
-def finish_or_stop(session: Session, **kwargs: Any) -> None:
-    """``finish_job``, or roll this copy's transaction back if another copy finished first."""
-    if not finish_job(session, **kwargs):
+def finish_or_stop(
+    session: Session,
+    run: JobRun,
+    *,
+    status: str,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """Finish ``run``'s job with its log lines (``finish_job``), or roll this copy's transaction
+    back if another copy finished first. ``run.status`` holds the status once it commits."""
+    if not finish_job(
+        session, job_id=run.job.id, status=status, result=result, error=error, logs=run.logs
+    ):
         raise AlreadyFinished
+    run.status = status
 
 
 def _fail(job_id: str, run: JobRun, error: str) -> bool:
+    """Fail the job with ``error``; False when another copy had finished it."""
     run.log(error, "error")
     with session_scope() as s:
         if not finish_job(s, job_id=job_id, status="failed", error=error, logs=run.logs):
@@ -134,4 +173,5 @@ def _fail(job_id: str, run: JobRun, error: str) -> bool:
                 details={"upload_id": upload.id if upload else None,
                          "upload_sha256": upload.sha256 if upload else None, "error": error},
             )  # fmt: skip
-        return True
+    logs.add_job_context(job_id, job_failed=True)
+    return True

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
+from typing import Any
 
-from billiard.exceptions import SoftTimeLimitExceeded
 from celery import Task
+from sqlalchemy.orm import Session
 
 from pipelines import documents as docs
+from pipelines import lcfs
 from pipelines.errors import MalformedInputError, PipelineError
 from worker import kinds
 from worker.celery_app import app
@@ -17,16 +20,20 @@ from worker.storage import documents as storage
 from worker.storage.db import session_scope
 from worker.storage.models import Document, Facility, Job, Upload
 from worker.storage.reports import lcfs_tables
-from worker.tasks.base import (
-    RETRY_OPTIONS,
-    TRANSIENT,
-    AlreadyFinished,
-    JobRun,
-    finish_or_stop,
-    job_attempt,
-)
+from worker.tasks.base import RETRY_OPTIONS, JobRun, finish_or_stop, job_attempt
 
 log = logging.getLogger(__name__)
+
+# What a document says when its job fails for a reason other than the file itself.
+FAILURES = {
+    "timeout": ("timeout", "processing took longer than {limit} s"),
+    "unavailable": (
+        "internal",
+        "gave up after retries: a service it needs stayed unavailable "
+        "(the job's error names the error id)",
+    ),
+    "internal": ("internal", "internal error (the job's error names the error id to report)"),
+}
 
 
 @app.task(name=kinds.PROCESS_DOCUMENT, bind=True, **RETRY_OPTIONS)
@@ -36,45 +43,21 @@ def process(self: Task, job_id: str) -> None:
     with job_attempt(self, job_id) as run:
         if run is None:
             return  # already finished: a redelivered or duplicated message
-        document_id = None
-        try:
-            document_id = _document_of(job_id)
-            process_document(job_id=job_id, document_id=document_id, run=run)
-        except TRANSIENT:
-            if self.request.retries >= (self.max_retries or 0):
-                _mark_failed(
-                    document_id,
-                    "internal",
-                    "gave up after retries: a service it "
-                    "needs stayed unavailable (the job's error names the error id)",
-                )
-            raise
-        except SoftTimeLimitExceeded:
-            limit = get_settings().task_soft_time_limit
-            _mark_failed(document_id, "timeout", f"processing took longer than {limit} s")
-            raise
-        except (PipelineError, AlreadyFinished):
-            raise  # no document to speak of, or another copy finished: job_attempt handles it
-        except Exception:
-            _mark_failed(
-                document_id,
-                "internal",
-                "internal error (the job's error names the error id to report)",
-            )
-            raise
+        document_id = _document_of(run.job)
+        run.on_failure = partial(_mark_failed, document_id)  # a timeout, a crash: it fails too
+        process_document(document_id=document_id, run=run)
 
 
-def _document_of(job_id: str) -> str:
+def _document_of(job: Job) -> str:
     with session_scope() as s:
-        job = s.get(Job, job_id)
-        document_id = (job.params or {}).get("document_id") if job else None
+        document_id = (job.params or {}).get("document_id")
         document = s.get(Document, document_id) if document_id else None
-        if job is None or document is None or document.tenant_id != job.tenant_id:
-            raise MalformedInputError(f"job {job_id} has no document to process")
+        if document is None or document.tenant_id != job.tenant_id:
+            raise MalformedInputError(f"job {job.id} has no document to process")
         return document.id
 
 
-def process_document(*, job_id: str, document_id: str, run: JobRun) -> None:
+def process_document(*, document_id: str, run: JobRun) -> None:
     """The body of the task, callable in-process (tests): never raises for a bad file."""
     with session_scope() as s:
         document = s.get(Document, document_id)
@@ -89,47 +72,41 @@ def process_document(*, job_id: str, document_id: str, run: JobRun) -> None:
     try:
         extraction = docs.extract_document(content, document_type=declared, limits=limits)
     except docs.DocumentError as exc:
-        run.log(f"{exc.code}: {exc}", "error")
-        with session_scope() as s:
-            document = s.get(Document, document_id)
-            finish_or_stop(
-                s,
-                job_id=job_id,
-                status="failed",
-                error=f"{exc.code}: {exc}",
-                result={"document_id": document_id, "error_code": exc.code},
-                logs=run.logs,
-            )
-            storage.fail_document(s, document=document, code=exc.code, message=str(exc))
+        _reject(run, document_id=document_id, error=exc)
         return
     run.log(
         f"extracted {len(extraction.fields)} field(s) from {extraction.pages} page(s) as "
         f"{extraction.document_type} in {time.perf_counter() - started:.2f} s"
     )
-    tables = lcfs_tables()  # parsed once per process
+    _store(run, document_id=document_id, extraction=extraction, tables=lcfs_tables())
+
+
+def _reject(run: JobRun, *, document_id: str, error: docs.DocumentError) -> None:
+    """A file that cannot be read: the job and the document fail in one transaction."""
+    run.log(f"{error.code}: {error}", "error")
     with session_scope() as s:
         document = s.get(Document, document_id)
-        warnings = list(extraction.warnings)
-        reconciliation = None
-        facility = (
-            s.get(Facility, document.facility_id) if document and document.facility_id else None
-        )
-        if facility is not None and facility.tenant_id == document.tenant_id:
-            try:
-                reconciliation = storage.reconcile_with_meters(
-                    s, facility=facility, extraction=extraction, tables=tables
-                )
-            except PipelineError as exc:  # e.g. a mapping the meter maths refuses
-                reconciliation = {"status": "unknown", "note": f"{exc.code}: {exc}"}
+        finish_or_stop(s, run, status="failed", error=f"{error.code}: {error}",
+                       result={"document_id": document_id, "error_code": error.code})  # fmt: skip
+        storage.fail_document(s, document=document, code=error.code, message=str(error))
+
+
+def _store(
+    run: JobRun, *, document_id: str, extraction: docs.Extraction, tables: lcfs.LcfsTables
+) -> None:
+    """The extraction, its fuel transaction and its check against the meters, with the job's
+    success, in one transaction."""
+    with session_scope() as s:
+        document = s.get(Document, document_id)
+        reconciliation = _reconcile(s, document=document, extraction=extraction, tables=tables)
         if reconciliation is not None:
             run.log(f"reconciliation: {reconciliation['status']}")
         transaction, notes = storage.upsert_transaction(
             s, document=document, extraction=extraction, tables=tables
         )
-        warnings += notes
         finish_or_stop(  # the job row first, then the audit chain head: every task's order
             s,
-            job_id=job_id,
+            run,
             status="succeeded",
             result={
                 "document_id": document_id,
@@ -138,21 +115,41 @@ def process_document(*, job_id: str, document_id: str, run: JobRun) -> None:
                 "reconciliation": (reconciliation or {}).get("status"),
                 "fuel_transaction_id": transaction.id if transaction else None,
             },
-            logs=run.logs,
         )
         storage.save_extraction(
             s,
             document=document,
             extraction=extraction,
-            warnings=warnings,
+            warnings=[*extraction.warnings, *notes],
             reconciliation=reconciliation,
         )
 
 
-def _mark_failed(document_id: str | None, code: str, message: str) -> None:
+def _reconcile(
+    session: Session,
+    *,
+    document: Document | None,
+    extraction: docs.Extraction,
+    tables: lcfs.LcfsTables,
+) -> dict[str, Any] | None:
+    """The document checked against its facility's meters; None without a facility of its own."""
+    if document is None or not document.facility_id:
+        return None
+    facility = session.get(Facility, document.facility_id)
+    if facility is None or facility.tenant_id != document.tenant_id:
+        return None
+    try:
+        return storage.reconcile_with_meters(
+            session, facility=facility, extraction=extraction, tables=tables
+        )
+    except PipelineError as exc:  # e.g. a mapping the meter maths refuses
+        return {"status": "unknown", "note": f"{exc.code}: {exc}"}
+
+
+def _mark_failed(document_id: str, reason: str) -> None:
     """Best effort: the job's own failure is recorded by ``job_attempt`` either way."""
-    if document_id is None:
-        return
+    code, message = FAILURES[reason]
+    message = message.format(limit=get_settings().task_soft_time_limit)
     try:
         with session_scope() as s:
             document = s.get(Document, document_id)

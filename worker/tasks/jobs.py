@@ -1,5 +1,5 @@
 """Housekeeping for the job table: re-sending jobs whose message was lost or whose worker is
-gone, and the heartbeat by which a running job shows its worker is alive."""
+gone, the heartbeat by which a running job shows its worker is alive, and the retention sweep."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ from worker import kinds
 from worker.broker import broker_url, unacked_task_ids
 from worker.celery_app import app
 from worker.dispatch import dispatch
-from worker.locks import beat_lock
+from worker.locks import beat_lock, once_per_period
 from worker.settings import Settings, get_settings
+from worker.storage import idempotency
 from worker.storage.db import session_scope
+from worker.storage.events import delete_events
 from worker.storage.jobs import (
     log_line,
     record_heartbeat,
@@ -32,6 +34,7 @@ from worker.storage.jobs import (
     stale_unsent,
 )
 from worker.storage.models import Job
+from worker.storage.points import delete_rejected_rows
 
 log = logging.getLogger(__name__)
 
@@ -204,3 +207,24 @@ def _start_vouching(**_: Any) -> None:
     threading.Thread(
         target=_vouch_for_held, args=(every,), name="heartbeat-held", daemon=True
     ).start()
+
+
+# --- retention -------------------------------------------------------------------------------
+
+CLEANUP_SECONDS = 86400
+
+
+@app.task(name=kinds.CLEANUP, ignore_result=True)
+def cleanup() -> dict[str, int]:
+    """Delete rejected-row details and events older than the retention period, and expired
+    idempotency keys (kept 24 h)."""
+    with once_per_period("jobs.cleanup", seconds=CLEANUP_SECONDS) as go:
+        if not go:
+            return {}
+        cutoff = datetime.now(UTC) - timedelta(days=get_settings().retention_days)
+        with session_scope() as s:
+            return {
+                "rejected_rows": delete_rejected_rows(s, finished_before=cutoff),
+                "events": delete_events(s, before=cutoff),
+                "idempotency_keys": idempotency.delete_expired(s),
+            }

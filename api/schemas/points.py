@@ -1,0 +1,85 @@
+"""Data points: read back, and the batches and files that queue them for ingest."""
+
+from __future__ import annotations
+
+from typing import Literal, cast
+
+from pydantic import BaseModel, ConfigDict
+
+from api.schemas.common import CursorFields, Pagination
+from pipelines.ingest import QUALITY_NAMES
+from worker.storage.readings import Reading
+
+Quality = Literal["good", "uncertain", "bad"]
+
+
+class DataPointOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "dp_17_1759276800000000", "facility_id": "fac_3kz9q7m2x8c4v6b1",
+        "tag": "biogas_flow", "timestamp": "2025-10-01T00:00:00Z", "value": 412.5,
+        "unit": "scfm", "quality": "good",
+    }]})  # fmt: skip
+
+    id: str
+    facility_id: str
+    tag: str
+    timestamp: str
+    value: float
+    unit: str
+    quality: Quality
+
+    @classmethod
+    def of(cls, r: Reading, *, facility_id: str) -> DataPointOut:
+        return cls(id=r.id, facility_id=facility_id, tag=r.tag,
+                   timestamp=r.ts.isoformat().replace("+00:00", "Z"), value=r.value, unit=r.unit,
+                   quality=cast(Quality, QUALITY_NAMES.get(r.quality, "bad")))  # fmt: skip
+
+
+class DataPointPage(CursorFields):
+    data: list[DataPointOut]
+    pagination: Pagination
+
+
+class Accepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "job_id": "job_8m2k4x9q7c3v1b6n", "upload_id": "upl_2x8c4v6b1k3z9q7m", "status": "queued",
+    }]})  # fmt: skip
+
+    job_id: str
+    upload_id: str | None = None
+    status: str = "queued"
+
+
+POINT_EXAMPLE = {"facility_id": "fac_...", "tag": "biogas_flow",
+                 "timestamp": "2025-10-01T00:00:00Z", "value": 412.5, "unit": "scfm",
+                 "quality": "good"}  # fmt: skip
+POINT_BATCH = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "facility_id": {
+            "type": ["string", "null"],
+            "description": "The facility of points that leave out facility_id",
+        },
+        "data": {
+            "type": "array",
+            "minItems": 1,
+            "description": "Points {facility_id?, tag, timestamp (ISO 8601 with offset), value, "
+            "unit?, quality? (good|uncertain|bad)}. The worker validates each: an invalid one "
+            "becomes a rejected row of the job, with its reason.",
+            "items": {"examples": [POINT_EXAMPLE]},
+        },
+    },
+}
+CSV_UPLOAD = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "UTF-8 CSV: facility_id,tag,timestamp,value[,unit][,quality]",
+        },
+        "facility_id": {"type": "string", "description": "The facility of the whole file"},
+    },
+}
