@@ -8,6 +8,8 @@ test file can be moved, renamed or run alone without breaking another.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +25,6 @@ from hypothesis import strategies as st
 
 if TYPE_CHECKING:
     import ssl
-    import subprocess
 
     from fastapi.testclient import TestClient
 
@@ -163,7 +164,7 @@ def store_points(db_url: str, tenant_id: str, facility_id: str) -> None:
 ANALYSED_AT = datetime(2025, 2, 1, tzinfo=UTC)
 
 
-def setup_facility(db: str, *, tz: str = "UTC") -> tuple[str, str]:
+def setup_facility(db: str, *, tz: str = "UTC", strict: bool = False) -> tuple[str, str]:
     """A new tenant with one facility: (tenant id, facility id)."""
     from worker.storage.db import session_scope
     from worker.storage.models import Facility
@@ -175,6 +176,7 @@ def setup_facility(db: str, *, tz: str = "UTC") -> tuple[str, str]:
             tenant_id=tenant.id,
             name="F",
             timezone=tz,
+            strict_tags=strict,
             created_at=datetime.now(UTC),
         )
         s.add(fac)
@@ -636,3 +638,27 @@ def upload(client: TestClient, who: Tenant, content: bytes, **form) -> str:
     )
     assert response.status_code == 202, response.text
     return response.json()["job_id"]
+
+
+def stop_process(proc: subprocess.Popen, *, timeout: float = 20) -> None:
+    """SIGTERM a process started in a session of its own; SIGKILL its whole group if it does not
+    stop within ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+# The seed's gap example: readings every minute up to 12:00 and again from 14:30 (UTC).
+SEED_GAP = {
+    "tag": "flow_rate",
+    "gap_start": "2025-01-15T12:00:00Z",
+    "gap_end": "2025-01-15T14:30:00Z",
+    "duration_minutes": 150.0,
+    "missing_points": 149,
+    "open": False,
+}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import SEED_GAP
+
 TICKWORK = [sys.executable, "-m", "worker.cli.main"]
 
 
@@ -48,14 +50,7 @@ def test_gaps_json_reproduces_the_seed_example(seed_csv: Path) -> None:
                 "missing_points": 1,
                 "open": False,
             },
-            {
-                "tag": "flow_rate",
-                "gap_start": "2025-01-15T12:00:00Z",
-                "gap_end": "2025-01-15T14:30:00Z",
-                "duration_minutes": 150.0,
-                "missing_points": 149,
-                "open": False,
-            },
+            SEED_GAP,
         ]
     }
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant, stop_process
 from worker.broker import free_port
 from worker.processes import wait_http
 from worker.storage.db import session_scope
@@ -47,12 +46,7 @@ def server(pg_db: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process(proc)
         log.close()
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.factories import stop_process
 from worker.broker import EmbeddedBrokerError, free_port, redis_server_binary
 
 pytestmark = [pytest.mark.e2e]
@@ -67,13 +68,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes
 
     yield start
     for proc in started:  # a failed test must not leave serve or its children running
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_process(proc, timeout=30)
     for out in (*tmp_path.glob("terminal-*.txt"), *tmp_path.glob("*.log")):
         for pid in (pid for found in pids(out.read_text()).values() for pid in found):
             if alive(pid):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import signal
 import ssl
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.factories import stop_process
 from worker.broker import free_port
 from worker.processes import wait_http
 
@@ -88,13 +88,7 @@ def start_api(tmp_path: Path) -> Iterator:
 
     yield start
     for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def _get_https(port: int, ca_file: Path) -> httpx.Response:

@@ -13,7 +13,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipelines.synthetic import make_series, to_csv_bytes
-from tests.factories import Tenant, make_tenant, stack_env, upload, wait_job, wait_worker_ready
+from tests.factories import (
+    SEED_GAP,
+    Tenant,
+    make_tenant,
+    stack_env,
+    upload,
+    wait_job,
+    wait_worker_ready,
+)
 from worker import processes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -213,16 +221,7 @@ def test_ingest_is_followed_by_gap_analysis(stack: dict) -> None:
     ).json()["data"]
     seed = [e for e in events if e["data"]["gap_start"] == "2025-01-15T12:00:00Z"]
     assert len(seed) == 1
-    assert seed[0]["data"] | {"gap_id": "-"} == {
-        "gap_id": "-",
-        "facility_id": fac,
-        "tag": "flow_rate",
-        "gap_start": "2025-01-15T12:00:00Z",
-        "gap_end": "2025-01-15T14:30:00Z",
-        "duration_minutes": 150.0,
-        "missing_points": 149,
-        "open": False,
-    }
+    assert seed[0]["data"] | {"gap_id": "-"} == {"gap_id": "-", "facility_id": fac, **SEED_GAP}
     assert (
         client.get("/v1/events", headers=who.headers, params={"type": "ingest.completed"}).json()[
             "pagination"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pipelines.ingest import parse_csv
-from tests.factories import ingest_rows, minute_rows, setup_facility
+from tests.factories import SEED_GAP, ingest_rows, minute_rows, setup_facility
 from worker.storage.db import session_scope
 from worker.storage.jobs import create_job
 from worker.storage.models import Alert, Event, Gap, QualityScore, Tag
@@ -55,16 +55,7 @@ def test_seed_gap_is_detected_once(any_db: str) -> None:
     ]
     detected = _events(any_db, "data_gap.detected")
     assert [e["data"] | {"gap_id": None} for e in detected] == [
-        {
-            "gap_id": None,
-            "facility_id": fac,
-            "tag": "flow_rate",
-            "gap_start": "2025-01-15T12:00:00Z",
-            "gap_end": "2025-01-15T14:30:00Z",
-            "duration_minutes": 150.0,
-            "missing_points": 149,
-            "open": False,
-        }
+        {"gap_id": None, "facility_id": fac, **SEED_GAP}
     ]
     # The same analysis again changes nothing and emits nothing.
     before = _events(any_db)

@@ -35,12 +35,17 @@ def db(any_db: str, configure) -> str:
     return any_db
 
 
-def _running(db: str, *, beat_ago: timedelta | None) -> str:
+def _started(db: str) -> str:
     tenant = make_tenant(db, "T")
     with session_scope(db) as s:
         job_id = create_job(s, tenant_id=tenant.id, kind="ingest.process_upload").id
     with session_scope(db) as s:
         start_attempt(s, job_id=job_id, worker="w")
+    return job_id
+
+
+def _running(db: str, *, beat_ago: timedelta | None) -> str:
+    job_id = _started(db)
     with session_scope(db) as s:
         job = s.get(Job, job_id)
         job.heartbeat_at = None if beat_ago is None else datetime.now(UTC) - beat_ago
@@ -62,11 +67,7 @@ def test_a_silent_running_job_is_orphaned_and_a_beating_one_is_not(db: str) -> N
 
 
 def test_start_attempt_counts_as_a_heartbeat(db: str) -> None:
-    tenant = make_tenant(db, "T")
-    with session_scope(db) as s:
-        job_id = create_job(s, tenant_id=tenant.id, kind="ingest.process_upload").id
-    with session_scope(db) as s:
-        start_attempt(s, job_id=job_id, worker="w")
+    job_id = _started(db)
     with session_scope(db) as s:
         assert s.get(Job, job_id).heartbeat_at is not None
     assert _orphaned(db) == set()

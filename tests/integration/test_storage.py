@@ -13,10 +13,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from pipelines.ingest import parse_csv
-from tests.factories import make_tenant
+from tests.factories import make_tenant, setup_facility
 from worker.storage.db import get_engine, session_scope
 from worker.storage.jobs import create_job
-from worker.storage.models import Base, DataPoint, Facility, Job, RejectedRow, Tag
+from worker.storage.models import Base, DataPoint, Job, RejectedRow, Tag
 from worker.storage.points import store_parsed
 
 
@@ -27,18 +27,7 @@ def test_migrations_match_models(any_db: str) -> None:
 
 
 def _facility(db: str, *, strict: bool = False) -> tuple[str, str]:
-    tenant = make_tenant(db, "T")
-    with session_scope(db) as s:
-        fac = Facility(
-            id=f"fac_{tenant.id[-8:]}",
-            tenant_id=tenant.id,
-            name="F",
-            timezone="UTC",
-            strict_tags=strict,
-            created_at=datetime.now(UTC),
-        )
-        s.add(fac)
-    return tenant.id, fac.id
+    return setup_facility(db, strict=strict)
 
 
 def _csv(fac: str, rows: list[tuple[str, str, str, str]]) -> bytes:
