@@ -142,8 +142,19 @@ def test_pipelines_import_no_framework_and_nothing_above_them(name: str) -> None
     assert not imported & (FRAMEWORKS | {"api", "worker", "schedules"}), imported
 
 
+# Notes that live outside the repository (design notes, seed documents, research notes) and
+# citations of their sections; spelled in pieces so this file does not match itself.
 OUTSIDE = re.compile(
-    r"DESIGN\.md|STYLE\.md|\bseeds/\d|shared/reference|\.\./shared|\bref(?:erence)? §\s*\d"
+    "|".join(
+        (
+            r"DESIGN\.md",
+            r"STYLE\.md",
+            r"\bseeds/\d",
+            "shared" + "/ref",
+            r"\.\./shared",
+            r"\bref(?:erence)? §\s*\d",
+        )
+    )
 )
 
 
