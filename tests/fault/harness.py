@@ -563,9 +563,13 @@ def store_points(db_url: str, *, tenant_id: str, facility_id: str, content: byte
 
 
 def yesterday_csv(*, every_minutes: int = 10) -> bytes:
-    """Readings of one tag over yesterday (UTC) that stop at its end: a stale tag, a full day."""
-    day = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=1)
-    stamps = pd.date_range(day, periods=24 * 60 // every_minutes, freq=f"{every_minutes}min")
+    """Readings of one tag over yesterday (UTC) that stop at its end, or an hour ago when that is
+    earlier: a stale tag whatever the time of day (just after midnight, data up to midnight would
+    not yet be late enough to be stale)."""
+    now = pd.Timestamp.now(tz="UTC")
+    day = now.normalize() - pd.Timedelta(days=1)
+    end = min(day + pd.Timedelta(days=1), now - pd.Timedelta(hours=1))
+    stamps = pd.date_range(day, end, freq=f"{every_minutes}min", inclusive="left")
     lines = [f"flow,{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{100 + i % 7}" for i, t in enumerate(stamps)]
     return ("tag,timestamp,value\n" + "\n".join(lines) + "\n").encode()
 
