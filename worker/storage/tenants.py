@@ -7,12 +7,14 @@ import hmac
 import re
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.storage import audit
 from worker.storage.db import new_id
+from worker.storage.events import iso
 from worker.storage.models import ApiKey, Tenant
 
 KEY_PREFIX = "tw"
@@ -133,6 +135,47 @@ def revoke_api_key(session: Session, *, key_id: str, actor: str = audit.OPERATOR
                      subject_type="api_key", subject_id=key.id,
                      details={"prefix": key.prefix, "name": key.name})  # fmt: skip
     return True
+
+
+def list_api_keys(session: Session, *, tenant_id: str) -> list[ApiKey]:
+    """The tenant's keys, newest first, revoked ones included."""
+    query = (
+        select(ApiKey)
+        .where(ApiKey.tenant_id == tenant_id)
+        .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def get_api_key(session: Session, *, tenant_id: str, key_id: str) -> ApiKey | None:
+    """The tenant's key ``key_id``, revoked or not; None when unknown or another tenant's."""
+    return session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.tenant_id == tenant_id))
+
+
+def revoke_tenant_api_key(
+    session: Session, *, tenant_id: str, key_id: str, actor: str
+) -> ApiKey | None:
+    """Revoke the tenant's key ``key_id`` (audit-logged once: revoking it again changes nothing);
+    None when the key is unknown or another tenant's."""
+    key = get_api_key(session, tenant_id=tenant_id, key_id=key_id)
+    if key is None:
+        return None
+    revoke_api_key(session, key_id=key.id, actor=actor)
+    session.flush()
+    return key
+
+
+def api_key_view(key: ApiKey) -> dict[str, Any]:
+    """The public shape of a key (the API's, the dashboard's): never its hash."""
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scope": key.scope,
+        "created_at": iso(key.created_at),
+        "revoked_at": iso(key.revoked_at) if key.revoked_at is not None else None,
+        "active": key.revoked_at is None,
+    }
 
 
 def _digest(plaintext: str) -> str:
