@@ -10,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 from api import deps, errors, hsts, idempotency, limits, metrics, params
 from api.routes import (
     analysis,
+    api_keys,
     audit,
     data_points,
     documents,
@@ -47,7 +48,7 @@ def create_app() -> FastAPI:
     checked = [Depends(params.known_query)]
     for module in (
         data_points, facilities, jobs, analysis, reports, webhooks, documents, audit, stats,
-        organization,
+        organization, api_keys,
     ):  # fmt: skip
         app.include_router(module.router, prefix="/v1", dependencies=checked)
     app.add_middleware(metrics.RequestMetrics)

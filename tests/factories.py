@@ -90,8 +90,8 @@ def queued_messages(redis_url: str, queue: str = "ingest") -> int:
 
 def tenant_world(client: TestClient, who: Tenant) -> dict[str, str]:
     """One of everything the API has, owned by ``who``: a facility with a tag and fuel mapping,
-    an import job, a webhook endpoint and its test message, a report, a document and audit
-    entries. Returns the ids, by the path parameter names of the API."""
+    an import job, a webhook endpoint and its test message, a report, a document, a second API
+    key (read-only) and audit entries. Returns the ids, by the path parameter names of the API."""
     fac = new_facility(client, who)
     tag = client.post(
         f"/v1/facilities/{fac}/tags", headers=who.headers, json={"name": "flow", "unit": "m3/h"}
@@ -115,6 +115,8 @@ def tenant_world(client: TestClient, who: Tenant) -> dict[str, str]:
     document = client.post("/v1/documents", headers=who.headers,
                            files={"file": ("d.pdf", b"%PDF-1.4 x", "application/pdf")})  # fmt: skip
     assert document.status_code == 202, document.text
+    key = client.post("/v1/api-keys", headers=who.headers, json={"name": "world", "scope": "read"})
+    assert key.status_code == 201, key.text
     entries = client.get("/v1/audit-log", headers=who.headers).json()["data"]
     return {
         "entry_id": entries[0]["id"],
@@ -125,6 +127,7 @@ def tenant_world(client: TestClient, who: Tenant) -> dict[str, str]:
         "job_id": job.json()["job_id"],
         "endpoint_id": endpoint["id"],
         "message_id": ping.json()["message_id"],
+        "key_id": key.json()["id"],
     }
 
 
