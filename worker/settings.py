@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     report_signing_passphrase: SecretStr | None = Field(
         default=None, description="Passphrase of the signing key, if it has one."
     )
+    dashboard_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs the dashboard's session cookies. Unset: a random key kept in "
+        "data_dir/dashboard.secret (set it when several API processes share the sign-ins).",
+    )
+    dashboard_session_hours: float = Field(
+        default=12, gt=0, description="How long a dashboard sign-in lasts."
+    )
     lcfs_require_confirmed: bool = Field(
         default=False,
         description="Refuse LCFS table figures whose status is 'unconfirmed' (not yet compared "

@@ -1,120 +1,45 @@
 """The client library's tests run against a real ``tickwork serve`` (API, worker and beat
-processes) on the test PostgreSQL and Redis, never against a mocked server.
+processes) on the test PostgreSQL and Redis, never against a mocked server (tests/serving.py).
 
 One server serves the whole package (starting it costs seconds); each test gets a tenant of its
-own. The server runs in a database of its own on TICKWORK_TEST_DATABASE_URL's server (created
-here, dropped afterwards), so beat's schedules never see other tests' data, and uses
-TICKWORK_TEST_REDIS_URL as broker and for rate limits (flushed before and after).
+own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-import redis
 import tickwork_client
-from sqlalchemy import make_url
 
-from tests.factories import Tenant, make_tenant, stack_env
-from tests.services import PG_SERVER, REDIS_URL, libpq, unavailable
-from worker import processes
-from worker.broker import free_port
-
-
-@dataclass
-class Server:
-    """A running ``tickwork serve``: its URL, database, environment and log."""
-
-    url: str
-    db: str
-    env: dict[str, str]
-    log: Path
-
-    def tenant(self) -> Tenant:
-        return make_tenant(self.db, f"sdk-{uuid.uuid4().hex[:6]}")
-
-
-def _tickwork() -> list[str]:
-    script = Path(sys.executable).with_name("tickwork")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "worker.cli.main"]
+from tests.factories import Tenant
+from tests.serving import Server, flushed_redis, own_database, serving
 
 
 @pytest.fixture(scope="package")
 def database() -> Iterator[str]:
-    try:
-        admin = psycopg.connect(libpq(PG_SERVER), autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        unavailable("PostgreSQL", exc)
-    name = f"tickwork_sdk_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
-    finally:
-        from worker.storage.db import get_engine
-
-        get_engine.cache_clear()  # make_tenant's engine holds connections to it
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with own_database("tickwork_sdk") as url:
+        yield url
 
 
 @pytest.fixture(scope="package")
 def broker() -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        unavailable("Redis", exc)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-
-
-def server_env(db: str, broker: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    """The settings of the test server's processes: the e2e stack's, plus local webhook
-    receivers allowed (127.0.0.1 over http) and short webhook timeouts."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}
-    env.update(stack_env(db, broker, broker, data_dir))
-    env.update(
-        TICKWORK_API_HOST="127.0.0.1",
-        TICKWORK_API_PORT=str(free_port()),
-        TICKWORK_WEBHOOK_ALLOWED_NETWORKS='["127.0.0.1/32"]',
-        TICKWORK_WEBHOOK_ALLOW_HTTP="true",
-        TICKWORK_WEBHOOK_CONNECT_TIMEOUT="1",
-        TICKWORK_WEBHOOK_TIMEOUT="2",
-        TICKWORK_LOG_FORMAT="text",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
+    with flushed_redis() as url:
+        yield url
 
 
 @pytest.fixture(scope="package")
 def server(
     database: str, broker: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("sdk-server")
-    env = server_env(database, broker, data_dir)
-    log = data_dir / "serve.log"
-    proc = processes.start([*_tickwork(), "serve"], env=env, log_file=log)
-    url = f"http://127.0.0.1:{env['TICKWORK_API_PORT']}"
-    with processes.running(proc):
-        try:
-            processes.wait_http(f"{url}/readyz", proc=proc, timeout=120)
-        except (RuntimeError, TimeoutError) as exc:
-            raise AssertionError(f"{exc}\n{log.read_text(errors='replace')[-3000:]}") from exc
-        yield Server(url=url, db=database, env=env, log=log)
+    with serving(database, broker, tmp_path_factory.mktemp("sdk-server")) as running:
+        yield running
 
 
 @dataclass
@@ -146,7 +71,7 @@ class Recorder:
 
 @pytest.fixture
 def tenant(server: Server) -> Tenant:
-    return server.tenant()
+    return server.tenant("sdk")
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import httpx
 import pytest
 import tickwork_client
 
-from tests.sdk.conftest import Recorder, Server, _tickwork
+from tests.sdk.conftest import Recorder
+from tests.serving import Server, tickwork_command
 from worker import processes
 from worker.broker import free_port
 
@@ -28,7 +29,7 @@ def limited_api(server: Server) -> Iterator[str]:
     port = free_port()
     env = {**server.env, "TICKWORK_RATE_LIMIT_PER_MINUTE": str(PER_MINUTE)}
     log = server.log.with_name("limited-api.log")
-    proc = processes.start([*_tickwork(), "api", "--port", str(port)], env=env, log_file=log)
+    proc = processes.start([*tickwork_command(), "api", "--port", str(port)], env=env, log_file=log)
     url = f"http://127.0.0.1:{port}"
     with processes.running(proc):
         processes.wait_http(f"{url}/healthz", proc=proc, timeout=60)

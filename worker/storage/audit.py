@@ -42,6 +42,7 @@ ACTIONS = (
     "webhook_endpoint.disabled",
     "api_key.created",
     "api_key.revoked",
+    "alert.acknowledged",
 )
 SYSTEM = "system"  # actor of work done by workers and beat
 OPERATOR = "operator"  # actor of changes made with the CLI on the server

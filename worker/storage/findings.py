@@ -6,11 +6,13 @@ its facilities, a tag name and a time range (both bounds inclusive); the API pag
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.orm import Session
 
+from worker.storage import audit
 from worker.storage.models import Alert, Gap, QualityScore, Tag
 
 
@@ -93,3 +95,20 @@ def _within(column: Any, start: datetime | None, end: datetime | None) -> list[C
     if end is not None:
         where.append(column <= end)
     return where
+
+
+def acknowledge_alert(
+    session: Session, *, tenant_id: str, alert_id: str, actor: str
+) -> Alert | None:
+    """Mark the tenant's alert as seen (audit-logged once); None when it is not the tenant's."""
+    alert = session.scalar(
+        select(Alert).where(Alert.id == alert_id, Alert.tenant_id == tenant_id).with_for_update()
+    )
+    if alert is None or alert.acknowledged_at is not None:
+        return alert
+    alert.acknowledged_at = datetime.now(UTC)
+    alert.acknowledged_by = actor
+    audit.record(session, tenant_id=tenant_id, action="alert.acknowledged", actor=actor,
+                 subject_type="alert", subject_id=alert.id, facility_id=alert.facility_id,
+                 details={"rule": alert.rule, "message": alert.message})  # fmt: skip
+    return alert

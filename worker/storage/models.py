@@ -294,6 +294,9 @@ class Alert(Base):
     message: Mapped[str] = mapped_column(String(500))
     details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     triggered_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    # Someone looked at it (the dashboard's Acknowledge); the actor as the audit log names it.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+    acknowledged_by: Mapped[str] = mapped_column(String(80), default="", server_default="")
 
 
 class Event(Base):

@@ -1,0 +1,246 @@
+"""The dashboard in a real headless Chromium against a running ``tickwork serve``: signing in and
+out, each page, an upload to a finished job, a report to a download, API keys created and
+revoked, a read-only key refused on every form, and another tenant's pages not found."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.gaps import find_stale_gaps
+from tests.browser.conftest import Browser
+from tests.factories import ingest_rows, make_tenant, minute_rows, report_facility
+from tests.serving import Server
+from worker.storage import tenants
+from worker.storage.analysis import (
+    last_usable_times,
+    reconcile_stale_gaps,
+    tags_of,
+    tags_with_points,
+)
+from worker.storage.db import session_scope
+from worker.storage.models import Alert, Facility
+from worker.tasks.analysis import thresholds
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis, pytest.mark.browser]
+
+GAP_MINUTES = 300  # one hole in the readings: above the 60-minute alert threshold
+
+
+def _plant(server: Server, *, scope: str = "write") -> tuple[str, str, str]:
+    """A tenant with a facility whose tag ``flow_rate`` has 1-minute readings from three days
+    ago to 30 minutes ago, but for a ``GAP_MINUTES`` hole the day before yesterday (06:00 UTC
+    on), analysed: (tenant id, facility id, API key). The beat of the server opens a trailing
+    gap too, since the readings stopped."""
+    tenant = make_tenant(server.db, "plant", scope=scope)
+    fac = f"fac_{tenant.id[-8:]}"
+    with session_scope(server.db) as s:
+        s.add(Facility(id=fac, tenant_id=tenant.id, name="Valley RNG", timezone="UTC",
+                       created_at=datetime.now(UTC)))  # fmt: skip
+    now = datetime.now(UTC)
+    ingest_rows(server.db, tenant.id, fac, _readings(), now=now)
+    with session_scope(server.db) as s:  # what the beat's stale scan does, now rather than soon
+        tags = tags_of(s, tenant_id=tenant.id, tag_ids=[t.id for t in tags_with_points(s)])
+        gaps = find_stale_gaps(last_usable_times(s, tags=tags), now=pd.Timestamp(now))
+        reconcile_stale_gaps(s, tags=tags, gaps=gaps, thresholds=thresholds())
+    return tenant.id, fac, tenant.key
+
+
+def _readings() -> list[tuple[datetime, float]]:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    first = now.replace(hour=0, minute=0) - timedelta(days=3)
+    hole = first + timedelta(days=1, hours=6)
+    count = int((now - timedelta(minutes=30) - first) / timedelta(minutes=1))
+    rows = [(t, 40.0 + (i % 7) * 0.5) for i, (t, _) in enumerate(minute_rows(first, count))]
+    return [r for r in rows if not hole <= r[0] < hole + timedelta(minutes=GAP_MINUTES)]
+
+
+def _read_only_key(server: Server, tenant_id: str) -> str:
+    with session_scope(server.db) as s:
+        _, key = tenants.create_api_key(s, tenant_id=tenant_id, name="viewer", scope="read")
+    return key
+
+
+def test_sign_in_and_sign_out(server: Server, browser: Browser) -> None:
+    _, _, key = _plant(server)
+    v = browser.visit()
+    v.go("/app/")  # not signed in: sent to the form, and back after
+    assert "/app/sign-in" in v.page.url
+    v.page.fill("#api_key", "tw_nothing_wrong")
+    v.page.click("button[type=submit]")
+    assert "not valid" in v.page.inner_text("[role=alert]")
+    v.sign_in(key)
+    assert v.page.inner_text("h1") == "Facilities"
+    cookie = next(c for c in v.context.cookies() if c["name"] == "tw_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and key not in cookie["value"]
+    v.page.click("text=Sign out")
+    v.page.wait_for_url(re.compile(r".*/app/sign-in$"))
+    v.go("/app/jobs")
+    assert "/app/sign-in" in v.page.url
+
+
+def test_overview_facility_and_tag_pages(server: Server, browser: Browser) -> None:
+    _, fac, key = _plant(server)
+    v = browser.visit()
+    v.sign_in(key)
+    row = v.page.locator("tr", has_text="Valley RNG")
+    assert "1 open" in row.inner_text()  # the trailing gap; the hole is closed
+    assert "100.0 %" in row.inner_text()  # yesterday's completeness
+    assert "2 new" in row.inner_text()  # alerts: the hole and the trailing gap
+
+    v.page.click("text=Valley RNG")
+    assert v.page.inner_text("h1") == "Valley RNG"
+    assert v.page.locator("table.heat td details").count() >= 3  # three scored days
+    poor = v.page.locator("table.heat td.q-poor details").first  # the day with the hole
+    poor.locator("summary").click()
+    assert "completeness" in poor.inner_text()
+    assert v.page.locator("svg.timeline rect.gapbar").count() == 2
+    gaps = v.page.locator("section[aria-labelledby=gaps-h] tbody tr")
+    assert [gaps.nth(i).locator("td .badge").inner_text() for i in range(2)] == ["open", "closed"]
+    cells = gaps.nth(1).locator("td")  # last reading before to first after; readings missing
+    assert (cells.nth(2).inner_text(), cells.nth(3).inner_text()) == (
+        f"{GAP_MINUTES + 1}",
+        f"{GAP_MINUTES}",
+    )
+
+    alerts = v.page.locator("#alerts button:has-text('Acknowledge')").count()
+    with v.page.expect_navigation():
+        v.page.locator("#alerts button:has-text('Acknowledge')").first.click()
+    assert v.page.locator("#alerts button:has-text('Acknowledge')").count() == alerts - 1
+    with session_scope(server.db) as s:
+        seen = s.query(Alert).filter(Alert.facility_id == fac, Alert.acknowledged_at.isnot(None))
+        assert [a.acknowledged_by.split("_")[0] for a in seen] == ["api"]
+
+    v.page.click("text=flow_rate")
+    chart = v.page.locator("figure.trend svg")
+    assert chart.locator("polyline.line").count() == 2  # broken by the hole, not drawn across
+    assert chart.locator("rect.gap").count() == 2  # the hole and the trailing gap
+    caption = v.page.inner_text("figure.trend figcaption")
+    readings = int(re.search(r"(\d+) readings", caption).group(1))
+    drawn = int(re.search(r"drawn from (\d+)", caption).group(1))
+    assert readings == len(_readings()) and drawn <= 4 * 880 < readings
+
+
+def test_csv_upload_to_a_finished_job(server: Server, browser: Browser, tmp_path) -> None:
+    _, fac, key = _plant(server)
+    csv = tmp_path / "points.csv"
+    lines = [f"flow,2025-01-01T00:{m:02d}:00Z,{m}.5" for m in range(30)]
+    csv.write_text("tag,timestamp,value\n" + "\n".join(lines) + "\nflow,not-a-time,1\n")
+    v = browser.visit()
+    v.sign_in(key)
+    v.go("/app/upload")
+    v.page.select_option("#facility_id", fac)
+    v.page.set_input_files("#file", str(csv))
+    v.page.click("button:has-text('Upload')")
+    v.page.wait_for_url(re.compile(r".*/app/jobs/job_\w+$"))
+    v.page.wait_for_selector("#job-status .badge:text('succeeded')", timeout=60_000)
+    assert v.page.locator("#upload-bar").count() == 0  # on the job's page now
+    rejected = v.page.locator("table.list tbody tr")
+    assert rejected.count() == 1 and rejected.first.locator("th").inner_text() == "32"
+    assert "not-a-time" in rejected.first.inner_text()
+    v.go("/app/jobs")
+    assert v.page.locator("tbody tr .badge:text('succeeded')").count() >= 1
+
+
+def test_report_request_to_download(server: Server, browser: Browser) -> None:
+    tenant_id, fac = report_facility(server.db)
+    with session_scope(server.db) as s:
+        _, key = tenants.create_api_key(s, tenant_id=tenant_id, name="compliance")
+    v = browser.visit()
+    v.sign_in(key)
+    v.go("/app/reports")
+    v.page.select_option("#r-facility", fac)
+    v.page.fill("#r-year", "2025")
+    v.page.select_option("#r-quarter", "Q4")
+    v.page.fill("#r-preparer", "A. Engineer")
+    v.page.click("button:has-text('Request report')")
+    link = v.page.locator("a:has-text('Download PDF')")
+    link.wait_for(timeout=90_000)  # the page refreshes while the report is queued
+    with v.page.expect_download() as download:
+        link.click()
+    path = download.value.path()
+    assert path is not None and Path(path).read_bytes()[:5] == b"%PDF-"
+    assert download.value.suggested_filename == f"lcfs_{fac}_2025Q4.pdf"
+
+
+def test_api_key_created_and_revoked(server: Server, browser: Browser) -> None:
+    _, _, key = _plant(server)
+    admin = browser.visit()
+    admin.sign_in(key)
+    admin.go("/app/settings/keys")
+    admin.page.fill("#k-name", "SCADA export")
+    admin.page.select_option("#k-scope", "read")
+    admin.page.click("button:has-text('Create key')")
+    new_key = admin.page.input_value("#new-key")
+    assert new_key.startswith("tw_")
+    admin.go("/app/settings/keys")  # shown once: not on the page again
+    assert new_key not in admin.page.content()
+
+    other = browser.visit()
+    other.sign_in(new_key)
+    assert "read-only" in other.page.inner_text("header")
+
+    row = admin.page.locator("tr", has_text="SCADA export")
+    with admin.page.expect_navigation():
+        row.locator("button:has-text('Revoke')").click()
+    assert "revoked" in admin.page.locator("tr", has_text="SCADA export").inner_text()
+    other.go("/app/")  # the revoked key's session ends at once
+    assert "/app/sign-in" in other.page.url
+
+
+def test_read_only_key_is_refused_on_every_form(server: Server, browser: Browser) -> None:
+    tenant_id, fac, _ = _plant(server)
+    with session_scope(server.db) as s:
+        alert = s.query(Alert).filter(Alert.facility_id == fac).first().id
+        key_id = tenants.list_api_keys(s, tenant_id=tenant_id)[0].id
+    v = browser.visit()
+    v.sign_in(_read_only_key(server, tenant_id))
+    v.go(f"/app/facilities/{fac}")
+    assert v.page.locator("button:has-text('Acknowledge')").count() == 0
+    token = v.csrf()
+    forms = {
+        f"/app/alerts/{alert}/acknowledge": {},
+        "/app/settings/keys": {"name": "x", "scope": "write"},
+        f"/app/settings/keys/{key_id}/revoke": {},
+        "/app/reports": {"facility_id": fac, "year": "2025", "quarter": "Q4"},
+    }
+    for path, fields in forms.items():
+        answer = v.page.request.post(server.url + path, form={"csrf": token, **fields},
+                                     max_redirects=0)  # fmt: skip
+        assert answer.status == 403 and "read-only" in answer.text(), path
+    upload = v.page.request.post(
+        server.url + "/app/upload", headers={"X-CSRF-Token": token},
+        multipart={"file": {"name": "a.csv", "mimeType": "text/csv",
+                            "buffer": b"tag,timestamp,value\nf,2025-01-01T00:00:00Z,1\n"},
+                   "facility_id": fac}, max_redirects=0,
+    )  # fmt: skip
+    assert upload.status == 403
+    stale = v.page.request.post(server.url + "/app/settings/keys", form={"name": "x"},
+                                max_redirects=0)  # fmt: skip
+    assert stale.status == 403 and "stale" in stale.text()  # no token: refused before scope
+    with session_scope(server.db) as s:
+        assert s.get(Alert, alert).acknowledged_at is None
+        assert len(tenants.list_api_keys(s, tenant_id=tenant_id)) == 2
+
+
+def test_another_tenants_pages_and_forms_are_not_found(server: Server, browser: Browser) -> None:
+    a_tenant, a_fac, _ = _plant(server)
+    _, _, b_key = _plant(server)
+    with session_scope(server.db) as s:
+        alert = s.query(Alert).filter(Alert.facility_id == a_fac).first().id
+        a_key = tenants.list_api_keys(s, tenant_id=a_tenant)[0].id
+    v = browser.visit()
+    v.sign_in(b_key)
+    for path in (f"/app/facilities/{a_fac}", f"/app/facilities/{a_fac}/tags/flow_rate"):
+        answer = v.go(path)
+        assert answer.status == 404, path
+    v.go("/app/")
+    token = v.csrf()
+    for path in (f"/app/alerts/{alert}/acknowledge", f"/app/settings/keys/{a_key}/revoke"):
+        answer = v.page.request.post(server.url + path, form={"csrf": token}, max_redirects=0)
+        assert answer.status == 404, path
+    assert a_fac not in v.go("/app/").text()
