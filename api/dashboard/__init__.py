@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.dashboard import pages
+from api.dashboard import documents, pages, webhooks
 from api.dashboard.session import PATH, BadCsrf, ReadOnly, SignInRequired
 from api.errors import ApiError
 from pipelines.errors import PipelineError
@@ -30,6 +30,8 @@ CSP = (
 
 def install(app: FastAPI) -> None:
     app.include_router(pages.router)
+    app.include_router(webhooks.router)
+    app.include_router(documents.router)
     static = Path(__file__).parent / "static"
     app.mount(PATH + "/static", StaticFiles(directory=static), name="dashboard-static")
 

@@ -74,7 +74,7 @@ def safe_next(value: object) -> str:
     return text
 
 
-def _facility(session: Session, who: Viewer, facility_id: str) -> Facility:
+def facility_of(session: Session, who: Viewer, facility_id: str) -> Facility:
     row = facilities.get_facility(session, tenant_id=who.tenant_id, facility_id=facility_id)
     if row is None:
         raise PageNotFound("facility", facility_id)
@@ -177,7 +177,7 @@ def facility_page(
     who: Viewer = Depends(viewer),
     session: Session = Depends(read_session),
 ) -> Response:
-    facility = _facility(session, who, facility_id)
+    facility = facility_of(session, who, facility_id)
     days = min(max(days, 7), 120)
     tz = facility.timezone
     now = datetime.now(UTC)
@@ -253,7 +253,7 @@ def tag_page(
     who: Viewer = Depends(viewer),
     session: Session = Depends(read_session),
 ) -> Response:
-    facility = _facility(session, who, facility_id)
+    facility = facility_of(session, who, facility_id)
     tag = facilities.get_tag(session, facility_id=facility.id, name=tag_name)
     if tag is None:
         raise PageNotFound("tag", tag_name)
@@ -358,7 +358,7 @@ def upload(
     """The upload form's CSV: queued as ``POST /v1/data-points/import`` queues it."""
     facility_id = file.fields["facility_id"]
     if facility_id is not None:
-        _facility(session, who, facility_id)
+        facility_of(session, who, facility_id)
     accepted = enqueue.points_csv(session, tenant_id=who.tenant_id, file=file,
                                   facility_id=facility_id)  # fmt: skip
     target = f"{PATH}/jobs/{quote(accepted.job_id)}"
@@ -390,7 +390,7 @@ async def request_report(
     request: Request, who: Viewer = Depends(editor), session: Session = Depends(get_session)
 ) -> Response:
     form = await request.form()
-    facility = _facility(session, who, _text(form.get("facility_id")) or "")
+    facility = facility_of(session, who, _text(form.get("facility_id")) or "")
     try:
         body = ReportIn.model_validate({
             "facility_id": facility.id, "quarter": _text(form.get("quarter")) or "",

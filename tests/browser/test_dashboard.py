@@ -5,6 +5,7 @@ revoked, a read-only key refused on every form, and another tenant's pages not f
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,8 +13,15 @@ import pandas as pd
 import pytest
 
 from pipelines.gaps import find_stale_gaps
-from tests.browser.conftest import Browser
-from tests.factories import ingest_rows, make_tenant, minute_rows, report_facility
+from tests.browser.conftest import Browser, Visit
+from tests.factories import (
+    ingest_rows,
+    invoice,
+    make_tenant,
+    minute_rows,
+    report_facility,
+    serve,
+)
 from tests.serving import Server
 from worker.storage import tenants
 from worker.storage.analysis import (
@@ -244,3 +252,72 @@ def test_another_tenants_pages_and_forms_are_not_found(server: Server, browser: 
         answer = v.page.request.post(server.url + path, form={"csrf": token}, max_redirects=0)
         assert answer.status == 404, path
     assert a_fac not in v.go("/app/").text()
+
+
+def test_webhook_endpoint_created_tested_and_resent(server: Server, browser: Browser) -> None:
+    _, _, key = _plant(server)
+    receiver, httpd = serve()
+    receiver.status["/hook"] = 500  # the first delivery fails
+    try:
+        v = browser.visit()
+        v.sign_in(key)
+        v.go("/app/webhooks")
+        v.page.fill("#w-url", f"{receiver.url}/hook")
+        v.page.check("input[value='report.generated']")  # none happen here: only the test event
+        v.page.click("button:has-text('Add endpoint')")
+        secret = v.page.input_value("#new-secret")
+        assert secret.startswith("whsec_")
+        v.page.click(f"a:has-text('{receiver.url}/hook')")
+        with v.page.expect_navigation():
+            v.page.click("button:has-text('Send a test event')")
+        assert "test event" in v.page.inner_text("[role=status]")
+        failed = _reload_until(v, "table.attempts .badge:text('failure')")
+        assert "500" in failed.locator("xpath=ancestor::tr").inner_text()
+
+        receiver.status["/hook"] = 200
+        with v.page.expect_navigation():
+            v.page.locator("table.attempts button:has-text('Resend')").first.click()
+        assert "queued again" in v.page.inner_text("[role=status]")
+        _reload_until(v, "table.attempts .badge:text('success')")
+        ids = {r.headers["webhook-id"] for r in receiver.got}
+        assert len(ids) == 1 and len(receiver.got) >= 2  # the same message, sent again
+        [payload] = {r.body: p for r, p in zip(receiver.got, receiver.verified(secret),
+                                                strict=True)}.values()  # fmt: skip
+        assert payload["event"] == "endpoint.test"
+
+        v.page.select_option("#f-status", "failure")
+        v.page.click("button:has-text('Filter')")
+        outcomes = v.page.locator("table.attempts tbody .badge").all_inner_texts()
+        assert outcomes and set(outcomes) == {"failure"}
+    finally:
+        httpd.shutdown()
+
+
+def _reload_until(v: Visit, selector: str, timeout: float = 60) -> object:
+    """Reload the page until ``selector`` is on it (deliveries happen in the worker)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = v.page.locator(selector)
+        if found.count():
+            return found.first
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{selector} did not appear within {timeout} s")
+        time.sleep(1)
+        v.page.reload()
+
+
+def test_document_upload_to_its_fields(server: Server, browser: Browser, tmp_path) -> None:
+    _, _, key = _plant(server)
+    pdf = tmp_path / "invoice.pdf"
+    pdf.write_bytes(invoice(1234.5))
+    v = browser.visit()
+    v.sign_in(key)
+    v.go("/app/documents")
+    v.page.set_input_files("#d-file", str(pdf))
+    v.page.select_option("#d-type", "invoice")
+    v.page.click("button:has-text('Upload document')")
+    v.page.wait_for_url(re.compile(r".*/app/documents/doc_\w+$"))
+    v.page.wait_for_selector("#doc-status .badge:text('processed')", timeout=60_000)
+    quantity = v.page.locator("#fields tr", has_text="quantity")
+    assert "1234.5" in quantity.inner_text() and "%" in quantity.inner_text()
+    assert "Not reconciled" in v.page.inner_text("main")  # no facility named
