@@ -9,6 +9,9 @@ query and body bytes; a multipart body is compared with its boundary left out, s
 builds a fresh boundary for each try of the same upload.
 
 Answers worth a retry are not kept: 429 and 5xx (and a request that raised) release the key.
+A secret shown once (the plaintext of a new API key, which is otherwise stored only as a hash)
+is not kept either: the replay carries it as null, and a client that lost the first answer
+revokes that key and creates another.
 Limit: the answer is stored just after the route's own commit, so a process that dies in between
 leaves the key in progress (409) until it expires rather than risk a second effect.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 
 from fastapi.responses import JSONResponse, Response
@@ -32,6 +36,21 @@ from worker.storage.tenants import authenticate
 HEADER = "idempotency-key"
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as HTTP header values carry safely
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+SHOWN_ONCE = {"/v1/api-keys": ("key",)}  # path -> answer fields kept as null
+
+
+def kept_answer(path: str, content_type: str, answer: bytes) -> bytes:
+    """The answer as it is kept for replays: ``SHOWN_ONCE`` fields of the path set to null."""
+    fields = SHOWN_ONCE.get(path.rstrip("/"))
+    if not fields or not content_type.startswith("application/json"):
+        return answer
+    try:
+        data = json.loads(answer)
+    except ValueError:
+        return answer
+    if isinstance(data, dict):
+        data.update(dict.fromkeys(f for f in fields if f in data))
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def request_hash(scope: Scope, body: bytes) -> str:
@@ -148,8 +167,9 @@ class Idempotency:
             start = held[0]
             content_type = Headers(raw=start.get("headers", [])).get("content-type", "")
             answer = b"".join(m.get("body", b"") for m in held[1:])
+            kept = kept_answer(scope["path"], content_type, answer)
             await run_in_threadpool(_complete, tenant_id, key, start["status"], content_type,
-                                    answer)  # fmt: skip
+                                    kept)  # fmt: skip
             stored = True
             for each in held:
                 with contextlib.suppress(OSError):  # a client that hung up: the answer is kept

@@ -51,7 +51,10 @@ class ApiKeyCreated(ApiKeyOut):
         "active": True, "key": "tw_5c4e3a7f9b21_Xq3vJ8kLm2Np5Rt7Wz9Bc4Df6Gh1Jk3Mn5Pq7St9Vx0",
     }]})  # fmt: skip
 
-    key: str = Field(description="The API key itself: shown in this response only")
+    key: str | None = Field(
+        description="The API key itself: shown in this response only (null when an "
+        "Idempotency-Key retry replays the answer; the key is never kept in plaintext)"
+    )
 
     @classmethod
     def with_key(cls, key: ApiKey, plaintext: str) -> ApiKeyCreated:

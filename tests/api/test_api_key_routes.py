@@ -9,6 +9,7 @@ import hashlib
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from tests.factories import Tenant, assert_error, make_tenant
 from worker.storage import tenants
@@ -182,7 +183,7 @@ def test_the_default_scope_is_write(client: TestClient, alice: Tenant) -> None:
     assert _create(client, alice, name="Default")["scope"] == "write"
 
 
-def test_an_idempotent_retry_creates_one_key(client: TestClient, alice: Tenant) -> None:
+def test_an_idempotent_retry_creates_one_key(client: TestClient, alice: Tenant, env) -> None:
     headers = {**alice.headers, "Idempotency-Key": "create-key-1"}
     first = client.post("/v1/api-keys", headers=headers, json={"name": "Retry", "scope": "read"})
     again = client.post("/v1/api-keys", headers=headers, json={"name": "Retry", "scope": "read"})
@@ -190,6 +191,12 @@ def test_an_idempotent_retry_creates_one_key(client: TestClient, alice: Tenant) 
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json()["id"] == first.json()["id"]
     assert len(client.get("/v1/api-keys", headers=alice.headers).json()["data"]) == 2
+    # The plaintext is shown once: neither the replay nor any stored row holds it.
+    plaintext = first.json()["key"]
+    assert plaintext.startswith("tw_") and again.json()["key"] is None
+    with session_scope(env["db"]) as s:
+        kept = s.execute(text("SELECT response_body FROM idempotency_key")).scalars().all()
+        assert kept and all(plaintext.encode() not in body for body in kept)
 
 
 def test_storage_keeps_to_the_tenant(alice: Tenant, bob: Tenant, env) -> None:
