@@ -21,6 +21,7 @@ from api.routes import (
     stats,
     webhooks,
 )
+from api.schemas.health import NOT_READY, Liveness, Readiness
 from worker.observability import health, logs
 
 
@@ -55,12 +56,14 @@ def create_app() -> FastAPI:
     app.add_middleware(metrics.RequestMetrics)
     app.add_middleware(hsts.StrictTransportSecurity)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], response_model=Liveness)
     def healthz() -> dict[str, str]:
         """Liveness: the process answers. It checks nothing else."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready"}})
+    @app.get("/readyz", tags=["operations"], response_model=Readiness, responses={
+        503: {"model": errors.ErrorBody, "description": "Not ready",
+              "content": {"application/json": {"example": NOT_READY}}}})  # fmt: skip
     def readyz() -> JSONResponse:
         """Readiness: the database and the broker answer (each within 2 s)."""
         checks = health.readiness()

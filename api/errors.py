@@ -83,13 +83,24 @@ class ErrorDetail(BaseModel):
 class ErrorBody(BaseModel):
     """Every error: ``{"error": {"type", "code", "message", "field"}}``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "error": {"type": "invalid_request", "code": "missing_parameter",
+                  "message": "facility_id is required", "field": "facility_id"},
+    }]})  # fmt: skip
     error: ErrorDetail
 
 
-def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` for error statuses a route returns beyond the common ones."""
-    return {s: {"model": ErrorBody, "description": DESCRIPTIONS[s]} for s in statuses}
+def responses(
+    *statuses: int, examples: dict[int, dict[str, object]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for error statuses a route returns beyond the common ones, each
+    with its example in ``examples`` or the status's usual one (``EXAMPLES``)."""
+    chosen = {**EXAMPLES, **(examples or {})}
+    return {
+        s: {"model": ErrorBody, "description": DESCRIPTIONS[s],
+            "content": {"application/json": {"example": chosen[s]}}}
+        for s in statuses
+    }  # fmt: skip
 
 
 class ApiError(Exception):
@@ -158,6 +169,23 @@ def error_body(
         error["field"] = field
     error.update(extra)
     return {"error": error}
+
+
+# What each documented error status answers, for /openapi.json: a typical case of each.
+EXAMPLES = {
+    400: error_body(400, "missing_parameter", "facility_id is required", "facility_id"),
+    401: error_body(401, "unauthorized", "invalid or revoked API key"),
+    403: error_body(403, "insufficient_scope", "this API key is read-only"),
+    404: error_body(404, "not_found", "facility 'fac_3kz9q7m2x8c4v6b1' not found"),
+    409: error_body(409, "already_exists", "tag 'biogas_flow' already exists", "name"),
+    413: error_body(413, "payload_too_large",
+                    "the upload is 301989888 bytes; the limit is 268435456 bytes: split the file"),
+    415: error_body(415, "unsupported_media_type", "send the batch as application/json "
+                    "(CSV files go to POST /v1/data-points/import)"),
+    429: error_body(429, "rate_limited", "rate limit exceeded; retry after 12 s"),
+    503: error_body(503, "database_unavailable",
+                    "the database is unavailable; retry in a few seconds"),
+}  # fmt: skip
 
 
 def install(app: FastAPI) -> None:
@@ -289,8 +317,9 @@ HEADERS = {
 def _error_response(status: int) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "description": DESCRIPTIONS[status],
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
-    }
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"},
+                                          "example": EXAMPLES[status]}},
+    }  # fmt: skip
     if status in HEADERS:
         answer["headers"] = {
             name: {"description": text, "schema": {"type": "string"}}

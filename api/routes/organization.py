@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, get_session, read_session, writer
-from api.errors import ApiError, found, responses
+from api.errors import ApiError, error_body, found, responses
 from api.schemas.organization import OrganizationOut, OrganizationPatch
 from worker.storage import audit, tenants
 from worker.storage.models import Tenant
@@ -28,7 +28,12 @@ def get_organization(
     return OrganizationOut.of(_tenant(session, who))
 
 
-@router.patch("/organization", responses=responses(400))
+NOT_A_FEIN = error_body(400, "invalid_parameter",
+                        "'12-345' is not a FEIN: nine digits, written NN-NNNNNNN",
+                        "organization_fein")  # fmt: skip
+
+
+@router.patch("/organization", responses=responses(400, examples={400: NOT_A_FEIN}))
 def patch_organization(
     body: OrganizationPatch,
     who: Caller = Depends(writer),

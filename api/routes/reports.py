@@ -9,10 +9,12 @@ from sqlalchemy.orm import Session
 
 from api import enqueue
 from api.deps import Caller, caller, get_session, owned_facility, read_session, writer
-from api.errors import ApiError, about, found, responses
+from api.errors import ApiError, about, error_body, found, responses
 from api.pages import numbered
 from api.schemas import MAX_PAGE, inline_schema, request_body
 from api.schemas.reports import (
+    REPORT_FILE,
+    TRANSACTIONS_CSV,
     MappingList,
     MappingsIn,
     ReportIn,
@@ -87,8 +89,7 @@ async def transactions_body(request: Request) -> Transactions:
 @router.post("/facilities/{facility_id}/fuel-transactions", status_code=201,
              responses=responses(413, 415), openapi_extra=request_body({
                  "application/json": inline_schema(TransactionsIn),
-                 "text/csv": {"type": "string", "description": "A header and one row per "
-                              "transaction"}}))  # fmt: skip
+                 "text/csv": TRANSACTIONS_CSV}))  # fmt: skip
 def create_fuel_transactions(
     facility_id: str,
     who: Caller = Depends(writer),
@@ -144,11 +145,16 @@ def get_report(report_id: str, who: Caller = Depends(caller),
     return ReportOut.of(found(report, "report", report_id))
 
 
-@router.get("/reports/{report_id}/file", response_class=Response, responses={
-    200: {"description": "The file (format of the report)",
-          "content": {t: {"schema": {"type": "string", "format": "binary"}}
-                      for t in ("application/pdf", "text/csv", "application/json")}},
-    **responses(409)})  # fmt: skip
+NOT_READY = error_body(
+    409,
+    "report_not_ready",
+    "report 'rpt_4x9q7c3v1b6n8m2k' is queued; the file exists once it is generated",
+    report_status="queued",
+)
+
+
+@router.get("/reports/{report_id}/file", response_class=Response,
+            responses={200: REPORT_FILE, **responses(409, examples={409: NOT_READY})})  # fmt: skip
 def get_report_file(report_id: str, who: Caller = Depends(caller),
                     session: Session = Depends(read_session)) -> Response:  # fmt: skip
     """The report's file, byte for byte as built (``X-Input-SHA256`` names its inputs)."""

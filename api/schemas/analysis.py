@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import HAS_MORE, NEXT, Pagination
+from api.schemas.common import HAS_MORE, NEXT, Pagination, example_of, page_example
+from api.schemas.events import DataGapDetected
 from worker.storage.events import iso
 from worker.storage.models import Alert, Event, Gap, QualityScore
 
@@ -40,6 +41,8 @@ class GapOut(BaseModel):
 
 
 class GapPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(GapOut)]})
+
     data: list[GapOut]
     pagination: Pagination
 
@@ -73,6 +76,8 @@ class QualityOut(BaseModel):
 
 
 class QualityPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(QualityOut)]})
+
     data: list[QualityOut]
     pagination: Pagination
 
@@ -101,6 +106,8 @@ class AlertOut(BaseModel):
 
 
 class AlertPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(AlertOut)]})
+
     data: list[AlertOut]
     pagination: Pagination
 
@@ -108,12 +115,10 @@ class AlertPage(BaseModel):
 class EventOut(BaseModel):
     """An event, as webhooks deliver it (``event``, ``timestamp``, ``data``), with its id."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "evt_9q7m2x8c4v6b1k3z",
-        "data": {"facility_id": "fac_3kz9q7m2x8c4v6b1", "tag": "biogas_flow",
-                 "gap_id": "gap_41", "gap_start": "2025-01-15T09:59:00Z"},
-        "event": "data_gap.detected", "timestamp": "2025-01-15T12:05:00Z",
-    }]})  # fmt: skip
+    # The payload of the data_gap.detected webhook's example (api/schemas/events.py).
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": "evt_9q7m2x8c4v6b1k3z", **example_of(DataGapDetected)},
+    ]})  # fmt: skip
 
     # In the order PostgreSQL returns the stored payload's keys (jsonb: shorter keys first).
     id: str
@@ -127,6 +132,11 @@ class EventOut(BaseModel):
 
 
 class EventPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(
+        EventOut, total=12, per_page=1, has_more=True,
+        next="/v1/events?type=data_gap.detected&limit=1&starting_after=evt_9q7m2x8c4v6b1k3z",
+    )]})  # fmt: skip
+
     data: list[EventOut]
     pagination: Pagination
     has_more: bool = Field(description=HAS_MORE)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import HAS_MORE, NEXT, Pagination
+from api.schemas.common import HAS_MORE, NEXT, Pagination, page_example
 from pipelines.audit import Entry, Verdict
 from worker.storage.events import iso
 
@@ -50,6 +50,11 @@ class AuditEntryOut(BaseModel):
 
 
 class AuditEntryPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(
+        AuditEntryOut, total=12, per_page=1, has_more=True,
+        next="/v1/audit-log?order=desc&limit=1&starting_after=aud_7c3v1b6n8m2k4x9q",
+    )]})  # fmt: skip
+
     data: list[AuditEntryOut]
     pagination: Pagination
     has_more: bool = Field(description=HAS_MORE)

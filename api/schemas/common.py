@@ -11,6 +11,24 @@ MAX_PAGE = 10**9  # (page - 1) * limit stays far inside a signed 64-bit OFFSET
 PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
 
+def example_of(model: type[BaseModel]) -> dict[str, Any]:
+    """The first example ``model`` gives its JSON schema: a page's or a list's example is built
+    from its items' own, so the two cannot drift apart."""
+    extra = model.model_config.get("json_schema_extra")
+    if not isinstance(extra, dict) or not extra.get("examples"):
+        raise TypeError(f"{model.__name__} has no examples")
+    return dict(extra["examples"][0])
+
+
+def page_example(
+    model: type[BaseModel], *, total: int = 1, per_page: int = 100, **paging: Any
+) -> dict[str, Any]:
+    """A first page listing ``model``'s example: ``{"data", "pagination"}`` and ``paging`` (the
+    ``has_more`` and ``next`` of a listing that continues by cursor)."""
+    pagination = {"total": total, "page": 1, "per_page": per_page}
+    return {"data": [example_of(model)], "pagination": pagination, **paging}
+
+
 class Pagination(BaseModel):
     total: int | None = Field(description="Items in the listing; null on a cursor page")
     page: int | None = Field(description="Page number; null on a cursor page")

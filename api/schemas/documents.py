@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import Pagination
+from api.schemas.common import Pagination, page_example
 from pipelines.documents import DOCUMENT_TYPES
 from worker.storage.events import iso
 from worker.storage.models import Document
@@ -83,11 +83,16 @@ class DocumentOut(BaseModel):
 
 
 class DocumentPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "resolution_note": "Invoice quantity is billed from the truck scale; the meter reads "
+                           "1.2% low on cold days. Confirmed with the supplier on 2025-10-03.",
+    }]})  # fmt: skip
     resolution_note: str = Field(max_length=2000, pattern=r"^[^\x00]*$")
 
 
 class DocumentPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(DocumentOut)]})
+
     data: list[DocumentOut]
     pagination: Pagination
 
@@ -100,4 +105,7 @@ DOCUMENT_UPLOAD = {
         "document_type": {"type": "string", "enum": list(DOCUMENT_TYPES)},
         "facility_id": {"type": "string"},
     },
-}
+    # A file's bytes cannot be shown; Swagger UI offers a file picker for "file".
+    "examples": [{"file": "inv-1042.pdf", "document_type": "invoice",
+                  "facility_id": "fac_3kz9q7m2x8c4v6b1"}],
+}  # fmt: skip

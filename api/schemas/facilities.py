@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.errors import ApiError
-from api.schemas.common import PRINTABLE, Pagination
+from api.schemas.common import PRINTABLE, Pagination, example_of, page_example
 from worker.storage.events import iso
 from worker.storage.models import Facility, Tag
 
@@ -45,7 +45,10 @@ def check_limits(min_value: float | None, max_value: float | None) -> None:
 
 # Input models are strict: JSON types are not coerced ("1" is not a number, 0 not a boolean).
 class FacilityIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "name": "Valley RNG", "timezone": "America/Los_Angeles", "strict_tags": False,
+        "carb_facility_id": "F-0042",
+    }]})  # fmt: skip
     name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
     timezone: str = "UTC"
     strict_tags: bool = Field(default=False, description="Refuse points of tags not created first.")
@@ -57,7 +60,9 @@ class FacilityIn(BaseModel):
 
 
 class FacilityPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "name": "Valley RNG (Plant 2)", "strict_tags": True,
+    }]})  # fmt: skip
     name: str | None = Field(default=None, min_length=1, max_length=200, pattern=PRINTABLE)
     timezone: str | None = None
     strict_tags: bool | None = None
@@ -93,6 +98,8 @@ class FacilityOut(BaseModel):
 
 
 class FacilityPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(FacilityOut)]})
+
     data: list[FacilityOut]
     pagination: Pagination
 
@@ -119,7 +126,11 @@ class TagRules(BaseModel):
 
 
 class TagIn(TagRules):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "name": "biogas_flow", "unit": "scfm", "expected_interval_seconds": 60.0,
+        "min_value": 0.0, "role": "rate", "description": "Digester gas to the upgrader",
+        "alert_gap_minutes": 30.0, "alert_completeness": 0.95,
+    }]})  # fmt: skip
     name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
     unit: str = Field(default="", max_length=40, pattern=PRINTABLE)
     expected_interval_seconds: float | None = Field(default=None, gt=0)
@@ -137,7 +148,9 @@ class TagIn(TagRules):
 
 
 class TagPatch(TagRules):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "max_value": 2000.0, "flatline_min_s": 3600.0, "alert_gap_minutes": None,
+    }]})  # fmt: skip
     unit: str | None = Field(default=None, max_length=40, pattern=PRINTABLE)
     expected_interval_seconds: float | None = Field(default=None, gt=0)
     min_value: float | None = None
@@ -193,4 +206,6 @@ class TagOut(BaseModel):
 
 
 class TagList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [example_of(TagOut)]}]})
+
     data: list[TagOut]

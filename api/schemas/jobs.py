@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from api.schemas.common import CursorFields, Pagination
+from api.schemas.common import CursorFields, Pagination, page_example
 from worker.storage.jobs import job_view
 from worker.storage.models import Job, RejectedRow
 
@@ -48,6 +48,11 @@ class JobOut(BaseModel):
 
 
 class JobPage(CursorFields):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(
+        JobOut, total=31, per_page=1, has_more=True,
+        next="/v1/jobs?status=succeeded&limit=1&starting_after=job_8m2k4x9q7c3v1b6n",
+    )]})  # fmt: skip
+
     data: list[JobOut]
     pagination: Pagination
 
@@ -68,5 +73,7 @@ class RejectedRowOut(BaseModel):
 
 
 class RejectedRowPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(RejectedRowOut)]})
+
     data: list[RejectedRowOut]
     pagination: Pagination

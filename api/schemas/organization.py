@@ -26,7 +26,9 @@ class OrganizationOut(BaseModel):
 
 
 class OrganizationPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "organization_name": "Valley RNG LLC", "organization_fein": "12-3456789",
+    }]})  # fmt: skip
     organization_name: str | None = Field(default=None, max_length=200)
     organization_fein: str | None = Field(
         default=None, max_length=20, description="NN-NNNNNNN (nine digits); empty clears it"

@@ -6,7 +6,7 @@ from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
-from api.schemas.common import CursorFields, Pagination
+from api.schemas.common import CursorFields, Pagination, page_example
 from pipelines.ingest import QUALITY_NAMES
 from worker.storage.readings import Reading
 
@@ -36,6 +36,12 @@ class DataPointOut(BaseModel):
 
 
 class DataPointPage(CursorFields):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(
+        DataPointOut, total=1543, per_page=1, has_more=True,
+        next="/v1/data-points?facility_id=fac_3kz9q7m2x8c4v6b1&start_date=2025-10-01"
+        "&end_date=2025-10-31&limit=1&starting_after=dp_17_1759276800000000",
+    )]})  # fmt: skip
+
     data: list[DataPointOut]
     pagination: Pagination
 
@@ -50,7 +56,7 @@ class Accepted(BaseModel):
     status: str = "queued"
 
 
-POINT_EXAMPLE = {"facility_id": "fac_...", "tag": "biogas_flow",
+POINT_EXAMPLE = {"facility_id": "fac_3kz9q7m2x8c4v6b1", "tag": "biogas_flow",
                  "timestamp": "2025-10-01T00:00:00Z", "value": 412.5, "unit": "scfm",
                  "quality": "good"}  # fmt: skip
 POINT_BATCH = {
@@ -70,7 +76,14 @@ POINT_BATCH = {
             "items": {"examples": [POINT_EXAMPLE]},
         },
     },
-}
+    "examples": [{"facility_id": "fac_3kz9q7m2x8c4v6b1", "data": [
+        {"tag": "biogas_flow", "timestamp": "2025-10-01T00:00:00Z", "value": 412.5,
+         "unit": "scfm", "quality": "good"},
+        {"tag": "biogas_flow", "timestamp": "2025-10-01T00:01:00Z", "value": 409.8,
+         "unit": "scfm"},
+        {"tag": "ch4_pct", "timestamp": "2025-10-01T00:00:00-07:00", "value": 58.2, "unit": "%"},
+    ]}],
+}  # fmt: skip
 CSV_UPLOAD = {
     "type": "object",
     "required": ["file"],
@@ -82,4 +95,10 @@ CSV_UPLOAD = {
         },
         "facility_id": {"type": "string", "description": "The facility of the whole file"},
     },
-}
+    "examples": [{
+        "file": "tag,timestamp,value,unit,quality\n"
+                "biogas_flow,2025-10-01T00:00:00Z,412.5,scfm,good\n"
+                "biogas_flow,2025-10-01T00:01:00Z,409.8,scfm,good\n",
+        "facility_id": "fac_3kz9q7m2x8c4v6b1",
+    }],
+}  # fmt: skip

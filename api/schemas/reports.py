@@ -8,17 +8,47 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.errors import ApiError
-from api.schemas.common import Pagination
+from api.schemas.common import Pagination, example_of, page_example
 from pipelines import lcfs
 from worker.storage.events import iso
 from worker.storage.models import FuelTransaction, Report
 from worker.storage.reports import mapping_view
 
 MAX_TRANSACTIONS = 10_000
+# The CSV body of POST .../fuel-transactions (pipelines.lcfs.parse_transactions_csv).
+TRANSACTIONS_CSV = {
+    "type": "string",
+    "description": "A header and one row per transaction",
+    "examples": [
+        "fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date,business_partner\r\n"
+        "CNG-RNG-001,rng,1250,scf,40.0,Sold with Obligation,2025-11-01,Central Valley Transit\r\n"
+    ],
+}
+_FILE = {"type": "string", "format": "binary"}
+# The 200 of GET /v1/reports/{report_id}/file: the bytes of the report's format.
+REPORT_FILE = {
+    "description": "The file (format of the report)",
+    "content": {
+        "application/pdf": {"schema": _FILE},
+        "text/csv": {"schema": _FILE, "example": (
+            "Organization FEIN,Reporting Period,Facility ID,Fuel Pathway Code,Transaction Type,"
+            "Transaction Date,Business Partner,Fuel Application,Fuel Amount,Unit\r\n"
+            "12-3456789,2025Q4,F-0042,CNG-RNG-001,Production in California,2025-10-31,,"
+            "Heavy-Duty/Off-Road: CNG or LNG (Spark-Ignition Engines),7440,m3\r\n"
+            "12-3456789,2025Q4,F-0042,CNG-RNG-001,Production in California,2025-11-30,,"
+            "Heavy-Duty/Off-Road: CNG or LNG (Spark-Ignition Engines),7210,m3\r\n"
+        )},
+        "application/json": {"schema": _FILE},
+    },
+}  # fmt: skip
 
 
 class ReportIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "report_type": "lcfs_quarterly", "facility_id": "fac_3kz9q7m2x8c4v6b1",
+        "quarter": "Q4", "year": 2025, "format": "pdf", "preparer": "A. Engineer",
+        "reviewer": "B. Lead",
+    }]})  # fmt: skip
     report_type: Literal["lcfs_quarterly"] = "lcfs_quarterly"
     facility_id: str = Field(min_length=1, max_length=40)
     quarter: str = Field(description="Q1-Q4 (or 1-4)")
@@ -91,6 +121,8 @@ class ReportOut(BaseModel):
 
 
 class ReportPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(ReportOut)]})
+
     data: list[ReportOut]
     pagination: Pagination
 
@@ -125,7 +157,13 @@ class MappingIn(BaseModel):
 
 
 class MappingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "data": [{
+            "tag": "rng_flow", "fuel_pathway_code": "CNG-RNG-001", "fuel_type": "rng",
+            "ci": 40.0, "unit": "m3", "kind": "rate", "rate_per": "h",
+            "transaction_type": "Production in California",
+        }],
+    }]})  # fmt: skip
     data: list[MappingIn] = Field(max_length=1000)
 
     def mappings(self) -> list[lcfs.TagMapping]:
@@ -174,6 +212,8 @@ class MappingOut(BaseModel):
 
 
 class MappingList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [example_of(MappingOut)]}]})
+
     data: list[MappingOut]
 
     @classmethod
@@ -201,7 +241,14 @@ class TransactionIn(BaseModel):
 
 
 class TransactionsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "data": [{
+            "fuel_pathway_code": "CNG-RNG-001", "fuel_type": "rng", "quantity": 1250.0,
+            "unit": "scf", "ci": 40.0, "transaction_type": "Sold with Obligation",
+            "date": "2025-11-01", "business_partner": "Central Valley Transit",
+            "reference": "BOL-20251101-07",
+        }],
+    }]})  # fmt: skip
     data: list[TransactionIn] = Field(min_length=1, max_length=MAX_TRANSACTIONS)
 
     def transactions(self) -> list[lcfs.Transaction]:
@@ -253,9 +300,15 @@ class TransactionOut(BaseModel):
 
 
 class TransactionList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"data": [example_of(TransactionOut)]}]}
+    )
+
     data: list[TransactionOut]
 
 
 class TransactionPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(TransactionOut)]})
+
     data: list[TransactionOut]
     pagination: Pagination

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import ApiError
-from api.schemas.common import HAS_MORE, NEXT, Pagination
+from api.schemas.common import HAS_MORE, NEXT, Pagination, page_example
 from pipelines import webhooks as signing
 from worker.storage.events import EVENT_TYPES, iso
 from worker.storage.models import DeliveryAttempt, WebhookEndpoint
@@ -24,7 +24,12 @@ def check_event_types(types: list[str]) -> None:
 
 
 class EndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "url": "https://hooks.example.com/tickwork",
+        "event_types": ["data_gap.detected", "report.generated"],
+        "description": "Compliance team's receiver", "legacy_signature": False,
+        "rate_limit": 20,
+    }]})  # fmt: skip
     url: str = Field(min_length=1, max_length=2000)
     event_types: list[str] = Field(default_factory=list, description="Empty: every event")
     description: str = Field(default="", max_length=500)
@@ -42,7 +47,9 @@ class EndpointIn(BaseModel):
 
 
 class EndpointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "enabled": True, "event_types": [], "rate_limit": 0,
+    }]})  # fmt: skip
     url: str | None = Field(default=None, min_length=1, max_length=2000)
     event_types: list[str] | None = None
     description: str | None = Field(default=None, max_length=500)
@@ -71,7 +78,8 @@ class EndpointPatch(BaseModel):
 
 
 class RotateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra={"examples": [{"grace_hours": 48.0}]})  # fmt: skip
     grace_hours: float = Field(default=24.0, ge=0, le=24 * 7)
 
 
@@ -101,6 +109,15 @@ class EndpointOut(BaseModel):
 
 
 class EndpointCreated(EndpointOut):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "whe_9q7c3v1b6n8m2k4x", "url": "https://hooks.example.com/tickwork",
+        "description": "Compliance team's receiver",
+        "event_types": ["data_gap.detected", "report.generated"], "enabled": True,
+        "disabled_reason": None, "legacy_signature": False, "rate_limit": 20,
+        "failing_since": None, "created_at": "2025-10-01T12:00:00Z",
+        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    }]})  # fmt: skip
+
     secret: str = Field(description="The signing secret: shown in this response only")
 
     @classmethod
@@ -109,6 +126,8 @@ class EndpointCreated(EndpointOut):
 
 
 class EndpointPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(EndpointOut)]})
+
     data: list[EndpointOut]
     pagination: Pagination
 
@@ -168,6 +187,12 @@ class AttemptOut(BaseModel):
 
 
 class AttemptPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [page_example(
+        AttemptOut, total=4, per_page=1, has_more=True,
+        next="/v1/webhook-endpoints/whe_9q7c3v1b6n8m2k4x/attempts?status=failure&limit=1"
+        "&starting_after=att_1042",
+    )]})  # fmt: skip
+
     data: list[AttemptOut]
     pagination: Pagination
     has_more: bool = Field(description=HAS_MORE)
