@@ -20,6 +20,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import escape
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -174,9 +175,13 @@ def facility_page(
     request: Request,
     facility_id: str,
     days: int = 30,
+    tag: str = "",
+    day: str = "",
     who: Viewer = Depends(viewer),
     session: Session = Depends(read_session),
 ) -> Response:
+    """Tags, the daily quality heatmap (``tag``/``day`` pick a cell to show its dimensions), the
+    gap timeline and the alerts."""
     facility = facility_of(session, who, facility_id)
     days = min(max(days, 7), 120)
     tz = facility.timezone
@@ -190,9 +195,8 @@ def facility_page(
     )  # fmt: skip
     tags = overview.tag_summaries(session, tenant_id=who.tenant_id, facility_id=facility.id)
     day_list = [(first_day + timedelta(days=i)).isoformat() for i in range(days)]
-    grid: dict[str, dict[str, overview.DayScore]] = {}
-    for s in scores:
-        grid.setdefault(s.tag, {})[s.day] = s
+    heat = heatmap([t.name for t in tags], day_list, scores, window=days)
+    picked = next((s for s in scores if s.tag == tag and s.day == day), None)
     window_start = datetime.combine(first_day, datetime.min.time(), ZoneInfo(tz))
     window_end = max(now, datetime.combine(last_day + timedelta(days=1), datetime.min.time(),
                                            ZoneInfo(tz)))  # fmt: skip
@@ -214,9 +218,34 @@ def facility_page(
     ).all()
     return render(request, "facility.html", {
         "who": who, "nav": "facilities", "facility": facility, "tags": tags, "days": day_list,
-        "grid": grid, "gaps": gaps[:100], "gap_count": len(gaps), "timeline": timeline,
-        "alerts": alerts, "window": days, "tz": tz,
+        "heat": heat, "picked": picked, "gaps": gaps[:100], "gap_count": len(gaps),
+        "timeline": timeline, "alerts": alerts, "window": days, "tz": tz,
     })  # fmt: skip
+
+
+def heatmap(
+    tags: list[str], day_list: list[str], scores: list[overview.DayScore], *, window: int
+) -> list[tuple[str, str]]:
+    """Each tag's row of cells as HTML: a scored day is a link (score as text, band as class and
+    in its label) to the same page showing that day's dimensions; an unscored day says so."""
+    by_cell = {(s.tag, s.day): s for s in scores}
+    rows = []
+    for name in tags:
+        q = quote(name, safe="")
+        cells = []
+        for d in day_list:
+            s = by_cell.get((name, d))
+            if s is None:
+                cells.append(f'<td class="q-none" title="{escape(name)} {d}: not scored">·</td>')
+                continue
+            band = "good" if s.score >= 95 else "fair" if s.score >= 80 else "poor"
+            cells.append(
+                f'<td class="q-{band}"><a href="?days={window}&amp;tag={q}&amp;day={d}#dims" '
+                f'aria-label="{escape(name)} {d}: score {s.score:.0f}, {band}">'
+                f"{s.score:.0f}</a></td>"
+            )
+        rows.append((name, "".join(cells)))
+    return rows
 
 
 def _aware(value: datetime) -> datetime:
