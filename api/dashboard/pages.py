@@ -90,6 +90,10 @@ def _local(value: datetime | None, tz: str = "UTC") -> str:
 
 
 templates.env.filters["local"] = _local
+templates.env.filters["interval"] = lambda s: (
+    f"{s:g} s" if s < 120 else f"{s / 60:g} min" if s < 7200 else
+    f"{s / 3600:.3g} h" if s < 172800 else f"{s / 86400:.3g} d"
+)  # fmt: skip
 templates.env.globals["quote"] = lambda v: quote(str(v), safe="")
 
 
@@ -204,7 +208,9 @@ def facility_page(
         findings.gap_listing(tenant_id=who.tenant_id, facility_id=facility.id,
                              start=window_start - timedelta(days=days), end=window_end).limit(500)
     ).all()  # fmt: skip
-    gaps = [(g, name) for g, name in gap_rows if _aware(g.gap_end) > window_start]
+    # A resolved gap was filled by data that came late: history, not missing data.
+    gaps = [(g, name) for g, name in gap_rows
+            if g.status != "resolved" and _aware(g.gap_end) > window_start]  # fmt: skip
     lanes: dict[str, list[charts.Band]] = {}
     label = charts.label_for(ZoneInfo(tz))
     for g, name in gaps:
@@ -322,7 +328,8 @@ def tag_chart(
         findings.gap_listing(tenant_id=tenant_id, facility_id=tag.facility_id, tag=tag.name,
                              start=start - timedelta(days=90), end=end).limit(1000)
     ).all()  # fmt: skip
-    bands = [_band(g, label) for g in gap_rows if _aware(g.gap_end) > start]
+    bands = [_band(g, label) for g in gap_rows
+             if g.status != "resolved" and _aware(g.gap_end) > start]  # fmt: skip
     flagged = ~usable
     svg = charts.trend_svg(
         ts_ns=kept.ts_ns, values=kept.values, start_ns=start_ns, end_ns=end_ns, gaps=bands,

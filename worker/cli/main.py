@@ -728,11 +728,19 @@ def broker_stop() -> None:
 @app.command()
 def demo(
     days: Annotated[int, typer.Option(help="Days of 1-minute data from 2025-10-01")] = 92,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Afterwards, keep serving the API and the dashboard (it "
+            "prints the address and a key to sign in with) until Ctrl-C.",
+        ),
+    ] = False,
 ) -> None:
     """The main job end to end on the embedded default: broker, worker, API, ingest, summary."""
     from worker.demo.main import run_demo
 
-    raise typer.Exit(run_demo(console=console, days=days))
+    raise typer.Exit(run_demo(console=console, days=days, serve=serve))
 
 
 def _redact(url: str) -> str:

@@ -68,11 +68,11 @@ def _prepare_environment(console: Console) -> tuple[Path, bool]:
     return base, embedded
 
 
-def run_demo(*, console: Console, days: int = 92) -> int:
+def run_demo(*, console: Console, days: int = 92, serve: bool = False) -> int:
     started = time.monotonic()
     base, embedded = _prepare_environment(console)
     try:
-        return _run(console, base, days=days, started=started)
+        return _run(console, base, days=days, started=started, serve=serve)
     finally:
         if embedded:
             from worker.broker import stop_embedded_redis
@@ -80,7 +80,7 @@ def run_demo(*, console: Console, days: int = 92) -> int:
             stop_embedded_redis(base)
 
 
-def _run(console: Console, base: Path, *, days: int, started: float) -> int:
+def _run(console: Console, base: Path, *, days: int, started: float, serve: bool) -> int:
     from worker import processes
     from worker.storage.db import session_scope
     from worker.storage.tenants import create_api_key, create_tenant
@@ -192,11 +192,30 @@ def _run(console: Console, base: Path, *, days: int, started: float) -> int:
         ok &= _report_lcfs(client, console, facility["id"], base / "reports", full=days >= 92)
         ok &= _report_webhooks(client, console, inbox)
         ok &= _report_audit(client, console)
-    console.print(
-        f"demo finished in {time.monotonic() - started:.1f} s "
-        f"({'all checks passed' if ok else 'CHECKS FAILED'})"
-    )
+        console.print(
+            f"demo finished in {time.monotonic() - started:.1f} s "
+            f"({'all checks passed' if ok else 'CHECKS FAILED'})"
+        )
+        if serve:
+            _keep_serving(console, api_url, key)
+        else:
+            console.print("`tickwork demo --serve` keeps it running to look at the dashboard.")
     return 0 if ok else 1
+
+
+def _keep_serving(console: Console, api_url: str, key: str) -> None:
+    """Keep the API and the worker running for a look at the dashboard, until Ctrl-C."""
+    console.print(
+        f"\n[bold]Dashboard:[/] {api_url}/app/  (sign in with this API key)\n"
+        f"[bold]API key:[/]   {key}\n"
+        f"[bold]API docs:[/]  {api_url}/docs\n"
+        "Serving until Ctrl-C."
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping")
 
 
 def _report_analysis(
