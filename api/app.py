@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
-from api import deps, errors, hsts, idempotency, limits, metrics, openapi, params
+from api import dashboard, deps, errors, hsts, idempotency, limits, metrics, openapi, params
 from api.routes import (
     analysis,
     api_keys,
@@ -53,6 +53,7 @@ def create_app() -> FastAPI:
     ):  # fmt: skip
         app.include_router(module.router, prefix="/v1", dependencies=checked)
     openapi.install(app)  # /openapi.json's webhooks, and examples kept as written
+    dashboard.install(app)  # /app/: the web dashboard (its pages are not in the schema)
     app.add_middleware(metrics.RequestMetrics)
     app.add_middleware(hsts.StrictTransportSecurity)
 
