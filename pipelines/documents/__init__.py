@@ -23,6 +23,14 @@ from pipelines.documents.model import (
     Limits,
 )
 from pipelines.documents.reconcile import Reconciliation, reconcile
+from pipelines.documents.review import (
+    InvalidFieldValueError,
+    NotReviewableError,
+    ReviewError,
+    UnknownFieldError,
+    check_review,
+    effective_fields,
+)
 
 __all__ = [
     "DOCUMENT_TYPES",
@@ -35,14 +43,20 @@ __all__ = [
     "Extraction",
     "ExtractionTimeoutError",
     "Field",
+    "InvalidFieldValueError",
     "Limits",
     "NeedsOcrError",
     "NotAPdfError",
+    "NotReviewableError",
     "Reconciliation",
+    "ReviewError",
     "TooLargeError",
     "TooManyPagesError",
+    "UnknownFieldError",
     "UnsupportedDocumentTypeError",
+    "check_review",
     "detect_type",
+    "effective_fields",
     "extract_document",
     "reconcile",
 ]

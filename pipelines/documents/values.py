@@ -202,6 +202,12 @@ _UNITS = {
     "barrels": "bbl",
 }
 UNIT_WORDS = tuple(sorted(_UNITS, key=len, reverse=True))
+UNITS = tuple(sorted(set(_UNITS.values()), key=str.casefold))  # the canonical spellings
+
+
+def unit_named(text: str) -> str | None:
+    """The canonical unit ``text`` names as a whole ("gallons" -> "gal", "M3" -> "m3")."""
+    return _UNITS.get(text.strip().lower())
 
 
 def parse_unit(text: str) -> str | None:
