@@ -33,6 +33,7 @@ ACTIONS = (
     "document.processed",
     "document.failed",
     "document.resolution_noted",
+    "document.reviewed",
     "fuel_mappings.replaced",
     "organization.updated",
     "webhook_endpoint.created",

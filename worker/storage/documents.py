@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -49,6 +50,10 @@ FROM_OBLIGATION = {
     "recipient": "Purchased with Obligation",
     "transferor": "Purchased without Obligation",
 }
+# How the notes about the fuel transaction begin, among a document's warnings: a review that
+# recomputes the transaction replaces them.
+NO_TRANSACTION = "no fuel transaction recorded"
+TYPE_ASSUMED = "transaction type assumed"
 
 
 def create_document(
@@ -280,6 +285,27 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def reconcile_document(
+    session: Session,
+    *,
+    document: Document,
+    extraction: docs.Extraction,
+    tables: lcfs.LcfsTables,
+) -> dict[str, Any] | None:
+    """The document checked against its facility's meters; None without a facility of its own."""
+    if not document.facility_id:
+        return None
+    facility = session.get(Facility, document.facility_id)
+    if facility is None or facility.tenant_id != document.tenant_id:
+        return None
+    try:
+        return reconcile_with_meters(
+            session, facility=facility, extraction=extraction, tables=tables
+        )
+    except PipelineError as exc:  # e.g. a mapping the meter maths refuses
+        return {"status": "unknown", "note": f"{exc.code}: {exc}"}
+
+
 def reconcile_with_meters(
     session: Session,
     *,
@@ -406,7 +432,7 @@ def upsert_transaction(
     if document.facility_id is None:
         missing.append("facility_id (upload form)")
     if missing:
-        return None, [f"no fuel transaction recorded: missing {', '.join(missing)}"]
+        return None, [f"{NO_TRANSACTION}: missing {', '.join(missing)}"]
     fpc = str(extraction.value("fuel_pathway_code"))
     fuel = extraction.value("fuel_type")
     if fuel is None:
@@ -417,12 +443,12 @@ def upsert_transaction(
             )
         )
         if mapped is None:
-            return None, ["no fuel transaction recorded: the fuel type is unknown"]
+            return None, [f"{NO_TRANSACTION}: the fuel type is unknown"]
         fuel = mapped
     try:
         kind = transaction_type(extraction)
     except PipelineError as exc:
-        return None, [f"no fuel transaction recorded: {exc}"]
+        return None, [f"{NO_TRANSACTION}: {exc}"]
     unit = str(extraction.value("unit"))
     values = {
         "tenant_id": document.tenant_id,
@@ -449,7 +475,7 @@ def upsert_transaction(
     session.flush()
     notes = []
     if not extraction.value("transaction_type") and not extraction.value("compliance_obligation"):
-        notes.append(f"transaction type assumed: {kind} (the document states none)")
+        notes.append(f"{TYPE_ASSUMED}: {kind} (the document states none)")
     return row, notes
 
 
@@ -461,3 +487,86 @@ def _partner(extraction: docs.Extraction, kind: str) -> str:
 
 def transaction_of(session: Session, *, document_id: str) -> FuelTransaction | None:
     return session.scalar(select(FuelTransaction).where(FuelTransaction.document_id == document_id))
+
+
+# --- review by a person ------------------------------------------------------------------------
+
+
+def effective_extraction(document: Document) -> docs.Extraction:
+    """The document's fields as they count: the extracted ones, each reviewed value in place of
+    its extracted one (confidence 1.0)."""
+    return docs.Extraction(
+        document_type=cast(docs.DocumentType, document.document_type or "unknown"),
+        fields=docs.effective_fields(document.fields or {}, document.reviewed_fields),
+        warnings=tuple(document.warnings or ()),
+        pages=document.pages or 0,
+        text_chars=0,
+    )
+
+
+def review_document(
+    session: Session,
+    *,
+    document: Document,
+    changes: Mapping[str, object],
+    actor: str,
+    tables: lcfs.LcfsTables,
+) -> Document:
+    """Record a person's values for some of a processed document's fields, then recompute what
+    depends on them with the fields as they now count: the reconciliation with the meters and
+    the fuel transaction (removed when the fields no longer make one). The extracted values stay
+    as they were. Audit-logged (``document.reviewed``, old and new values); no event is
+    published (docs/webhooks.md has none for a review).
+
+    Raises ``NotReviewableError`` unless the document is processed, ``UnknownFieldError`` or
+    ``InvalidFieldValueError`` for a field it cannot record (pipelines/documents/review.py).
+    """
+    session.refresh(document, with_for_update=True)  # two reviews at once: one after the other
+    if document.status != "processed":
+        raise docs.NotReviewableError(status=document.status)
+    values = docs.check_review(changes, tables=tables)
+    before = effective_extraction(document)
+    now = iso(datetime.now(UTC))
+    reviewed = dict(document.reviewed_fields or {})
+    for name, value in values.items():
+        extracted = (document.fields or {}).get(name)
+        reviewed[name] = {
+            "value": value,
+            "reviewed_by": actor,
+            "reviewed_at": now,
+            "extracted": extracted.get("value") if isinstance(extracted, dict) else None,
+        }
+    document.reviewed_fields = reviewed  # a new dict: the JSON column sees the change
+    extraction = effective_extraction(document)
+    old_status = (document.reconciliation or {}).get("status")
+    document.reconciliation = reconcile_document(
+        session, document=document, extraction=extraction, tables=tables
+    )
+    transaction, notes = upsert_transaction(
+        session, document=document, extraction=extraction, tables=tables
+    )
+    if transaction is None:  # what the extracted fields made, the reviewed ones do not
+        stale = transaction_of(session, document_id=document.id)
+        if stale is not None:
+            session.delete(stale)
+    kept = [w for w in document.warnings or [] if not w.startswith((NO_TRANSACTION, TYPE_ASSUMED))]
+    document.warnings = [*kept, *notes]
+    audit.record(
+        session,
+        tenant_id=document.tenant_id,
+        action="document.reviewed",
+        actor=actor,
+        subject_type="document",
+        subject_id=document.id,
+        facility_id=document.facility_id,
+        details={
+            "changes": {n: {"old": before.value(n), "new": v} for n, v in values.items()},
+            "reconciliation_status": {
+                "old": old_status,
+                "new": (document.reconciliation or {}).get("status"),
+            },
+            "fuel_transaction_id": transaction.id if transaction else None,
+        },
+    )
+    session.flush()
+    return document

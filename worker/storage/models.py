@@ -478,6 +478,9 @@ class Document(Base):
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     # How a failed or warned reconciliation was resolved, in the reviewer's words (LCFS report).
     resolution_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Values a person entered in review, beside the extracted ones (which stay as they were):
+    # {name: {"value", "reviewed_by", "reviewed_at", "extracted"}} (pipelines/documents/review.py).
+    reviewed_fields: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
 

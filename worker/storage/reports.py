@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, undefer
 
 from pipelines import audit as chain
 from pipelines import lcfs
+from pipelines.documents import effective_fields
 from pipelines.lcfs.tables import quarter_dates
 from worker import kinds
 from worker.settings import get_settings
@@ -289,8 +290,9 @@ def _document_checks(
 
 
 def _field(doc: Document, name: str) -> Any:
-    entry = (doc.fields or {}).get(name)
-    return entry.get("value") if isinstance(entry, dict) else entry
+    """The value that counts: a reviewed one, else the extracted one."""
+    found = effective_fields(doc.fields or {}, doc.reviewed_fields).get(name)
+    return None if found is None else found.value
 
 
 @lru_cache(maxsize=1)

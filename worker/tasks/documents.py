@@ -5,20 +5,18 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
-from typing import Any
 
 from celery import Task
-from sqlalchemy.orm import Session
 
 from pipelines import documents as docs
 from pipelines import lcfs
-from pipelines.errors import MalformedInputError, PipelineError
+from pipelines.errors import MalformedInputError
 from worker import kinds
 from worker.celery_app import app
 from worker.settings import get_settings
 from worker.storage import documents as storage
 from worker.storage.db import session_scope
-from worker.storage.models import Document, Facility, Job, Upload
+from worker.storage.models import Document, Job, Upload
 from worker.storage.reports import lcfs_tables
 from worker.tasks.base import RETRY_OPTIONS, JobRun, finish_or_stop, job_attempt
 
@@ -98,7 +96,9 @@ def _store(
     success, in one transaction."""
     with session_scope() as s:
         document = s.get(Document, document_id)
-        reconciliation = _reconcile(s, document=document, extraction=extraction, tables=tables)
+        reconciliation = storage.reconcile_document(
+            s, document=document, extraction=extraction, tables=tables
+        )
         if reconciliation is not None:
             run.log(f"reconciliation: {reconciliation['status']}")
         transaction, notes = storage.upsert_transaction(
@@ -123,27 +123,6 @@ def _store(
             warnings=[*extraction.warnings, *notes],
             reconciliation=reconciliation,
         )
-
-
-def _reconcile(
-    session: Session,
-    *,
-    document: Document | None,
-    extraction: docs.Extraction,
-    tables: lcfs.LcfsTables,
-) -> dict[str, Any] | None:
-    """The document checked against its facility's meters; None without a facility of its own."""
-    if document is None or not document.facility_id:
-        return None
-    facility = session.get(Facility, document.facility_id)
-    if facility is None or facility.tenant_id != document.tenant_id:
-        return None
-    try:
-        return storage.reconcile_with_meters(
-            session, facility=facility, extraction=extraction, tables=tables
-        )
-    except PipelineError as exc:  # e.g. a mapping the meter maths refuses
-        return {"status": "unknown", "note": f"{exc.code}: {exc}"}
 
 
 def _mark_failed(document_id: str, reason: str) -> None:
