@@ -148,7 +148,9 @@ _ABOUT = "_tickwork_about"  # attribute of a PipelineError: the About of the inn
 def about(field: str, *, code: str | None = None, **extra: object) -> Iterator[None]:
     """A ``PipelineError`` raised inside is about request field ``field``: its answer names it,
     carries ``extra`` (e.g. the id of a file kept though refused) and, with ``code``, answers
-    that code instead of the error's own. The innermost ``about`` wins."""
+    that code instead of the error's own. The innermost ``about`` wins. An error that names a
+    key of its own in ``field`` (a reviewed document field) is about that key inside: a
+    ``quantity`` under ``about("fields")`` answers ``fields.quantity``."""
     try:
         yield
     except PipelineError as exc:
@@ -201,8 +203,10 @@ def install(app: FastAPI) -> None:
     async def _refused(request: Request, exc: PipelineError) -> JSONResponse:
         # The input itself is wrong (a file, a transaction, a URL): 400, with the error's code.
         context = getattr(exc, _ABOUT, None) or About()
+        own = getattr(exc, "field", None)
+        field = ".".join(f for f in (context.field, own) if isinstance(f, str) and f) or None
         body = error_body(400, context.code or exc.code, str(exc),
-                          _as_sent(request, context.field), **context.extra)  # fmt: skip
+                          _as_sent(request, field), **context.extra)  # fmt: skip
         return JSONResponse(body, status_code=400)
 
     @app.exception_handler(RequestValidationError)

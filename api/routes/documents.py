@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from api import enqueue
 from api.deps import Caller, caller, get_session, owned_facility, read_session, writer
-from api.errors import ApiError, found, responses
+from api.errors import ApiError, about, error_body, found, responses
 from api.pages import numbered
 from api.schemas import MAX_PAGE, request_body
+from api.schemas.document_review import DocumentReview
 from api.schemas.documents import (
     DOCUMENT_UPLOAD,
     DocumentAccepted,
@@ -20,9 +21,10 @@ from api.schemas.documents import (
     DocumentPatch,
 )
 from api.uploads import FormFile, MultipartFile
-from pipelines.documents import DOCUMENT_TYPES
+from pipelines.documents import DOCUMENT_TYPES, NotReviewableError
 from worker.settings import get_settings
 from worker.storage import audit, documents
+from worker.storage.reports import lcfs_tables
 
 router = APIRouter(tags=["documents"])
 
@@ -100,3 +102,39 @@ def read_document(
 ) -> DocumentOut:
     document = documents.get_document(session, document_id=document_id, tenant_id=who.tenant_id)
     return DocumentOut.of(found(document, "document", document_id))
+
+
+BAD_FIELD = error_body(400, "invalid_field_value",
+                       "quantity: 'about 8200' is not a number (write it like 8210.5)",
+                       "fields.quantity")  # fmt: skip
+NOT_PROCESSED = error_body(409, NotReviewableError.code,
+                           str(NotReviewableError(status="queued")))  # fmt: skip
+REVIEW_ERRORS = responses(400, 409, examples={400: BAD_FIELD, 409: NOT_PROCESSED})
+
+
+@router.post("/documents/{document_id}/review", responses=REVIEW_ERRORS)
+def review_document(
+    document_id: str,
+    body: DocumentReview,
+    who: Caller = Depends(writer),
+    session: Session = Depends(get_session),
+) -> DocumentOut:
+    """Correct or confirm a processed document's fields. The reviewed values are kept beside the
+    extracted ones (``reviewed_fields``), and the document's reconciliation with the meters and
+    its fuel transaction are recomputed with them; audit-logged as ``document.reviewed``.
+    Answers the document as ``GET`` does. An unknown field or a value that does not fit it is
+    400 naming ``fields.<name>``; a document not processed (yet) is 409."""
+    document = documents.get_document(session, document_id=document_id, tenant_id=who.tenant_id)
+    document = found(document, "document", document_id)
+    if document.status != "processed":
+        refused = NotReviewableError(status=document.status)
+        raise ApiError(409, refused.code, str(refused))
+    with about("fields"):
+        documents.review_document(
+            session,
+            document=document,
+            changes=body.fields,
+            actor=audit.actor_of_key(who.key_id),
+            tables=lcfs_tables(),
+        )
+    return DocumentOut.of(document)

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Pagination, page_example
+from api.schemas.document_review import EffectiveFieldOut, ReviewedFieldOut, effective_view
 from pipelines.documents import DOCUMENT_TYPES
 from worker.storage.events import iso
 from worker.storage.models import Document
@@ -44,6 +45,8 @@ class DocumentOut(BaseModel):
         "warnings": [], "reconciliation": {"status": "pass"}, "error": None,
         "job_id": "job_8m2k4x9q7c3v1b6n", "resolution_note": "",
         "created_at": "2025-10-01T12:00:00Z", "processed_at": "2025-10-01T12:00:04Z",
+        "reviewed_fields": {},
+        "effective_fields": {"quantity": {"value": 8120.0, "confidence": 0.97, "reviewed": False}},
     }]})  # fmt: skip
 
     id: str
@@ -62,6 +65,16 @@ class DocumentOut(BaseModel):
     resolution_note: str = Field(description="How a failed or warned reconciliation was resolved")
     created_at: str
     processed_at: str | None
+    reviewed_fields: dict[str, ReviewedFieldOut] = Field(
+        default_factory=dict,
+        description="Values a person entered (POST /v1/documents/{id}/review), beside the "
+        "extracted ones in fields, which stay as they were",
+    )
+    effective_fields: dict[str, EffectiveFieldOut] = Field(
+        default_factory=dict,
+        description="The fields that count for the reconciliation, the fuel transaction and the "
+        "LCFS report: a reviewed value (confidence 1.0) wins over the extracted one",
+    )
 
     @classmethod
     def of(cls, doc: Document) -> DocumentOut:
@@ -79,6 +92,7 @@ class DocumentOut(BaseModel):
             "job_id": doc.job_id, "resolution_note": doc.resolution_note,
             "created_at": iso(doc.created_at),
             "processed_at": iso(doc.processed_at) if doc.processed_at else None,
+            "reviewed_fields": doc.reviewed_fields or {}, "effective_fields": effective_view(doc),
         })  # fmt: skip
 
 

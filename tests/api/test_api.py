@@ -340,6 +340,7 @@ BODIES = {
     ("PATCH", "/v1/facilities/{facility_id}/tags/{name}"): {"unit": "kg"},
     ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): {"url": "https://evil.example.com/"},
     ("PATCH", "/v1/documents/{document_id}"): {"resolution_note": "stolen"},
+    ("POST", "/v1/documents/{document_id}/review"): {"fields": {"quantity": 1.0}},
 }
 QUERIES = {"/v1/webhook-endpoints/{endpoint_id}/recover": {"since": "2099-01-01T00:00:00Z"}}
 

@@ -71,6 +71,8 @@ def test_upload_is_stored_and_queued(client: TestClient, alice: Tenant, env: dic
         "resolution_note": "",
         "created_at": None,
         "processed_at": None,
+        "reviewed_fields": {},
+        "effective_fields": {},
     }
     assert re.fullmatch(r"[0-9a-f]{64}", view.json()["sha256"])
 
@@ -245,7 +247,8 @@ def test_document_routes_hide_other_tenants(
         if not path.startswith("/v1/documents") or not re.search(r"{\w+}", path):
             continue
         for method in operations:
-            body = {"resolution_note": "stolen"} if method == "patch" else None
+            body = {"patch": {"resolution_note": "stolen"},
+                    "post": {"fields": {"quantity": 1.0}}}.get(method)  # fmt: skip
             response = client.request(method, path.format(**ids), headers=bob.headers, json=body)
             assert response.status_code == 404, f"{method} {path}: {response.status_code}"
             assert response.json()["error"]["code"] == "not_found"
