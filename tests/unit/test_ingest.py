@@ -16,6 +16,7 @@ from pandas.testing import assert_frame_equal
 from pipelines.errors import (
     EmptyInputError,
     EncodingError,
+    MalformedInputError,
     MissingColumnsError,
     PipelineError,
 )
@@ -1029,15 +1030,50 @@ ARBITRARY = st.one_of(
 )
 
 
+# What parse_csv may refuse a whole file for; anything wrong in a row is a rejected row instead.
+FILE_ERRORS = (EmptyInputError, EncodingError, MissingColumnsError, MalformedInputError)
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _well_formed(data: bytes, facility: str | None) -> bool:
+    """UTF-8, its first line exactly a header with every required column, and no quote
+    anywhere: a file the parser must accept as a whole (its rows may still be rejected)."""
+    if not _utf8(data):
+        return False
+    text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    headers = [HEADER, "facility_id,tag,timestamp,value"]
+    if facility is not None:
+        headers.append("tag,timestamp,value")
+    return '"' not in text and any(text.startswith(f"{h}\n") for h in headers)
+
+
 @PROPERTY_SETTINGS
 @given(data=ARBITRARY, facility=st.sampled_from([None, "FX"]))
 @example(data=b"\xef\xbb\xbf", facility=None)
 @example(data=b"facility_id,tag,timestamp,value\nF,T,x,1,2,3\n", facility=None)
+@example(data=b"tag,timestamp,value\nT,2025-01-01T00:00:00Z,1\n", facility="FX")
+@example(data=b"tag,timestamp,value\n\xff\n", facility="FX")
 def test_property_parse_csv_raises_only_pipeline_errors(data: bytes, facility: str | None) -> None:
+    """Any bytes: parsed with every row accounted for, or refused as a whole with an error
+    that names what is wrong, and only when something is (a refusal alone proves nothing)."""
     try:
         parsed = parse_csv(data, facility_id=facility)
-    except PipelineError:
+    except PipelineError as exc:
+        assert isinstance(exc, FILE_ERRORS), repr(exc)
+        assert exc.code != PipelineError.code and str(exc)
+        assert not _well_formed(data, facility), f"a well-formed file was refused: {exc!r}"
+        assert isinstance(exc, EncodingError) == (not _utf8(data)), repr(exc)
+        if isinstance(exc, MissingColumnsError):
+            assert exc.columns and not set(exc.columns) & set(exc.found), repr(exc)
         return
+    assert _utf8(data)
     assert_accounted(parsed)
     assert parsed.points["value"].map(np.isfinite).all()
 
