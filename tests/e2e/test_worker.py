@@ -4,6 +4,7 @@ RabbitMQ as the broker (every test runs on both; Redis holds locks and rate limi
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,10 +75,19 @@ def test_csv_ingest_then_reingest_changes_nothing(stack: dict) -> None:
     assert first["result"]["rows"] == len(frame) == first["result"]["inserted"]
     assert first["result"]["rejected"] == 0
     assert first["attempts"] == 1 and first["duration_ms"] >= 0
-    assert [line["message"] for line in first["logs"]][:2] == [
+    messages = [line["message"] for line in first["logs"]]
+    rows = len(frame)
+    expected = [  # timings vary; everything else is known
         "queued",
-        first["logs"][1]["message"],
+        r"attempt 1 started on \S+",
+        rf"parsed {rows} rows in \d+\.\d\d s: {rows} valid, 0 rejected, 0 repeated in the upload",
+        rf"created {frame['tag'].nunique()} tag\(s\): .+",
+        r"stored in \d+\.\d\d s total",
+        r"analysis queued as job_\w+",
     ]
+    assert len(messages) >= len(expected), messages
+    for message, pattern in zip(messages, expected, strict=False):
+        assert re.fullmatch(pattern, message), (pattern, messages)
     assert count(client, who, fac) == len(frame)
 
     again = wait_job(client, who, upload(client, who, content))
