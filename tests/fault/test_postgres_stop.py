@@ -192,11 +192,14 @@ def test_outage_longer_than_retry_budget_still_finishes_the_job(
             what="the ingest to finish after the outage",
         )
         view = _job(db, job_id)
+        # Finished is not enough: every row stored once, none lost to the outage or the re-send.
+        assert h.points_per_facility(db, fac) == (ROWS, ROWS)
         h.observe(
             "PostgreSQL down longer than the retry budget",
             "TICKWORK_TASK_MAX_RETRIES=1, database down 3 s mid-ingest, beat running",
             f"job succeeded (attempts={view['attempts']}): re-sent by jobs.requeue_stale once "
-            "its worker's heartbeat had stopped for TICKWORK_JOB_SILENT_SECONDS",
+            f"its worker's heartbeat had stopped for TICKWORK_JOB_SILENT_SECONDS; points {ROWS} "
+            "exact",
         )
     except h.TimedOut as exc:
         view = _job(db, job_id)
