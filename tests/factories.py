@@ -322,6 +322,90 @@ def invoice(quantity: float = 1000.0, *, number: str = "VB-00042", unit: str = "
     return render_pdf(spec)
 
 
+# --- documents against metered data ----------------------------------------------------------
+
+DOCUMENT_TZ = "America/Los_Angeles"
+DOCUMENT_DAY = INVOICE_DAY  # a whole 24 h local day (PDT since 2025-03-09): 07:00Z to 07:00Z
+DOCUMENT_DAY_START = datetime(2025, 3, 10, 7, tzinfo=UTC)
+DOCUMENT_NOON = datetime(2025, 3, 10, 19, tzinfo=UTC)  # local noon
+# Rate tag, gal/h, a reading every 15 min from 06:00Z to 08:00Z the next day: 30 before local
+# noon, 50 from local noon. Trapezoids over [07:00Z, 07:00Z+1d):
+#   07:00-18:45 at 30 = 11.75 h x 30 = 352.5; 18:45-19:00 (30 -> 50) = 0.25 h x 40 = 10;
+#   19:00-07:00 at 50 = 12 h x 50 = 600.                                  total = 962.5 gal
+DOCUMENT_METERED = 962.5
+DOCUMENT_FPC = INVOICE_FPC
+
+
+def document_facility(db: str, *, mapping_unit: str | None = "gal") -> tuple[str, str]:
+    """A tenant and its facility (Los Angeles time): tag ``rd_flow`` (gal/h) mapped to
+    ``DOCUMENT_FPC`` unless ``mapping_unit`` is None, with readings for ``DOCUMENT_DAY`` that
+    total ``DOCUMENT_METERED`` gallons: (tenant id, facility id)."""
+    import numpy as np
+    import pandas as pd
+
+    from worker.storage.db import session_scope
+    from worker.storage.models import Facility, FuelMapping, Tag
+    from worker.storage.points import upsert_points
+
+    tenant = make_tenant(db, "T")
+    fac_id = f"fac_{tenant.id[-8:]}"
+    with session_scope(db) as s:
+        s.add(Facility(id=fac_id, tenant_id=tenant.id, name="F", timezone=DOCUMENT_TZ))
+        s.flush()
+        tag = Tag(tenant_id=tenant.id, facility_id=fac_id, name="rd_flow", unit="gal/h")
+        s.add(tag)
+        if mapping_unit is not None:
+            s.add(FuelMapping(
+                tenant_id=tenant.id, facility_id=fac_id, tag="rd_flow",
+                fuel_pathway_code=DOCUMENT_FPC, fuel_type="Renewable Diesel", ci=35.5,
+                unit=mapping_unit, kind="rate", rate_per="h",
+                transaction_type="Production in California", interval_s=900.0,
+            ))  # fmt: skip
+        s.flush()
+        ts = pd.Series(
+            pd.date_range("2025-03-10T06:00Z", "2025-03-11T08:00Z", freq="15min").as_unit("us")
+        )
+        value = np.where(ts < DOCUMENT_NOON, 30.0, 50.0)
+        upsert_points(s, tag_id=np.full(len(ts), tag.id, dtype=np.int64), ts=ts, value=value,
+                      quality=np.zeros(len(ts), dtype=np.int8))  # fmt: skip
+    return tenant.id, fac_id
+
+
+def submit_document(db: str, tenant_id: str, content: bytes, *, facility_id: str | None,
+                    **kw: Any) -> str:  # fmt: skip
+    """What POST /v1/documents stores; returns the job id."""
+    from worker.storage.db import session_scope
+    from worker.storage.documents import create_document
+    from worker.storage.jobs import create_job
+    from worker.storage.uploads import save_upload
+
+    with session_scope(db) as s:
+        upload = save_upload(s, tenant_id=tenant_id, content=content,
+                             content_type="application/pdf")  # fmt: skip
+        doc, _ = create_document(
+            s, tenant_id=tenant_id, upload=upload, facility_id=facility_id,
+            declared_type=kw.get("declared_type"), filename="x.pdf",
+        )  # fmt: skip
+        job = create_job(s, tenant_id=tenant_id, kind="documents.process", upload_id=upload.id,
+                         params={"document_id": doc.id})  # fmt: skip
+        doc.job_id = job.id
+        return job.id
+
+
+def run_document_job(db: str, job_id: str) -> tuple[Any, Any]:
+    """The document task itself, in this process (no broker): (document, job), detached."""
+    from worker.storage.db import session_scope
+    from worker.storage.models import Document, Job
+    from worker.tasks.documents import process
+
+    process(job_id)
+    with session_scope(db) as s:
+        job = s.get(Job, job_id)
+        doc = s.get(Document, job.params["document_id"])
+        s.expunge_all()
+    return doc, job
+
+
 # --- webhooks: a real local receiver ---------------------------------------------------------
 
 

@@ -18,13 +18,18 @@ from api import enqueue
 from api.dashboard.pages import PageNotFound, facility_of, render
 from api.dashboard.session import PATH, Viewer, editor, viewer
 from api.deps import get_session, read_session
+from api.errors import ApiError, about
 from api.routes.documents import pdf_file
 from api.uploads import FormFile
+from pipelines import documents as docs
 from pipelines.documents.model import DOCUMENT_TYPES
-from worker.storage import audit, documents, facilities
+from worker.storage import audit, documents, facilities, reports
 from worker.storage.models import Document
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
+# Offered in the review form even when nothing was read for them: what reconciliation and the
+# fuel transaction need.
+KEY_FIELDS = ("document_date", "quantity", "unit", "fuel_pathway_code", "transaction_date")
 
 
 def _owned(session: Session, who: Viewer, document_id: str) -> Document:
@@ -73,7 +78,55 @@ def document_page(
     session: Session = Depends(read_session),
 ) -> Response:
     doc = _owned(session, who, document_id)
-    return render(request, "document.html", {"who": who, "nav": "documents", "doc": doc})
+    effective = docs.effective_fields(doc.fields or {}, doc.reviewed_fields)
+    rows = [
+        (name, effective.get(name), (doc.reviewed_fields or {}).get(name))
+        for name in docs.FIELD_NAMES
+        if name in effective or name in KEY_FIELDS
+    ]
+    return render(request, "document.html", {
+        "who": who, "nav": "documents", "doc": doc, "rows": rows,
+        "notice": request.query_params,
+    })  # fmt: skip
+
+
+@router.post("/documents/{document_id}/review")
+async def review(
+    request: Request,
+    document_id: str,
+    who: Viewer = Depends(editor),
+    session: Session = Depends(get_session),
+) -> Response:
+    """The review form: each field whose value the reviewer changed is recorded as reviewed
+    (``documents.review_document``, as ``POST /v1/documents/{id}/review``), and the
+    reconciliation and fuel transaction are computed again."""
+    doc = _owned(session, who, document_id)
+    if doc.status != "processed":
+        message = f"document '{doc.id}' is {doc.status}; only a processed one is reviewed"
+        raise ApiError(409, "document_not_processed", message)
+    form = await request.form()
+    effective = docs.effective_fields(doc.fields or {}, doc.reviewed_fields)
+    changes: dict[str, object] = {}
+    for name in docs.FIELD_NAMES:
+        sent = form.get(f"field.{name}")
+        if not isinstance(sent, str) or not sent.strip():
+            continue
+        now = effective.get(name)
+        if now is None or sent.strip() != _shown(now.value):
+            changes[name] = sent.strip()
+    if not changes:
+        return RedirectResponse(f"{PATH}/documents/{quote(doc.id)}?reviewed=0", 303)
+    with about("fields"):
+        documents.review_document(session, document=doc, changes=changes,
+                                  actor=audit.actor_of_key(who.key_id),
+                                  tables=reports.lcfs_tables())  # fmt: skip
+    target = f"{PATH}/documents/{quote(doc.id)}?reviewed={len(changes)}"
+    return RedirectResponse(target, status_code=303)
+
+
+def _shown(value: object) -> str:
+    """A value as the form shows it (and gets it back when it is left alone)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @router.post("/documents/{document_id}/note")

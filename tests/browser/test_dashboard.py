@@ -15,6 +15,7 @@ import pytest
 from pipelines.gaps import find_stale_gaps
 from tests.browser.conftest import Browser, Visit
 from tests.factories import (
+    document_facility,
     ingest_rows,
     invoice,
     make_tenant,
@@ -31,7 +32,7 @@ from worker.storage.analysis import (
     tags_with_points,
 )
 from worker.storage.db import session_scope
-from worker.storage.models import Alert, Facility
+from worker.storage.models import Alert, Facility, FuelTransaction
 from worker.tasks.analysis import thresholds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis, pytest.mark.browser]
@@ -319,5 +320,36 @@ def test_document_upload_to_its_fields(server: Server, browser: Browser, tmp_pat
     v.page.wait_for_url(re.compile(r".*/app/documents/doc_\w+$"))
     v.page.wait_for_selector("#doc-status .badge:text('processed')", timeout=60_000)
     quantity = v.page.locator("#fields tr", has_text="quantity")
-    assert "1234.5" in quantity.inner_text() and "%" in quantity.inner_text()
+    assert v.page.input_value("#field-quantity") == "1234.5"
+    assert re.search(r"\d+ %", quantity.inner_text())  # its confidence
     assert "Not reconciled" in v.page.inner_text("main")  # no facility named
+
+
+def test_document_review_changes_its_reconciliation(
+    server: Server, browser: Browser, tmp_path
+) -> None:
+    tenant_id, fac = document_facility(server.db)
+    with session_scope(server.db) as s:
+        _, key = tenants.create_api_key(s, tenant_id=tenant_id, name="reviewer")
+    pdf = tmp_path / "invoice.pdf"
+    pdf.write_bytes(invoice(1100.0))  # 14 % above the metered 962.5 gal: fails
+    v = browser.visit()
+    v.sign_in(key)
+    v.go("/app/documents")
+    v.page.set_input_files("#d-file", str(pdf))
+    v.page.select_option("#d-facility", fac)
+    v.page.click("button:has-text('Upload document')")
+    v.page.wait_for_selector("#doc-status .badge:text('processed')", timeout=60_000)
+    assert v.page.inner_text("#reconciliation .badge") == "fail"
+
+    v.page.fill("#field-quantity", "970")  # the reviewer reads the invoice again
+    with v.page.expect_navigation():
+        v.page.click("button:has-text('Save review')")
+    assert "1 field(s) reviewed" in v.page.inner_text("[role=status]")
+    assert v.page.inner_text("#reconciliation .badge") == "pass"
+    row = v.page.locator("#fields tr", has_text="quantity")
+    assert "reviewed" in row.inner_text() and "1100" in row.inner_text()  # what was read stays
+    assert v.page.input_value("#field-quantity") == "970"
+    with session_scope(server.db) as s:
+        [tx] = s.query(FuelTransaction).filter(FuelTransaction.facility_id == fac).all()
+        assert tx.quantity == 970.0

@@ -10,8 +10,12 @@ from sqlalchemy import func, select
 
 from pipelines.documents import InvalidFieldValueError, NotReviewableError, UnknownFieldError
 from pipelines.errors import MalformedInputError
+from tests.factories import DOCUMENT_DAY as DAY
+from tests.factories import DOCUMENT_METERED as METERED
+from tests.factories import document_facility as setup_facility
 from tests.factories import invoice
-from tests.integration.test_documents import DAY, METERED, run, setup_facility, submit
+from tests.factories import run_document_job as run
+from tests.factories import submit_document as submit
 from worker.storage import audit
 from worker.storage.db import session_scope
 from worker.storage.documents import review_document, transaction_of

@@ -8,11 +8,8 @@ import io
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader, PdfWriter
@@ -22,35 +19,23 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import func, select
 
 from tests.documents_corpus import ISSUERS, Spec, render_pdf
-from tests.factories import INVOICE_DAY, INVOICE_FPC, Tenant, invoice, make_tenant
+from tests.factories import DOCUMENT_DAY as DAY
+from tests.factories import DOCUMENT_FPC as FPC
+from tests.factories import DOCUMENT_METERED as METERED
+from tests.factories import Tenant, invoice
+from tests.factories import document_facility as setup_facility
+from tests.factories import run_document_job as run
+from tests.factories import submit_document as submit
 from worker import processes
 from worker.storage.db import session_scope
-from worker.storage.documents import create_document
 from worker.storage.jobs import create_job
 from worker.storage.models import (
     Document,
     Event,
-    Facility,
-    FuelMapping,
     FuelTransaction,
     Job,
-    Tag,
 )
-from worker.storage.points import upsert_points
 from worker.storage.tenants import create_api_key
-from worker.storage.uploads import save_upload
-
-TZ = "America/Los_Angeles"
-DAY = INVOICE_DAY  # a whole 24 h local day (PDT since 2025-03-09): 07:00Z to 07:00Z
-DAY_START = datetime(2025, 3, 10, 7, tzinfo=UTC)
-NOON = datetime(2025, 3, 10, 19, tzinfo=UTC)  # local noon
-# Rate tag, gal/h, a reading every 15 min from 06:00Z to 08:00Z the next day: 30 before local
-# noon, 50 from local noon. Trapezoids over [07:00Z, 07:00Z+1d):
-#   07:00-18:45 at 30 = 11.75 h x 30 = 352.5; 18:45-19:00 (30 -> 50) = 0.25 h x 40 = 10;
-#   19:00-07:00 at 50 = 12 h x 50 = 600.                                  total = 962.5 gal
-METERED = 962.5
-FPC = INVOICE_FPC
-
 
 # --- documents -------------------------------------------------------------------------------
 
@@ -129,87 +114,6 @@ BAD = {
 def db(any_db: str, configure) -> str:
     configure(TICKWORK_DATABASE_URL=any_db)
     return any_db
-
-
-def setup_facility(db: str, *, mapping_unit: str | None = "gal") -> tuple[str, str]:
-    """A tenant and its facility: a rate tag mapped to FPC, with readings for DAY."""
-    tenant_id, fac_id = _setup(db, mapping_unit)
-    return tenant_id, fac_id
-
-
-def _setup(db: str, mapping_unit: str | None) -> tuple[str, str]:
-    tenant = make_tenant(db, "T")
-    fac_id = f"fac_{tenant.id[-8:]}"
-    with session_scope(db) as s:
-        s.add(Facility(id=fac_id, tenant_id=tenant.id, name="F", timezone=TZ))
-        s.flush()
-        tag = Tag(tenant_id=tenant.id, facility_id=fac_id, name="rd_flow", unit="gal/h")
-        s.add(tag)
-        if mapping_unit is not None:
-            s.add(
-                FuelMapping(
-                    tenant_id=tenant.id,
-                    facility_id=fac_id,
-                    tag="rd_flow",
-                    fuel_pathway_code=FPC,
-                    fuel_type="Renewable Diesel",
-                    ci=35.5,
-                    unit=mapping_unit,
-                    kind="rate",
-                    rate_per="h",
-                    transaction_type="Production in California",
-                    interval_s=900.0,
-                )
-            )
-        s.flush()
-        ts = pd.Series(
-            pd.date_range("2025-03-10T06:00Z", "2025-03-11T08:00Z", freq="15min").as_unit("us")
-        )
-        value = np.where(ts < NOON, 30.0, 50.0)
-        upsert_points(
-            s,
-            tag_id=np.full(len(ts), tag.id, dtype=np.int64),
-            ts=ts,
-            value=value,
-            quality=np.zeros(len(ts), dtype=np.int8),
-        )
-    return tenant.id, fac_id
-
-
-def submit(db: str, tenant_id: str, content: bytes, *, facility_id: str | None, **kw) -> str:
-    """What POST /v1/documents stores; returns the job id."""
-    with session_scope(db) as s:
-        upload = save_upload(
-            s, tenant_id=tenant_id, content=content, content_type="application/pdf"
-        )
-        doc, _ = create_document(
-            s,
-            tenant_id=tenant_id,
-            upload=upload,
-            facility_id=facility_id,
-            declared_type=kw.get("declared_type"),
-            filename="x.pdf",
-        )
-        job = create_job(
-            s,
-            tenant_id=tenant_id,
-            kind="documents.process",
-            upload_id=upload.id,
-            params={"document_id": doc.id},
-        )
-        doc.job_id = job.id
-        return job.id
-
-
-def run(db: str, job_id: str) -> tuple[Document, Job]:
-    from worker.tasks.documents import process
-
-    process(job_id)  # the task itself, in this process: job_attempt, no broker
-    with session_scope(db) as s:
-        job = s.get(Job, job_id)
-        doc = s.get(Document, job.params["document_id"])
-        s.expunge_all()
-    return doc, job
 
 
 def events(db: str, kind: str) -> list[dict]:
