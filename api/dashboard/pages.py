@@ -52,6 +52,7 @@ from worker.storage.pages import numbered_page
 router = APIRouter(prefix=PATH, include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 PAGE = 50
+ALERTS = 25  # the facility page's newest alerts; GET /v1/alerts lists them all
 RANGES = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
 CHART_BUCKETS = charts.WIDTH - charts.LEFT - charts.RIGHT  # one bucket per pixel column
 
@@ -202,8 +203,14 @@ def facility_page(
     heat = heatmap([t.name for t in tags], day_list, scores, window=days)
     picked = next((s for s in scores if s.tag == tag and s.day == day), None)
     window_start = datetime.combine(first_day, datetime.min.time(), ZoneInfo(tz))
-    window_end = max(now, datetime.combine(last_day + timedelta(days=1), datetime.min.time(),
-                                           ZoneInfo(tz)))  # fmt: skip
+    # Up to now while the newest reading is within the window's length of it; else to a day
+    # after the newest reading (or the end of the last scored day when later), so old data is
+    # not squeezed against a year of open gap.
+    newest = max((t.latest for t in tags if t.latest is not None), default=now)
+    recent = now - newest < timedelta(days=days)
+    window_end = max(now if recent else newest + timedelta(days=1),
+                     datetime.combine(last_day + timedelta(days=1), datetime.min.time(),
+                                      ZoneInfo(tz)))  # fmt: skip
     gap_rows = session.execute(
         findings.gap_listing(tenant_id=who.tenant_id, facility_id=facility.id,
                              start=window_start - timedelta(days=days), end=window_end).limit(500)
@@ -220,12 +227,13 @@ def facility_page(
         time_label=label,
     ) if lanes else ""  # fmt: skip
     alerts = session.execute(
-        findings.alert_listing(tenant_id=who.tenant_id, facility_id=facility.id).limit(50)
+        findings.alert_listing(tenant_id=who.tenant_id, facility_id=facility.id).limit(ALERTS + 1)
     ).all()
     return render(request, "facility.html", {
         "who": who, "nav": "facilities", "facility": facility, "tags": tags, "days": day_list,
         "heat": heat, "picked": picked, "gaps": gaps[:100], "gap_count": len(gaps),
-        "timeline": timeline, "alerts": alerts, "window": days, "tz": tz,
+        "timeline": timeline, "alerts": alerts[:ALERTS], "more_alerts": len(alerts) > ALERTS,
+        "window": days, "tz": tz,
     })  # fmt: skip
 
 
