@@ -455,6 +455,22 @@ def _first_error(exc: Exception) -> str:
     return "year must be a number"
 
 
+@router.get("/reports/{report_id}")
+def report_page(
+    request: Request,
+    report_id: str,
+    who: Viewer = Depends(viewer),
+    session: Session = Depends(read_session),
+) -> Response:
+    """A report's status, totals per fuel pathway, what to check before filing, and (a PDF)
+    its pages shown in the browser's own PDF viewer."""
+    row = reports.get_report(session, tenant_id=who.tenant_id, report_id=report_id)
+    if row is None:
+        raise PageNotFound("report", report_id)
+    return render(request, "report.html", {"who": who, "nav": "reports", "report": row,
+                                           "totals": row.totals or {}})  # fmt: skip
+
+
 @router.get("/reports/{report_id}/file")
 def report_file(
     report_id: str, who: Viewer = Depends(viewer), session: Session = Depends(read_session)

@@ -174,6 +174,10 @@ def test_report_request_to_download(server: Server, browser: Browser) -> None:
     path = download.value.path()
     assert path is not None and Path(path).read_bytes()[:5] == b"%PDF-"
     assert download.value.suggested_filename == f"lcfs_{fac}_2025Q4.pdf"
+    v.page.click("table.list tbody th a")  # the report's own page: totals and a preview
+    totals = v.page.inner_text("#totals")
+    assert re.search(r"Net\s+[\d,.]+ t CO₂e", totals), totals
+    assert v.page.get_attribute("object.pdf", "type") == "application/pdf"
 
 
 def test_api_key_created_and_revoked(server: Server, browser: Browser) -> None:
