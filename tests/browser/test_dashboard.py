@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tests.factories import (
     minute_rows,
     report_facility,
     serve,
+    submit_document,
 )
 from tests.serving import Server
 from worker.storage import tenants
@@ -32,7 +34,18 @@ from worker.storage.analysis import (
     tags_with_points,
 )
 from worker.storage.db import session_scope
-from worker.storage.models import Alert, Facility, FuelTransaction
+from worker.storage.endpoints import send_test
+from worker.storage.models import (
+    Alert,
+    Document,
+    Facility,
+    FuelTransaction,
+    Job,
+    Report,
+    WebhookEndpoint,
+)
+from worker.storage.reports import create_report
+from worker.storage.webhooks import create_endpoint
 from worker.tasks.analysis import thresholds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis, pytest.mark.browser]
@@ -205,58 +218,120 @@ def test_api_key_created_and_revoked(server: Server, browser: Browser) -> None:
     assert "/app/sign-in" in other.page.url
 
 
-def test_read_only_key_is_refused_on_every_form(server: Server, browser: Browser) -> None:
-    tenant_id, fac, _ = _plant(server)
+@dataclass(frozen=True)
+class Things:
+    """One of each object a dashboard form acts on, of one tenant."""
+
+    facility: str
+    alert: str
+    key: str
+    job: str
+    report: str
+    document: str
+    endpoint: str
+    message: str
+
+
+def _things(server: Server, tenant_id: str, fac: str) -> Things:
     with session_scope(server.db) as s:
         alert = s.query(Alert).filter(Alert.facility_id == fac).first().id
-        key_id = tenants.list_api_keys(s, tenant_id=tenant_id)[0].id
+        key = tenants.list_api_keys(s, tenant_id=tenant_id)[0].id
+        job = s.query(Job).filter(Job.tenant_id == tenant_id).first().id
+        report, _ = create_report(s, facility=s.get(Facility, fac), year=2025, quarter=4,
+                                  fmt="pdf")  # fmt: skip
+        endpoint, _ = create_endpoint(s, tenant_id=tenant_id, url="https://example.com/hook",
+                                      event_types=[])  # fmt: skip
+        message = send_test(s, endpoint=endpoint)
+        report_id, endpoint_id = report.id, endpoint.id
+    job_id = submit_document(server.db, tenant_id, invoice(), facility_id=fac)
+    with session_scope(server.db) as s:
+        document = s.get(Job, job_id).params["document_id"]
+    assert message is not None
+    return Things(fac, alert, key, job, report_id, document, endpoint_id, message)
+
+
+def _forms(t: Things) -> dict[str, dict[str, str]]:
+    """Every dashboard form that changes something, aimed at ``t``, with valid fields."""
+    return {
+        f"/app/alerts/{t.alert}/acknowledge": {},
+        "/app/settings/keys": {"name": "x", "scope": "write"},
+        f"/app/settings/keys/{t.key}/revoke": {},
+        "/app/reports": {"facility_id": t.facility, "year": "2025", "quarter": "Q4"},
+        "/app/webhooks": {"url": "https://example.com/other"},
+        f"/app/webhooks/{t.endpoint}": {"description": "x", "enabled": "on"},
+        f"/app/webhooks/{t.endpoint}/rotate": {},
+        f"/app/webhooks/{t.endpoint}/test": {},
+        f"/app/webhooks/{t.endpoint}/recover": {"since": "2026-01-01T00:00"},
+        f"/app/webhook-messages/{t.message}/resend": {},
+        f"/app/documents/{t.document}/note": {"note": "x"},
+        f"/app/documents/{t.document}/review": {"field.quantity": "1"},
+    }
+
+
+def test_read_only_key_is_refused_on_every_form(server: Server, browser: Browser) -> None:
+    tenant_id, fac, _ = _plant(server)
+    things = _things(server, tenant_id, fac)
     v = browser.visit()
     v.sign_in(_read_only_key(server, tenant_id))
     v.go(f"/app/facilities/{fac}")
     assert v.page.locator("button:has-text('Acknowledge')").count() == 0
     token = v.csrf()
-    forms = {
-        f"/app/alerts/{alert}/acknowledge": {},
-        "/app/settings/keys": {"name": "x", "scope": "write"},
-        f"/app/settings/keys/{key_id}/revoke": {},
-        "/app/reports": {"facility_id": fac, "year": "2025", "quarter": "Q4"},
-    }
-    for path, fields in forms.items():
+    for path, fields in _forms(things).items():
         answer = v.page.request.post(server.url + path, form={"csrf": token, **fields},
                                      max_redirects=0)  # fmt: skip
         assert answer.status == 403 and "read-only" in answer.text(), path
-    upload = v.page.request.post(
-        server.url + "/app/upload", headers={"X-CSRF-Token": token},
-        multipart={"file": {"name": "a.csv", "mimeType": "text/csv",
-                            "buffer": b"tag,timestamp,value\nf,2025-01-01T00:00:00Z,1\n"},
-                   "facility_id": fac}, max_redirects=0,
-    )  # fmt: skip
-    assert upload.status == 403
+    for path, name in (("/app/upload", "a.csv"), ("/app/documents", "a.pdf")):
+        upload = v.page.request.post(
+            server.url + path, headers={"X-CSRF-Token": token},
+            multipart={"file": {"name": name, "mimeType": "text/csv",
+                                "buffer": b"tag,timestamp,value\nf,2025-01-01T00:00:00Z,1\n"},
+                       "facility_id": fac}, max_redirects=0,
+        )  # fmt: skip
+        assert upload.status == 403, path
     stale = v.page.request.post(server.url + "/app/settings/keys", form={"name": "x"},
                                 max_redirects=0)  # fmt: skip
     assert stale.status == 403 and "stale" in stale.text()  # no token: refused before scope
     with session_scope(server.db) as s:
-        assert s.get(Alert, alert).acknowledged_at is None
+        assert s.get(Alert, things.alert).acknowledged_at is None
         assert len(tenants.list_api_keys(s, tenant_id=tenant_id)) == 2
+        assert s.get(WebhookEndpoint, things.endpoint).description == ""
+        assert s.get(Document, things.document).resolution_note == ""
+        assert s.query(Report).filter(Report.facility_id == fac).count() == 1
 
 
 def test_another_tenants_pages_and_forms_are_not_found(server: Server, browser: Browser) -> None:
     a_tenant, a_fac, _ = _plant(server)
+    a = _things(server, a_tenant, a_fac)
     _, _, b_key = _plant(server)
-    with session_scope(server.db) as s:
-        alert = s.query(Alert).filter(Alert.facility_id == a_fac).first().id
-        a_key = tenants.list_api_keys(s, tenant_id=a_tenant)[0].id
     v = browser.visit()
     v.sign_in(b_key)
-    for path in (f"/app/facilities/{a_fac}", f"/app/facilities/{a_fac}/tags/flow_rate"):
+    pages = (
+        f"/app/facilities/{a.facility}", f"/app/facilities/{a.facility}/tags/flow_rate",
+        f"/app/jobs/{a.job}", f"/app/reports/{a.report}", f"/app/reports/{a.report}/file",
+        f"/app/documents/{a.document}", f"/app/webhooks/{a.endpoint}",
+    )  # fmt: skip
+    for path in pages:
         answer = v.go(path)
         assert answer.status == 404, path
     v.go("/app/")
     token = v.csrf()
-    for path in (f"/app/alerts/{alert}/acknowledge", f"/app/settings/keys/{a_key}/revoke"):
-        answer = v.page.request.post(server.url + path, form={"csrf": token}, max_redirects=0)
+    for path, fields in _forms(a).items():
+        if (
+            a.facility not in path
+            and path != "/app/reports"
+            and not any(
+                ident in path for ident in (a.alert, a.key, a.endpoint, a.message, a.document)
+            )
+        ):
+            continue  # creates something of B's own: not about A
+        answer = v.page.request.post(server.url + path, form={"csrf": token, **fields},
+                                     max_redirects=0)  # fmt: skip
         assert answer.status == 404, path
-    assert a_fac not in v.go("/app/").text()
+    for listing in ("/app/", "/app/jobs", "/app/reports", "/app/documents", "/app/webhooks",
+                    "/app/audit", "/app/settings/keys"):  # fmt: skip
+        text = v.go(listing).text()
+        for ident in (a.facility, a.job, a.report, a.document, a.endpoint, a.key):
+            assert ident not in text, (listing, ident)
 
 
 def test_webhook_endpoint_created_tested_and_resent(server: Server, browser: Browser) -> None:
@@ -357,3 +432,33 @@ def test_document_review_changes_its_reconciliation(
     with session_scope(server.db) as s:
         [tx] = s.query(FuelTransaction).filter(FuelTransaction.facility_id == fac).all()
         assert tx.quantity == 970.0
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter(e => e.type !== 'hidden')
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+               && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+  .map(e => e.outerHTML.slice(0, 120))"""
+
+
+def test_every_control_has_a_label_and_the_keyboard_reaches_the_content(
+    server: Server, browser: Browser
+) -> None:
+    tenant_id, fac, key = _plant(server)
+    t = _things(server, tenant_id, fac)
+    v = browser.visit()
+    v.sign_in(key)
+    pages = ("/app/", f"/app/facilities/{fac}", f"/app/facilities/{fac}/tags/flow_rate",
+             "/app/upload", "/app/jobs", f"/app/jobs/{t.job}", "/app/reports",
+             f"/app/reports/{t.report}", "/app/documents", f"/app/documents/{t.document}",
+             "/app/webhooks", f"/app/webhooks/{t.endpoint}", "/app/audit",
+             "/app/settings/keys")  # fmt: skip
+    for path in pages:
+        v.go(path)
+        assert v.page.evaluate(UNLABELLED) == [], path
+        assert v.page.locator("h1").count() == 1, path
+    v.go(f"/app/facilities/{fac}")
+    v.page.keyboard.press("Tab")  # the first stop skips the navigation
+    assert v.page.evaluate("document.activeElement.textContent") == "Skip to content"
+    v.page.keyboard.press("Enter")
+    assert v.page.evaluate("document.activeElement.id") == "main"
