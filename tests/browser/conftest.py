@@ -72,8 +72,11 @@ class Visit:
         return self.page.get_attribute("input[name=csrf]", "value")  # type: ignore[attr-defined,no-any-return]
 
     def outside(self) -> list[str]:
-        here = (self.server.url, "data:", "about:")
-        return [u for u in self.requested if not u.startswith(here)]
+        # Anything fetched over the network from elsewhere; the browser's own pages (its PDF
+        # viewer is a built-in chrome-extension:// page) and data: URLs fetch nothing.
+        network = ("http:", "https:", "ws:", "wss:", "ftp:")
+        return [u for u in self.requested
+                if u.startswith(network) and not u.startswith(self.server.url + "/")]  # fmt: skip
 
 
 class Browser:

@@ -462,3 +462,14 @@ def test_every_control_has_a_label_and_the_keyboard_reaches_the_content(
     assert v.page.evaluate("document.activeElement.textContent") == "Skip to content"
     v.page.keyboard.press("Enter")
     assert v.page.evaluate("document.activeElement.id") == "main"
+
+
+def test_the_outside_request_check_catches_other_hosts() -> None:
+    here = Server(url="http://127.0.0.1:8000", db="", env={}, log=Path("."))
+    v = Visit(server=here, context=None, page=None, requested=[
+        "http://127.0.0.1:8000/app/static/app.css", "data:image/png;base64,xx",
+        "chrome-extension://abc/index.html", "https://cdn.example.com/htmx.js",
+        "http://127.0.0.1:80001/app/", "https://fonts.googleapis.com/css",
+    ])  # fmt: skip
+    assert v.outside() == ["https://cdn.example.com/htmx.js", "http://127.0.0.1:80001/app/",
+                           "https://fonts.googleapis.com/css"]  # fmt: skip
