@@ -48,7 +48,9 @@ from worker.storage.reports import create_report
 from worker.storage.webhooks import create_endpoint
 from worker.tasks.analysis import thresholds
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis, pytest.mark.browser]
+# One worker runs them all, so one server (and one browser) serves the package.
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis, pytest.mark.browser,
+              pytest.mark.xdist_group("browser")]  # fmt: skip
 
 GAP_MINUTES = 300  # one hole in the readings: above the 60-minute alert threshold
 
