@@ -4,6 +4,8 @@
   (OpenAPI 3.1), its body the event's schema (api/schemas/events.py), its parameters the
   headers every delivery carries. Receivers implement these operations; this API serves none of
   them. Delivery, signing and retries: docs/webhooks.md.
+- **Idempotency-Key**: every ``POST /v1/...`` takes the header (api/idempotency.py, a
+  middleware, so no route declares it itself).
 - **Examples as written**: FastAPI drops every null from the document it builds, examples
   included (fastapi/fastapi#5559), so an example's ``"resolved_at": null`` would vanish and the
   example would no longer match its own schema. The models' examples are put back as written.
@@ -57,10 +59,50 @@ def install(app: FastAPI) -> None:
         schema = build()  # FastAPI's own (cached), with the error answers (api.errors)
         if id(schema) not in done:
             _restore_examples(schema)
+            _declare_idempotency_key(schema)
             done.add(id(schema))
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe: the first request with a key runs, and a retry with "
+    "the same key and the same request gets the first answer again (Idempotent-Replayed: "
+    "true) for 24 h. The same key with another request is 409 idempotency_key_reused; while "
+    "the first still runs, 409 idempotency_request_in_progress.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "example": "5f1c2a9e-3b7d-4c1e-9a0b-2d4f6e8a1c3b",
+}
+
+
+KEY_CONFLICT = {
+    "description": "Conflict: this Idempotency-Key was used for another request "
+    "(idempotency_key_reused), or its first request is still running "
+    "(idempotency_request_in_progress, with Retry-After)",
+    "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ErrorBody"},
+        "example": {"error": {
+            "type": "conflict", "code": "idempotency_key_reused", "field": "Idempotency-Key",
+            "message": "this Idempotency-Key was used for a different request; use a new key "
+            "for a new request",
+        }},
+    }},
+}  # fmt: skip
+
+
+def _declare_idempotency_key(schema: dict[str, Any]) -> None:
+    """The header on every ``POST /v1/...``, and its 409 among the answers."""
+    for path, operations in schema.get("paths", {}).items():
+        post = operations.get("post")
+        if path.startswith("/v1/") and post is not None:
+            parameters = post.setdefault("parameters", [])
+            if not any(p.get("name", "").lower() == "idempotency-key" for p in parameters):
+                parameters.append(dict(IDEMPOTENCY_KEY))
+            post.setdefault("responses", {}).setdefault("409", KEY_CONFLICT)
 
 
 def _receiver(body: type[BaseModel]) -> Any:

@@ -446,3 +446,13 @@ def test_the_events_sent_match_their_schemas(
     assert rules == {"gap_too_long", "low_completeness", "flatline"}
     assert any(e["data"]["totals"] for e in sent["report.generated"])
     assert any("analysis_job_id" in e["data"] for e in sent["ingest.completed"])
+
+
+def test_every_post_declares_the_idempotency_key_header() -> None:
+    from api.app import app
+
+    posts = {path: ops["post"] for path, ops in app.openapi()["paths"].items() if "post" in ops}
+    assert posts
+    for path, op in posts.items():
+        [header] = [p for p in op.get("parameters", []) if p["name"] == "Idempotency-Key"]
+        assert (header["in"], header["required"]) == ("header", False), path
