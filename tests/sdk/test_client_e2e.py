@@ -157,6 +157,16 @@ def test_document_upload_and_get(client: tickwork_client.Client) -> None:
         == "matched the BOL"
         == client.documents.get(document.id).resolution_note
     )
+    extracted = document.fields["quantity"].value
+    corrected = client.documents.review(document.id, {"quantity": extracted + 10})
+    assert corrected.effective_fields["quantity"]["value"] == extracted + 10
+    assert corrected.reviewed_fields["quantity"]["extracted"] == extracted
+    assert corrected.fields["quantity"].value == extracted  # what was read stays
+    with pytest.raises(tickwork_client.InvalidRequestError) as refused:
+        client.documents.review(document.id, {"no_such_field": 1})
+    assert refused.value.field == "fields.no_such_field"
+    with pytest.raises(ValueError):
+        client.documents.review(document.id, {"quantity": 1}, resolution_note="both")
 
 
 def test_gaps_quality_alerts_events_and_audit_log(client: tickwork_client.Client) -> None:

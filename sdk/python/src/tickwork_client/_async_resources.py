@@ -348,10 +348,11 @@ class Documents(_Resource):
         *,
         resolution_note: str | None = None,
     ) -> Document:
-        """Record a review with ``PATCH /v1/documents/{id}``: ``resolution_note``, how a
-        failed or warned reconciliation was resolved (printed in the LCFS report), and/or
-        ``fields``, reviewed field values (``{"quantity": 1200.0}``), which need a server that
-        accepts them (the current one refuses ``fields`` with 400)."""
+        """Record a person's review of a processed document: ``fields``, the values they read
+        (``{"quantity": 1200.0}``; ``POST /v1/documents/{id}/review``: kept beside the
+        extracted ones, and the reconciliation and fuel transaction follow them), or
+        ``resolution_note``, how a failed or warned reconciliation was resolved (``PATCH
+        /v1/documents/{id}``; printed in the LCFS report). One of the two per call."""
         return await self._c._request(c.documents_review(document_id, fields, resolution_note))
 
 

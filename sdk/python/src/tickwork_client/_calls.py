@@ -281,15 +281,14 @@ def documents_list(facility_id: str | None, status: str | None, limit: int | Non
 def documents_review(
     document_id: str, fields: Mapping[str, Any] | None, resolution_note: str | None
 ) -> Call[Document]:
-    if fields is None and resolution_note is None:
-        raise ValueError("review needs reviewed field values, a resolution note, or both")
-    payload: dict[str, Any] = {}
+    if (fields is None) == (resolution_note is None):
+        raise ValueError("review takes reviewed field values or a resolution note (one call "
+                         "each)")  # fmt: skip
     if fields is not None:
-        payload["fields"] = dict(fields)
-    if resolution_note is not None:
-        payload["resolution_note"] = resolution_note
+        url = path("/v1/documents/{}/review", document_id)
+        return Call("POST", url, _model(Document), json={"fields": dict(fields)})
     url = path("/v1/documents/{}", document_id)
-    return Call("PATCH", url, _model(Document), json=payload)
+    return Call("PATCH", url, _model(Document), json={"resolution_note": resolution_note})
 
 
 # --- webhook endpoints -----------------------------------------------------------------------

@@ -366,6 +366,10 @@ class Document(Model):
     sha256: str = ""
     pages: int | None = None
     fields: dict[str, DocumentField] = dataclasses.field(default_factory=dict)
+    # A person's values (``{name: {"value", "reviewed_by", "reviewed_at", "extracted"}}``) and
+    # the fields as they count (``{name: {"value", "confidence", "reviewed"}}``).
+    reviewed_fields: dict[str, Any] = dataclasses.field(default_factory=dict)
+    effective_fields: dict[str, Any] = dataclasses.field(default_factory=dict)
     warnings: list[Any] = dataclasses.field(default_factory=list)
     reconciliation: dict[str, Any] | None = None
     error: ErrorInfo | None = None
