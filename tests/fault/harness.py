@@ -28,7 +28,9 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 import redis
+from sqlalchemy import text
 
+from tests.factories import Tenant, make_tenant
 from worker.broker import free_port, redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -774,3 +776,53 @@ def document_job(db_url: str, *, tenant_id: str, facility_id: str, content: byte
                          params={"document_id": document.id})  # fmt: skip
         storage.reset_for_requeue(document, job_id=job.id)
         return document.id, job.id
+
+
+# --- the stack a fault test runs (the fixtures in conftest.py build it) ------------------------
+
+
+@dataclass
+class Stack:
+    db: str
+    broker: RedisServer
+    procs: Processes
+    tmp: Path
+
+    def tenant(self, name: str = "T") -> Tenant:
+        return make_tenant(self.db, name)
+
+
+def empty(db_url: str) -> None:
+    from worker.storage.db import get_engine
+    from worker.storage.models import Base
+
+    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with get_engine(db_url).begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+def environment(db_url: str, broker_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}
+    env.update(
+        TICKWORK_DATABASE_URL=db_url,
+        TICKWORK_BROKER_URL=broker_url,
+        TICKWORK_REDIS_URL=broker_url,
+        TICKWORK_DATA_DIR=str(data_dir),
+        TICKWORK_VISIBILITY_TIMEOUT=str(VISIBILITY),
+        TICKWORK_TASK_SOFT_TIME_LIMIT=str(VISIBILITY - 4),
+        TICKWORK_TASK_TIME_LIMIT=str(VISIBILITY - 2),
+        # A silent job is re-sent after the visibility timeout has brought its message back, so
+        # the tests of redelivery see redelivery first.
+        TICKWORK_JOB_HEARTBEAT_SECONDS="4",
+        TICKWORK_JOB_SILENT_SECONDS=str(VISIBILITY + 8),
+        TICKWORK_WEBHOOK_ALLOWED_NETWORKS='["127.0.0.1/32"]',
+        TICKWORK_WEBHOOK_ALLOW_HTTP="true",
+        TICKWORK_WEBHOOK_CONNECT_TIMEOUT="1",
+        TICKWORK_WEBHOOK_TIMEOUT="1",
+        TICKWORK_LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )
+    if break_requested():
+        env["TICKWORK_FAULT_BREAK"] = break_requested()
+    env.update(extra)
+    return env

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.fault import harness as h
-from tests.fault.conftest import Stack
+from tests.fault.harness import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.factories import make_tenant
 from tests.fault import harness as h
-from tests.fault.conftest import empty, environment
+from tests.fault.harness import empty, environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.factories import make_tenant
 from tests.fault import harness as h
-from tests.fault.conftest import environment
+from tests.fault.harness import environment
 from worker.broker import free_port
 from worker.processes import wait_http
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests.fault import harness as h
-from tests.fault.conftest import Stack
+from tests.fault.harness import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

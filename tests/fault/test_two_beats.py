@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from tests.fault import harness as h
-from tests.fault.conftest import Stack
+from tests.fault.harness import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
