@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench serve migrate clean
+.PHONY: demo test test-fast lint bench serve migrate clean mutation
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ test: $(STAMP)  ## the whole suite (PostgreSQL/Redis tests skip when absent, unl
 
 test-fast: $(STAMP)  ## the pure unit tests, no services needed (quick Hypothesis profile)
 	$(BIN)/python -m pytest -n 2 tests/unit $(PYTEST_ARGS)
+
+# Mutation testing of the LCFS money code, webhook signing/SSRF rules and the audit chain
+# against their unit tests ([tool.mutmut] in pyproject.toml; docs/testing.md, "Mutation
+# testing"). Not part of `make test`: it runs the tests once per mutant, for minutes. mutmut
+# keeps its results in ./mutants and re-tests only what changed; `rm -rf mutants` starts afresh.
+MUTATION_CHILDREN ?= 2
+
+mutation: $(STAMP)  ## mutmut over the modules in [tool.mutmut]; survivors listed at the end
+	$(BIN)/mutmut run --max-children $(MUTATION_CHILDREN)
+	$(BIN)/mutmut results
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
