@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -169,3 +170,139 @@ def test_any_single_damage_is_found_at_its_place(n: int, data: st.DataObject, da
     assert not verdict.valid
     assert verdict.problem is not None
     assert (verdict.problem.kind, verdict.problem.seq) == expected
+
+
+# --- verdicts in full: what GET /v1/audit-log/verify answers ---------------------------------
+
+
+def _problem(kind: str, seq: int | None, entry_id: str | None, message: str) -> dict:
+    return {"kind": kind, "seq": seq, "entry_id": entry_id, "message": message}
+
+
+def _verdict(entries: int, head: audit.Entry | None, problem: dict | None) -> dict:
+    return {
+        "valid": problem is None,
+        "entries": entries,  # how many were read before the first damage, that one included
+        "head": {"seq": head.seq if head else 0,
+                 "row_hash": head.row_hash if head else audit.GENESIS},
+        "first_problem": problem,
+    }  # fmt: skip
+
+
+def test_intact_and_empty_verdicts_in_full() -> None:
+    entries = build(5)
+    assert check(entries, entries[-1]).to_dict() == _verdict(5, entries[-1], None)
+    assert check([]).to_dict() == _verdict(0, None, None)
+
+
+def test_altered_verdict_in_full() -> None:
+    entries = build(6)
+    entries[3] = dataclasses.replace(entries[3], details={**entries[3].details, "rows": 999})
+    assert check(entries, entries[-1]).to_dict() == _verdict(4, entries[-1], _problem(
+        "altered", 4, "aud_0004",
+        "entry aud_0004 (seq 4) was altered: its contents no longer hash to its row_hash",
+    ))  # fmt: skip
+
+
+def test_deleted_verdict_in_full() -> None:
+    entries = build(6)
+    gone = entries.pop(2)  # seq 3
+    assert check(entries, entries[-1]).to_dict() == _verdict(3, entries[-1], _problem(
+        "deleted", 4, "aud_0004",
+        f"the entry before entry aud_0004 (seq 4) was deleted: its predecessor (row_hash "
+        f"{gone.row_hash[:16]}…) is not in the log",
+    ))  # fmt: skip
+
+
+def test_reordered_verdict_in_full() -> None:
+    entries = build(6)
+    a, b = entries[2], entries[3]
+    entries[2], entries[3] = dataclasses.replace(b, seq=3), dataclasses.replace(a, seq=4)
+    assert check(entries, entries[-1]).to_dict() == _verdict(3, entries[-1], _problem(
+        "reordered", 3, "aud_0004",
+        "entry aud_0004 (seq 3) is out of order: its predecessor in the chain is seq 4, not seq 2",
+    ))  # fmt: skip
+
+
+def test_a_second_first_entry_is_reordered_after_the_start_of_the_log() -> None:
+    """An intact entry that claims to be first (prev_hash GENESIS) sitting at seq 2."""
+    first, other = build(1)[0], build(1, tenant="ten_b")[0]
+    entries = [first, dataclasses.replace(other, seq=2)]
+    assert check(entries, entries[-1]).to_dict() == _verdict(2, entries[-1], _problem(
+        "reordered", 2, "aud_0001",
+        "entry aud_0001 (seq 2) is out of order: its predecessor in the chain is the start of the "
+        "log, not seq 1",
+    ))  # fmt: skip
+
+
+def test_deleted_tail_verdict_in_full() -> None:
+    entries = build(6)
+    assert check(entries[:4], entries[-1]).to_dict() == _verdict(4, entries[-1], _problem(
+        "deleted", None, None, "entries after seq 4 were deleted: the chain head is seq 6",
+    ))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("count", "head_seq", "head_hash", "seq"),
+    [(6, 6, "f" * 64, 6),  # the head's hash is not the last entry's
+     (6, 5, None, 6),  # the head names an earlier entry: entries after it were added unchained
+     (0, 0, "f" * 64, None)],  # an empty log with a head that is not the genesis
+)  # fmt: skip
+def test_head_that_does_not_match_the_last_entry_is_altered(
+    count: int, head_seq: int, head_hash: str | None, seq: int | None
+) -> None:
+    entries = build(count)
+    head_hash = head_hash or entries[-1].row_hash
+    verdict = audit.verify(entries, head_seq=head_seq, head_hash=head_hash, locate=lambda h: None)
+    assert verdict.to_dict() == {
+        "valid": False, "entries": count, "head": {"seq": head_seq, "row_hash": head_hash},
+        "first_problem": _problem(
+            "altered", seq, None,
+            f"the chain head (seq {head_seq}) does not match the last entry (seq {count}): "
+            "the log or its head was altered",
+        ),
+    }  # fmt: skip
+
+
+def test_facility_id_is_part_of_the_hash() -> None:
+    entries = build(3)
+    entries[1] = dataclasses.replace(entries[1], facility_id="fac_moved")
+    verdict = check(entries, entries[-1])
+    assert verdict.problem is not None
+    assert (verdict.problem.kind, verdict.problem.seq) == ("altered", 2)
+
+
+@pytest.mark.parametrize("details", [{"x": float("nan")}, {"x": {1, 2}}])
+def test_details_no_longer_serialisable_are_altered_not_a_crash(details: dict) -> None:
+    entries = build(3)
+    entries[1] = dataclasses.replace(entries[1], details=details)
+    verdict = check(entries, entries[-1])
+    assert verdict.problem is not None
+    assert (verdict.problem.kind, verdict.problem.seq) == ("altered", 2)
+
+
+def test_canonical_form_refuses_nan_and_naive_times() -> None:
+    fields = dict(id="aud_1", tenant_id="ten_1", created_at=T0, action="a", actor="system",
+                  subject_type="job", subject_id="job_1", facility_id=None,
+                  details={"x": float("inf")}, prev_hash=audit.GENESIS)  # fmt: skip
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        audit.canonical(**fields)
+    with pytest.raises(ValueError, match=r"^audit timestamps must be timezone-aware$"):
+        audit.canonical(**{**fields, "details": {}, "created_at": T0.replace(tzinfo=None)})
+
+
+def test_timestamps_are_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    paris = timezone(timedelta(hours=1))
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        assert audit.timestamp(datetime(2026, 1, 1, 1, 0, 0, 5, tzinfo=paris)) == (
+            "2026-01-01T00:00:00.000005Z")  # fmt: skip
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_digest_is_the_sha256_of_compact_utf8_json() -> None:
+    value = {"b": "é", "a": [1, 2.5]}
+    assert audit.digest(value) == hashlib.sha256('{"a":[1,2.5],"b":"é"}'.encode()).hexdigest()
