@@ -44,6 +44,7 @@ from pipelines.webhooks import (
     new_secret,
     next_delay,
     parse_allow,
+    parse_retry_after,
     resolve_and_check,
     secret_bytes,
     sign,
@@ -1017,3 +1018,88 @@ def test_message_ids_look_like_new_id() -> None:
     for i in ids:
         assert len(i) == len(shape) and i.startswith("msg_") and set(i[4:]) <= alphabet
     assert len({c for i in ids for c in i[4:]}) == len(alphabet)  # every character turns up
+
+
+# --- exact answers at the edges (found by mutation testing: docs/testing.md) ------------------
+
+LONGEST_HOST = ".".join(["a" * 63] * 3 + ["b" * 61])  # 253 characters, the most DNS allows
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("https://hooks.example.com:1/", ("hooks.example.com", 1)),
+     ("https://hooks.example.com:65535/", ("hooks.example.com", 65535)),
+     (f"https://{LONGEST_HOST}/", (LONGEST_HOST, 443)),
+     ("https://hooks.example.com/a!b", ("hooks.example.com", 443))],  # "!" is 0x21
+)  # fmt: skip
+def test_check_url_accepts_the_edges(url: str, expected: tuple[str, int]) -> None:
+    assert len(LONGEST_HOST) == 253
+    assert check_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_http", "message"),
+    [("https://exa\x7fmple.com/", False,
+      "the URL holds whitespace, a control character or a backslash"),
+     ("http://hooks.example.com/", False, "scheme must be https, got 'http'"),
+     ("ftp://hooks.example.com/", True, "scheme must be https or http, got 'ftp'"),
+     ("hooks.example.com/x", False, "scheme must be https, got 'none'"),
+     ("https://user@hooks.example.com/", False, "credentials in the URL are not allowed"),
+     ("https:///path", False, "the URL has no host"),
+     ("https://hooks.example.com:0/", False, "port 0 is out of range"),
+     ("https://[v1.x]/", False, "the bracketed host is not an IPv6 address"),  # IPvFuture
+     ("https://[fe80::1%25eth0]/", False, "IPv6 zone ids are not allowed"),
+     ("https://127.1/", False, "a numeric host must be a dotted-quad IPv4 address"),
+     (f"https://a{LONGEST_HOST}/", False,
+      "the host is not a valid ASCII DNS name (use xn-- for IDNs)")],
+)  # fmt: skip
+def test_check_url_refusals_say_exactly_why(url: str, allow_http: bool, message: str) -> None:
+    with pytest.raises(InvalidUrlError) as info:
+        check_url(url, allow_http=allow_http)
+    assert info.value.reason == message
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [("::", "unspecified (::)"),
+     ("::1", "loopback (::1)"),
+     ("::2", "IPv4-compatible 0.0.0.2: unspecified / 'this network' (0.0.0.0/8)"),
+     ("::8.8.8.8", "IPv4-compatible (deprecated, ::/96)"),
+     ("2001:0:4136:e378:8000:63bf:f7f7:f7f7",
+      "Teredo tunnel (2001::/32): a client address, never a server"),
+     ("fe80::1%eth0", "link-local (fe80::/10)"),
+     ("::ffff:8.8.8.8", None), ("64:ff9b::808:808", None), ("2002:808:808::1", None)],
+)  # fmt: skip
+def test_forbidden_reasons_in_full(address: str, reason: str | None) -> None:
+    assert forbidden_reason(address) == reason
+
+
+def test_parse_retry_after_edges() -> None:
+    assert parse_retry_after("99999999999999999999") == 1e12  # capped, not an overflow
+    assert parse_retry_after("Wed, 15 Jan 2025 14:29:00 GMT", now=NOW) == 0.0  # in the past
+    future = parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT")  # now: the clock
+    assert future is not None and future > 0
+    with pytest.raises(ValueError, match=r"^now must be tz-aware$"):
+        parse_retry_after("Wed, 15 Jan 2025 14:29:00 GMT", now=NOW.replace(tzinfo=None))
+
+
+def test_is_success_stops_at_299() -> None:
+    assert is_success(299) and not is_success(300)
+
+
+def test_refusal_messages_of_secrets_and_allow_lists() -> None:
+    with pytest.raises(ValueError, match=r"^the legacy secret is empty$"):
+        legacy_signature(body=b"{}", secret="")
+    with pytest.raises(TypeError) as info:
+        parse_allow("10.0.0.0/8")
+    assert str(info.value) == "allow must be a sequence of CIDRs/addresses, not one string"
+
+
+def test_an_empty_answer_is_no_such_name_and_a_bad_one_is_refused() -> None:
+    with pytest.raises(socket.gaierror) as info:
+        resolve_and_check("empty.example", 443, allow=[], resolver=lambda *a, **k: [])
+    assert info.value.errno == socket.EAI_NONAME
+    assert "empty.example resolved to no address" in str(info.value)
+    bad = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("not-an-ip", 443))]
+    with pytest.raises(ForbiddenAddressError, match="not an IP address"):
+        resolve_and_check("odd.example", 443, allow=[], resolver=lambda *a, **k: bad)
