@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from pipelines.gaps import find_stale_gaps
-from tests.browser.conftest import Browser, Visit
+from tests.browser.browsing import Browser, Visit
 from tests.factories import (
     document_facility,
     ingest_rows,

@@ -16,7 +16,7 @@ from tickwork_client import models
 
 from tests.factories import Tenant
 from tests.fault.harness import gap_csv, invoice_pdf, meter_csv
-from tests.sdk.conftest import Recorder
+from tests.sdk.recording import Recorder
 from tests.serving import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]

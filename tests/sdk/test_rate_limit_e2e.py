@@ -14,7 +14,7 @@ import httpx
 import pytest
 import tickwork_client
 
-from tests.sdk.conftest import Recorder
+from tests.sdk.recording import Recorder
 from tests.serving import Server, tickwork_command
 from worker import processes
 from worker.broker import free_port

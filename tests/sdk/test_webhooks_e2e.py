@@ -8,7 +8,7 @@ import tickwork_client
 from tickwork_client import webhooks
 
 from tests.fault.harness import gap_csv, wait_for
-from tests.sdk.conftest import Delivery, Receiver, receiving
+from tests.sdk.recording import Delivery, Receiver, receiving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 
