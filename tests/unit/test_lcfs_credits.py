@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import math
+import os
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -248,3 +252,38 @@ def test_credits_are_linear_in_quantity_and_sign_follows_ci(
     if energy >= 1e-3 and not math.isclose(ci, threshold, rel_tol=1e-9, abs_tol=1e-9):
         assert (one > 0) == (ci < threshold)
     assert credits_mt(benchmark, eer, threshold, energy) == pytest.approx(0.0, abs=1e-9)
+
+
+# --- every figure a line prints, pinned (golden file) -----------------------------------------
+
+GOLDEN_LINES = Path(__file__).parent / "golden" / "lcfs_credit_lines.json"
+# Each path through credit_line: the tables alone; an application's EER row; every figure
+# given with the transaction and an obligation passed on; therms through a measured HHV;
+# MMBtu through a given LHV/HHV ratio; a transfer without obligation (effect 0).
+GOLDEN_CASES = {
+    "tables": tx("renewable_diesel", 10_000, "gal", 35.0, Q3),
+    "application": tx("electricity", 100_000, "kWh", 80.0, Q3, application=" Electricity_HDV "),
+    "given": Transaction("FPC-2 ", "Ethanol", 5_000, "gal", 55.0, "Sold with Obligation", Q2,
+                         energy_density=80.0, eer=1.1, benchmark=90.0,
+                         business_partner="Acme Fuels", reference="PTD-17"),
+    "measured-hhv": tx("rng", 1_000, "therm", 40.0, Q3, hhv_btu_per_scf=1020.0),
+    "lhv-ratio": tx("rng", 10, "MMBtu", 40.0, Q2, lhv_hhv_ratio=0.9),
+    "no-obligation": Transaction("FPC-3", "ethanol", 100, "gal", 60.0,
+                                 "Sold without Obligation", Q3),
+}  # fmt: skip
+
+
+def _as_json(line: object) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(line), default=str))  # type: ignore[call-overload]
+
+
+def test_credit_lines_match_the_golden_file() -> None:
+    """Energy, credits and every parameter a report prints with its source and status, for
+    each path. After an intended change: ``TICKWORK_REGENERATE_GOLDEN=1`` rewrites the file;
+    review its diff."""
+    got = {name: _as_json(credit_line(t, TABLES)) for name, t in GOLDEN_CASES.items()}
+    if os.environ.get("TICKWORK_REGENERATE_GOLDEN") == "1":
+        GOLDEN_LINES.parent.mkdir(exist_ok=True)
+        GOLDEN_LINES.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
+    assert got == json.loads(GOLDEN_LINES.read_text())
+    assert math.copysign(1.0, got["no-obligation"]["credits_mt"]) == 1.0  # 0.0, never -0.0
