@@ -50,9 +50,11 @@ def trend_svg(
     time_label: TimeLabel,
     title: str,
     unit: str,
+    day_marks: Sequence[Band] = (),
 ) -> str:
     """An SVG line chart of the kept readings over ``[start_ns, end_ns)``; a line breaks where
-    a gap band lies, so a gap never looks like a straight stretch of data."""
+    a gap band lies, so a gap never looks like a straight stretch of data. ``day_marks`` (days
+    whose quality check found spikes or flatlines) are a strip along the bottom of the plot."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     span = max(end_ns - start_ns, 1)
     finite = values[np.isfinite(values)]
@@ -81,6 +83,13 @@ def trend_svg(
         parts.append(
             f'<rect x="{x0:.1f}" y="{TOP}" width="{max(x1 - x0, 1.5):.1f}" height="{plot_h}" '
             f'class="gap"><title>{escape(band.label)}</title></rect>'
+        )
+    for band in day_marks:
+        x0 = float(x(max(band.start_ns, start_ns)))
+        x1 = float(x(min(band.end_ns, end_ns)))
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{TOP + plot_h - 6}" width="{max(x1 - x0, 1.5):.1f}" '
+            f'height="6" class="dayflag"><title>{escape(band.label)}</title></rect>'
         )
     for v in _ticks(lo + pad, hi - pad):
         yy = float(y(v))

@@ -339,13 +339,41 @@ def tag_chart(
     bands = [_band(g, label) for g in gap_rows
              if g.status != "resolved" and _aware(g.gap_end) > start]  # fmt: skip
     flagged = ~usable
+    days = _flagged_days(session, tag=tag, tz=tz, start=start, end=end, tenant_id=tenant_id)
     svg = charts.trend_svg(
         ts_ns=kept.ts_ns, values=kept.values, start_ns=start_ns, end_ns=end_ns, gaps=bands,
         flagged_ns=ts[flagged][:500], flagged_values=values[flagged][:500], time_label=label,
         title=f"{tag.name} from {label(start_ns)} to {label(end_ns)} ({tz})", unit=tag.unit,
+        day_marks=days,
     )  # fmt: skip
     return {"svg": svg, "points": len(points), "drawn": len(kept.ts_ns), "gaps": len(bands),
-            "flagged": int(flagged.sum())}  # fmt: skip
+            "flagged": int(flagged.sum()), "flagged_days": len(days)}  # fmt: skip
+
+
+def _flagged_days(
+    session: Session, *, tag: Tag, tz: str, start: datetime, end: datetime, tenant_id: str
+) -> list[charts.Band]:
+    """The local days of ``[start, end)`` whose quality score found spikes or flatlines."""
+    zone = ZoneInfo(tz)
+    scores = overview.day_scores(
+        session, tenant_id=tenant_id, facility_id=tag.facility_id,
+        first_day=start.astimezone(zone).date().isoformat(),
+        last_day=end.astimezone(zone).date().isoformat(),
+    )  # fmt: skip
+    marks = []
+    for s in scores:
+        spikes = int(s.metrics.get("spikes") or 0)
+        runs = int(s.metrics.get("flatline_runs") or 0)
+        if s.tag != tag.name or not (spikes or runs):
+            continue
+        day = datetime.combine(date.fromisoformat(s.day), datetime.min.time(), zone)
+        what = ", ".join(part for part in (
+            f"{spikes} spike{'s' * (spikes != 1)}" if spikes else "",
+            f"{runs} flatline{'s' * (runs != 1)} "
+            f"({float(s.metrics.get('flatline_minutes') or 0):.0f} min)" if runs else "",
+        ) if part)  # fmt: skip
+        marks.append(charts.Band(_ns(day), _ns(day + timedelta(days=1)), f"{s.day}: {what}"))
+    return marks
 
 
 # --- jobs and uploads ---------------------------------------------------------------------------

@@ -58,8 +58,8 @@ GAP_MINUTES = 300  # one hole in the readings: above the 60-minute alert thresho
 def _plant(server: Server, *, scope: str = "write") -> tuple[str, str, str]:
     """A tenant with a facility whose tag ``flow_rate`` has 1-minute readings from three days
     ago to 30 minutes ago, but for a ``GAP_MINUTES`` hole the day before yesterday (06:00 UTC
-    on), analysed: (tenant id, facility id, API key). The beat of the server opens a trailing
-    gap too, since the readings stopped."""
+    on) and a spike that day, analysed: (tenant id, facility id, API key). The stale scan then
+    opens a trailing gap, since the readings stopped."""
     tenant = make_tenant(server.db, "plant", scope=scope)
     fac = f"fac_{tenant.id[-8:]}"
     with session_scope(server.db) as s:
@@ -79,7 +79,9 @@ def _readings() -> list[tuple[datetime, float]]:
     first = now.replace(hour=0, minute=0) - timedelta(days=3)
     hole = first + timedelta(days=1, hours=6)
     count = int((now - timedelta(minutes=30) - first) / timedelta(minutes=1))
-    rows = [(t, 40.0 + (i % 7) * 0.5) for i, (t, _) in enumerate(minute_rows(first, count))]
+    spike = first + timedelta(days=1, hours=15)  # and one spike, the same day
+    rows = [(t, 500.0 if t == spike else 40.0 + (i % 7) * 0.5)
+            for i, (t, _) in enumerate(minute_rows(first, count))]  # fmt: skip
     return [r for r in rows if not hole <= r[0] < hole + timedelta(minutes=GAP_MINUTES)]
 
 
@@ -143,6 +145,8 @@ def test_overview_facility_and_tag_pages(server: Server, browser: Browser) -> No
     chart = v.page.locator("figure.trend svg")
     assert chart.locator("polyline.line").count() == 2  # broken by the hole, not drawn across
     assert chart.locator("rect.gap").count() == 2  # the hole and the trailing gap
+    [day] = chart.locator("rect.dayflag").all()  # the day of the spike
+    assert "1 spike" in day.locator("title").text_content()
     caption = v.page.inner_text("figure.trend figcaption")
     readings = int(re.search(r"(\d+) readings", caption).group(1))
     drawn = int(re.search(r"drawn from (\d+)", caption).group(1))
