@@ -287,3 +287,72 @@ def test_credit_lines_match_the_golden_file() -> None:
         GOLDEN_LINES.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
     assert got == json.loads(GOLDEN_LINES.read_text())
     assert math.copysign(1.0, got["no-obligation"]["credits_mt"]) == 1.0  # 0.0, never -0.0
+
+
+# --- the transactions CSV: every column read, every refusal exact -----------------------------
+
+FULL_HEADER = ("Fuel_Pathway_Code,fuel_type,quantity,unit,ci,transaction_type,date,application,"
+               "energy_density,eer,benchmark,business_partner,reference,hhv_btu_per_scf,"
+               "lhv_hhv_ratio")  # fmt: skip
+
+
+def test_parse_transactions_csv_reads_every_column() -> None:
+    content = (
+        "\ufeff" + FULL_HEADER + "\r\n"
+        " FPC-9 ,RNG,0,therm,40.5,purchased with obligation,2025-08-15,CNG_LNG_HD_SI,"
+        "0.99,0.95,-3.5, Acme , PTD-17 ,1020,0.9\r\n"
+        ",,,,,,,,,,,,,,\r\n"  # a blank row is skipped
+        "FPC-1,ethanol,12.5,gal,60,Import,2025-05-01,,,,,,,,\r\n"
+    ).encode()
+    assert parse_transactions_csv(content) == (
+        Transaction(fuel_pathway_code="FPC-9", fuel_type="rng", quantity=0.0, unit="therm",
+                    ci=40.5, transaction_type="Purchased with Obligation",
+                    date=dt.date(2025, 8, 15), application="cng_lng_hd_si", energy_density=0.99,
+                    eer=0.95, benchmark=-3.5, business_partner="Acme", reference="PTD-17",
+                    hhv_btu_per_scf=1020.0, lhv_hhv_ratio=0.9),
+        Transaction(fuel_pathway_code="FPC-1", fuel_type="ethanol", quantity=12.5, unit="gal",
+                    ci=60.0, transaction_type="Import", date=dt.date(2025, 5, 1)),
+    )  # fmt: skip
+
+
+GOOD_ROW = "FPC-1,ethanol,12.5,gal,60,Import,2025-05-01"
+BASE_HEADER = "fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(f"{BASE_HEADER}\n{GOOD_ROW}\n\xff\n".encode("latin-1"),
+      "line 3: the file is not UTF-8 text"),
+     (b" \n", "the file is empty: it has no header and no rows"),
+     (b"fuel_type,date\n",
+      "line 1: missing column(s) fuel_pathway_code, quantity, unit, ci, transaction_type (found: "
+      "fuel_type, date); the header must name fuel_pathway_code,fuel_type,quantity,unit,ci,"
+      "transaction_type,date"),
+     (f"{BASE_HEADER}\n{GOOD_ROW}\n{GOOD_ROW},x\n".encode(),
+      "line 3: 8 field(s), the header has 7"),
+     (f"{BASE_HEADER}\n{GOOD_ROW}\nFPC-1,,1,gal,60,Import,2025-05-01\n".encode(),
+      "line 3: fuel_type is empty"),
+     (f"{BASE_HEADER}\nFPC-1,ethanol,1,gal,60,Import,2025/05/01\n".encode(),
+      "line 2: date '2025/05/01' is not YYYY-MM-DD"),
+     (f"{BASE_HEADER}\nFPC-1,ethanol,-1,gal,60,Import,2025-05-01\n".encode(),
+      "line 2: quantity -1.0 is negative"),
+     (f"{BASE_HEADER}\nFPC-1,ethanol,1,gal,x,Import,2025-05-01\n".encode(),
+      "line 2: ci 'x' is not a number"),
+     (f"{BASE_HEADER},eer\nFPC-1,ethanol,1,gal,60,Import,2025-05-01,0\n".encode(),
+      "line 2: eer '0' must be positive"),
+     (f"{BASE_HEADER},energy_density\nFPC-1,ethanol,1,gal,60,Import,2025-05-01,nan\n".encode(),
+      "line 2: energy_density 'nan' is not a finite number")],
+)  # fmt: skip
+def test_parse_transactions_csv_refusals_are_exact(content: bytes, message: str) -> None:
+    with pytest.raises(InvalidTransactionsError) as info:
+        parse_transactions_csv(content)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("column", ["hhv_btu_per_scf", "lhv_hhv_ratio", "energy_density"])
+def test_optional_figures_must_be_positive_but_a_benchmark_may_not(column: str) -> None:
+    row = f"{BASE_HEADER},{column},benchmark\nFPC-1,ethanol,1,gal,60,Import,2025-05-01"
+    with pytest.raises(InvalidTransactionsError, match=f"line 2: {column} '-1' must be positive"):
+        parse_transactions_csv(f"{row},-1,1\n".encode())
+    [t] = parse_transactions_csv(f"{row},1,-1\n".encode())
+    assert (getattr(t, column), t.benchmark) == (1.0, -1.0)
