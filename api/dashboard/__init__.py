@@ -1,6 +1,13 @@
 """The web dashboard at ``/app/``: server-rendered pages (Jinja2) over the API's storage
 functions, signed in with an API key (``api.dashboard.session``).
 
+Pages by concern: ``signin``, ``facilities`` (overview, facility, tag), ``work`` (uploads, jobs,
+reports), ``documents``, ``webhooks``, ``settings`` (API keys, audit log); ``common`` holds what
+they share and ``charts`` draws the SVG. Reading pages take ``session.viewer`` (signed in); forms
+that change something take ``session.editor`` (a write key, the form's CSRF token checked). Every
+read and write goes through the storage function the API's route uses, scoped to the caller's
+tenant, so permissions, tenant isolation and audit entries are the API's.
+
 Everything a page loads comes from this server: its stylesheet and one small script of its own
 under ``/app/static/``, charts drawn on the server as SVG. A strict Content-Security-Policy says
 so to the browser as well.
@@ -16,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.dashboard import documents, pages, webhooks
+from api.dashboard import common, documents, facilities, settings, signin, webhooks, work
 from api.dashboard.session import PATH, BadCsrf, ReadOnly, SignInRequired
 from api.errors import ApiError
 from pipelines.errors import PipelineError
@@ -29,9 +36,8 @@ CSP = (
 
 
 def install(app: FastAPI) -> None:
-    app.include_router(pages.router)
-    app.include_router(webhooks.router)
-    app.include_router(documents.router)
+    for pages in (signin, facilities, work, documents, webhooks, settings):
+        app.include_router(pages.router)
     static = Path(__file__).parent / "static"
     app.mount(PATH + "/static", StaticFiles(directory=static), name="dashboard-static")
 
@@ -73,7 +79,7 @@ def install(app: FastAPI) -> None:
                         "try again.")  # fmt: skip
 
     async def on_not_found(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, pages.PageNotFound)
+        assert isinstance(exc, common.PageNotFound)
         return _problem(request, 404, f"No such {exc.what}",
                         f"There is no {exc.what} '{exc.ident}' here. It may belong to another "
                         "organisation, or have been deleted.")  # fmt: skip
@@ -101,7 +107,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, on_sign_in_required)
     app.add_exception_handler(ReadOnly, on_read_only)
     app.add_exception_handler(BadCsrf, on_bad_csrf)
-    app.add_exception_handler(pages.PageNotFound, on_not_found)
+    app.add_exception_handler(common.PageNotFound, on_not_found)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(PipelineError, on_pipeline_error)
 
@@ -110,4 +116,4 @@ def _problem(request: Request, status: int, title: str, message: str) -> Respons
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"error": {"title": title, "message": message}}, status_code=status)
     context = {"title": title, "message": message, "status": status}
-    return pages.render(request, "problem.html", context, status=status)
+    return common.render(request, "problem.html", context, status=status)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from api import enqueue
-from api.dashboard.pages import PageNotFound, facility_of, render
+from api.dashboard.common import PageNotFound, facility_of, render
 from api.dashboard.session import PATH, Viewer, editor, viewer
 from api.deps import get_session, read_session
 from api.errors import ApiError, about

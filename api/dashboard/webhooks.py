@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from api.dashboard.pages import PAGE, PageNotFound, render
+from api.dashboard.common import PAGE, PageNotFound, render
 from api.dashboard.session import PATH, Viewer, editor, viewer
 from api.deps import get_session, read_session
 from api.errors import ApiError, about
