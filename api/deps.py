@@ -28,9 +28,16 @@ COUNTED = "tickwork.rate_limit"  # scope key: the X-RateLimit-* headers of this 
 
 
 def get_session() -> Iterator[Session]:
-    """A session for routes that write."""
+    """A session for routes that write; they take it as ``WRITE`` (scope "function"),
+    so it commits when the route returns and before the answer is sent. (FastAPI's default
+    scope ends a dependency after the answer: a client could have its 201 before the row is
+    committed, read it back too early, or be told of a success whose commit then failed.)"""
     with session_scope() as session:
         yield session
+
+
+# A route's writing session: ``session: Session = WRITE``.
+WRITE = Depends(get_session, scope="function")
 
 
 def read_session() -> Iterator[Session]:

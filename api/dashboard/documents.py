@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from api import enqueue
 from api.dashboard.common import PageNotFound, facility_of, render
 from api.dashboard.session import PATH, Viewer, editor, viewer
-from api.deps import get_session, read_session
+from api.deps import WRITE, read_session
 from api.errors import ApiError, about
 from api.routes.documents import pdf_file
 from api.uploads import FormFile
@@ -56,7 +56,7 @@ def upload_document(
     request: Request,
     who: Viewer = Depends(editor),
     file: FormFile = Depends(pdf_file),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> Response:
     facility_id = file.fields["facility_id"]
     if facility_id is not None:
@@ -95,7 +95,7 @@ async def review(
     request: Request,
     document_id: str,
     who: Viewer = Depends(editor),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> Response:
     """The review form: each field whose value the reviewer changed is recorded as reviewed
     (``documents.review_document``, as ``POST /v1/documents/{id}/review``), and the
@@ -134,7 +134,7 @@ async def resolution_note(
     request: Request,
     document_id: str,
     who: Viewer = Depends(editor),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> Response:
     doc = _owned(session, who, document_id)
     form = await request.form()

@@ -29,7 +29,7 @@ from api.dashboard.session import (
     editor,
     viewer,
 )
-from api.deps import get_session, read_session
+from api.deps import WRITE, read_session
 from pipelines.downsample import m4
 from worker.storage import audit, facilities, findings, overview
 from worker.storage.analysis import load_points
@@ -165,7 +165,7 @@ def _band(gap: Any, label: charts.TimeLabel) -> charts.Band:
 
 @router.post("/alerts/{alert_id}/acknowledge")
 def acknowledge_alert(
-    alert_id: str, who: Viewer = Depends(editor), session: Session = Depends(get_session)
+    alert_id: str, who: Viewer = Depends(editor), session: Session = WRITE
 ) -> Response:
     alert = findings.acknowledge_alert(session, tenant_id=who.tenant_id, alert_id=alert_id,
                                        actor=audit.actor_of_key(who.key_id))  # fmt: skip

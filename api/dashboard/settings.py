@@ -18,7 +18,7 @@ from api.dashboard.session import (
     editor,
     viewer,
 )
-from api.deps import get_session, read_session
+from api.deps import WRITE, read_session
 from api.errors import ApiError
 from worker.storage import audit, tenants
 from worker.storage.models import ApiKey
@@ -47,7 +47,7 @@ def _keys(
 
 @router.post("/settings/keys")
 async def create_key(
-    request: Request, who: Viewer = Depends(editor), session: Session = Depends(get_session)
+    request: Request, who: Viewer = Depends(editor), session: Session = WRITE
 ) -> Response:
     form = await request.form()
     name = (text_of(form.get("name")) or "").strip()[:200]
@@ -63,9 +63,7 @@ async def create_key(
 
 
 @router.post("/settings/keys/{key_id}/revoke")
-def revoke_key(
-    key_id: str, who: Viewer = Depends(editor), session: Session = Depends(get_session)
-) -> Response:
+def revoke_key(key_id: str, who: Viewer = Depends(editor), session: Session = WRITE) -> Response:
     key = tenants.revoke_tenant_api_key(session, tenant_id=who.tenant_id, key_id=key_id,
                                         actor=audit.actor_of_key(who.key_id))  # fmt: skip
     if key is None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.dashboard.common import PAGE, PageNotFound, render
 from api.dashboard.session import PATH, Viewer, editor, viewer
-from api.deps import get_session, read_session
+from api.deps import WRITE, read_session
 from api.errors import ApiError, about
 from api.routes.webhooks import RECOVER_MAX, URL_REFUSED
 from api.schemas.webhooks import EndpointIn, EndpointPatch
@@ -66,7 +66,7 @@ def _list(
 
 @router.post("/webhooks")
 async def create_endpoint(
-    request: Request, who: Viewer = Depends(editor), session: Session = Depends(get_session)
+    request: Request, who: Viewer = Depends(editor), session: Session = WRITE
 ) -> Response:
     form = await request.form()
     try:
@@ -141,7 +141,7 @@ async def update_endpoint(
     request: Request,
     endpoint_id: str,
     who: Viewer = Depends(editor),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> Response:
     endpoint = _owned(session, who, endpoint_id)
     form = await request.form()
@@ -164,7 +164,7 @@ def rotate_secret(
     request: Request,
     endpoint_id: str,
     who: Viewer = Depends(editor),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> Response:
     """A new secret, shown on the page this once; the old one signs for 24 h more."""
     endpoint = _owned(session, who, endpoint_id)
@@ -176,7 +176,7 @@ def rotate_secret(
 
 @router.post("/webhooks/{endpoint_id}/test")
 def send_test(
-    endpoint_id: str, who: Viewer = Depends(editor), session: Session = Depends(get_session)
+    endpoint_id: str, who: Viewer = Depends(editor), session: Session = WRITE
 ) -> Response:
     endpoints.send_test(session, endpoint=_owned(session, who, endpoint_id))
     return RedirectResponse(f"{PATH}/webhooks/{quote(endpoint_id)}?sent=test", status_code=303)
@@ -187,7 +187,7 @@ async def recover(
     request: Request,
     endpoint_id: str,
     who: Viewer = Depends(editor),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> Response:
     endpoint = _owned(session, who, endpoint_id)
     form = await request.form()
@@ -203,9 +203,7 @@ async def recover(
 
 
 @router.post("/webhook-messages/{message_id}/resend")
-def resend(
-    message_id: str, who: Viewer = Depends(editor), session: Session = Depends(get_session)
-) -> Response:
+def resend(message_id: str, who: Viewer = Depends(editor), session: Session = WRITE) -> Response:
     message = endpoints.resend_message(session, tenant_id=who.tenant_id, message_id=message_id)
     if message is None:
         raise PageNotFound("webhook message", message_id)

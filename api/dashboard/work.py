@@ -25,7 +25,7 @@ from api.dashboard.session import (
     editor,
     viewer,
 )
-from api.deps import get_session, read_session
+from api.deps import WRITE, read_session
 from api.errors import ApiError
 from api.routes.data_points import csv_file
 from api.schemas.reports import ReportIn
@@ -86,7 +86,7 @@ def upload(
     request: Request,
     who: Viewer = Depends(editor),
     file: FormFile = Depends(csv_file),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> Response:
     """The upload form's CSV: queued as ``POST /v1/data-points/import`` queues it."""
     facility_id = file.fields["facility_id"]
@@ -120,7 +120,7 @@ def reports_page(
 
 @router.post("/reports")
 async def request_report(
-    request: Request, who: Viewer = Depends(editor), session: Session = Depends(get_session)
+    request: Request, who: Viewer = Depends(editor), session: Session = WRITE
 ) -> Response:
     form = await request.form()
     facility = facility_of(session, who, text_of(form.get("facility_id")) or "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.orm import Session
 
-from api.deps import Caller, caller, get_session, read_session, writer
+from api.deps import WRITE, Caller, caller, read_session, writer
 from api.errors import found
 from api.schemas.api_keys import ApiKeyCreated, ApiKeyIn, ApiKeyList, ApiKeyOut
 from worker.storage import audit, tenants
@@ -24,7 +24,7 @@ def list_api_keys(
 
 @router.post("/api-keys", status_code=201)
 def create_api_key(
-    body: ApiKeyIn, who: Caller = Depends(writer), session: Session = Depends(get_session)
+    body: ApiKeyIn, who: Caller = Depends(writer), session: Session = WRITE
 ) -> ApiKeyCreated:
     """Create a key (audit-logged). The key itself is in this response only: store it now."""
     key, plaintext = tenants.create_api_key(session, tenant_id=who.tenant_id, name=body.name,
@@ -43,7 +43,7 @@ def read_api_key(
 
 @router.delete("/api-keys/{key_id}", status_code=204, response_class=Response)
 def revoke_api_key(
-    key_id: str, who: Caller = Depends(writer), session: Session = Depends(get_session)
+    key_id: str, who: Caller = Depends(writer), session: Session = WRITE
 ) -> Response:
     """Revoke a key (audit-logged): it stops authenticating at once, the key making this request
     included. Revoking a revoked key changes nothing. The key stays listed, with ``revoked_at``."""

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from api import enqueue
-from api.deps import Caller, caller, get_session, owned_facility, read_session, writer
+from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
 from api.errors import ApiError, responses
 from api.pages import StartingAfter, bad_cursor, either_page_or_cursor, next_link
 from api.params import DATE_EXAMPLES, parse_bound
@@ -134,7 +134,7 @@ csv_file = MultipartFile(
 def ingest_batch(
     who: Caller = Depends(writer),
     batch: PointBatch = Depends(point_batch),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> Accepted:
     """Queue a JSON batch ``{"data": [{facility_id, tag, timestamp, value, unit?, quality?}]}``.
 
@@ -151,7 +151,7 @@ def ingest_batch(
 def import_csv(
     who: Caller = Depends(writer),
     file: FormFile = Depends(csv_file),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> Accepted:
     """Queue a CSV file (multipart field ``file``; optional field ``facility_id``).
 

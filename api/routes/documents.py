@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from api import enqueue
-from api.deps import Caller, caller, get_session, owned_facility, read_session, writer
+from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
 from api.errors import ApiError, about, error_body, found, responses
 from api.pages import numbered
 from api.schemas import MAX_PAGE, request_body
@@ -49,7 +49,7 @@ pdf_file = MultipartFile(
 def upload_document(
     who: Caller = Depends(writer),
     file: FormFile = Depends(pdf_file),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> DocumentAccepted:
     """Queue a PDF for extraction (multipart: ``file``; optional ``document_type``:
     invoice, bill_of_lading, product_transfer_document or unknown; optional ``facility_id``).
@@ -86,7 +86,7 @@ def patch_document(
     document_id: str,
     body: DocumentPatch,
     who: Caller = Depends(writer),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> DocumentOut:
     """Record how a failed or warned reconciliation was resolved (shown in the LCFS report)."""
     document = documents.get_document(session, document_id=document_id, tenant_id=who.tenant_id)
@@ -117,7 +117,7 @@ def review_document(
     document_id: str,
     body: DocumentReview,
     who: Caller = Depends(writer),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> DocumentOut:
     """Correct or confirm a processed document's fields. The reviewed values are kept beside the
     extracted ones (``reviewed_fields``), and the document's reconciliation with the meters and

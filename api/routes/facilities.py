@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
-from api.deps import Caller, caller, get_session, owned_facility, read_session, writer
+from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
 from api.errors import ApiError, found, responses
 from api.pages import numbered
 from api.schemas import (
@@ -33,7 +33,7 @@ def _owned_tag(session: Session, who: Caller, facility_id: str, name: str) -> Ta
 
 @router.post("/facilities", status_code=201)
 def create_facility(
-    body: FacilityIn, who: Caller = Depends(writer), session: Session = Depends(get_session)
+    body: FacilityIn, who: Caller = Depends(writer), session: Session = WRITE
 ) -> FacilityOut:
     facility = facilities.create_facility(
         session, tenant_id=who.tenant_id, name=body.name, timezone=body.timezone,
@@ -66,7 +66,7 @@ def update_facility(
     facility_id: str,
     body: FacilityPatch,
     who: Caller = Depends(writer),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> FacilityOut:
     facility = owned_facility(session, who, facility_id)
     facility = facilities.update_facility(session, facility=facility, changes=body.changes())
@@ -75,7 +75,7 @@ def update_facility(
 
 @router.delete("/facilities/{facility_id}", status_code=204, response_class=Response)
 def delete_facility(
-    facility_id: str, who: Caller = Depends(writer), session: Session = Depends(get_session)
+    facility_id: str, who: Caller = Depends(writer), session: Session = WRITE
 ) -> Response:
     """Delete a facility with its tags and data points."""
     facilities.delete_facility(session, facility=owned_facility(session, who, facility_id))
@@ -87,7 +87,7 @@ def create_tag(
     facility_id: str,
     body: TagIn,
     who: Caller = Depends(writer),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> TagOut:
     facility = owned_facility(session, who, facility_id)
     check_limits(body.min_value, body.max_value)
@@ -122,7 +122,7 @@ def update_tag(
     name: str,
     body: TagPatch,
     who: Caller = Depends(writer),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> TagOut:
     tag = _owned_tag(session, who, facility_id, name)
     changes = body.changes()
@@ -135,7 +135,7 @@ def delete_tag(
     facility_id: str,
     name: str,
     who: Caller = Depends(writer),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> Response:
     """Delete a tag and its data points."""
     facilities.delete_tag(session, tag=_owned_tag(session, who, facility_id, name))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
-from api.deps import Caller, caller, get_session, read_session, writer
+from api.deps import WRITE, Caller, caller, read_session, writer
 from api.errors import ApiError, error_body, found, responses
 from api.schemas.organization import OrganizationOut, OrganizationPatch
 from worker.storage import audit, tenants
@@ -37,7 +37,7 @@ NOT_A_FEIN = error_body(400, "invalid_parameter",
 def patch_organization(
     body: OrganizationPatch,
     who: Caller = Depends(writer),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> OrganizationOut:
     """Set the registered organization name and FEIN (audit-logged)."""
     fein = body.organization_fein

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from api import enqueue
-from api.deps import Caller, caller, get_session, owned_facility, read_session, writer
+from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
 from api.errors import ApiError, about, error_body, found, responses
 from api.pages import numbered
 from api.schemas import MAX_PAGE, inline_schema, request_body
@@ -35,7 +35,7 @@ MAX_TRANSACTION_BYTES = 16 * 1024 * 1024
 
 @router.put("/facilities/{facility_id}/fuel-mappings")
 def put_fuel_mappings(facility_id: str, body: MappingsIn, who: Caller = Depends(writer),
-                      session: Session = Depends(get_session)) -> MappingList:  # fmt: skip
+                      session: Session = WRITE) -> MappingList:  # fmt: skip
     """Replace how the facility's meter tags become LCFS fuel quantities (one row per tag)."""
     facility = owned_facility(session, who, facility_id)
     with about("data"):
@@ -94,7 +94,7 @@ def create_fuel_transactions(
     facility_id: str,
     who: Caller = Depends(writer),
     body: Transactions = Depends(transactions_body),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> TransactionList:
     """Add fuel transactions: JSON ``{"data": [...]}`` or a CSV body (``text/csv``) with
     ``fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date``."""
@@ -121,7 +121,7 @@ def list_fuel_transactions(
 
 @router.post("/reports", status_code=202)
 def request_report(body: ReportIn, who: Caller = Depends(writer),
-                   session: Session = Depends(get_session)) -> ReportOut:  # fmt: skip
+                   session: Session = WRITE) -> ReportOut:  # fmt: skip
     """Queue an LCFS quarterly report; ``GET /v1/reports/{id}`` tells when it is ready."""
     facility = owned_facility(session, who, body.facility_id)
     return enqueue.report(session, facility=facility, body=body)

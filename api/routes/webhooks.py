@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from api.deps import Caller, caller, get_session, read_session, writer
+from api.deps import WRITE, Caller, caller, read_session, writer
 from api.errors import ApiError, about, found
 from api.pages import StartingAfter, listing_page, numbered
 from api.params import DATE_EXAMPLES, bounds, parse_bound
@@ -45,7 +45,7 @@ def _owned(session: Session, who: Caller, endpoint_id: str) -> WebhookEndpoint:
 
 @router.post("/webhook-endpoints", status_code=201)
 def create_webhook_endpoint(body: EndpointIn, who: Caller = Depends(writer),
-           session: Session = Depends(get_session)) -> EndpointCreated:  # fmt: skip
+           session: Session = WRITE) -> EndpointCreated:  # fmt: skip
     """Subscribe a URL. The signing secret is in this response only: store it now."""
     with about("url", code=URL_REFUSED):
         body.check(allow_http=get_settings().webhook_allow_http)
@@ -75,7 +75,7 @@ def read_webhook_endpoint(endpoint_id: str, who: Caller = Depends(caller),
 
 @router.patch("/webhook-endpoints/{endpoint_id}")
 def update_webhook_endpoint(endpoint_id: str, body: EndpointPatch, who: Caller = Depends(writer),
-          session: Session = Depends(get_session)) -> EndpointOut:  # fmt: skip
+          session: Session = WRITE) -> EndpointOut:  # fmt: skip
     """Change an endpoint; ``enabled: true`` re-enables a disabled one."""
     endpoint = _owned(session, who, endpoint_id)
     with about("url", code=URL_REFUSED):
@@ -87,7 +87,7 @@ def update_webhook_endpoint(endpoint_id: str, body: EndpointPatch, who: Caller =
 
 @router.delete("/webhook-endpoints/{endpoint_id}", status_code=204, response_class=Response)
 def delete_webhook_endpoint(endpoint_id: str, who: Caller = Depends(writer),
-           session: Session = Depends(get_session)) -> Response:  # fmt: skip
+           session: Session = WRITE) -> Response:  # fmt: skip
     endpoints.delete_endpoint(session, endpoint=_owned(session, who, endpoint_id),
                               actor=audit.actor_of_key(who.key_id))  # fmt: skip
     return Response(status_code=204)
@@ -98,7 +98,7 @@ def rotate_webhook_secret(
     endpoint_id: str,
     body: RotateIn | None = None,
     who: Caller = Depends(writer),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> RotatedSecret:
     """A new secret (shown once); the old one keeps signing for ``grace_hours`` (24 h)."""
     endpoint = _owned(session, who, endpoint_id)
@@ -111,7 +111,7 @@ def rotate_webhook_secret(
 
 @router.post("/webhook-endpoints/{endpoint_id}/test", status_code=202)
 def ping_webhook_endpoint(endpoint_id: str, who: Caller = Depends(writer),
-              session: Session = Depends(get_session)) -> MessageQueued:  # fmt: skip
+              session: Session = WRITE) -> MessageQueued:  # fmt: skip
     """Queue an ``endpoint.test`` message to this endpoint, whatever its event types."""
     message_id = endpoints.send_test(session, endpoint=_owned(session, who, endpoint_id))
     return MessageQueued(message_id=message_id, status="pending")
@@ -149,7 +149,7 @@ def list_webhook_attempts(
 
 @router.post("/webhook-messages/{message_id}/resend", status_code=202)
 def resend_webhook_message(message_id: str, who: Caller = Depends(writer),
-           session: Session = Depends(get_session)) -> MessageQueued:  # fmt: skip
+           session: Session = WRITE) -> MessageQueued:  # fmt: skip
     """Send a message again now, under the same ``webhook-id``."""
     message = endpoints.resend_message(session, tenant_id=who.tenant_id, message_id=message_id)
     return MessageQueued(message_id=found(message, "webhook message", message_id).id,
@@ -161,7 +161,7 @@ def recover_webhook_messages(
     endpoint_id: str,
     since: str = Query(..., description="ISO 8601, at most 14 days ago", examples=DATE_EXAMPLES),
     who: Caller = Depends(writer),
-    session: Session = Depends(get_session),
+    session: Session = WRITE,
 ) -> Recovered:
     """Send again every message to this endpoint that failed since ``since``."""
     endpoint = _owned(session, who, endpoint_id)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import ast
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,3 +176,36 @@ def test_no_file_cites_a_path_outside_the_repository() -> None:
         if OUTSIDE.search(line)
     ]
     assert cites == []
+
+
+def _routes(routes: Iterable[Any]) -> Iterator[Any]:
+    from fastapi.routing import APIRoute
+
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # an included router
+            yield from _routes(route.original_router.routes)
+
+
+def _dependencies(dependant: Any) -> Iterator[Any]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from _dependencies(sub)
+
+
+def test_every_writing_route_commits_before_it_answers() -> None:
+    """A route's writing session ends (commits) before the answer is sent, not after it: else a
+    client could read back too early what its 201 announced, or be told of a success whose commit
+    then failed. FastAPI's default scope for a dependency with ``yield`` ends it after."""
+    from api.app import create_app
+    from api.deps import get_session
+
+    sessions = [
+        (route.path, dep.scope)
+        for route in _routes(create_app().routes)
+        for dep in _dependencies(route.dependant)
+        if dep.call is get_session
+    ]
+    assert len(sessions) > 30  # the checker sees the routes that write
+    assert [path for path, scope in sessions if scope != "function"] == []
