@@ -263,9 +263,9 @@ def test_a_forked_process_opens_its_own_database_connections(pg_db: str) -> None
     database must not reuse the parent's pooled connection: the two would share one socket."""
     import os
 
-    from worker.storage.db import get_engine
+    from worker.storage.db import make_engine
 
-    engine = get_engine(pg_db)
+    engine = make_engine(pg_db)  # this test's own pool: its one connection is the parent's
     with engine.connect() as conn:
         parent_backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
     read, write = os.pipe()
@@ -285,3 +285,4 @@ def test_a_forked_process_opens_its_own_database_connections(pg_db: str) -> None
     assert child_backend and child_backend != parent_backend
     with engine.connect() as conn:  # the parent's connection is still in good order
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == parent_backend
+    engine.dispose()
