@@ -56,18 +56,18 @@ def home(
 
 
 def next_report_due(today: date) -> tuple[str, date] | None:
-    """The quarterly fuel transactions report due next, as 17 CCR §95491(b)(2) sets the dates
-    for the first three quarters; None while the fourth quarter's is the next one (its date is
-    not among the figures this project has checked against the regulation text)."""
+    """The quarterly fuel transactions report due next, by the dates 17 CCR §95491(b)(2) sets
+    for the first three quarters (30 June, 30 September, 31 December). From January to March
+    the fourth quarter's report is the one due, and its date is not among the figures this
+    project has checked against the regulation text: None then, rather than a guess."""
+    if today.month <= 3:
+        return None
     year = today.year
-    candidates = [
-        (f"Q3 {year - 1}", date(year - 1, 12, 31)),
-        (f"Q1 {year}", date(year, 6, 30)),
-        (f"Q2 {year}", date(year, 9, 30)),
-        (f"Q3 {year}", date(year, 12, 31)),
-    ]
-    upcoming = [c for c in candidates if c[1] >= today]
-    return upcoming[0] if upcoming and upcoming[0][1] >= today else None
+    for label, due in ((f"Q1 {year}", date(year, 6, 30)), (f"Q2 {year}", date(year, 9, 30)),
+                       (f"Q3 {year}", date(year, 12, 31))):  # fmt: skip
+        if today <= due:
+            return label, due
+    return None  # unreachable: 31 December is the last day of the year
 
 
 @router.get("/facilities/{facility_id}")
