@@ -90,7 +90,7 @@ def queued_messages(redis_url: str, queue: str = "ingest") -> int:
 
 def tenant_world(client: TestClient, who: Tenant) -> dict[str, str]:
     """One of everything the API has, owned by ``who``: a facility with a tag and fuel mapping,
-    an import job, a webhook endpoint and its test message, a report, a document, a second API
+    an import job, an alert, a webhook endpoint and its test message, a report, a document, a second API
     key (read-only) and audit entries. Returns the ids, by the path parameter names of the API."""
     fac = new_facility(client, who)
     tag = client.post(
@@ -117,8 +117,10 @@ def tenant_world(client: TestClient, who: Tenant) -> dict[str, str]:
     assert document.status_code == 202, document.text
     key = client.post("/v1/api-keys", headers=who.headers, json={"name": "world", "scope": "read"})
     assert key.status_code == 201, key.text
+    alert = _alert(who.id, fac, tag="flow")
     entries = client.get("/v1/audit-log", headers=who.headers).json()["data"]
     return {
+        "alert_id": alert,
         "entry_id": entries[0]["id"],
         "document_id": document.json()["document_id"],
         "report_id": report.json()["id"],
@@ -129,6 +131,23 @@ def tenant_world(client: TestClient, who: Tenant) -> dict[str, str]:
         "message_id": ping.json()["message_id"],
         "key_id": key.json()["id"],
     }
+
+
+def _alert(tenant_id: str, facility_id: str, *, tag: str) -> str:
+    """An alert on the tag, as the analysis raises one, in the configured database."""
+    from sqlalchemy import select
+
+    from worker.storage.db import new_id, session_scope
+    from worker.storage.models import Alert, Tag
+
+    with session_scope() as s:
+        tag_id = s.scalar(select(Tag.id).where(Tag.facility_id == facility_id, Tag.name == tag))
+        alert = Alert(id=new_id("alr"), tenant_id=tenant_id, facility_id=facility_id,
+                      tag_id=tag_id, rule="gap_too_long", key="world",
+                      message=f"{tag}: no usable data for 90 min", details={"minutes": 90},
+                      triggered_at=datetime.now(UTC))  # fmt: skip
+        s.add(alert)
+        return alert.id
 
 
 def store_points(db_url: str, tenant_id: str, facility_id: str) -> None:

@@ -1,4 +1,5 @@
-"""Read-only views of the analyses: gaps, daily quality scores, alerts and the event log."""
+"""Views of the analyses: gaps, daily quality scores, alerts (which can be acknowledged) and
+the event log."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from api.deps import Caller, caller, owned_facility, read_session
+from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
+from api.errors import found
 from api.pages import StartingAfter, listing_page, numbered
 from api.params import DATE_EXAMPLES, bounds
 from api.schemas import MAX_PAGE
@@ -21,7 +23,7 @@ from api.schemas.analysis import (
     QualityOut,
     QualityPage,
 )
-from worker.storage import events, findings
+from worker.storage import audit, events, findings
 
 router = APIRouter(tags=["analysis"])
 
@@ -104,6 +106,18 @@ def list_alerts(
                                    rule=rule, start=start, end=end)  # fmt: skip
     rows, pagination = numbered(session, query, limit=limit, page=page)
     return AlertPage(data=[AlertOut.of(a, tag=name) for a, name in rows], pagination=pagination)
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+def acknowledge_alert(
+    alert_id: str, who: Caller = Depends(writer), session: Session = WRITE
+) -> AlertOut:
+    """Mark an alert as seen, as the dashboard's Acknowledge does (audit-logged once; again
+    changes nothing)."""
+    alert = findings.acknowledge_alert(session, tenant_id=who.tenant_id, alert_id=alert_id,
+                                       actor=audit.actor_of_key(who.key_id))  # fmt: skip
+    alert = found(alert, "alert", alert_id)
+    return AlertOut.of(alert, tag=findings.tag_name(session, tag_id=alert.tag_id))
 
 
 @router.get("/events")

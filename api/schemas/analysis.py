@@ -89,6 +89,7 @@ class AlertOut(BaseModel):
         "message": "biogas_flow: 91.7% complete on 2025-01-15 (threshold 95%)",
         "details": {"day": "2025-01-15", "completeness": 0.9167},
         "triggered_at": "2025-01-16T08:10:00Z",
+        "acknowledged_at": "2025-01-16T09:02:11Z", "acknowledged_by": "api_key:key_4x9q7c3v1b6n",
     }]})  # fmt: skip
 
     id: str
@@ -98,11 +99,17 @@ class AlertOut(BaseModel):
     message: str
     details: dict[str, Any]
     triggered_at: str
+    acknowledged_at: str | None = Field(
+        default=None, description="When someone marked it seen (null: not yet)"
+    )
+    acknowledged_by: str = Field(default="", description="Who: api_key:<id of the key used>")
 
     @classmethod
     def of(cls, a: Alert, *, tag: str) -> AlertOut:
         return cls(id=a.id, facility_id=a.facility_id, tag=tag, rule=a.rule, message=a.message,
-                   details=a.details, triggered_at=iso(a.triggered_at))  # fmt: skip
+                   details=a.details, triggered_at=iso(a.triggered_at),
+                   acknowledged_at=iso(a.acknowledged_at) if a.acknowledged_at else None,
+                   acknowledged_by=a.acknowledged_by or "")  # fmt: skip
 
 
 class AlertPage(BaseModel):

@@ -528,6 +528,19 @@ def test_gaps_quality_alerts_events_are_tenant_scoped(
     assert 0 < day["score"] < 100
     alerts = client.get("/v1/alerts", headers=h, params={"rule": "low_completeness"}).json()
     assert [a["details"]["day"] for a in alerts["data"]] == ["2025-01-15"]
+    [alert] = alerts["data"]
+    assert (alert["acknowledged_at"], alert["acknowledged_by"]) == (None, "")
+    url = f"/v1/alerts/{alert['id']}/acknowledge"
+    assert_error(client.post(url, headers=bob.headers), 404, "not_found")
+    seen = client.post(url, headers=h)
+    assert seen.status_code == 200 and seen.json()["tag"] == "flow_rate"
+    assert seen.json()["acknowledged_by"].startswith("api_key:key_")
+    again = client.post(url, headers=h).json()  # changes nothing
+    assert again["acknowledged_at"] == seen.json()["acknowledged_at"]
+    listed = client.get("/v1/alerts", headers=h, params={"rule": "low_completeness"}).json()
+    assert listed["data"][0]["acknowledged_at"] == seen.json()["acknowledged_at"]
+    audited = client.get("/v1/audit-log", headers=h, params={"action": "alert.acknowledged"})
+    assert [e["subject"]["id"] for e in audited.json()["data"]] == [alert["id"]]
     page = client.get("/v1/events", headers=h, params={"limit": 1, "page": 2}).json()
     assert page["pagination"]["per_page"] == 1 and page["pagination"]["total"] >= 3
     assert len(page["data"]) == 1

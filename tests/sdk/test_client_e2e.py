@@ -187,6 +187,11 @@ def test_gaps_quality_alerts_events_and_audit_log(client: tickwork_client.Client
     assert 0 < quality[0].score < 100 and 0 < quality[0]["completeness"] < 1
     alerts = list(client.alerts.list(facility_id=facility.id, rule="gap_too_long"))
     assert len(alerts) == 3 and all(a.tag == "flow" for a in alerts)  # 90, 150 min, open
+    seen = client.alerts.acknowledge(alerts[0].id)
+    assert seen.id == alerts[0].id and seen.acknowledged_at is not None
+    assert seen.acknowledged_by.startswith("api_key:")
+    assert [a.acknowledged_at is not None for a in client.alerts.list(
+        facility_id=facility.id, rule="gap_too_long")] == [True, False, False]  # fmt: skip
     events = list(client.events.list(type="data_gap.detected"))
     assert len(events) == 4 and all(e.event == "data_gap.detected" for e in events)
     assert {30.0, 90.0, 150.0} < {e.data["duration_minutes"] for e in events}

@@ -112,3 +112,7 @@ def acknowledge_alert(
                  subject_type="alert", subject_id=alert.id, facility_id=alert.facility_id,
                  details={"rule": alert.rule, "message": alert.message})  # fmt: skip
     return alert
+
+
+def tag_name(session: Session, *, tag_id: int) -> str:
+    return session.scalar(select(Tag.name).where(Tag.id == tag_id)) or ""

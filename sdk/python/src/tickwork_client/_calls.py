@@ -22,6 +22,7 @@ from tickwork_client._base import (
 )
 from tickwork_client.models import (
     Accepted,
+    Alert,
     AuditEntry,
     AuditVerification,
     DataPoint,
@@ -226,6 +227,10 @@ def alerts_list(
         limit=limit,
     )  # fmt: skip
     return "/v1/alerts", params
+
+
+def alerts_acknowledge(alert_id: str) -> Call[Alert]:
+    return Call("POST", path("/v1/alerts/{}/acknowledge", alert_id), _model(Alert))
 
 
 def events_list(type: str | None, limit: int | None) -> ListSpec:

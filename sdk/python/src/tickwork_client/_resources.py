@@ -233,6 +233,10 @@ class Alerts(_Resource):
         spec = c.alerts_list(facility_id, tag, rule, start_date, end_date, limit)
         return self._pager(spec, Alert.from_dict)
 
+    def acknowledge(self, alert_id: str) -> Alert:
+        """Mark an alert as seen (``POST /v1/alerts/{id}/acknowledge``; again changes nothing)."""
+        return self._c._request(c.alerts_acknowledge(alert_id))
+
 
 class Events(_Resource):
     def list(self, *, type: str | None = None, limit: int | None = None) -> Pager[Event]:

@@ -288,6 +288,8 @@ class Alert(Model):
     message: str = ""
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
     triggered_at: datetime | None = None
+    acknowledged_at: datetime | None = None  # when someone marked it seen
+    acknowledged_by: str = ""  # api_key:<id of the key used>
 
 
 @dataclasses.dataclass(kw_only=True)
