@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from api.dashboard.session import (
 )
 from api.deps import WRITE, read_session
 from api.errors import ApiError
+from api.schemas import MAX_PAGE
 from worker.storage import audit, tenants
 from worker.storage.models import ApiKey
 from worker.storage.pages import numbered_page
@@ -77,7 +78,7 @@ def revoke_key(key_id: str, who: Viewer = Depends(editor), session: Session = WR
 @router.get("/audit")
 def audit_page(
     request: Request,
-    page: int = 1,
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Viewer = Depends(viewer),
     session: Session = Depends(read_session),
 ) -> Response:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from api.dashboard.session import PATH, Viewer, editor, viewer
 from api.deps import WRITE, read_session
 from api.errors import ApiError, about
 from api.routes.webhooks import RECOVER_MAX, URL_REFUSED
+from api.schemas import MAX_PAGE
 from api.schemas.webhooks import EndpointIn, EndpointPatch
 from worker.settings import get_settings
 from worker.storage import audit, endpoints
@@ -96,7 +97,7 @@ def endpoint_page(
     endpoint_id: str,
     status: str = "",
     event_type: str = "",
-    page: int = 1,
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Viewer = Depends(viewer),
     session: Session = Depends(read_session),
 ) -> Response:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from api.dashboard.session import (
 from api.deps import WRITE, read_session
 from api.errors import ApiError
 from api.routes.data_points import csv_file
+from api.schemas import MAX_PAGE
 from api.schemas.reports import ReportIn
 from api.uploads import FormFile
 from worker.storage import facilities, jobs, reports
@@ -43,7 +44,7 @@ router = APIRouter(prefix=PATH, include_in_schema=False)
 @router.get("/jobs")
 def jobs_page(
     request: Request,
-    page: int = 1,
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     who: Viewer = Depends(viewer),
     session: Session = Depends(read_session),
 ) -> Response:
