@@ -90,8 +90,9 @@ def queued_messages(redis_url: str, queue: str = "ingest") -> int:
 
 def tenant_world(client: TestClient, who: Tenant) -> dict[str, str]:
     """One of everything the API has, owned by ``who``: a facility with a tag and fuel mapping,
-    an import job, an alert, a webhook endpoint and its test message, a report, a document, a second API
-    key (read-only) and audit entries. Returns the ids, by the path parameter names of the API."""
+    an import job, an alert, a webhook endpoint and its test message, a report, a document, a
+    second API key (read-only) and audit entries. Returns the ids, by the path parameter names of
+    the API."""
     fac = new_facility(client, who)
     tag = client.post(
         f"/v1/facilities/{fac}/tags", headers=who.headers, json={"name": "flow", "unit": "m3/h"}
