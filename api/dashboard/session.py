@@ -17,6 +17,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import Depends, Request
@@ -61,7 +62,12 @@ def _secret() -> str:
     settings = get_settings()
     if settings.dashboard_secret is not None:
         return settings.dashboard_secret.get_secret_value()
-    path = Path(settings.data_dir) / "dashboard.secret"
+    return _kept_secret(Path(settings.data_dir) / "dashboard.secret")
+
+
+@lru_cache(maxsize=8)
+def _kept_secret(path: Path) -> str:
+    """The random key kept in ``path``, made on first use; read once per process."""
     try:
         return path.read_text().strip()
     except FileNotFoundError:
