@@ -12,11 +12,12 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 import redis
@@ -29,6 +30,37 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
     from worker.storage.models import Report
+
+T = TypeVar("T")
+
+
+class TimedOut(AssertionError):
+    """What ``wait_for`` raises when its condition never came true."""
+
+
+def wait_for(
+    check: Callable[[], T],
+    *,
+    timeout: float,
+    what: str,
+    every: float = 0.05,
+    guard: Callable[[], None] | None = None,
+) -> T:
+    """Poll ``check`` until it returns something truthy, and return that; fail with ``what``
+    after ``timeout`` seconds. ``guard`` runs before each poll (e.g. to fail at once when a
+    process died). The one place the tests wait: every wait is on a condition, never a fixed
+    sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if guard is not None:
+            guard()
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimedOut(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
 
 # --- tenants ---------------------------------------------------------------------------------
 
@@ -483,6 +515,8 @@ def serve(host: str = "127.0.0.1", port: int = 0,
                     state.in_flight -= 1
 
         def _answer(self) -> None:
+            # The paths below are receivers that are slow on purpose (the behaviour under test:
+            # a sender's timeouts and concurrency), not waits of the test.
             if self.path == "/slow":
                 time.sleep(2)
             if self.path == "/hold":
@@ -711,29 +745,30 @@ def stack_env(db: str, broker: str, redis_url: str, data_dir: Path) -> dict[str,
 def wait_worker_ready(log: Path, proc: subprocess.Popen, broker: str, timeout: float = 60) -> None:
     """Until the worker logging to ``log`` is ready to consume, and check it is connected to
     ``broker``'s kind (so a RabbitMQ run cannot quietly run on Redis)."""
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace") if log.exists() else ""
-        if " ready." in text:
-            break
+
+    def read() -> str:
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def exited() -> None:
         if proc.poll() is not None:
-            raise AssertionError(f"worker exited with {proc.returncode}:\n{text[-3000:]}")
-        time.sleep(0.1)
-    else:
-        raise AssertionError(f"worker not ready after {timeout:.0f} s:\n{text[-3000:]}")
+            raise AssertionError(f"worker exited with {proc.returncode}:\n{read()[-3000:]}")
+
+    try:
+        wait_for(lambda: " ready." in read(), timeout=timeout, what="the worker", guard=exited)
+    except TimedOut as exc:
+        raise AssertionError(f"{exc}:\n{read()[-3000:]}") from None
+    text = read()
     scheme = broker.split("://", 1)[0]
     assert f"Connected to {scheme}://" in text, text[-3000:]
 
 
 def wait_job(client: TestClient, who: Tenant, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def finished() -> dict | None:
         view = client.get(f"/v1/jobs/{job_id}", headers=who.headers).json()
-        if view["status"] in ("succeeded", "failed"):
-            return view
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {view['status']} after {timeout} s")
+        return view if view["status"] in ("succeeded", "failed") else None
+
+    return wait_for(finished, timeout=timeout, what=f"job {job_id} to finish", every=0.2)
 
 
 def upload(client: TestClient, who: Tenant, content: bytes, **form) -> str:

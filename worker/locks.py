@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -30,6 +31,12 @@ def redis_url() -> str:
                 "(rate limits and locks live in Redis)"
             )
     return url
+
+
+# The wall clock that decides which period a scheduled job's run belongs to. A module attribute
+# so a test can hold it still across processes (tests/fault/frozen_clock.py) instead of hoping
+# that no period boundary falls inside the test.
+clock: Callable[[], float] = time.time
 
 
 @lru_cache(maxsize=1)
@@ -60,9 +67,7 @@ def once_per_period(
     The key is never released early: a second beat (or a redelivered message) in the same period
     finds it taken. It expires with the period.
     """
-    import time
-
     client = client or redis_client()
-    bucket = int((time.time() if now is None else now) // seconds)
+    bucket = int((clock() if now is None else now) // seconds)
     key = f"tickwork:once:{name}:{bucket}"
     yield bool(client.set(key, "1", nx=True, ex=seconds + 60))

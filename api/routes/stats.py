@@ -19,6 +19,12 @@ router = APIRouter(tags=["stats"])
 PERIOD = re.compile(r"(\d{4})-(\d{2})")
 
 
+def utc_now() -> datetime:
+    """The current time, as a dependency: what "the current month" means can be fixed in a test
+    (``app.dependency_overrides``) instead of depending on the calendar."""
+    return datetime.now(UTC)
+
+
 @router.get("/stats")
 def read_stats(
     period: Annotated[
@@ -27,6 +33,7 @@ def read_stats(
     ] = None,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
+    now: datetime = Depends(utc_now),
 ) -> StatsOut:
     """The tenant's usage in one calendar month (UTC): points ingested, ingest jobs, reports
     built, documents processed and webhook deliveries, in total and per facility.
@@ -36,14 +43,13 @@ def read_stats(
     so ``totals`` is the sum of ``by_facility`` and ``unattributed``. ``period.end`` is the last
     second of the month.
     """
-    start, end = month_bounds(*_month(period))
+    start, end = month_bounds(*_month(period, now))
     usage = load_usage(session, tenant_id=who.tenant_id, start=start, end=end)
     return StatsOut.of(usage, tenant_id=who.tenant_id)
 
 
-def _month(period: str | None) -> tuple[int, int]:
+def _month(period: str | None, now: datetime) -> tuple[int, int]:
     if period is None:
-        now = datetime.now(UTC)
         return now.year, now.month
     match = PERIOD.fullmatch(period.strip())
     year, month = (int(match.group(1)), int(match.group(2))) if match else (0, 0)

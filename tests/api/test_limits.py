@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -16,7 +14,7 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
-from tests.factories import Tenant, assert_error, new_facility, queued_messages
+from tests.factories import Tenant, assert_error, new_facility, queued_messages, wait_for
 from worker.storage.db import session_scope
 from worker.storage.models import Upload
 
@@ -134,17 +132,13 @@ def test_malformed_content_length_is_400(alice: Tenant, small, length: str) -> N
 def server(small) -> Iterator[str]:
     from api.app import create_app
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    # Port 0: the server binds a port the system picks, and we read back which.
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=0, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
+    wait_for(lambda: instance.started, timeout=10, what="uvicorn to start")
+    port = instance.servers[0].sockets[0].getsockname()[1]
     yield f"http://127.0.0.1:{port}"
     instance.should_exit = True
     thread.join(10)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +36,7 @@ from tests.factories import (
     minute_rows,
     rng_mapping,
     setup_facility,
+    wait_for,
 )
 from worker.delivery.webhooks import deliver_due
 from worker.storage import documents, endpoints, reports, uploads, webhooks
@@ -399,14 +399,14 @@ def _send_every_event(db: str, receiver: Receiver, monkeypatch: pytest.MonkeyPat
     # A sweep sends what is due at its start; keep sweeping until every event type has arrived
     # (a loaded machine may leave some for the next sweep), for at most a minute.
     wanted = {*EVENT_TYPES, "endpoint.test"}
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def all_arrived() -> bool:
         deliver_due(settings=local_delivery(), batch_size=100)
         with receiver.lock:
             arrived = {json.loads(r.body)["event"] for r in receiver.got}
-        if wanted <= arrived:
-            break
-        time.sleep(0.2)
+        return wanted <= arrived
+
+    wait_for(all_arrived, timeout=60, what="one delivery of every event type", every=0.2)
     deliver_due(settings=local_delivery(), batch_size=100)  # anything still due, e.g. retries
     return secret
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
 
 from tests.factories import (
     MAPPING,
@@ -28,6 +29,7 @@ from tests.factories import (
 from worker.delivery.webhooks import Settings, deliver_due
 from worker.kinds import QUEUES
 from worker.storage.db import session_scope
+from worker.storage.models import Document, Job, Report, WebhookMessage
 from worker.storage.tenants import create_api_key
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -200,10 +202,12 @@ def _usage(points: int = 0, jobs: int = 0, reports: int = 0, documents: int = 0,
 
 
 def test_stats_count_real_work_by_facility_and_tenant(ops: dict, receiver: Receiver) -> None:
+    from api.routes.stats import utc_now
     from worker.tasks.reports import build_lcfs
 
     client, db = ops["client"], ops["db"]
-    month = datetime.now(UTC).strftime("%Y-%m")
+    month = "2025-06"  # the month everything below is dated in, and "now" for the API
+    client.app.dependency_overrides[utc_now] = lambda: datetime(2025, 6, 20, 9, 30, tzinfo=UTC)
     alice, bob = make_tenant(db, "Alice Fuels"), make_tenant(db, "Bob Biogas")
     fac_a = new_facility(client, alice, name="North Digester")
     fac_b = new_facility(client, alice, name="South Station")
@@ -248,8 +252,11 @@ def test_stats_count_real_work_by_facility_and_tenant(ops: dict, receiver: Recei
     for day in range(1, 30):  # the failing endpoint, to the end of its retry schedule
         if not deliver_due(settings=DELIVERY, batch_size=100, now=now + timedelta(days=day)):
             break
-    if datetime.now(UTC).strftime("%Y-%m") != month:
-        pytest.skip("the month changed during the test")
+    # Work counts in the month it was submitted: date all of it in June 2025, so the counts
+    # below cannot depend on which month the test runs in (or straddles).
+    with session_scope(db) as s:
+        for model in (Job, Report, Document, WebhookMessage):
+            s.execute(update(model).values(created_at=datetime(2025, 6, 15, tzinfo=UTC)))
 
     response = client.get("/v1/stats", headers=alice.headers)
     assert response.status_code == 200, response.text

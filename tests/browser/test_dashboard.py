@@ -5,7 +5,6 @@ revoked, a read-only key refused on every form, and another tenant's pages not f
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.factories import (
     report_facility,
     serve,
     submit_document,
+    wait_for,
 )
 from tests.serving import Server
 from worker.storage import tenants
@@ -384,15 +384,15 @@ def test_webhook_endpoint_created_tested_and_resent(server: Server, browser: Bro
 
 def _reload_until(v: Visit, selector: str, timeout: float = 60) -> object:
     """Reload the page until ``selector`` is on it (deliveries happen in the worker)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def shown() -> object | None:
         found = v.page.locator(selector)
         if found.count():
             return found.first
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{selector} did not appear within {timeout} s")
-        time.sleep(1)
         v.page.reload()
+        return None
+
+    return wait_for(shown, timeout=timeout, what=f"{selector} on the page", every=1)
 
 
 def test_document_upload_to_its_fields(server: Server, browser: Browser, tmp_path) -> None:

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import Tenant, make_tenant, stop_process
+from tests.factories import Tenant, make_tenant, stop_process, wait_for
 from worker.broker import free_port
 from worker.processes import wait_http
 from worker.storage.db import session_scope
@@ -76,25 +75,20 @@ def post_and_hang_up(base: str, request: httpx.Request, *, committed) -> None:
     head += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "host"]
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-        for _ in range(300):
-            if committed():
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the server never carried out the request")
+        wait_for(committed, timeout=30, what="the server to carry out the request", every=0.1)
     # closed unread: the answer went nowhere
 
 
 def post_until_answered(client: httpx.Client, *args, **kwargs) -> httpx.Response:
     """POST, waiting out ``idempotency_request_in_progress`` as a client honouring
     ``Retry-After`` would (bounded, so a stuck key fails the test)."""
-    for _ in range(300):
+
+    def answered() -> httpx.Response | None:
         answer = client.post(*args, **kwargs)
         busy = answer.status_code == 409 and answer.json()["error"]["code"] == IN_PROGRESS
-        if not busy:
-            return answer
-        time.sleep(0.1)
-    raise AssertionError("the first request never finished")
+        return None if busy else answer
+
+    return wait_for(answered, timeout=30, what="the first request to finish", every=0.1)
 
 
 def test_retry_after_a_dropped_answer_has_one_effect(server: str, pg_db: str) -> None:

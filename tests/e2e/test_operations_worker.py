@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.factories import make_tenant, stack_env, upload, wait_job
+from tests.factories import make_tenant, stack_env, upload, wait_for, wait_job
 from worker import processes
 from worker.broker import free_port
 from worker.kinds import QUEUES
@@ -74,13 +73,12 @@ def test_worker_logs_json_with_job_and_tenant_and_serves_metrics(observed: dict)
     assert wait_job(client, who, bad)["status"] == "failed"
 
     # The last observations land just after each job's row is final: wait for them.
-    deadline = time.monotonic() + 60
-    while True:
+    def observed_runs() -> tuple[int, dict] | None:
         samples = scrape(observed["metrics"])
         done = metric(samples, "tickwork_task_duration_seconds_count", task=INGEST)
-        if done >= 3 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+        return (done, samples) if done >= 3 else None
+
+    done, samples = wait_for(observed_runs, timeout=60, what="three observed runs", every=0.2)
     # Three runs over two pool processes, summed by the main process.
     assert done == 3
     assert metric(samples, "tickwork_task_duration_seconds_bucket", task=INGEST, le="+Inf") == 3

@@ -10,14 +10,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.factories import stop_process
+from tests.factories import stop_process, wait_for
 from worker.broker import EmbeddedBrokerError, free_port, redis_server_binary
 
 pytestmark = [pytest.mark.e2e]
@@ -25,12 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait(check: Callable[[], object], *, timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
-    return value
+    return wait_for(check, timeout=timeout, what=what, every=0.2)
 
 
 def alive(pid: int) -> bool:

@@ -10,7 +10,6 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.factories import stop_process
+from tests.factories import stop_process, wait_for
 from worker.broker import free_port
 from worker.processes import wait_http
 
@@ -93,14 +92,16 @@ def start_api(tmp_path: Path) -> Iterator:
 
 def _get_https(port: int, ca_file: Path) -> httpx.Response:
     trust = ssl.create_default_context(cafile=str(ca_file))
-    for _ in range(150):
+
+    def answered() -> httpx.Response | None:
         try:
             return httpx.get(f"https://127.0.0.1:{port}/healthz", verify=trust, timeout=2)
         except httpx.ConnectError as exc:
             if isinstance(exc.__cause__, ssl.SSLError) or "CERTIFICATE" in str(exc):
                 raise
-            time.sleep(0.2)
-    raise AssertionError("the HTTPS API did not answer")
+            return None  # not listening yet
+
+    return wait_for(answered, timeout=30, what="the HTTPS API to answer", every=0.2)
 
 
 @pytest.mark.parametrize("how", ["options", "settings"])

@@ -30,7 +30,7 @@ import pandas as pd
 import redis
 from sqlalchemy import text
 
-from tests.factories import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant, wait_for
 from worker.broker import free_port, redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,32 +63,6 @@ T = TypeVar("T")
 class Violation(AssertionError):
     """The property under test does not hold (as opposed to a harness or set-up failure), so an
     ``xfail(raises=Violation)`` test cannot pass for the wrong reason."""
-
-
-class TimedOut(AssertionError):
-    """What ``wait_for`` raises when its condition never came true."""
-
-
-def wait_for(
-    check: Callable[[], T],
-    *,
-    timeout: float,
-    what: str,
-    every: float = 0.05,
-    guard: Callable[[], None] | None = None,
-) -> T:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``.
-    ``guard`` runs before each poll (e.g. to fail at once when a process died)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if guard is not None:
-            guard()
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimedOut(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 # --- Redis -------------------------------------------------------------------------------------
@@ -218,7 +192,11 @@ class Processes:
 
     def _app(self) -> str:
         sabotaged = break_requested() or self.env.get("TICKWORK_FAULT_PAUSE")
-        return "tests.fault.sabotage" if sabotaged else "worker.celery_app"
+        if sabotaged:
+            return "tests.fault.sabotage"
+        if self.env.get("TICKWORK_TEST_FROZEN_CLOCK"):
+            return "tests.fault.frozen_clock"
+        return "worker.celery_app"
 
     def spawn(self, cmd: list[str], log_name: str, **extra_env: str) -> subprocess.Popen[bytes]:
         out = open(self.logs / log_name, "ab")  # noqa: SIM115 - the child owns it
@@ -475,6 +453,7 @@ class Receiver:
     url: str = ""
     requests: list[tuple[str, str]] = field(default_factory=list)  # (webhook-id, event key)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0  # requests being read or answered right now
 
     def ids_by_event(self) -> dict[str, set[str]]:
         by_event: dict[str, set[str]] = {}
@@ -494,12 +473,21 @@ def receiving(delay: float = 0.0) -> Iterator[Receiver]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            with state.lock:
+                state.in_flight += 1
+            try:
+                self._record_and_answer()
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
+
+        def _record_and_answer(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             payload = json.loads(body)
             key = json.dumps(payload["data"], sort_keys=True)
             with state.lock:
                 state.requests.append((self.headers["webhook-id"], key))
-            time.sleep(state.delay)
+            time.sleep(state.delay)  # a receiver that takes this long to answer
             with contextlib.suppress(ConnectionError):  # the sender may have been killed
                 self.send_response(200)
                 self.send_header("Content-Length", "2")

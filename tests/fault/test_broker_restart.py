@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests.factories import TimedOut
 from tests.fault import harness as h
 from tests.fault.harness import Stack
 
@@ -65,7 +66,7 @@ def test_broker_restart_with_queued_and_running_tasks(stack: Stack) -> None:
     )
     stack.broker.kill()
     at_kill = _states(stack, job_ids)
-    time.sleep(DOWN_SECONDS)
+    time.sleep(DOWN_SECONDS)  # the fault itself: an outage of this length, not a wait
     stack.broker.start()  # same port, same append-only file
     up_at = time.monotonic()
     before = _states(stack, job_ids)
@@ -138,7 +139,7 @@ def test_restart_of_a_broker_without_persistence_loses_no_job(stack: Stack, tmp_
                 "both jobs re-sent by jobs.requeue_stale once published longer ago than the "
                 "visibility timeout, and succeeded",
             )
-        except h.TimedOut as exc:
+        except TimedOut as exc:
             states = sorted(v["status"] for v in h.jobs(stack.db, job_ids).values())
             h.observe(
                 "Broker without persistence (embedded config) restarted (FAILED)",

@@ -16,22 +16,24 @@ import httpx
 import psycopg
 import pytest
 
-from tests.factories import make_tenant
+from tests.factories import TimedOut, make_tenant
 from tests.fault import harness as h
 from tests.fault.harness import environment
+from tests.services import unavailable
 from worker.broker import free_port
 from worker.processes import wait_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 ROWS = 200_000
-OUTAGE = 5.0
+OUTAGE = 5.0  # at least this long down (the worker's retries back off meanwhile)
+PROBE_ROUNDS = 10  # ... and every API route probed at least this many times
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[h.PgCluster]:
     if not (h.PG_BIN / "initdb").exists():
-        pytest.skip(f"no PostgreSQL binaries in {h.PG_BIN}")
+        unavailable("PostgreSQL's server programs", FileNotFoundError(h.PG_BIN / "initdb"))
     # Not under pytest's tmp dir: that one is private to root, and the cluster runs as postgres.
     cl = h.PgCluster(Path(tempfile.mkdtemp(prefix="tickwork-fault-pg-")))
     try:
@@ -126,9 +128,12 @@ def test_postgres_stopped_during_ingest(
         cluster.stop("fast")
         down_at = time.monotonic()
         answers: list[httpx.Response] = []
-        while time.monotonic() - down_at < OUTAGE:
-            answers += _probe(api, job_id, fac)
-            time.sleep(0.25)
+
+        def probed_enough() -> bool:
+            answers.extend(_probe(api, job_id, fac))
+            return len(answers) >= PROBE_ROUNDS * 5 and time.monotonic() - down_at >= OUTAGE
+
+        procs.wait(probed_enough, timeout=60, what="the API probed during the outage", every=0.25)
         cluster.start()
         up_at = time.monotonic()
 
@@ -183,7 +188,15 @@ def test_outage_longer_than_retry_budget_still_finishes_the_job(
     h.mark_enqueued(db, job_id)
     procs.wait(lambda: _running(db, job_id, cluster), timeout=60, what="the ingest to run")
     cluster.stop("fast")
-    time.sleep(3)  # longer than the single retry's 0-2 s countdown
+    down_at = time.monotonic()
+    # Down until the task has spent its retry budget: its one retry ran and ended (gave up
+    # inside the job, or raised when the database was not even there to start the attempt).
+    procs.wait(
+        lambda: h.outcomes(procs, "w1", "ingest.process_upload", job_id),
+        timeout=60,
+        what="the ingest to spend its retries while the database is down",
+    )
+    down_for = time.monotonic() - down_at
     cluster.start()
     try:
         procs.wait(
@@ -196,17 +209,19 @@ def test_outage_longer_than_retry_budget_still_finishes_the_job(
         assert h.points_per_facility(db, fac) == (ROWS, ROWS)
         h.observe(
             "PostgreSQL down longer than the retry budget",
-            "TICKWORK_TASK_MAX_RETRIES=1, database down 3 s mid-ingest, beat running",
+            "TICKWORK_TASK_MAX_RETRIES=1, database down mid-ingest until the retry gave up "
+            f"({down_for:.1f} s), beat running",
             f"job succeeded (attempts={view['attempts']}): re-sent by jobs.requeue_stale once "
             f"its worker's heartbeat had stopped for TICKWORK_JOB_SILENT_SECONDS; points {ROWS} "
             "exact",
         )
-    except h.TimedOut as exc:
+    except TimedOut as exc:
         view = _job(db, job_id)
         h.observe(
             "PostgreSQL down longer than the retry budget (FAILED)",
-            "TICKWORK_TASK_MAX_RETRIES=1, database down 3 s mid-ingest, beat running",
-            f"job still '{view['status']}' (attempts={view['attempts']}) 12 s after the "
+            "TICKWORK_TASK_MAX_RETRIES=1, database down mid-ingest until the retry gave up "
+            f"({down_for:.1f} s), beat running",
+            f"job still '{view['status']}' (attempts={view['attempts']}) 45 s after the "
             "database returned: its message was acked when the retries ran out",
         )
         raise h.Violation(f"{exc}; the job is {view['status']}") from exc

@@ -53,7 +53,8 @@ def test_sigkill_worker_mid_webhook_batch(stack: Stack) -> None:
             what="every webhook message to be delivered",
         )
         recovered = time.monotonic() - killed_at
-        time.sleep(1)  # let any request still in flight land before counting
+        # Any request still being read lands before counting.
+        stack.procs.wait(lambda: receiver.in_flight == 0, timeout=10, what="no request in flight")
 
         by_event = receiver.ids_by_event()
         expected = {f'{{"n": "{k}", "rule": "fault-test"}}' for k in keys}

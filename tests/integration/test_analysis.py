@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from pipelines.ingest import parse_csv
-from tests.factories import SEED_GAP, ingest_rows, minute_rows, setup_facility
-from worker.storage.db import session_scope
+from tests.factories import SEED_GAP, ingest_rows, minute_rows, setup_facility, wait_for
+from worker.storage.db import get_engine, session_scope
 from worker.storage.jobs import create_job
 from worker.storage.models import Alert, Event, Gap, QualityScore, Tag
 from worker.storage.points import store_parsed
@@ -207,7 +207,6 @@ def test_two_analyses_of_one_tag_at_once_record_each_gap_once(pg_db: str, config
     """Two analysis jobs for the same tag running at the same moment (two ingests in a row):
     the second waits for the first's commit instead of inserting the same gap again."""
     import threading
-    import time
 
     configure(TICKWORK_DATABASE_URL=pg_db)
     tenant, fac = setup_facility(pg_db)
@@ -222,18 +221,34 @@ def test_two_analyses_of_one_tag_at_once_record_each_gap_once(pg_db: str, config
         tag.expected_interval_s = 60.0
         tag_id = tag.id
     start, errors = threading.Barrier(2), []
+    done = [threading.Event(), threading.Event()]
 
-    def one() -> None:
+    def other_blocked_or_done(me: int) -> bool:
+        """The other analysis has finished, or is waiting for a lock this one holds."""
+        if done[1 - me].is_set():
+            return True
+        with get_engine(pg_db).connect() as conn:
+            waiting = conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )).scalar_one()  # fmt: skip
+        return waiting > 0
+
+    def one(me: int) -> None:
         try:
             with session_scope(pg_db) as s:
                 tags = list(s.scalars(select(Tag).where(Tag.id == tag_id)))
                 start.wait()
                 analyse(s, tags=tags, ranges={tag_id: (T0, rows[-1][0])}, now=NOW)
-                time.sleep(0.5)  # hold the transaction open: the other one runs meanwhile
+                # Hold the transaction open until the other one has run into it (or is done).
+                wait_for(lambda: other_blocked_or_done(me), timeout=30,
+                         what="the other analysis to wait for this one", every=0.02)  # fmt: skip
         except Exception as exc:  # reported below
             errors.append(exc)
+        finally:
+            done[me].set()
 
-    threads = [threading.Thread(target=one) for _ in range(2)]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
     for t in threads:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from tests.documents_corpus import ISSUERS, Spec, render_pdf
 from tests.factories import DOCUMENT_DAY as DAY
 from tests.factories import DOCUMENT_FPC as FPC
 from tests.factories import DOCUMENT_METERED as METERED
-from tests.factories import Tenant, invoice
+from tests.factories import Tenant, invoice, wait_for
 from tests.factories import document_facility as setup_facility
 from tests.factories import run_document_job as run
 from tests.factories import submit_document as submit
@@ -320,14 +319,14 @@ def stack(pg_db: str, redis_url: str, configure, tmp_path: Path) -> Iterator[dic
 
 
 def wait_document(client: TestClient, who: Tenant, doc_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def processed() -> dict | None:
         view = client.get(f"/v1/documents/{doc_id}", headers=who.headers).json()
         job = client.get(f"/v1/jobs/{view['job_id']}", headers=who.headers).json()
-        if view["status"] != "queued" and job["status"] in ("succeeded", "failed"):
-            return view
-        time.sleep(0.2)
-    raise AssertionError(f"document {doc_id} still {view['status']} after {timeout} s")
+        done = view["status"] != "queued" and job["status"] in ("succeeded", "failed")
+        return view if done else None
+
+    return wait_for(processed, timeout=timeout, what=f"document {doc_id}", every=0.2)
 
 
 def upload(client: TestClient, who: Tenant, content: bytes, **form) -> str:

@@ -7,7 +7,8 @@ import pytest
 import tickwork_client
 from tickwork_client import webhooks
 
-from tests.fault.harness import gap_csv, wait_for
+from tests.factories import wait_for
+from tests.fault.harness import gap_csv
 from tests.sdk.recording import Delivery, Receiver, receiving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
