@@ -109,11 +109,23 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _alive(url: str) -> bool:
+def _ours(url: str, data_dir: Path) -> bool:
+    """Does this data_dir's embedded Redis answer at ``url``? Not merely some Redis: the one
+    whose pid its pid file holds (a port freed by a stopped Redis may be taken by another)."""
     try:
-        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
-    except redis.RedisError:
+        pid = int((data_dir / "redis.pid").read_text().strip())
+        info = redis.Redis.from_url(url, socket_timeout=1).info("server")
+    except (OSError, ValueError, redis.RedisError):
         return False
+    return int(info.get("process_id", -1)) == pid
+
+
+def _pid_alive(data_dir: Path) -> bool:
+    try:
+        os.kill(int((data_dir / "redis.pid").read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def ensure_embedded_redis(data_dir: Path) -> str:
@@ -123,41 +135,41 @@ def ensure_embedded_redis(data_dir: Path) -> str:
     with _lock(data_dir / "redis.lock"):
         if port_file.exists():
             url = f"redis://127.0.0.1:{port_file.read_text().strip()}/0"
-            if _alive(url):
+            if _ours(url, data_dir):
                 return url
-        port = free_port()
-        cmd = [
-            redis_server_binary(),
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxmemory-policy",
-            "noeviction",
-            "--daemonize",
-            "yes",
-            "--pidfile",
-            str(data_dir / "redis.pid"),
-            "--logfile",
-            str(data_dir / "redis.log"),
-            "--dir",
-            str(data_dir),
-        ]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        url = f"redis://127.0.0.1:{port}/0"
-        deadline = time.monotonic() + 10
-        while not _alive(url):
-            if time.monotonic() > deadline:
-                raise EmbeddedBrokerError(
-                    f"embedded Redis did not answer on port {port}; see {data_dir / 'redis.log'}"
-                )
-            time.sleep(0.05)
-        port_file.write_text(str(port))
-        return url
+        # redis-server cannot be told port 0 (that turns TCP off), so a free port is picked
+        # first; if another process binds it before Redis does, Redis exits and we pick again.
+        for _ in range(5):
+            port = free_port()
+            url = f"redis://127.0.0.1:{port}/0"
+            (data_dir / "redis.pid").unlink(missing_ok=True)
+            subprocess.run(_embedded_command(port, data_dir), check=True, stdout=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if _ours(url, data_dir):
+                    port_file.write_text(str(port))
+                    return url
+                if (data_dir / "redis.pid").exists() and not _pid_alive(data_dir):
+                    break  # exited: most likely the port was taken meanwhile
+                time.sleep(0.05)
+        raise EmbeddedBrokerError(
+            f"embedded Redis did not start (last tried port {port}); see {data_dir / 'redis.log'}"
+        )
+
+
+def _embedded_command(port: int, data_dir: Path) -> list[str]:
+    return [
+        redis_server_binary(),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--save", "",
+        "--appendonly", "no",
+        "--maxmemory-policy", "noeviction",
+        "--daemonize", "yes",
+        "--pidfile", str(data_dir / "redis.pid"),
+        "--logfile", str(data_dir / "redis.log"),
+        "--dir", str(data_dir),
+    ]  # fmt: skip
 
 
 def stop_embedded_redis(data_dir: Path) -> bool:
@@ -167,8 +179,8 @@ def stop_embedded_redis(data_dir: Path) -> bool:
         return False
     url = f"redis://127.0.0.1:{port_file.read_text().strip()}/0"
     port_file.unlink()
-    if not _alive(url):
-        return False
+    if not _ours(url, data_dir.resolve()):
+        return False  # not running, or another process now holds its old port: leave that be
     with suppress(redis.ConnectionError):  # shutdown closes the connection under us
         redis.Redis.from_url(url).shutdown(nosave=True)
     return True

@@ -98,3 +98,31 @@ def test_cli_ingest_with_a_worker(embedded_env: dict[str, str], tmp_path: Path) 
     assert missing.returncode == 2 and "no such file" in missing.stderr
     unknown = tickwork(embedded_env, "keys", "create", "--tenant", "ten_nope")
     assert unknown.returncode == 2 and "no tenant 'ten_nope'" in unknown.stderr
+
+
+def test_embedded_redis_never_adopts_or_stops_another_redis_on_its_old_port(
+    tmp_path: Path,
+) -> None:
+    """The port file names a port another Redis now holds (the embedded one stopped, its port
+    was reused): Tickwork starts its own on a new port and leaves the other one running."""
+    from tests.fault.harness import RedisServer
+    from worker.broker import ensure_embedded_redis, stop_embedded_redis
+
+    other = RedisServer(tmp_path / "other", persistent=False)
+    other.start()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "redis.port").write_text(str(other.port))
+    (data_dir / "redis.pid").write_text("999999")  # the old, stopped embedded Redis
+    try:
+        url = ensure_embedded_redis(data_dir)
+        assert url != other.url
+        assert ensure_embedded_redis(data_dir) == url  # the running one is found again
+        (data_dir / "redis.port").write_text(str(other.port))
+        assert stop_embedded_redis(data_dir) is False  # not ours: left running
+        assert other.alive()
+        (data_dir / "redis.port").write_text(url.rsplit(":", 1)[1].split("/")[0])
+        assert stop_embedded_redis(data_dir) is True
+    finally:
+        other.stop()
+        stop_embedded_redis(data_dir)

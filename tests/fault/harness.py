@@ -78,6 +78,7 @@ class RedisServer:
         self.port = free_port()
         self.persistent = persistent
         self.proc: subprocess.Popen[bytes] | None = None
+        self.started = False
 
     @property
     def url(self) -> str:
@@ -87,7 +88,28 @@ class RedisServer:
         return redis.Redis.from_url(self.url, socket_timeout=5)
 
     def start(self) -> None:
-        cmd = [
+        """Start it, on the same port as before once it has run (a restart keeps its clients'
+        URL). redis-server cannot be given port 0, so the port is picked free beforehand; if
+        something took it meanwhile, the first start picks another."""
+        for _ in range(5):
+            self.proc = subprocess.Popen(
+                self._command(), stdout=subprocess.DEVNULL, start_new_session=True
+            )
+            wait_for(self._settled, timeout=10, what=f"redis-server on port {self.port}")
+            if self.alive():
+                self.started = True
+                return
+            if self.started:
+                break  # a restart must keep its port
+            self.port = free_port()
+        raise AssertionError(f"redis-server did not start on port {self.port}")
+
+    def _settled(self) -> bool:
+        """Answering, or exited (e.g. its port was taken)."""
+        return self.alive() or (self.proc is not None and self.proc.poll() is not None)
+
+    def _command(self) -> list[str]:
+        return [
             redis_server_binary(),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
@@ -98,14 +120,16 @@ class RedisServer:
             "--maxmemory-policy", "noeviction",
             "--logfile", str(self.dir / "redis.log"),
         ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
-        wait_for(self.alive, timeout=10, what=f"redis-server on port {self.port}")
 
     def alive(self) -> bool:
+        """Our redis-server answers on our port (not another process that holds the port)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return False
         try:
-            return bool(redis.Redis.from_url(self.url, socket_timeout=0.5).ping())
+            info = redis.Redis.from_url(self.url, socket_timeout=0.5).info("server")
         except redis.RedisError:
             return False
+        return int(info.get("process_id", -1)) == self.proc.pid
 
     def kill(self) -> None:
         """SIGKILL: no shutdown save, open connections are reset."""
@@ -127,6 +151,7 @@ class PgCluster:
         self.dir = directory
         self.data = directory / "data"
         self.port = free_port()
+        self.started = False
 
     @property
     def url(self) -> str:
@@ -148,14 +173,27 @@ class PgCluster:
         )  # fmt: skip
 
     def start(self) -> None:
-        opts = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off "
-            "-c full_page_writes=off -c synchronous_commit=off -c max_connections=60"
-        )
-        self._as_postgres(
-            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "pg.log"),
-            "-o", opts, "-w", "-t", "30", "start",
-        )  # fmt: skip
+        """Start it; as with Redis, the port is picked free beforehand (PostgreSQL cannot be
+        given port 0), and a first start whose port was taken meanwhile tries another."""
+        for _ in range(5):
+            opts = (
+                f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off "
+                "-c full_page_writes=off -c synchronous_commit=off -c max_connections=60"
+            )
+            try:
+                self._as_postgres(
+                    str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "pg.log"),
+                    "-o", opts, "-w", "-t", "30", "start",
+                )  # fmt: skip
+            except subprocess.CalledProcessError:
+                log = (self.dir / "pg.log").read_text(errors="replace")
+                if self.started or "could not bind" not in log.rsplit("starting PostgreSQL", 1)[-1]:
+                    raise
+                self.port = free_port()
+                continue
+            self.started = True
+            return
+        raise AssertionError(f"PostgreSQL did not start on port {self.port}")
 
     def stop(self, mode: str = "fast") -> None:
         self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
