@@ -33,7 +33,7 @@ from api.deps import WRITE, read_session
 from pipelines.downsample import m4
 from worker.storage import audit, facilities, findings, overview
 from worker.storage.analysis import load_points
-from worker.storage.models import Tag
+from worker.storage.models import Gap, Tag
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
 
@@ -70,6 +70,34 @@ def next_report_due(today: date) -> tuple[str, date] | None:
     return None  # unreachable: 31 December is the last day of the year
 
 
+def _gap_window(
+    now: datetime, tags: list[overview.TagSummary], *, first_day: date, last_day: date, tz: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """The gap timeline's span: from the heatmap's first day up to now while the newest reading
+    is within the window's length of it; else to a day after the newest reading (or the end of
+    the last scored day when later), so old data is not squeezed against a year of open gap."""
+    start = datetime.combine(first_day, datetime.min.time(), tz)
+    newest = max((t.latest for t in tags if t.latest is not None), default=now)
+    recent = now - newest < timedelta(days=(last_day - first_day).days + 1)
+    end = max(now if recent else newest + timedelta(days=1),
+              datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tz))  # fmt: skip
+    return start, end
+
+
+def _gap_timeline(
+    gaps: list[tuple[Gap, str]], *, start: datetime, end: datetime, tz: ZoneInfo
+) -> str:
+    """One lane per tag with a band per gap, as SVG; empty when there is no gap."""
+    lanes: dict[str, list[charts.Band]] = {}
+    label = charts.label_for(tz)
+    for g, name in gaps:
+        lanes.setdefault(name, []).append(_band(g, label))
+    if not lanes:
+        return ""
+    return charts.timeline_svg(rows=sorted(lanes.items()), start_ns=nanoseconds(start),
+                               end_ns=nanoseconds(end), time_label=label)  # fmt: skip
+
+
 @router.get("/facilities/{facility_id}")
 def facility_page(
     request: Request,
@@ -97,30 +125,15 @@ def facility_page(
     day_list = [(first_day + timedelta(days=i)).isoformat() for i in range(days)]
     heat = heatmap([t.name for t in tags], day_list, scores, window=days)
     picked = next((s for s in scores if s.tag == tag and s.day == day), None)
-    window_start = datetime.combine(first_day, datetime.min.time(), ZoneInfo(tz))
-    # Up to now while the newest reading is within the window's length of it; else to a day
-    # after the newest reading (or the end of the last scored day when later), so old data is
-    # not squeezed against a year of open gap.
-    newest = max((t.latest for t in tags if t.latest is not None), default=now)
-    recent = now - newest < timedelta(days=days)
-    window_end = max(now if recent else newest + timedelta(days=1),
-                     datetime.combine(last_day + timedelta(days=1), datetime.min.time(),
-                                      ZoneInfo(tz)))  # fmt: skip
+    start, end = _gap_window(now, tags, first_day=first_day, last_day=last_day, tz=ZoneInfo(tz))
     gap_rows = session.execute(
         findings.gap_listing(tenant_id=who.tenant_id, facility_id=facility.id,
-                             start=window_start - timedelta(days=days), end=window_end).limit(500)
+                             start=start - timedelta(days=days), end=end).limit(500)
     ).all()  # fmt: skip
     # A resolved gap was filled by data that came late: history, not missing data.
     gaps = [(g, name) for g, name in gap_rows
-            if g.status != "resolved" and aware(g.gap_end) > window_start]  # fmt: skip
-    lanes: dict[str, list[charts.Band]] = {}
-    label = charts.label_for(ZoneInfo(tz))
-    for g, name in gaps:
-        lanes.setdefault(name, []).append(_band(g, label))
-    timeline = charts.timeline_svg(
-        rows=sorted(lanes.items()), start_ns=nanoseconds(window_start),
-        end_ns=nanoseconds(window_end), time_label=label,
-    ) if lanes else ""  # fmt: skip
+            if g.status != "resolved" and aware(g.gap_end) > start]  # fmt: skip
+    timeline = _gap_timeline(gaps, start=start, end=end, tz=ZoneInfo(tz))
     alerts = session.execute(
         findings.alert_listing(tenant_id=who.tenant_id, facility_id=facility.id).limit(ALERTS + 1)
     ).all()
