@@ -25,9 +25,9 @@ WORKERS ?= 2
 # test collected", e.g. under a -m that selects none of one pass) is not a failure.
 test: $(STAMP)  ## the whole suite (PostgreSQL/Redis tests skip when absent, unless CI)
 	@status=0; \
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "not serial" $(PYTEST_ARGS) || \
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "not serial" --durations=25 $(PYTEST_ARGS) || \
 	  { rc=$$?; [ $$rc -eq 5 ] || status=$$rc; }; \
-	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || \
+	$(BIN)/python -m pytest -m serial --durations=25 $(PYTEST_ARGS) || \
 	  { rc=$$?; [ $$rc -eq 5 ] || status=$$rc; }; \
 	exit $$status
 
