@@ -61,18 +61,25 @@ class MalformedInputError(PipelineError):
 
 @dataclass
 class ArchivedRangeError(PipelineError):
-    """The work needs points of months that were moved to archive files (retention): computing
-    without them would be computing from missing data."""
+    """Work needs points of months that were moved to archive files (retention): computing
+    without them would be computing from missing data, and writing into them would split a
+    month between the table and its file."""
 
     months: tuple[str, ...]  # "YYYY-MM", each a whole UTC month
     what: str = "this"
+    writing: bool = False
     code = "archived_range"
 
     def __str__(self) -> str:
         spans = ", ".join(_month_span(m) for m in self.months)
         restore = " and ".join(f"`tickwork points restore {m}`" for m in self.months)
+        if self.writing:
+            return (
+                f"{self.what} fall in archived months ({spans}); restore them with {restore} "
+                "before writing into them"
+            )
         return (
-            f"{self.what} needs points that are archived ({spans}); restore them with "
+            f"{self.what} needs points of archived months ({spans}); restore them with "
             f"{restore} and try again"
         )
 

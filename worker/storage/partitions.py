@@ -22,7 +22,7 @@ with ``ArchivedRangeError`` naming the month to restore instead).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -158,7 +158,7 @@ def ensure_months(session: Session, months: Iterable[datetime]) -> list[str]:
         .order_by(PointArchive.range_start)
     ).all()
     if archived:
-        raise ArchivedRangeError(tuple(label(m) for m in archived), what="writing these points")
+        raise ArchivedRangeError(tuple(label(m) for m in archived), what="points", writing=True)
     missing = [m for m in wanted if m not in partitions(session)]
     if not missing:
         return []
@@ -173,20 +173,20 @@ def ensure_months(session: Session, months: Iterable[datetime]) -> list[str]:
     return created
 
 
-def create_partition(session: Session, month: datetime, *, fill_from: str | None = None) -> None:
+def create_partition(
+    session: Session, month: datetime, *, fill: Callable[[str], None] | None = None
+) -> None:
     """Create the partition of ``month`` as a plain table and attach it (the caller holds the
-    creators' lock). ``fill_from``: a query whose rows are copied in before the primary key is
-    built and the table attached (the migration, a restore), with a CHECK constraint that lets
-    the attach skip its scan of the rows."""
+    creators' lock, or the month's exclusive lock). ``fill(table_name)`` loads rows into the
+    table before its primary key is built and it is attached (a restore), with a CHECK
+    constraint that lets the attach skip its scan of the rows."""
     name = partition_name(month)
     lo, hi = bound(month), bound(next_month(month))
-    if fill_from is None:
+    if fill is None:
         session.execute(text(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING ALL)"))
     else:
         session.execute(text(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS)"))
-        session.execute(
-            text(f"INSERT INTO {name} (tag_id, ts, value, quality) {fill_from} ORDER BY 1, 2")
-        )
+        fill(name)
         session.execute(text(f"ALTER TABLE {name} ADD PRIMARY KEY (tag_id, ts)"))
         session.execute(
             text(f"ALTER TABLE {name} ADD CONSTRAINT {name}_range CHECK (ts >= {lo} AND ts < {hi})")
@@ -194,7 +194,7 @@ def create_partition(session: Session, month: datetime, *, fill_from: str | None
     session.execute(
         text(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} FOR VALUES FROM ({lo}) TO ({hi})")
     )
-    if fill_from is not None:
+    if fill is not None:
         session.execute(text(f"ALTER TABLE {name} DROP CONSTRAINT {name}_range"))
 
 
