@@ -119,6 +119,20 @@ def archived_overlapping(
     )
 
 
+def archived_points_of(
+    session: Session, *, archive_ids: list[str], tag_ids: list[int]
+) -> dict[str, int]:
+    """Points of these tags in each of these archives, by archive id."""
+    if not archive_ids or not tag_ids:
+        return {}
+    rows = session.execute(
+        select(PointArchiveTag.archive_id, func.sum(PointArchiveTag.rows))
+        .where(PointArchiveTag.archive_id.in_(archive_ids), PointArchiveTag.tag_id.in_(tag_ids))
+        .group_by(PointArchiveTag.archive_id)
+    )
+    return {archive_id: int(n) for archive_id, n in rows}
+
+
 def require_live(
     session: Session, *, tag_ids: list[int], start: datetime, end: datetime, what: str
 ) -> None:
@@ -444,6 +458,7 @@ __all__ = [
     "archive_month",
     "archived_overlapping",
     "archived_points",
+    "archived_points_of",
     "get_archive",
     "months_to_archive",
     "read_archive",
