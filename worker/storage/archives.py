@@ -171,7 +171,8 @@ def archive_month(
 ) -> PointArchive | None:
     """Move one month of points to a verified Parquet file and drop its partition (see the
     module's docstring for the order); the caller commits. Returns the archive record, the
-    existing one when the month is archived already, or None when the month has no partition."""
+    existing one when the month is archived already, or None when the month has no points (its
+    partition, if any, is dropped: nothing is recorded)."""
     if not is_postgres(session):
         raise ArchiveError("archiving needs PostgreSQL: SQLite keeps every point in one table")
     month = month_start(month)
@@ -183,6 +184,11 @@ def archive_month(
         return None
     table = partition_name(month)
     session.execute(text(f"LOCK TABLE {table} IN SHARE MODE"))  # any other writer waits
+    if session.scalar(text(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")):
+        # Nothing to keep: the partition goes, and comes back if points of the month arrive.
+        session.execute(text(f"ALTER TABLE {PARENT} DETACH PARTITION {table}"))
+        session.execute(text(f"DROP TABLE {table}"))
+        return None
     folder = data_dir / ARCHIVE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = Tally.new()

@@ -43,6 +43,8 @@ from worker.storage.db import session_scope
 from worker.storage.models import Tag
 from worker.tasks.base import RETRY_OPTIONS, JobRun, finish_or_stop, job_attempt
 
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+
 
 def thresholds() -> AlertThresholds:
     s = get_settings()
@@ -126,8 +128,9 @@ def analyse_gaps(
     before, after = usable_neighbours(session, tag=tag, start=start, end=end)
     lo = before or start
     hi = after or end
-    # A month between the neighbours moved to an archive file would look like one long gap.
-    require_live(session, tag_ids=[tag.id], start=lo, end=hi,
+    # A month between the neighbours moved to an archive file would look like one long gap;
+    # with no point before, the last one may be in an archive.
+    require_live(session, tag_ids=[tag.id], start=before or EARLIEST, end=hi,
                  what=f"the gap analysis of tag {tag.name!r}")  # fmt: skip
     points = load_points(session, tag_ids=[tag.id], start=lo, end=hi)
     rules = load_rules(session, tags=[tag])

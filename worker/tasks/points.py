@@ -37,7 +37,8 @@ def create_partitions(now_iso: str | None = None) -> list[str]:
 @app.task(name=kinds.ARCHIVE_POINTS, ignore_result=True)
 def archive_old(now_iso: str | None = None) -> list[str]:
     """Archive every whole month older than ``TICKWORK_POINTS_ARCHIVE_AFTER_MONTHS`` (unset:
-    nothing), one month per transaction, oldest first; returns the months archived."""
+    nothing), one month per transaction, oldest first; returns the months archived (an empty
+    month's partition is dropped and not listed)."""
     settings = get_settings()
     if settings.points_archive_after_months is None:
         return []
