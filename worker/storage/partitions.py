@@ -31,7 +31,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from pipelines.errors import ArchivedRangeError
-from worker.storage.models import PointArchive
+from worker.storage.models import PointArchive, from_epoch_us
 
 PARENT = "data_point"
 _NAME = re.compile(r"data_point_(\d{4})_(\d{2})")
@@ -139,8 +139,11 @@ def ensure_for_points(session: Session, ts: pd.Series) -> list[str]:
     if ts.empty or not is_postgres(session):
         return []
     us = ts.dt.as_unit("us").astype("int64").to_numpy()
-    distinct = np.unique(us.astype("datetime64[us]").astype("datetime64[M]"))
-    months = [datetime(int(str(m)[:4]), int(str(m)[5:7]), 1, tzinfo=UTC) for m in distinct.tolist()]
+    lo, hi = from_epoch_us(int(us.min())), from_epoch_us(int(us.max()))
+    months = months_between(lo, hi)
+    if len(months) > 3:  # a wide span: only the months that hold points (a pass over them all)
+        distinct = np.unique(us.astype("datetime64[us]").astype("datetime64[M]")).astype(str)
+        months = [datetime(int(m[:4]), int(m[5:7]), 1, tzinfo=UTC) for m in distinct.tolist()]
     return ensure_months(session, months)
 
 
