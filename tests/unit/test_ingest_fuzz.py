@@ -311,13 +311,16 @@ def test_deeply_nested_batches(depth: int) -> None:
 # both readers must give the same points, the same rejected rows and the same errors.
 
 # Values both readers must parse alike, written the many ways a plain number can be written.
+# fmt: off
+PLAIN_ODD = [
+    "+1.5", ".5", "5.", "-.5e-3", "1E+05", "1e-400", "0e0", "-0", "00012", " 1.5", "2 ", "\t3",
+    "1.5e0001", "123456789012345678901234567890", "9007199254740993",
+]
+# fmt: on
 PLAIN_VALUES = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
     st.integers(min_value=-(10**25), max_value=10**25).map(str),
-    st.sampled_from(
-        ["+1.5", ".5", "5.", "-.5e-3", "1E+05", "1e-400", "0e0", "-0", "00012", " 1.5", "2 ",
-         "\t3", "1.5e0001", "123456789012345678901234567890", "9007199254740993"]
-    ),  # fmt: skip
+    st.sampled_from(PLAIN_ODD),
     st.integers(0, 20).flatmap(
         lambda p: st.decimals(allow_nan=False, allow_infinity=False, places=p).map(str)
     ),
@@ -380,7 +383,11 @@ def test_plain_files_take_the_fast_reader_and_agree(
 
 
 @FUZZ
-@given(damage=damaged_rows(), facility=st.sampled_from([None, "FX"]), eol=st.sampled_from(["\n", "\r\n"]))
+@given(
+    damage=damaged_rows(),
+    facility=st.sampled_from([None, "FX"]),
+    eol=st.sampled_from(["\n", "\r\n"]),
+)
 @example(damage=(["F1,flow,2025-01-01T00:00:00Z,1e400,,"], {0}), facility=None, eol="\n")
 @example(damage=(["F1,flow,2025-01-01T00:00:00Z,nan,,", "F1,flow,2025-01-01T00:01:00Z,1,,"],
                  {0}), facility=None, eol="\n")  # fmt: skip
