@@ -707,7 +707,11 @@ def _validate(
         value_text = value_col.to_numpy()
     else:
         value_text = value_col.astype(object).fillna("").to_numpy()
-        value = pd.to_numeric(value_col.astype(object).fillna(""), errors="coerce").to_numpy(
+        # Whole numbers beyond 64 bits arrive as Python ints: their text is what was written.
+        value_text = np.asarray(
+            [v if isinstance(v, str) else str(v) for v in value_text], dtype=object
+        )
+        value = pd.to_numeric(pd.Series(value_text, dtype=object), errors="coerce").to_numpy(
             dtype="float64"
         )
         wrong = pd.Series(value_text, dtype=object).str.contains("\x01", regex=False)
