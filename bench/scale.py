@@ -4,7 +4,8 @@ Run from the project root: ``.venv/bin/python bench/scale.py`` (JSON on stdout, 
 table on stderr; see ``bench/RESULTS.md``, section "Growth (10^8 points)"). A quick run:
 ``--points 10000000``. The big database can be kept and reused: ``--keep-db`` on the first run,
 ``--reuse-db --keep-db`` on the next ones (the load is skipped when the kept database was built
-with the same shape), ``--reuse-db`` alone on the last (it is dropped at the end).
+with the same shape at the same migration head; otherwise it is rebuilt, never migrated),
+``--reuse-db`` alone on the last (it is dropped at the end).
 
 **Two databases, one shape.** Each is migrated with ``worker.storage.db.upgrade`` and filled the
 same way; only the number of tags differs. Tenants of ``--facilities-per-tenant`` facilities of
@@ -40,7 +41,9 @@ d. one tag-quarter's gap analysis: ``worker.tasks.analysis.analyse_gaps`` (the a
 e. an LCFS report build for 2025 Q2 of the first facility: ``load_lcfs_inputs``,
    ``lcfs.compute_quarter``, ``render_signed(report, "pdf")``, as ``bench/report.py`` times it;
 f. bytes per stored point: ``pg_total_relation_size`` of ``data_point`` and every partition
-   (heap, indexes, TOAST) / rows, beside the CSV's bytes per row.
+   (heap, indexes, TOAST) / rows, measured right after the load, beside the CSV's bytes per row.
+
+The ingests' deleted rows are vacuumed (untimed) before d and e, as autovacuum would.
 
 Targets (big against small): ingest rate >= 0.8 x; one-day p95 <= 2 x; gap analysis and report
 build (median) <= 1.5 x.
@@ -249,9 +252,19 @@ def storage(db: Db) -> dict[str, Any]:
 # --- building a database --------------------------------------------------------------------
 
 
+def schema_head() -> str:
+    """The migrations' head: a kept database built at another one is rebuilt, not migrated."""
+    from alembic.script import ScriptDirectory
+
+    from worker.storage.db import MIGRATIONS
+
+    return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
+
+
 def shape(args: argparse.Namespace, points: int) -> dict[str, Any]:
     per_tag = minutes_per_tag(args.days)
-    return {"version": META_VERSION, "points_wanted": points, "days": args.days,
+    return {"version": META_VERSION, "schema": schema_head(), "points_wanted": points,
+            "days": args.days,
             "tags": max(2, -(-points // per_tag)), "tags_per_facility": args.tags_per_facility,
             "facilities_per_tenant": args.facilities_per_tenant, "seed": args.seed}  # fmt: skip
 
@@ -361,6 +374,7 @@ def build(db: Db, spec: dict[str, Any], workers: int) -> dict[str, Any]:
     timings["total_s"] = time.perf_counter() - began
     timings = {k: round(v, 1) for k, v in timings.items()}
     meta = {**spec, **world, "rows": rows, "partitioned": is_partitioned, "load": timings,
+            "storage": storage(db),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
     del meta["tag_ids"]
     comment = sql.SQL("COMMENT ON DATABASE {} IS {}").format(name, sql.Literal(json.dumps(meta)))
@@ -374,7 +388,7 @@ def prepare(db: Db, spec: dict[str, Any], *, reuse: bool, workers: int) -> dict[
         from worker.storage.db import upgrade
 
         started = time.perf_counter()
-        with err.status(f"{db.name}: reusing the kept database (migrating it if needed)"):
+        with err.status(f"{db.name}: reusing the kept database"):
             upgrade(db.url)
         meta = {**meta, "reused": True, "upgrade_s": round(time.perf_counter() - started, 1)}
         err.log(f"{db.label}: reused {db.name} ({meta['rows']:,} points, built {meta['built_at']})")
@@ -633,7 +647,8 @@ def measure(args: argparse.Namespace, dbs: dict[str, Db],
             metas: dict[str, dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
     from pipelines import lcfs
 
-    sizes = {label: storage(db) for label, db in dbs.items()}
+    # Sizes as loaded: a kept database also holds the dead rows of earlier runs' ingests.
+    sizes = {label: metas[label].get("storage") or storage(db) for label, db in dbs.items()}
     with err.status(f"writing the {args.ingest_rows:,}-row ingest CSV"):
         end = START + timedelta(days=args.days + 1)
         content, csv_rows = ingest_csv(args.ingest_rows, end)
@@ -648,6 +663,9 @@ def measure(args: argparse.Namespace, dbs: dict[str, Db],
         ingests[label].append(run)
 
     interleaved(args.ingest_repeat, ingest_once)
+    for label, db in dbs.items():  # what autovacuum would do: the ingests' deleted rows go
+        with err.status(f"{label}: VACUUM data_point (untimed)"):
+            db.query("VACUUM data_point")
 
     gap_s: dict[str, list[float]] = {"small": [], "big": []}
     gap_counts: dict[str, dict[str, int]] = {}
