@@ -123,7 +123,8 @@ def run(args: argparse.Namespace, *, url: str, conninfo: str) -> dict[str, Any]:
 
     from api.app import create_app
     from worker.storage.db import session_scope, upgrade
-    from worker.storage.models import Facility, Tag
+    from worker.storage.models import Facility, Tag, from_epoch_us
+    from worker.storage.partitions import ensure_partitions
     from worker.storage.tenants import create_api_key, create_tenant
 
     upgrade(url)
@@ -138,7 +139,10 @@ def run(args: argparse.Namespace, *, url: str, conninfo: str) -> dict[str, Any]:
         s.add_all(tags)
         s.flush()
         tag_ids = [t.id for t in tags]  # in name order, as the listing sorts a timestamp's rows
-    per_tag = args.points // len(TAGS)
+        per_tag = args.points // len(TAGS)
+        # The monthly partitions the COPY below writes into (storage.partitions)
+        ensure_partitions(s, from_epoch_us(START_US),
+                          from_epoch_us(START_US + max(per_tag - 1, 0) * MINUTE_US))  # fmt: skip
     load_s = load(conninfo, tag_ids=tag_ids, per_tag=per_tag)
 
     total = per_tag * len(TAGS)

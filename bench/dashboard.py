@@ -177,6 +177,7 @@ def run(args: argparse.Namespace, *, url: str, conninfo: str) -> dict[str, Any]:
     from worker.storage.analysis import load_points
     from worker.storage.db import session_scope, upgrade
     from worker.storage.models import Facility, Tag, Tenant
+    from worker.storage.partitions import ensure_partitions
     from worker.storage.tenants import create_api_key
 
     upgrade(url)
@@ -193,6 +194,7 @@ def run(args: argparse.Namespace, *, url: str, conninfo: str) -> dict[str, Any]:
         s.add_all(tags)
         s.flush()
         tag_ids = [t.id for t in tags]
+        ensure_partitions(s, start, start + timedelta(days=args.days))  # what load() writes into
     load_s = load(conninfo, tag_ids=tag_ids, start_us=int(start.timestamp() * 1e6),
                   days=args.days)  # fmt: skip
     first_day = start.date().isoformat()

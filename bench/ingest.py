@@ -165,7 +165,7 @@ class StoreTimer:
 
 
 _STATEMENTS = {
-    "WITH WRITTEN AS ( INSERT INTO DATA_POINT": "upsert data_point (ON CONFLICT)",
+    "WITH STORED AS (": "upsert data_point (ON CONFLICT)",
     "INSERT INTO DATA_POINT (TAG_ID, TS, VALUE, QUALITY) SELECT TAG_ID, TS, VALUE, QUALITY FROM "
     "STAGE_POINT WHERE TRUE ON CONFLICT": "upsert data_point (ON CONFLICT)",
     "INSERT INTO DATA_POINT": "insert data_point (new data)",

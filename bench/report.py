@@ -332,7 +332,11 @@ def settle(target: PgTarget) -> dict[str, Any]:
     rows = admin(
         target,
         sql.SQL(
-            "SELECT pg_table_size('data_point'), pg_indexes_size('data_point'),"
+            # data_point is partitioned by month: its size is its partitions' (the parent's is 0)
+            "SELECT (SELECT coalesce(sum(pg_table_size(relid)), 0)::bigint"
+            "        FROM pg_partition_tree('data_point')),"
+            " (SELECT coalesce(sum(pg_indexes_size(relid)), 0)::bigint"
+            "        FROM pg_partition_tree('data_point')),"
             " current_setting('shared_buffers'), current_setting('server_version'),"
             " current_setting('work_mem')"
         ),

@@ -57,3 +57,34 @@ class MalformedInputError(PipelineError):
 
     def __str__(self) -> str:
         return self.detail
+
+
+@dataclass
+class ArchivedRangeError(PipelineError):
+    """Work needs points of months that were moved to archive files (retention): computing
+    without them would be computing from missing data, and writing into them would split a
+    month between the table and its file."""
+
+    months: tuple[str, ...]  # "YYYY-MM", each a whole UTC month
+    what: str = "this"
+    writing: bool = False
+    code = "archived_range"
+
+    def __str__(self) -> str:
+        spans = ", ".join(_month_span(m) for m in self.months)
+        restore = " and ".join(f"`tickwork points restore {m}`" for m in self.months)
+        if self.writing:
+            return (
+                f"{self.what} fall in archived months ({spans}); restore them with {restore} "
+                "before writing into them"
+            )
+        return (
+            f"{self.what} needs points of archived months ({spans}); restore them with "
+            f"{restore} and try again"
+        )
+
+
+def _month_span(month: str) -> str:
+    year, mon = (int(p) for p in month.split("-"))
+    nxt = f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"
+    return f"{month}-01T00:00:00Z to {nxt}-01T00:00:00Z"

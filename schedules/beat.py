@@ -20,6 +20,14 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # LCFS reports: the quarter that just closed (once) and a weekly draft of the current one,
     # by each facility's local calendar; hourly so every time zone is covered.
     "lcfs-reports": {"task": "reports.schedule_quarterly", "schedule": crontab(minute=45)},
+    # PostgreSQL: the monthly partitions of data_point for this month and the next ones, so
+    # ingests never have to create them.
+    "create-partitions": {
+        "task": "points.create_partitions",
+        "schedule": crontab(hour=2, minute=10),
+    },
+    # Retention by archival (TICKWORK_POINTS_ARCHIVE_AFTER_MONTHS): old months to Parquet files.
+    "archive-points": {"task": "points.archive_old", "schedule": crontab(hour=2, minute=40)},
     # Retention: old rejected-row details and events.
     "cleanup": {"task": "jobs.cleanup", "schedule": crontab(hour=3, minute=30)},
 }

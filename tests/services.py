@@ -146,7 +146,17 @@ def copy_sqlite(template: Path, target: Path) -> str:
 
 
 # Every table a test may write, emptied before each PostgreSQL test (CASCADE reaches the rest).
-TABLES = ("rejected_row", "job", "data_point", "tag", "upload", "facility", "api_key", "tenant")
+TABLES = (
+    "rejected_row",
+    "job",
+    "data_point",
+    "point_archive",
+    "tag",
+    "upload",
+    "facility",
+    "api_key",
+    "tenant",
+)
 
 
 # Every engine this process has connected with. Forgetting an engine (a cleared or evicted cache

@@ -95,6 +95,7 @@ def make_app(settings: Settings | None = None) -> Celery:
             "worker.tasks.webhooks",
             "worker.tasks.documents",
             "worker.tasks.reports",
+            "worker.tasks.points",
         ],
     )
 

@@ -23,6 +23,8 @@ SCAN_STALE = "analysis.scan_stale"
 NIGHTLY_QUALITY = "analysis.nightly_quality"
 DELIVER_WEBHOOKS = "webhooks.deliver"
 SCHEDULE_REPORTS = "reports.schedule_quarterly"
+CREATE_PARTITIONS = "points.create_partitions"
+ARCHIVE_POINTS = "points.archive_old"
 
 
 def route_for(task_name: str) -> str:

@@ -91,6 +91,21 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         default=90, description="Rejected-row details and events older than this are deleted."
     )
+    points_archive_after_months: int | None = Field(
+        default=None,
+        ge=1,
+        description="PostgreSQL: move each whole UTC month of data points that ended more than "
+        "this many months before the current month to a Parquet file under data_dir/archive "
+        "(recorded, audit-logged, restorable with `tickwork points restore`). Unset: keep every "
+        "point in the database.",
+    )
+    points_partitions_ahead: int = Field(
+        default=3,
+        ge=0,
+        le=120,
+        description="PostgreSQL: months of data_point partitions created ahead of the current "
+        "one by the daily `points.create_partitions` task.",
+    )
 
     lcfs_tables_dir: str | None = Field(
         default=None,

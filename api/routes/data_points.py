@@ -19,6 +19,7 @@ from api.schemas import (
     MAX_PAGE,
     POINT_BATCH,
     Accepted,
+    ArchivedRangeOut,
     DataPointOut,
     DataPointPage,
     Pagination,
@@ -53,7 +54,8 @@ def list_data_points(
     session: Session = Depends(read_session),
 ) -> DataPointPage:
     """Readings oldest first (then by tag name). Page by ``page`` or, faster deep into a long
-    range, by ``starting_after`` (the ``next`` link)."""
+    range, by ``starting_after`` (the ``next`` link). ``archived`` lists the months of the range
+    whose points were moved to archive files and are not in the answer."""
     if not 1 <= limit <= 1000:
         raise ApiError(400, "invalid_parameter", "limit must be between 1 and 1000", field="limit")
     if not 1 <= page <= MAX_PAGE:
@@ -75,7 +77,8 @@ def list_data_points(
     counted = starting_after is None
     pagination = Pagination(total=found.total, page=page if counted else None, per_page=limit)
     nxt = next_link(request, data[-1].id) if found.has_more and data else None
-    return DataPointPage(data=data, pagination=pagination, has_more=found.has_more, next=nxt)
+    return DataPointPage(data=data, pagination=pagination, has_more=found.has_more, next=nxt,
+                         archived=[ArchivedRangeOut.of(a) for a in found.archived])  # fmt: skip
 
 
 def _too_large(size: int) -> ApiError:

@@ -31,6 +31,7 @@ from api.schemas.points import (
     POINT_BATCH,
     POINT_EXAMPLE,
     Accepted,
+    ArchivedRangeOut,
     DataPointOut,
     DataPointPage,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "POINT_EXAMPLE",
     "PRINTABLE",
     "Accepted",
+    "ArchivedRangeOut",
     "CursorFields",
     "DataPointOut",
     "DataPointPage",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal, cast
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import CursorFields, Pagination, page_example
+from api.schemas.common import CursorFields, Pagination, example_of, page_example
 from pipelines.ingest import QUALITY_NAMES
-from worker.storage.readings import Reading
+from worker.storage.readings import ArchivedRange, Reading
 
 Quality = Literal["good", "uncertain", "bad"]
 
@@ -35,15 +36,45 @@ class DataPointOut(BaseModel):
                    quality=cast(Quality, QUALITY_NAMES.get(r.quality, "bad")))  # fmt: skip
 
 
+class ArchivedRangeOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "start": "2024-09-01T00:00:00Z", "end": "2024-10-01T00:00:00Z", "points": 86400,
+        "restore": "tickwork points restore 2024-09",
+    }]})  # fmt: skip
+
+    start: str = Field(description="First instant of the archived month (UTC)")
+    end: str = Field(description="First instant after it (exclusive)")
+    points: int = Field(description="Points of the requested tags in the archive")
+    restore: str = Field(description="The command an operator runs to bring them back")
+
+    @classmethod
+    def of(cls, a: ArchivedRange) -> ArchivedRangeOut:
+        return cls(start=_utc(a.start), end=_utc(a.end), points=a.points,
+                   restore=f"tickwork points restore {a.start:%Y-%m}")  # fmt: skip
+
+
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class DataPointPage(CursorFields):
     model_config = ConfigDict(json_schema_extra={"examples": [page_example(
         DataPointOut, total=1543, per_page=1, has_more=True,
         next="/v1/data-points?facility_id=fac_3kz9q7m2x8c4v6b1&start_date=2025-10-01"
-        "&end_date=2025-10-31&limit=1&starting_after=dp_17_1759276800000000",
+        "&end_date=2025-10-31&limit=1&starting_after=dp_17_1759276800000000", archived=[],
+    ), page_example(
+        DataPointOut, total=1, per_page=100, has_more=False, next=None,
+        archived=[example_of(ArchivedRangeOut)],
     )]})  # fmt: skip
 
     data: list[DataPointOut]
     pagination: Pagination
+    archived: list[ArchivedRangeOut] = Field(
+        default_factory=list,
+        description="Months in the requested range whose points of these tags were moved to "
+        "archive files (retention) and are therefore not in `data` or `pagination.total`; "
+        "empty when nothing requested is archived",
+    )
 
 
 class Accepted(BaseModel):

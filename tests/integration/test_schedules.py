@@ -28,6 +28,8 @@ def test_every_scheduled_task_is_registered() -> None:
         "jobs.cleanup",
         "webhooks.deliver",
         "reports.schedule_quarterly",
+        "points.create_partitions",
+        "points.archive_old",
     }
     assert names <= set(app.tasks)
 

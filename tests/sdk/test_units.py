@@ -162,6 +162,21 @@ def test_paging_by_cursor_when_the_server_has_it() -> None:
     }  # fmt: skip
 
 
+def test_a_data_point_page_names_the_archived_months() -> None:
+    from tickwork_client._pagination import _page
+
+    body = {"data": _items("dp_1_0"), "has_more": False, "next": None,
+            "pagination": {"total": 1, "page": 1, "per_page": 100},
+            "archived": [{"start": "2024-09-01T00:00:00Z", "end": "2024-10-01T00:00:00Z",
+                          "points": 86400,
+                          "restore": "tickwork points restore 2024-09"}]}  # fmt: skip
+    [archived] = _page(body, dict).archived
+    assert (archived.start, archived.end, archived.points) == (
+        datetime(2024, 9, 1, tzinfo=UTC), datetime(2024, 10, 1, tzinfo=UTC), 86400)
+    assert archived.restore == "tickwork points restore 2024-09"
+    assert _page({"data": []}, dict).archived == []  # other lists, older servers
+
+
 # --- retries and errors ----------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from worker import kinds
 from worker.cli.audit import audit_app
 from worker.cli.documents import documents_app
 from worker.cli.lcfs import lcfs_app
+from worker.cli.points import points_app
 from worker.settings import get_settings
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(lcfs_app, name="lcfs")
 app.add_typer(documents_app, name="documents")
 app.add_typer(audit_app, name="audit")
+app.add_typer(points_app, name="points")
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)

@@ -5,6 +5,7 @@ from alembic import context
 from worker.settings import get_settings
 from worker.storage.db import make_engine
 from worker.storage.models import Base
+from worker.storage.partitions import is_partition
 
 config = context.config
 url = config.attributes.get("url") or get_settings().resolved_database_url
@@ -18,6 +19,8 @@ def run_migrations_online() -> None:
             target_metadata=Base.metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            # data_point's monthly partitions come and go with the data: not part of the model
+            include_name=lambda name, kind, _parent: kind != "table" or not is_partition(name),
         )
         with context.begin_transaction():
             context.run_migrations()

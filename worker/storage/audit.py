@@ -44,6 +44,8 @@ ACTIONS = (
     "api_key.created",
     "api_key.revoked",
     "alert.acknowledged",
+    "points.archived",
+    "points.restored",
 )
 SYSTEM = "system"  # actor of work done by workers and beat
 OPERATOR = "operator"  # actor of changes made with the CLI on the server

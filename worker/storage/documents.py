@@ -23,6 +23,7 @@ from pipelines.errors import PipelineError
 from worker import kinds
 from worker.storage import audit
 from worker.storage.analysis import load_points
+from worker.storage.archives import require_live
 from worker.storage.db import new_id
 from worker.storage.events import iso, publish
 from worker.storage.jobs import create_job
@@ -355,6 +356,8 @@ def reconcile_with_meters(
     tag_rows = list(
         session.scalars(select(Tag).where(Tag.facility_id == facility.id, Tag.name.in_(tags)))
     )
+    require_live(session, tag_ids=[t.id for t in tag_rows], start=start, end=end,
+                 what="the reconciliation with the meters")  # fmt: skip
     raw = load_points(
         session,
         tag_ids=[t.id for t in tag_rows],

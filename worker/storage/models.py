@@ -173,6 +173,41 @@ class DataPoint(Base):
     quality: Mapped[int] = mapped_column(SmallInteger, default=0)
 
 
+class PointArchive(Base):
+    """One whole UTC month of ``data_point`` moved to a Parquet file (retention by archival, on
+    PostgreSQL; ``storage.archives``). ``[range_start, range_end)`` is the month; the file is
+    ``path`` under the data directory, named by its ``sha256``. ``points_checksum`` is
+    ``pipelines.archive.PointsChecksum`` of its points, independent of the file's layout.
+    ``status`` is ``archived`` (the month's points are only in the file) or ``restored`` (copied
+    back into the table; the automatic archival leaves the month alone from then on).
+    """
+
+    __tablename__ = "point_archive"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    range_start: Mapped[datetime] = mapped_column(UtcTimestamp(), unique=True)
+    range_end: Mapped[datetime] = mapped_column(UtcTimestamp())
+    status: Mapped[str] = mapped_column(String(10), default="archived")
+    path: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    points_checksum: Mapped[str] = mapped_column(String(64))
+    archived_at: Mapped[datetime] = mapped_column(UtcTimestamp(), default=utcnow)
+    restored_at: Mapped[datetime | None] = mapped_column(UtcTimestamp(), nullable=True)
+
+
+class PointArchiveTag(Base):
+    """How many points of one tag an archived month holds: what lets a read or a report tell
+    whether the archive concerns its tags."""
+
+    __tablename__ = "point_archive_tag"
+    archive_id: Mapped[str] = mapped_column(
+        ForeignKey("point_archive.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(BigId, primary_key=True, index=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+
+
 class Upload(Base):
     """Raw bytes as received, content-addressed: the same bytes from one tenant are one row."""
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipelines import ingest
+from worker.storage import partitions
 from worker.storage.events import iso
 from worker.storage.models import DataPoint, Facility, Job, RejectedRow, Tag, from_epoch_us
 
@@ -205,6 +206,7 @@ def upsert_points(
     identical to stored ones are dropped from the stage first, so a re-ingest writes nothing,
     and the rest is upserted.
     """
+    partitions.ensure_for_points(session, ts)  # PostgreSQL: each month's partition exists
     n = len(tag_id)
     if n == 0:
         return UpsertCounts(0, 0, 0)
@@ -331,18 +333,22 @@ _CHANGED = (
 
 
 def _upsert_postgres(session: Session) -> tuple[int, int]:
-    inserted, updated = session.execute(
+    # The stage holds only new or changed points now (_drop_unchanged): those already stored
+    # are the updates. (A partitioned table cannot return ``xmax`` to tell them apart.)
+    written, updated = session.execute(
         text(
-            "WITH written AS ("
+            "WITH stored AS (SELECT count(*) AS n FROM stage_point s JOIN data_point d"
+            " ON d.tag_id = s.tag_id AND d.ts = s.ts),"
+            " written AS ("
             " INSERT INTO data_point (tag_id, ts, value, quality)"
             " SELECT tag_id, ts, value, quality FROM stage_point"
             " ON CONFLICT (tag_id, ts) DO UPDATE SET value = excluded.value,"
             f" quality = excluded.quality WHERE {_CHANGED}"
-            " RETURNING (xmax = 0) AS fresh)"
-            " SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) FROM written"
+            " RETURNING 1)"
+            " SELECT (SELECT count(*) FROM written), (SELECT n FROM stored)"
         )
     ).one()
-    return int(inserted), int(updated)
+    return int(written) - int(updated), int(updated)
 
 
 def _upsert_sqlite(session: Session, staged: int) -> tuple[int, int]:

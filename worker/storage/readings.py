@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from worker.storage.archives import archived_overlapping, archived_points_of
 from worker.storage.models import DataPoint, Tag, from_epoch_us, to_epoch_us
 
 _POINT_ID = re.compile(r"dp_(\d{1,18})_(-?\d{1,19})")
@@ -44,10 +45,20 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class ArchivedRange:
+    """A month whose points were moved to an archive file: not in ``readings``."""
+
+    start: datetime
+    end: datetime  # exclusive
+    points: int  # of the requested tags
+
+
+@dataclass(frozen=True)
 class ReadingPage:
     readings: list[Reading]
     has_more: bool
     total: int | None  # None on a cursor page: it is not counted
+    archived: list[ArchivedRange] = field(default_factory=list)  # overlapping the request
 
 
 def read_points(
@@ -77,7 +88,20 @@ def read_points(
         rows = list_readings(session, tags=tags, start=start, end=end, limit=limit + 1,
                              after=cursor)  # fmt: skip
         total = None
-    return ReadingPage(readings=rows[:limit], has_more=len(rows) > limit, total=total)
+    archived = archived_ranges(session, tags=tags, start=start, end=end)
+    return ReadingPage(readings=rows[:limit], has_more=len(rows) > limit, total=total,
+                       archived=archived)  # fmt: skip
+
+
+def archived_ranges(
+    session: Session, *, tags: Sequence[TagRef], start: datetime, end: datetime
+) -> list[ArchivedRange]:
+    """The archived months holding points of ``tags`` that overlap ``[start, end]``."""
+    ids = sorted({t.id for t in tags})
+    found = archived_overlapping(session, tag_ids=ids, start=start, end=end)
+    points = archived_points_of(session, archive_ids=[a.id for a in found], tag_ids=ids)
+    return [ArchivedRange(start=a.range_start, end=a.range_end, points=points.get(a.id, 0))
+            for a in found]  # fmt: skip
 
 
 def _point_cursor(cursor: str, tags: Sequence[TagRef]) -> tuple[datetime, str] | None:

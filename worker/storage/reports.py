@@ -24,6 +24,7 @@ from worker import kinds
 from worker.settings import get_settings
 from worker.storage import audit
 from worker.storage.analysis import load_points
+from worker.storage.archives import require_live
 from worker.storage.db import new_id
 from worker.storage.events import publish
 from worker.storage.jobs import create_job
@@ -48,6 +49,9 @@ FORMATS = {
 MAPPING_FIELDS = tuple(f.name for f in dc_fields(lcfs.TagMapping))
 # Readings this far either side of the quarter let the integration bridge its edges.
 EDGE_MARGIN = timedelta(days=1)
+
+
+_INSTANT = timedelta(microseconds=1)  # [start, end) as an inclusive range
 
 
 def quarter_bounds(year: int, quarter: int, tz: str) -> tuple[datetime, datetime]:
@@ -148,6 +152,9 @@ def load_lcfs_inputs(
     tags = list(
         session.scalars(select(Tag).where(Tag.facility_id == facility.id, Tag.name.in_(names)))
     )
+    # Points of the quarter moved to archive files: refuse rather than report missing data.
+    require_live(session, tag_ids=[t.id for t in tags], start=start, end=end - _INSTANT,
+                 what=f"the {year} Q{quarter} report of {facility.id}")  # fmt: skip
     raw = load_points(session, tag_ids=[t.id for t in tags], start=start - EDGE_MARGIN,
                       end=end + EDGE_MARGIN)  # fmt: skip
     points = pd.DataFrame({

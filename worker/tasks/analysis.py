@@ -38,9 +38,12 @@ from worker.storage.analysis import (
     tags_with_points,
     usable_neighbours,
 )
+from worker.storage.archives import require_live
 from worker.storage.db import session_scope
 from worker.storage.models import Tag
 from worker.tasks.base import RETRY_OPTIONS, JobRun, finish_or_stop, job_attempt
+
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 
 
 def thresholds() -> AlertThresholds:
@@ -125,6 +128,10 @@ def analyse_gaps(
     before, after = usable_neighbours(session, tag=tag, start=start, end=end)
     lo = before or start
     hi = after or end
+    # A month between the neighbours moved to an archive file would look like one long gap;
+    # with no point before, the last one may be in an archive.
+    require_live(session, tag_ids=[tag.id], start=before or EARLIEST, end=hi,
+                 what=f"the gap analysis of tag {tag.name!r}")  # fmt: skip
     points = load_points(session, tag_ids=[tag.id], start=lo, end=hi)
     rules = load_rules(session, tags=[tag])
     if after is None:
@@ -164,6 +171,9 @@ def score_days(
     # Neighbouring points give runs and spikes at a day's edge their real context (a flat run
     # from 22:00 to 01:00 is one run); only the days themselves are counted.
     context = timedelta(days=1, seconds=float(rules["flatline_min_s"].fillna(0).iloc[0]))
+    require_live(session, tag_ids=[tag.id], start=day_start.to_pydatetime(),
+                 end=day_end.to_pydatetime(),
+                 what=f"the daily quality of tag {tag.name!r}")  # fmt: skip
     points = load_points(
         session,
         tag_ids=[tag.id],

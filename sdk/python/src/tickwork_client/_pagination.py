@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from tickwork_client._base import Call, Params, json_of, next_params, page_items
+from tickwork_client.models import ArchivedRange
 
 if TYPE_CHECKING:
     from tickwork_client._client import AsyncClient, Client
@@ -17,17 +18,25 @@ T = TypeVar("T")
 @dataclass
 class Page(Generic[T]):
     """One answer of a list route: its items, the server's ``total`` when it gives one, and the
-    raw body (``pagination``, ``has_more``, ...)."""
+    raw body (``pagination``, ``has_more``, ...). ``archived``: on a data-point listing, the
+    months of the range whose points the server moved to archive files (not in ``items``)."""
 
     items: list[T]
     total: int | None
     raw: Mapping[str, Any]
+    archived: list[ArchivedRange] = field(default_factory=list)
 
 
 def _page(body: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], T]) -> Page[T]:
     pagination = body.get("pagination")
     total = pagination.get("total") if isinstance(pagination, Mapping) else None
-    return Page(page_items(body, parse), None if total is None else int(total), body)
+    archived = body.get("archived")
+    return Page(
+        page_items(body, parse),
+        None if total is None else int(total),
+        body,
+        [ArchivedRange.from_dict(a) for a in archived] if isinstance(archived, list) else [],
+    )
 
 
 class Pager(Generic[T]):
@@ -45,6 +54,7 @@ class Pager(Generic[T]):
     ) -> None:
         self._client, self._path, self._params, self._parse = client, path, params, parse
         self.total: int | None = None
+        self.archived: list[ArchivedRange] = []  # of the first page, once it is in
 
     def pages(self) -> Iterator[Page[T]]:
         params: Params | None = dict(self._params)
@@ -53,6 +63,8 @@ class Pager(Generic[T]):
             page = _page(body, self._parse)
             if page.total is not None:
                 self.total = page.total
+            if params == self._params:
+                self.archived = page.archived
             yield page
             params = next_params(params, body)
 
@@ -80,6 +92,7 @@ class AsyncPager(Generic[T]):
     ) -> None:
         self._client, self._path, self._params, self._parse = client, path, params, parse
         self.total: int | None = None
+        self.archived: list[ArchivedRange] = []  # of the first page, once it is in
 
     async def pages(self) -> AsyncIterator[Page[T]]:
         params: Params | None = dict(self._params)
@@ -88,6 +101,8 @@ class AsyncPager(Generic[T]):
             page = _page(body, self._parse)
             if page.total is not None:
                 self.total = page.total
+            if params == self._params:
+                self.archived = page.archived
             yield page
             params = next_params(params, body)
 

@@ -141,6 +141,17 @@ class DataPoint(Model):
 
 
 @dataclasses.dataclass(kw_only=True)
+class ArchivedRange(Model):
+    """A month of a data-point listing whose points were moved to an archive file on the server
+    (retention): they are not in the listing. An operator brings them back with ``restore``."""
+
+    start: datetime
+    end: datetime  # exclusive
+    points: int = 0
+    restore: str = ""
+
+
+@dataclasses.dataclass(kw_only=True)
 class Accepted(Model):
     """The answer to an ingest: the job to wait for."""
 
@@ -474,6 +485,7 @@ class AuditVerification(Model):
 __all__ = [
     "Accepted",
     "Alert",
+    "ArchivedRange",
     "AuditEntry",
     "AuditVerification",
     "DataPoint",

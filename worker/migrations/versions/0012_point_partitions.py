@@ -1,0 +1,144 @@
+"""data_point partitioned by month on PostgreSQL; archived months recorded in point_archive
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-03 09:30:00
+
+On PostgreSQL the existing table is renamed, a parent partitioned by range of ``ts`` is created
+with the same columns, one partition per UTC month from the first stored point to the last, the
+rows are copied across in one pass (each lands in its month), the primary key is built on every
+partition, the counts are compared, and only then is the old table dropped. SQLite keeps one
+table; both get the archive tables. The downgrade puts every point back into one plain table; it
+refuses while a month is archived (its points are only in the archive file: restore it first).
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import op
+
+from worker.storage.models import BigId, UtcTimestamp
+
+revision: str = "0012"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+COLUMNS = "tag_id bigint NOT NULL, ts timestamptz NOT NULL, value double precision NOT NULL, " \
+    "quality smallint NOT NULL"  # fmt: skip
+
+
+def _month(year: int, month: int) -> datetime:
+    return datetime(year + (month - 1) // 12, (month - 1) % 12 + 1, 1, tzinfo=UTC)
+
+
+def _literal(month: datetime) -> str:
+    return f"'{month:%Y-%m-%d} 00:00:00+00'"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "point_archive",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("range_start", UtcTimestamp(), nullable=False),
+        sa.Column("range_end", UtcTimestamp(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("path", sa.String(length=300), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.Column("points_checksum", sa.String(length=64), nullable=False),
+        sa.Column("archived_at", UtcTimestamp(), nullable=False),
+        sa.Column("restored_at", UtcTimestamp(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_point_archive")),
+        sa.UniqueConstraint("range_start", name=op.f("uq_point_archive_range_start")),
+    )
+    op.create_table(
+        "point_archive_tag",
+        sa.Column("archive_id", sa.String(length=40), nullable=False),
+        sa.Column("tag_id", BigId, nullable=False),
+        sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["archive_id"],
+            ["point_archive.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_point_archive_tag_archive_id_point_archive"),
+        ),
+        sa.PrimaryKeyConstraint("archive_id", "tag_id", name=op.f("pk_point_archive_tag")),
+    )
+    op.create_index(op.f("ix_point_archive_tag_tag_id"), "point_archive_tag", ["tag_id"])
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    bind = op.get_bind()
+    op.execute("ALTER TABLE data_point RENAME TO data_point_flat")
+    op.execute("ALTER TABLE data_point_flat RENAME CONSTRAINT pk_data_point TO pk_data_point_flat")
+    op.execute(f"CREATE TABLE data_point ({COLUMNS}) PARTITION BY RANGE (ts)")
+    bounds = bind.execute(
+        sa.text(
+            "SELECT extract(year FROM min(ts) AT TIME ZONE 'UTC')::int,"
+            " extract(month FROM min(ts) AT TIME ZONE 'UTC')::int,"
+            " extract(year FROM max(ts) AT TIME ZONE 'UTC')::int,"
+            " extract(month FROM max(ts) AT TIME ZONE 'UTC')::int FROM data_point_flat"
+        )
+    ).one()
+    if bounds[0] is not None:
+        month, end = _month(bounds[0], bounds[1]), _month(bounds[2], bounds[3])
+        while month <= end:
+            after = _month(month.year, month.month + 1)
+            op.execute(
+                f"CREATE TABLE data_point_{month:%Y_%m} PARTITION OF data_point"
+                f" FOR VALUES FROM ({_literal(month)}) TO ({_literal(after)})"
+            )
+            month = after
+    # One pass over the old table; the primary key is built afterwards, per partition, from
+    # sorted rows instead of row by row.
+    op.execute(
+        "INSERT INTO data_point (tag_id, ts, value, quality)"
+        " SELECT tag_id, ts, value, quality FROM data_point_flat"
+    )
+    op.execute("ALTER TABLE data_point ADD CONSTRAINT pk_data_point PRIMARY KEY (tag_id, ts)")
+    moved, kept = bind.execute(
+        sa.text("SELECT (SELECT count(*) FROM data_point), (SELECT count(*) FROM data_point_flat)")
+    ).one()
+    if moved != kept:
+        raise RuntimeError(f"data_point: {moved} points moved of {kept}; nothing was changed")
+    op.execute("DROP TABLE data_point_flat")
+    op.execute("ANALYZE data_point")
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    archived = bind.execute(
+        sa.text("SELECT to_char(range_start AT TIME ZONE 'UTC', 'YYYY-MM') FROM point_archive"
+                " WHERE status = 'archived' ORDER BY range_start")
+        if bind.dialect.name == "postgresql"
+        else sa.text("SELECT range_start FROM point_archive WHERE status = 'archived'")
+    ).scalars().all()  # fmt: skip
+    if archived:
+        raise RuntimeError(
+            f"{len(archived)} month(s) of data points are archived"
+            f" ({', '.join(map(str, archived))})"
+            "; restore them (`tickwork points restore YYYY-MM`) before downgrading"
+        )
+    if bind.dialect.name == "postgresql":
+        op.execute(f"CREATE TABLE data_point_flat ({COLUMNS})")
+        op.execute(
+            "INSERT INTO data_point_flat (tag_id, ts, value, quality)"
+            " SELECT tag_id, ts, value, quality FROM data_point ORDER BY tag_id, ts"
+        )
+        op.execute("ALTER TABLE data_point_flat ADD CONSTRAINT pk_data_point_flat"
+                   " PRIMARY KEY (tag_id, ts)")  # fmt: skip
+        moved, kept = bind.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM data_point_flat), (SELECT count(*) FROM data_point)"
+            )
+        ).one()
+        if moved != kept:
+            raise RuntimeError(f"data_point: {moved} points moved of {kept}; nothing was changed")
+        op.execute("DROP TABLE data_point")  # and its partitions
+        op.execute("ALTER TABLE data_point_flat RENAME TO data_point")
+        op.execute("ALTER TABLE data_point RENAME CONSTRAINT pk_data_point_flat TO pk_data_point")
+    op.drop_index(op.f("ix_point_archive_tag_tag_id"), table_name="point_archive_tag")
+    op.drop_table("point_archive_tag")
+    op.drop_table("point_archive")
