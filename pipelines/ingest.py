@@ -34,6 +34,8 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from pipelines.errors import (
     EmptyInputError,
@@ -69,6 +71,7 @@ LATEST = pd.Timestamp("2200-01-01T00:00:00Z")  # excluded
 # C0 and C1 control characters (NUL, CR, LF, ...): never part of a name, a unit or a quality.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # An offset after a time of day: a date alone ("2025-01-01") has none, whatever its dashes say.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)?")
 _OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
 
@@ -101,8 +104,16 @@ def parse_csv(
     not a number or not finite is kept as NaN (an unusable reading, not a missing one), and
     repeated timestamps are all kept, in file order, so they can be counted as duplicates.
     """
+    return _parse_csv(data, facility_id=facility_id, for_analysis=for_analysis, fast=True)
+
+
+def _parse_csv(
+    data: bytes, *, facility_id: str | None, for_analysis: bool, fast: bool
+) -> ParsedPoints:
+    """``parse_csv``; ``fast`` lets a plain file go through pyarrow's reader (``_read_plain``),
+    which gives the same frame as pandas' reader for every file it accepts."""
     text = _decode(data)
-    if not text.strip():
+    if re.search(r"\S", text) is None:  # not text.strip(): that copies the whole file
         raise EmptyInputError()
     lead = re.match(r"(?:[ \t]*(?:\r\n|\n|\r))*", text)
     skipped = len(re.findall(r"\r\n|\n|\r", lead.group(0))) if lead else 0
@@ -115,7 +126,11 @@ def parse_csv(
     width = len(names)
     first_ragged = len(head) > 1 and any(f.strip() for f in head[1][width:])
     frame: pd.DataFrame | None = None
-    if not first_ragged:
+    if fast and not first_ragged:
+        # The lead is ASCII (blanks and line breaks), so its length in bytes is its length.
+        start = (3 if data.startswith(b"\xef\xbb\xbf") else 0) + (lead.end() if lead else 0)
+        frame = _read_plain(data, start, names)
+    if frame is None and not first_ragged:
         try:
             with warnings.catch_warnings():  # a trailing empty field on the first row
                 warnings.simplefilter("ignore", pd.errors.ParserWarning)
@@ -148,6 +163,60 @@ def parse_csv(
     if not parsed.rejected.empty:  # show rejected rows exactly as they were received
         parsed.rejected["raw"] = _source_rows(text, parsed.rejected["row"].to_numpy() - skipped)
     return parsed
+
+
+def _read_plain(data: bytes, start: int, names: list[str]) -> pd.DataFrame | None:
+    """A plain file read by pyarrow's multi-threaded reader, or None when it is not plain.
+
+    Plain: no quote and no NUL anywhere, every row exactly as wide as the header (no blank
+    line), and every value a finite number. Such a file has one reading: split at commas and
+    line breaks. The frame is the one pandas' reader gives (value float64, the text columns as
+    categoricals, which ``_validate`` takes as they are, without a Python string per field).
+    Anything else is left to pandas' reader and the ragged reader, which give exact reasons.
+    """
+    if b'"' in data or b"\x00" in data:
+        return None
+    text_type = pa.dictionary(pa.int32(), pa.string())
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(data)[start:],
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 22),
+            parse_options=pa_csv.ParseOptions(
+                quote_char=False, newlines_in_values=False, ignore_empty_lines=False
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={n: pa.float64() if n == "value" else text_type for n in names},
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:  # a row of another width, or a value that is not a plain number
+        return None
+    table = table.unify_dictionaries()
+    columns: dict[str, Any] = {}
+    for name in names:
+        column = table.column(name)
+        if name == "value":
+            value = column.to_numpy()
+            if not np.isfinite(value).all():  # NaN/inf: quoted as written, by the text path
+                return None
+            columns[name] = value
+            continue
+        categories = (
+            column.chunk(0).dictionary.to_numpy(zero_copy_only=False)
+            if column.num_chunks
+            else np.empty(0, dtype=object)
+        )
+        codes = (
+            np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in column.chunks])
+            if column.num_chunks
+            else np.empty(0, dtype=np.int32)
+        )
+        columns[name] = pd.Categorical.from_codes(
+            codes, categories=pd.Index(np.asarray(categories, dtype=object), dtype=object)
+        )
+    return pd.DataFrame(columns, columns=names)
 
 
 def parse_batch(data: bytes, *, facility_id: str | None = None) -> ParsedPoints:
@@ -201,18 +270,31 @@ def infer_intervals(points: pd.DataFrame) -> pd.Series:
     """Median spacing in seconds per (facility_id, tag); NaN for a tag with a single point."""
     if points.empty:
         return pd.Series(dtype="float64")
-    ordered = points.sort_values(["facility_id", "tag", "ts"], kind="stable")
-    ts = ordered["ts"].dt.as_unit("us").astype("int64").to_numpy()
-    same = (ordered["facility_id"].to_numpy()[1:] == ordered["facility_id"].to_numpy()[:-1]) & (
-        ordered["tag"].to_numpy()[1:] == ordered["tag"].to_numpy()[:-1]
+    fac = pd.Categorical(points["facility_id"])
+    tag = pd.Categorical(points["tag"])
+    width = len(tag.categories)
+    key = fac.codes.astype(np.int64) * width + tag.codes
+    ts = points["ts"].dt.as_unit("us").astype("int64").to_numpy()
+    same = key[1:] == key[:-1]
+    # Files usually list each tag's readings in time order, one tag after another: then the
+    # order is already the sorted one.
+    if not ((key[1:] >= key[:-1]).all() and (ts[1:] >= ts[:-1])[same].all()):
+        order = np.lexsort((ts, key))
+        key, ts = key[order], ts[order]
+        same = key[1:] == key[:-1]
+    step = np.diff(ts)[same].astype("float64") / 1e6
+    group = key[1:][same]
+    spaced = step > 0
+    medians = pd.Series(step[spaced]).groupby(group[spaced]).median()
+    every = np.unique(key)
+    index = pd.MultiIndex.from_arrays(
+        [
+            np.asarray(fac.categories, dtype=object)[every // width],
+            np.asarray(tag.categories, dtype=object)[every % width],
+        ],
+        names=["facility_id", "tag"],
     )
-    step = np.diff(ts).astype("float64") / 1e6
-    keys = ordered[["facility_id", "tag"]].iloc[1:][same]
-    spacing = pd.Series(step[same], index=pd.MultiIndex.from_frame(keys))
-    spacing = spacing[spacing > 0]
-    medians = spacing.groupby(level=[0, 1]).median()
-    every = pd.MultiIndex.from_frame(ordered[["facility_id", "tag"]].drop_duplicates())
-    return medians.reindex(every)
+    return pd.Series(medians.reindex(every).to_numpy(dtype="float64"), index=index)
 
 
 # --- points meet the stored tags ---------------------------------------------------------------
@@ -240,10 +322,10 @@ def tag_pairs(points: pd.DataFrame) -> TagPairs:
     """The (facility_id, tag) pair of each point of ``ParsedPoints.points``."""
     fac = pd.Categorical(points["facility_id"])
     tag = pd.Categorical(points["tag"])
-    code, _ = pd.factorize(fac.codes.astype(np.int64) * len(tag.categories) + tag.codes)
-    first_row = np.unique(code, return_index=True)[1]
+    width = len(tag.categories)
+    code, uniques = pd.factorize(fac.codes.astype(np.int64) * width + tag.codes)
     pairs = [
-        (str(fac.categories[fac.codes[i]]), str(tag.categories[tag.codes[i]])) for i in first_row
+        (str(fac.categories[u // width]), str(tag.categories[u % width])) for u in uniques.tolist()
     ]
     return TagPairs(pairs=pairs, code=code)
 
@@ -267,16 +349,30 @@ def check_tags(
     unit = pd.Categorical(points["unit"])
     pair = pairs.code
     # Units: compare each distinct (pair, unit) once.
-    combo, _ = pd.factorize(pair.astype(np.int64) * (len(unit.categories) + 1) + unit.codes)
-    combo_first = np.unique(combo, return_index=True)[1]
-    combo_reason = np.full(len(combo_first), None, dtype=object)
-    for k, i in enumerate(combo_first):
-        given = str(unit.categories[unit.codes[i]]) if unit.codes[i] >= 0 else ""
-        expected = tag_unit[pair[i]]
+    width = len(unit.categories) + 1  # unit code + 1: a missing unit (-1) is 0
+    combo, uniques = pd.factorize(pair.astype(np.int64) * width + (unit.codes.astype(np.int64) + 1))
+    combo_reason = np.full(len(uniques), None, dtype=object)
+    for k, u in enumerate(uniques.tolist()):
+        p, c = divmod(u, width)
+        given = str(unit.categories[c - 1]) if c > 0 else ""
+        expected = tag_unit[p]
         if given and expected and normalise_unit(given) != normalise_unit(expected):
             combo_reason[k] = f"unit '{given}' does not match the tag's unit '{expected}'"
-    reason = combo_reason[combo]
     point_tag = tag_id[pair]
+    # Every pair of ``pairs`` has points, so the per-pair arrays say whether any point is refused.
+    if (
+        not pd.notna(combo_reason).any()
+        and (np.asarray(tag_id) >= 0).all()
+        and np.asarray(facility_known).all()
+    ):  # the usual case: every point may be stored
+        return TagCheck(
+            keep=np.ones(len(pair), dtype=bool),
+            tag_id=point_tag,
+            rejected=pd.DataFrame(
+                {"row": np.empty(0, dtype=np.int64), "reason": np.empty(0, dtype=object)}
+            ),
+        )
+    reason = combo_reason[combo]
     unknown_tag = point_tag < 0
     if unknown_tag.any():
         names = np.array([t for _, t in pairs.pairs], dtype=object)
@@ -352,7 +448,7 @@ def _require_columns(columns: tuple[str, ...], *, facility_given: bool) -> None:
 
 def _records(text: str, count: int) -> list[list[str]]:
     """The first ``count`` CSV records (blank lines skipped); the header must be there."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(_lines(text))
     out: list[list[str]] = []
     try:
         for fields in reader:
@@ -367,8 +463,16 @@ def _records(text: str, count: int) -> list[list[str]]:
     return out
 
 
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` with their line breaks, one at a time, as ``io.StringIO(text,
+    newline="")`` gives them, without first copying the whole text."""
+    for match in _LINE.finditer(text):
+        if match.group():
+            yield match.group()
+
+
 def _iter_records(text: str) -> Iterator[list[str]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(_lines(text))
     try:
         yield from reader
     except csv.Error as exc:
@@ -466,12 +570,29 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return column.astype(object).fillna("")
 
 
-def _factor(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Stripped unique values of a column and, per row, the index of its value among them."""
+def _codes(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Unique values of a column as received and, per row, the index of its value among them
+    (a categorical column, from ``_read_plain``, is already in that form)."""
     if name not in frame:
         return np.zeros(len(frame), dtype=np.intp), np.asarray([""], dtype=object)
-    column = _column(frame, name)
-    codes, uniques = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
+    column = frame[name]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return (
+            column.cat.codes.to_numpy(dtype=np.intp),
+            np.asarray(column.cat.categories, dtype=object),
+        )
+    codes, uniques = pd.factorize(
+        _column(frame, name).to_numpy(dtype=object), use_na_sentinel=False
+    )
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _factor(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stripped unique values of a column and, per row, the index of its value among them."""
+    return _stripped(*_codes(frame, name))
+
+
+def _stripped(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _merge(codes, np.asarray([str(u).strip() for u in uniques], dtype=object))
 
 
@@ -501,13 +622,15 @@ def _validate(
     tag_codes, tags = _factor(frame, "tag")
     unit_codes, units = _factor(frame, "unit")
     q_codes, q_values = _factor(frame, "quality")
-    stamp = _column(frame, "timestamp")
-    stamp_empty = (stamp == "").to_numpy(dtype=bool)
+    raw_ts_codes, raw_stamps = _codes(frame, "timestamp")
+    stamp_empty = (raw_stamps == "")[raw_ts_codes]
     value_col = frame["value"].reset_index(drop=True) if "value" in frame else _column(frame, "v")
 
     if facility_id is not None:
         fac_codes, facs = _merge(fac_codes, np.where(facs == "", facility_id, facs))
-    empty_value = (value_col.isna() | (value_col == "")).to_numpy(dtype=bool)
+    empty_value = value_col.isna().to_numpy(dtype=bool)
+    if value_col.dtype.kind not in "iufb":
+        empty_value = empty_value | (value_col == "").to_numpy(dtype=bool)
     blank = (tags[tag_codes] == "") & stamp_empty & empty_value
     if facility_id is None:
         blank &= (facs == "")[fac_codes]
@@ -544,7 +667,7 @@ def _validate(
     reasons.add(long_unit[unit_codes], f"unit is longer than {MAX_UNIT_LENGTH} characters")
 
     # Exports repeat each timestamp once per tag: parse each distinct text once.
-    ts_codes, stamps = _factor(frame, "timestamp")
+    ts_codes, stamps = _stripped(raw_ts_codes, raw_stamps)
     reasons.add(
         np.asarray(["\x01" in u for u in stamps], dtype=bool)[ts_codes],
         "timestamp has a value of the wrong type",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 import redis
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 
 from pipelines.ingest import parse_csv
@@ -181,6 +182,73 @@ def test_concurrent_ingests_of_one_file_count_each_point_once(any_db: str) -> No
     assert errors == []
     assert sorted(r["inserted"] for r in results) == [0, 2999]
     assert len(_points(any_db)) == 3000
+
+
+def _scalar_now(conn: Connection, sql: str) -> object:
+    value = conn.execute(text(sql)).scalar()
+    conn.rollback()
+    return value
+
+
+def test_an_ingest_racing_a_first_ingest_by_copy_falls_back_to_the_upsert(pg_db: str) -> None:
+    """The first ingest goes by COPY straight into data_point and has not committed when a
+    second, overlapping ingest starts: the second's overlap probe sees nothing stored, so its own
+    COPY waits on the first's keys and fails once they are committed. It then stages and
+    upserts: every point is stored once and both report what they did."""
+    tenant_id, fac = _facility(pg_db)
+    start = pd.Timestamp("2025-01-01", tz="UTC")
+    stamps = [(start + pd.Timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(3000)]
+    _store(pg_db, tenant_id, _csv(fac, [("flow", "2024-06-01T00:00:00Z", "1", "")]))  # the tag
+    with session_scope(pg_db) as s:
+        # The month's partition exists, as beat creates it ahead: otherwise the second ingest
+        # would wait on the first's creation of it, not on its keys.
+        ensure_partitions(s, start.to_pydatetime(), start.to_pydatetime())
+    first = parse_csv(_csv(fac, [("flow", t, "1", "") for t in stamps[:2000]]))
+    second = parse_csv(
+        _csv(
+            fac,
+            [("flow", t, "2", "") for t in stamps[1000:1500]]  # changed
+            + [("flow", t, "1", "") for t in stamps[1500:]],  # unchanged, then new
+        )
+    )
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    with session_scope(pg_db) as s:
+        jobs = [create_job(s, tenant_id=tenant_id, kind="ingest.process_upload").id for _ in "ab"]
+
+    def run() -> None:
+        try:
+            with session_scope(pg_db) as s:
+                results.append(
+                    store_parsed(
+                        s, job_id=jobs[1], tenant_id=tenant_id, upload_id=None, parsed=second
+                    )
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    racer = threading.Thread(target=run)
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    waiting += " AND wait_event_type = 'Lock' AND query LIKE 'COPY data_point %'"
+    with session_scope(pg_db) as s:
+        done = store_parsed(s, job_id=jobs[0], tenant_id=tenant_id, upload_id=None, parsed=first)
+        racer.start()
+        deadline = time.monotonic() + 30
+        with get_engine(pg_db).connect() as probe:
+            # One transaction per look: pg_stat_activity is a snapshot per transaction.
+            while not (blocked := _scalar_now(probe, waiting)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    racer.join(timeout=60)
+    assert blocked == 1  # the second ingest's COPY waited on the first's uncommitted keys
+    assert errors == []
+    assert (done["inserted"], done["updated"], done["duplicates"]) == (2000, 0, 0)
+    (result,) = results
+    assert (result["inserted"], result["updated"], result["duplicates"]) == (1000, 500, 500)
+    points = _points(pg_db)
+    assert len(points) == 3001
+    assert len({p[1] for p in points}) == 3001
+    assert [p[2] for p in points[1:]] == [1.0] * 1000 + [2.0] * 500 + [1.0] * 1500
 
 
 def test_timestamps_round_trip_in_utc(any_db: str) -> None:

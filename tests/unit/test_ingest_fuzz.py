@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from pipelines import ingest
 from pipelines.errors import PipelineError
 from pipelines.ingest import (
     QUALITY_CODES,
@@ -302,3 +303,107 @@ def test_deeply_nested_batches(depth: int) -> None:
     nested = "[" * depth + "]" * depth
     for text in (nested, f'{{"data": {nested}}}', f'{{"data": [{{"value": {nested}}}]}}'):
         parse_or_pipeline_error(parse_batch, text.encode())
+
+
+# ----------------------------------------------------------------- the two CSV readers agree
+# parse_csv reads a plain file (no quote, no NUL, every row as wide as the header, every value a
+# finite number) with pyarrow's reader and anything else with pandas' reader. Whatever the file,
+# both readers must give the same points, the same rejected rows and the same errors.
+
+# Values both readers must parse alike, written the many ways a plain number can be written.
+# fmt: off
+PLAIN_ODD = [
+    "+1.5", ".5", "5.", "-.5e-3", "1E+05", "1e-400", "0e0", "-0", "00012", " 1.5", "2 ", "\t3",
+    "1.5e0001", "123456789012345678901234567890", "9007199254740993",
+]
+# fmt: on
+PLAIN_VALUES = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(min_value=-(10**25), max_value=10**25).map(str),
+    st.sampled_from(PLAIN_ODD),
+    st.integers(0, 20).flatmap(
+        lambda p: st.decimals(allow_nan=False, allow_infinity=False, places=p).map(str)
+    ),
+)
+
+
+def _parse_both(data: bytes, **kwargs) -> tuple[ParsedPoints | tuple, ParsedPoints | tuple]:
+    outcomes: list[ParsedPoints | tuple] = []
+    for fast in (True, False):
+        try:
+            outcomes.append(ingest._parse_csv(data, fast=fast, **kwargs))
+        except PipelineError as exc:
+            outcomes.append((type(exc), str(exc)))
+    return outcomes[0], outcomes[1]
+
+
+def assert_readers_agree(data: bytes, *, facility: str | None = None) -> ParsedPoints | None:
+    """Both readers, for an ingest and for an analysis; returns the ingest's parse, if any."""
+    for for_analysis in (False, True):
+        fast, general = _parse_both(data, facility_id=facility, for_analysis=for_analysis)
+        if isinstance(fast, tuple) or isinstance(general, tuple):
+            assert fast == general
+            continue
+        pd.testing.assert_frame_equal(fast.points, general.points)
+        pd.testing.assert_frame_equal(fast.rejected, general.rejected)
+        assert (fast.rows, fast.duplicates) == (general.rows, general.duplicates)
+        if not for_analysis:
+            kept = fast
+    return None if isinstance(fast, tuple) else kept
+
+
+@FUZZ
+@given(
+    rows=valid_rows(max_size=30),
+    values=st.lists(PLAIN_VALUES, min_size=30, max_size=30),
+    eol=st.sampled_from(["\n", "\r\n", "\r"]),
+    last_eol=st.booleans(),
+    repeat=st.integers(0, 3),
+    facility=st.sampled_from([None, "FX"]),
+)
+@example(rows=None, values=["-0"] * 30, eol="\n", last_eol=True, repeat=0, facility=None)
+def test_plain_files_take_the_fast_reader_and_agree(
+    rows, values, eol: str, last_eol: bool, repeat: int, facility
+) -> None:
+    rows = rows or [{"facility_id": "F1", "tag": "t", "timestamp": "2024-01-01T00:00:00Z",
+                     "value": 0.0, "unit": "", "quality": ""}]  # fmt: skip
+    lines = [",".join(COLUMNS)]
+    for r, value in zip(rows, values, strict=False):
+        fields = csv_line(r).split(",")
+        fields[COLUMNS.index("value")] = value
+        lines.append(",".join(fields))
+    lines += lines[1 : 1 + repeat]  # repeated keys: the last one wins
+    data = (eol.join(lines) + (eol if last_eol else "")).encode()
+    names = list(COLUMNS)
+
+    assert ingest._read_plain(data, 0, names) is not None  # the fast reader took it
+    parsed = assert_readers_agree(data, facility=facility)
+    assert parsed is not None and parsed.rejected.empty
+    assert parsed.rows == len(lines) - 1
+
+
+@FUZZ
+@given(
+    damage=damaged_rows(),
+    facility=st.sampled_from([None, "FX"]),
+    eol=st.sampled_from(["\n", "\r\n"]),
+)
+@example(damage=(["F1,flow,2025-01-01T00:00:00Z,1e400,,"], {0}), facility=None, eol="\n")
+@example(damage=(["F1,flow,2025-01-01T00:00:00Z,nan,,", "F1,flow,2025-01-01T00:01:00Z,1,,"],
+                 {0}), facility=None, eol="\n")  # fmt: skip
+@example(damage=(["", "F1,flow,2025-01-01T00:01:00Z,1,,", ""], set()), facility=None, eol="\n")
+def test_readers_agree_on_damaged_rows(damage, facility, eol: str) -> None:
+    lines, _ = damage
+    assert_readers_agree((eol.join([",".join(COLUMNS), *lines]) + eol).encode(), facility=facility)
+
+
+@FUZZ
+@given(rows=valid_rows(), edits=BYTE_EDITS, facility=st.sampled_from([None, "FX"]))
+@example(rows=None, edits=[("insert", 40, b"\n\n")], facility=None)
+@example(rows=None, edits=[("insert", 0, b"\n \n")], facility=None)
+@example(rows=None, edits=[("insert", 0, b"\xef\xbb\xbf")], facility=None)
+def test_readers_agree_on_byte_mutations(rows, edits, facility) -> None:
+    valid = (
+        csv_bytes(rows) if rows else b"facility_id,tag,timestamp,value\nF,t,2025-01-01T00:00Z,1\n"
+    )
+    assert_readers_agree(mutate_bytes(valid, edits), facility=facility)

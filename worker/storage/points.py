@@ -1,9 +1,10 @@
 """Bulk storage of data points: tag resolution, idempotent upserts and an ingest's rejected rows,
 no ORM object per point.
 
-PostgreSQL: binary COPY into a temporary staging table, then ``INSERT ... SELECT`` (new data)
-or an ``INSERT ... ON CONFLICT`` of the points that differ from what is stored.
-SQLite: ``executemany`` into a temporary staging table, then the same statements.
+PostgreSQL: new data goes by binary COPY straight into ``data_point``; otherwise binary COPY into
+a temporary staging table, then an ``INSERT ... ON CONFLICT`` of the points that differ from
+what is stored. SQLite: ``executemany`` into a temporary staging table, then ``INSERT ... SELECT``
+(new data) or the same upsert.
 An existing point is only rewritten when its value or quality differs, so re-ingesting a file
 changes nothing and reports every row as unchanged.
 """
@@ -16,9 +17,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from pipelines import ingest
@@ -53,12 +55,18 @@ class ResolvedPoints:
 
 
 def resolve_tags(
-    session: Session, *, tenant_id: str, points: pd.DataFrame, intervals: pd.Series
+    session: Session,
+    *,
+    tenant_id: str,
+    points: pd.DataFrame,
+    intervals: pd.Series | None = None,
 ) -> ResolvedPoints:
     """Map each point's (facility_id, tag) to a tag id, creating unknown tags where allowed.
 
     ``points`` has the columns of ``pipelines.ingest.ParsedPoints.points``; ``intervals`` is the
-    inferred spacing in seconds per (facility_id, tag), used for tags created here.
+    inferred spacing in seconds per (facility_id, tag), used for tags created here (by default
+    ``pipelines.ingest.infer_intervals`` of the points of those tags, worked out only when a
+    tag is created).
     Refuses rows as ``pipelines.ingest.check_tags`` says: facilities the tenant does not own,
     unknown tags of strict facilities, units that contradict the tag's unit.
     """
@@ -79,6 +87,8 @@ def resolve_tags(
         if f in facilities and (f, t) not in tags and not facilities[f].strict_tags
     ]
     if missing:
+        if intervals is None:
+            intervals = ingest.infer_intervals(_points_of(points, pairs, missing))
         units = ingest.first_units(points)
         now = datetime.now().astimezone()
         rows = [
@@ -113,6 +123,16 @@ def resolve_tags(
     )
 
 
+def _points_of(
+    points: pd.DataFrame, pairs: ingest.TagPairs, wanted: list[tuple[str, str]]
+) -> pd.DataFrame:
+    """The points of these (facility_id, tag) pairs."""
+    if len(wanted) == len(pairs.pairs):
+        return points
+    index = {p: i for i, p in enumerate(pairs.pairs)}
+    return points[np.isin(pairs.code, [index[p] for p in wanted])]
+
+
 def store_parsed(
     session: Session,
     *,
@@ -127,10 +147,8 @@ def store_parsed(
     analysis looks at; ``tags_created`` names the tags this ingest created.
     """
     points = parsed.points
-    resolved = resolve_tags(
-        session, tenant_id=tenant_id, points=points, intervals=ingest.infer_intervals(points)
-    )
-    kept = points[resolved.keep]
+    resolved = resolve_tags(session, tenant_id=tenant_id, points=points)
+    kept = points if resolved.keep.all() else points[resolved.keep]
     counts = upsert_points(
         session,
         tag_id=resolved.tag_id,
@@ -174,10 +192,10 @@ def _ranges(tag_id: np.ndarray, ts: pd.Series) -> dict[str, list[str]]:
     """First and last timestamp per tag id (ISO 8601 UTC), for the follow-up analysis."""
     if len(tag_id) == 0:
         return {}
-    frame = pd.DataFrame({"tag": tag_id, "ts": ts.to_numpy()})
-    bounds = frame.groupby("tag")["ts"].agg(["min", "max"])
+    ts_us = ts.dt.as_unit("us").astype("int64").to_numpy()  # not Timestamp objects: 2M of them
+    bounds = pd.Series(ts_us).groupby(tag_id).agg(["min", "max"])
     return {
-        str(tag): [iso(lo.to_pydatetime()), iso(hi.to_pydatetime())]
+        str(tag): [iso(from_epoch_us(int(lo))), iso(from_epoch_us(int(hi)))]
         for tag, lo, hi in bounds.itertuples()
     }
 
@@ -200,11 +218,13 @@ def upsert_points(
 ) -> UpsertCounts:
     """Insert new points, rewrite changed ones, leave identical ones alone.
 
-    The (tag_id, ts) keys must be distinct (``pipelines.ingest`` guarantees it). Points are staged
-    in a temporary table; when no stored point of these tags falls in the staged time ranges
-    (the usual case: new data) they go in with one plain ``INSERT ... SELECT``. Otherwise points
-    identical to stored ones are dropped from the stage first, so a re-ingest writes nothing,
-    and the rest is upserted.
+    The (tag_id, ts) keys must be distinct (``pipelines.ingest`` guarantees it). When no stored
+    point of these tags falls in the upload's time range of its tag (the usual case: new data),
+    the points go straight in: by binary ``COPY`` into ``data_point`` on PostgreSQL, through a
+    staging table and one ``INSERT ... SELECT`` on SQLite, in a savepoint. Otherwise, or when a
+    concurrent ingest stored some of these keys meanwhile, they are staged, points identical to
+    stored ones are dropped from the stage (so a re-ingest writes nothing) and the rest is
+    upserted.
     """
     partitions.ensure_for_points(session, ts)  # PostgreSQL: each month's partition exists
     n = len(tag_id)
@@ -212,22 +232,26 @@ def upsert_points(
         return UpsertCounts(0, 0, 0)
     ts_us = ts.dt.as_unit("us").astype("int64").to_numpy()
     postgres = session.bind.dialect.name == "postgresql"
+    if not _overlaps_stored(session, tag_id, ts_us):
+        try:
+            with session.begin_nested():
+                if postgres:
+                    _copy_points(session, "data_point", tag_id, ts_us, value, quality)
+                else:
+                    _stage_sqlite(session, tag_id, ts_us, value, quality)
+                    session.execute(
+                        text(
+                            "INSERT INTO data_point (tag_id, ts, value, quality)"
+                            " SELECT tag_id, ts, value, quality FROM stage_point"
+                        )
+                    )
+            return UpsertCounts(n, 0, 0)
+        except IntegrityError:
+            pass  # a concurrent ingest stored some of these keys meanwhile: upsert instead
     if postgres:
         _stage_postgres(session, tag_id, ts_us, value, quality)
     else:
         _stage_sqlite(session, tag_id, ts_us, value, quality)
-    if not _overlaps_stored(session, tag_id, ts_us):
-        try:
-            with session.begin_nested():
-                session.execute(
-                    text(
-                        "INSERT INTO data_point (tag_id, ts, value, quality)"
-                        " SELECT tag_id, ts, value, quality FROM stage_point"
-                    )
-                )
-            return UpsertCounts(n, 0, 0)
-        except IntegrityError:
-            pass  # a concurrent ingest stored some of these keys meanwhile: upsert instead
     unchanged = _drop_unchanged(session, postgres=postgres)
     if postgres:
         inserted, updated = _upsert_postgres(session)
@@ -268,11 +292,29 @@ def _stage_postgres(
         )
     )
     session.execute(text("TRUNCATE stage_point"))
+    _copy_points(session, "stage_point", tag_id, ts_us, value, quality)
+    session.execute(text("ANALYZE stage_point"))  # row count for the planner's join choice
+
+
+def _copy_points(
+    session: Session,
+    table: str,
+    tag_id: np.ndarray,
+    ts_us: np.ndarray,
+    value: np.ndarray,
+    quality: np.ndarray,
+) -> None:
+    """Binary ``COPY`` of the points into ``table`` (``data_point`` or ``stage_point``) through
+    the session's connection. Its errors are raised as SQLAlchemy's, as a statement's would be
+    (a duplicate key as ``IntegrityError``, a lost connection as ``OperationalError``)."""
+    statement = f"COPY {table} (tag_id, ts, value, quality) FROM STDIN (FORMAT BINARY)"
     raw = session.connection().connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cur, cur.copy("COPY stage_point FROM STDIN (FORMAT BINARY)") as copy:
-        copy.write(pg_binary_copy(tag_id, ts_us, value, quality))
-    session.execute(text("ANALYZE stage_point"))  # row count for the planner's join choice
+    try:
+        with raw.cursor() as cur, cur.copy(statement) as copy:
+            copy.write(pg_binary_copy(tag_id, ts_us, value, quality))
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def _stage_sqlite(
