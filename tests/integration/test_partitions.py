@@ -184,12 +184,12 @@ def test_ingest_creates_the_partition_of_a_far_past_month(any_db: str) -> None:
 
 
 def test_partitions_created_at_once_by_two_writers(pg_db: str) -> None:
+    """Two sessions creating the same months and two ingests into the same new month, at once,
+    three times over (without the creators' lock, CREATE TABLE collides in the catalog)."""
     tenant_id, fac = setup_facility(pg_db)
-    month = utc(1987, 3, 1)
-    start = threading.Barrier(4)
     errors: list[BaseException] = []
 
-    def ensure() -> None:
+    def ensure(start: threading.Barrier, month: datetime) -> None:
         try:
             with session_scope(pg_db) as s:
                 start.wait()
@@ -197,23 +197,25 @@ def test_partitions_created_at_once_by_two_writers(pg_db: str) -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    def ingest(minute: int) -> None:
+    def ingest(start: threading.Barrier, when: datetime) -> None:
         try:
             start.wait()
-            ingest_csv(pg_db, tenant_id, fac, [("flow", utc(1987, 5, 2, 0, minute), 1.0)])
+            ingest_csv(pg_db, tenant_id, fac, [("flow", when, 1.0)])
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=ensure), threading.Thread(target=ensure),
-               threading.Thread(target=ingest, args=(1,)),
-               threading.Thread(target=ingest, args=(2,))]  # fmt: skip
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert errors == []
-    assert {"1987-03", "1987-04", "1987-05"} <= set(month_names(pg_db))
-    assert digest(pg_db)[0] == 2
+    for year in (1985, 1986, 1987):
+        start, month = threading.Barrier(4), utc(year, 3, 1)
+        threads = [threading.Thread(target=ensure, args=(start, month)) for _ in range(2)]
+        threads += [threading.Thread(target=ingest, args=(start, utc(year, 5, 2, 0, m)))
+                    for m in (1, 2)]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        assert {f"{year}-03", f"{year}-04", f"{year}-05"} <= set(month_names(pg_db))
+    assert digest(pg_db)[0] == 6
 
 
 def test_beat_creates_partitions_ahead(pg_db: str, redis_url: str, configure) -> None:

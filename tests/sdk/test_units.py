@@ -172,7 +172,10 @@ def test_a_data_point_page_names_the_archived_months() -> None:
                           "restore": "tickwork points restore 2024-09"}]}  # fmt: skip
     [archived] = _page(body, dict).archived
     assert (archived.start, archived.end, archived.points) == (
-        datetime(2024, 9, 1, tzinfo=UTC), datetime(2024, 10, 1, tzinfo=UTC), 86400)
+        datetime(2024, 9, 1, tzinfo=UTC),
+        datetime(2024, 10, 1, tzinfo=UTC),
+        86400,
+    )
     assert archived.restore == "tickwork points restore 2024-09"
     assert _page({"data": []}, dict).archived == []  # other lists, older servers
 
