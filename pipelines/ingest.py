@@ -70,8 +70,9 @@ EARLIEST = pd.Timestamp("1900-01-01T00:00:00Z")
 LATEST = pd.Timestamp("2200-01-01T00:00:00Z")  # excluded
 # C0 and C1 control characters (NUL, CR, LF, ...): never part of a name, a unit or a quality.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# An offset after a time of day: a date alone ("2025-01-01") has none, whatever its dashes say.
+# One line and its line break (CR, LF or CRLF), as a text file opened with newline="" reads it.
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)?")
+# An offset after a time of day: a date alone ("2025-01-01") has none, whatever its dashes say.
 _OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
 
@@ -707,7 +708,11 @@ def _validate(
         value_text = value_col.to_numpy()
     else:
         value_text = value_col.astype(object).fillna("").to_numpy()
-        value = pd.to_numeric(value_col.astype(object).fillna(""), errors="coerce").to_numpy(
+        # Whole numbers beyond 64 bits arrive as Python ints: their text is what was written.
+        value_text = np.asarray(
+            [v if isinstance(v, str) else str(v) for v in value_text], dtype=object
+        )
+        value = pd.to_numeric(pd.Series(value_text, dtype=object), errors="coerce").to_numpy(
             dtype="float64"
         )
         wrong = pd.Series(value_text, dtype=object).str.contains("\x01", regex=False)

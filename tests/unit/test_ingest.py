@@ -236,6 +236,15 @@ def test_parse_csv_tag_of_exactly_max_length_is_accepted() -> None:
     assert parsed.points["tag"].tolist() == [tag]
 
 
+@pytest.mark.parametrize("quote", ["", '"'])  # a plain file, and one for pandas' reader
+def test_parse_csv_whole_numbers_beyond_64_bits_are_readings(quote: str) -> None:
+    big = "123456789012345678901234567890"
+    parsed = parse_csv(csv_bytes(f"F1,a,{TS},{quote}{big}{quote},kW,good", f"F1,b,{TS},7,kW,good"))
+
+    assert parsed.rejected.empty
+    assert parsed.points["value"].tolist() == [float(big), 7.0]
+
+
 def test_parse_csv_numeric_looking_text_columns_stay_text() -> None:
     parsed = parse_csv(csv_bytes(f"0042,007,{TS},1.5,1,1", f"0042,1.50,{TS},2.5,1,1"))
 
