@@ -99,6 +99,8 @@ def test_db_upgrade_without_the_right_to_create_says_how_in_one_line(admin, tmp_
         pytest.param(("ingest", "{tmp}/missing.csv", "--facility", "fac_x"), {},
                      ("missing.csv",), id="ingest-file-missing"),
         pytest.param(("gaps", "{tmp}/missing.csv"), {}, ("missing.csv",), id="gaps-file-missing"),
+        pytest.param(("points", "archives"), {}, ("tickwork db upgrade", "point_archive"),
+                     id="database-not-migrated"),
     ],
 )  # fmt: skip
 def test_operational_errors_are_one_line(

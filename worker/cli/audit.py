@@ -11,7 +11,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 audit_app = typer.Typer(
-    help="The tamper-evident audit log.", no_args_is_help=True, pretty_exceptions_enable=False
+    rich_markup_mode="markdown",
+    help="The tamper-evident audit log.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)

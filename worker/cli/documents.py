@@ -14,7 +14,9 @@ from pipelines.documents import DOCUMENT_TYPES, extract_document
 from pipelines.errors import PipelineError
 
 documents_app = typer.Typer(
-    help="Document extraction (invoices, BOLs, PTDs).", no_args_is_help=True
+    rich_markup_mode="markdown",
+    help="Document extraction (invoices, BOLs, PTDs).",
+    no_args_is_help=True,
 )
 console = Console()
 

@@ -12,7 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 lcfs_app = typer.Typer(
-    help="California LCFS credits.", no_args_is_help=True, pretty_exceptions_enable=False
+    rich_markup_mode="markdown",
+    help="California LCFS credits.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)

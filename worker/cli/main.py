@@ -25,23 +25,28 @@ from worker.cli.points import points_app
 from worker.settings import get_settings
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Tickwork: fuel-compliance data pipeline.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
-facilities_app = typer.Typer(help="Facilities.", no_args_is_help=True)
+db_app = typer.Typer(rich_markup_mode="markdown", help="Database schema.", no_args_is_help=True)
+tenants_app = typer.Typer(rich_markup_mode="markdown", help="Tenants.", no_args_is_help=True)
+keys_app = typer.Typer(rich_markup_mode="markdown", help="API keys.", no_args_is_help=True)
+facilities_app = typer.Typer(rich_markup_mode="markdown", help="Facilities.", no_args_is_help=True)
 broker_app = typer.Typer(
-    help="The embedded Redis broker (when TICKWORK_BROKER_URL is unset).", no_args_is_help=True
+    rich_markup_mode="markdown",
+    help="The embedded Redis broker (when TICKWORK_BROKER_URL is unset).",
+    no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(facilities_app, name="facilities")
 app.add_typer(broker_app, name="broker")
-report_app = typer.Typer(help="Build reports from stored data.", no_args_is_help=True)
+report_app = typer.Typer(
+    rich_markup_mode="markdown", help="Build reports from stored data.", no_args_is_help=True
+)
 app.add_typer(report_app, name="report")
 app.add_typer(lcfs_app, name="lcfs")
 app.add_typer(documents_app, name="documents")
@@ -773,6 +778,13 @@ def operational_error(exc: BaseException) -> str | None:
     detail = first[0] if first else type(exc).__name__
     if isinstance(exc, sqlalchemy.exc.ArgumentError | sqlalchemy.exc.NoSuchModuleError):
         return f"TICKWORK_DATABASE_URL is not a usable database URL ({detail})"
+    if isinstance(exc, sqlalchemy.exc.ProgrammingError | sqlalchemy.exc.OperationalError) and (
+        "no such table" in detail or ("relation" in detail and "does not exist" in detail)
+    ):
+        return (
+            f"the database at {db} lacks this version's tables ({detail}): "
+            "run `tickwork db upgrade`"
+        )
     if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
         return f"cannot use the database at {db}: {detail.removeprefix('connection failed: ')}"
     if isinstance(exc, ModuleNotFoundError) and exc.name in ("MySQLdb", "pymysql", "psycopg2"):

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 points_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Monthly partitions of the data points and their archives (PostgreSQL).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
