@@ -32,6 +32,16 @@ class Visit:
         response = self.page.goto(self.server.url + path)  # type: ignore[attr-defined]
         return response
 
+    def follow(self, target: str | object) -> None:
+        """Click a link or button (a selector or a locator) and wait for the page it leads to,
+        so what the test reads next is the new page, not the old one still on screen."""
+        page = self.page
+        with page.expect_navigation():  # type: ignore[attr-defined]
+            if isinstance(target, str):
+                page.click(target)  # type: ignore[attr-defined]
+            else:
+                target.click()  # type: ignore[attr-defined]
+
     def sign_in(self, key: str) -> None:
         self.go("/app/sign-in")
         self.page.fill("#api_key", key)  # type: ignore[attr-defined]

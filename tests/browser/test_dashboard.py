@@ -119,10 +119,10 @@ def test_overview_facility_and_tag_pages(server: Server, browser: Browser) -> No
     assert "100.0 %" in row.inner_text()  # yesterday's completeness
     assert "2 new" in row.inner_text()  # alerts: the hole and the trailing gap
 
-    v.page.click("text=Valley RNG")
+    v.follow("text=Valley RNG")
     assert v.page.inner_text("h1") == "Valley RNG"
     assert v.page.locator("table.heat td a").count() >= 3  # three scored days
-    v.page.locator("table.heat td.q-poor a").first.click()  # the day with the hole
+    v.follow(v.page.locator("table.heat td.q-poor a").first)  # the day with the hole
     assert "completeness" in v.page.inner_text("#dims")
     assert "0.79" in v.page.inner_text("#dims")  # (1440 - 300) / 1440
     assert v.page.locator("svg.timeline rect.gapbar").count() == 2
@@ -142,7 +142,7 @@ def test_overview_facility_and_tag_pages(server: Server, browser: Browser) -> No
         seen = s.query(Alert).filter(Alert.facility_id == fac, Alert.acknowledged_at.isnot(None))
         assert [a.acknowledged_by.split("_")[0] for a in seen] == ["api"]
 
-    v.page.click("text=flow_rate")
+    v.follow("text=flow_rate")
     chart = v.page.locator("figure.trend svg")
     assert chart.locator("polyline.line").count() == 2  # broken by the hole, not drawn across
     assert chart.locator("rect.gap").count() == 2  # the hole and the trailing gap
@@ -196,7 +196,7 @@ def test_report_request_to_download(server: Server, browser: Browser) -> None:
     path = download.value.path()
     assert path is not None and Path(path).read_bytes()[:5] == b"%PDF-"
     assert download.value.suggested_filename == f"lcfs_{fac}_2025Q4.pdf"
-    v.page.click("table.list tbody th a")  # the report's own page: totals and a preview
+    v.follow("table.list tbody th a")  # the report's own page: totals and a preview
     totals = v.page.inner_text("#totals")
     assert re.search(r"Net\s+[\d,.]+ t CO₂e", totals), totals
     assert v.page.get_attribute("object.pdf", "type") == "application/pdf"
@@ -375,7 +375,7 @@ def test_webhook_endpoint_created_tested_and_resent(server: Server, browser: Bro
         assert payload["event"] == "endpoint.test"
 
         v.page.select_option("#f-status", "failure")
-        v.page.click("button:has-text('Filter')")
+        v.follow("button:has-text('Filter')")
         outcomes = v.page.locator("table.attempts tbody .badge").all_inner_texts()
         assert outcomes and set(outcomes) == {"failure"}
     finally:
