@@ -14,7 +14,8 @@ Per mapped tag, over the window ``[start, end)`` split at ``edges`` (month start
   ``rollover_at - before + after`` is at most half the counter range; otherwise it is a *reset*
   to zero and the increment is ``after`` (what was counted between the last reading and the reset
   is unknown and lost). A counter keeps counting through a gap in the readings, so differences
-  span gaps and nothing is substituted (method code ``CTR`` in the gap table).
+  span gaps and nothing is substituted (method code ``CTR`` in the gap table). Of several
+  readings at one timestamp the last stands (as in ingest).
 
 Steps that cross a month or window edge are split exactly: linear interpolation of the rate
 (rate tags) or of the counter (totalizers). All of it is vectorised over all tags at once;
@@ -502,8 +503,12 @@ def _difference_totalizers(
     """Counter increments per (tag, period), with rollovers and resets, and the event list."""
     nperiods = len(edges) - 1
     rollover = np.array([by_tag[t].rollover_at if by_tag[t].rollover_at else np.nan for t in tags])
-    same = code[:-1] == code[1:]
-    idx = np.flatnonzero(same & (ts[1:] > ts[:-1]))
+    # Of readings that share a timestamp the last (input order) stands, as in ingest: the
+    # differences then still add up to the counter's rise, and no pair reads as a reset.
+    last = np.ones(len(ts), dtype=bool)
+    last[:-1] = (code[1:] != code[:-1]) | (ts[1:] != ts[:-1])
+    code, ts, value = code[last], ts[last], value[last]
+    idx = np.flatnonzero(code[:-1] == code[1:])
     c, t0, t1 = code[idx], ts[idx], ts[idx + 1]
     before, after = value[idx], value[idx + 1]
     inc = after - before

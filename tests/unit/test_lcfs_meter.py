@@ -140,3 +140,121 @@ def test_mapping_errors() -> None:
         run(frame("FIT-101", np.arange(3), np.ones(3)), [rate(), rate()])
     with pytest.raises(InvalidMappingError, match="rate_per"):
         run(frame("FIT-101", np.arange(3), np.ones(3)), [rate(rate_per="fortnight")])
+
+
+# --- totalizers: window edges, several tags, roll-over boundaries, repeated timestamps --------
+
+
+def counter(tag: str = "FQ-201", **kw: object) -> TagMapping:
+    return TagMapping(tag, "FPC-EV", "electricity", 80.0, "kWh", kind="totalizer", **kw)  # type: ignore[arg-type]
+
+
+def readings(tag: str, pairs: list[tuple[float, float]]) -> pd.DataFrame:
+    minutes, values = zip(*pairs, strict=True)
+    return frame(tag, np.array(minutes), np.array(values, dtype=float))
+
+
+def test_a_counter_is_shared_in_time_at_the_window_and_period_edges() -> None:
+    # 1 kWh a minute, read at times that straddle the window start (00:00), the 12:00 edge and
+    # the window end (24:00): each 12-hour period gets exactly 720 kWh. Readings wholly before
+    # or after the window count nothing.
+    points = readings(
+        "FQ-201",
+        [(-120, 0), (-60, 60), (60, 180), (660, 780), (780, 900), (1380, 1500), (1500, 1620),
+         (1560, 1680), (1620, 1740)],
+    )  # fmt: skip
+    result = run(points, [counter()])
+    assert per_period(result, "measured") == pytest.approx([720.0, 720.0], rel=1e-12)
+    assert result.events.empty
+
+
+def test_counters_of_several_tags_are_differenced_each_on_its_own() -> None:
+    # FQ-202 starts reading before FQ-201 does and stops before FQ-203 starts (at 5,000 kWh):
+    # no difference is ever taken across two tags.
+    points = pd.concat(
+        [
+            readings("FQ-201", [(60, 0), (120, 10), (180, 20), (240, 30), (300, 40)]),
+            readings("FQ-202", [(0, 0), (30, 30), (600, 600), (690, 690)]),
+            readings("FQ-203", [(700, 5000), (900, 5200), (1000, 5300)]),
+        ],
+        ignore_index=True,
+    )
+    result = run(points, [counter("FQ-201"), counter("FQ-202"), counter("FQ-203")])
+    got = result.monthly.pivot(index="tag", columns="month", values="measured")
+    assert got.loc["FQ-201"].tolist() == pytest.approx([40.0, 0.0])
+    assert got.loc["FQ-202"].tolist() == pytest.approx([690.0, 0.0])
+    assert got.loc["FQ-203"].tolist() == pytest.approx([20.0, 280.0])  # 700->900 split at 12:00
+    assert result.events.empty
+
+
+def test_rollover_boundaries_and_a_counter_that_does_not_move() -> None:
+    # Counter of 0..1000 kWh. A wrapped increment of at most half the range (500) is a
+    # rollover; a larger one is a reset (increment = the reading after it).
+    points = readings(
+        "FQ-201",
+        [
+            (0, 990.0),
+            (60, 990.0),  # no flow: nothing counted, no event
+            (120, 990.5),  # +0.5: a fraction of a unit is an increase, not a drop
+            (180, 999.75),
+            (240, 0.25),  # wrapped 0.5: rollover
+            (300, 900.0),
+            (360, 400.0),  # wrapped exactly 500 = half the range: still a rollover
+            (420, 1000.0),
+            (480, 0.0),  # wrapped 0: a rollover of nothing
+            (800, 500.0),  # 500 over 320 min, 240 of them before 12:00
+            (860, 100.0),  # wrapped 600 > 500: a reset, 100 counted
+        ],
+    )
+    result = run(points, [counter(rollover_at=1000.0)])
+    before_noon = 0.5 + 9.25 + 0.5 + 899.75 + 500 + 600 + 0 + 500 * 240 / 320
+    assert per_period(result, "measured") == pytest.approx(
+        [before_noon, 500 * 80 / 320 + 100], rel=1e-12
+    )
+    events = [(e.ts, e.kind, e.before, e.after, e.increment) for e in result.events.itertuples()]
+    at = [T0 + pd.Timedelta(minutes=m) for m in (240, 360, 480, 860)]
+    assert events == [
+        (at[0], "rollover", 999.75, 0.25, 0.5),
+        (at[1], "rollover", 900.0, 400.0, 500.0),
+        (at[2], "rollover", 1000.0, 0.0, 0.0),
+        (at[3], "reset", 500.0, 100.0, 100.0),
+    ]
+
+
+def test_events_are_listed_by_reading_time_within_the_window() -> None:
+    # A reset read exactly at the window start belongs to this window's events, one read exactly
+    # at its end to the next window's (the window is [start, end), as for every point).
+    points = readings("FQ-201", [(-60, 500.0), (0, 10.0), (1380, 20.0), (1440, 5.0)])
+    result = run(points, [counter()])
+    assert result.events["ts"].tolist() == [T0]
+    assert result.events["kind"].tolist() == ["reset"]
+    assert sum(per_period(result, "measured")) == pytest.approx(10.0 + 5.0)
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [(0, 50.0), (60, 100.0), (60, 105.0), (120, 150.0)],
+        [(0, 50.0), (60, 105.0), (60, 100.0), (120, 150.0)],  # the second one lower
+    ],
+)
+def test_two_readings_at_one_timestamp_lose_nothing_and_reset_nothing(
+    pairs: list[tuple[float, float]],
+) -> None:
+    # Whichever of the two is right, the counter rose from 50 to 150 kWh: the last one stands
+    # (as in ingest) and the differences add up to 100.
+    result = run(readings("FQ-201", pairs), [counter(rollover_at=1e6)])
+    assert sum(per_period(result, "measured")) == pytest.approx(100.0)
+    assert result.events.empty
+
+
+def test_a_silent_tag_misses_the_readings_its_interval_expects() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)
+    points = frame("FIT-101", minutes, np.full(len(minutes), 60.0))
+    mappings = [rate(), rate("FIT-102", interval_s=60.0), rate("FIT-103", interval_s=90.0),
+                rate("FIT-104")]  # fmt: skip
+    gaps = run(points, mappings).gaps.set_index("tag")
+    assert gaps.loc["FIT-102", "missing_points"] == 24 * 60  # one a minute over the 24 h
+    assert gaps.loc["FIT-103", "missing_points"] == 24 * 40
+    assert gaps.loc["FIT-104", "missing_points"] == 0  # no interval given: none expected
+    assert gaps.loc["FIT-104", "open"]
