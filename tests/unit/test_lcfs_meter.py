@@ -211,13 +211,14 @@ def test_rollover_boundaries_and_a_counter_that_does_not_move() -> None:
     assert per_period(result, "measured") == pytest.approx(
         [before_noon, 500 * 80 / 320 + 100], rel=1e-12
     )
-    events = [(e.ts, e.kind, e.before, e.after, e.increment) for e in result.events.itertuples()]
+    assert list(result.events.columns) == ["tag", "ts", "kind", "before", "after", "increment"]
+    events = [tuple(e) for e in result.events.itertuples(index=False)]
     at = [T0 + pd.Timedelta(minutes=m) for m in (240, 360, 480, 860)]
     assert events == [
-        (at[0], "rollover", 999.75, 0.25, 0.5),
-        (at[1], "rollover", 900.0, 400.0, 500.0),
-        (at[2], "rollover", 1000.0, 0.0, 0.0),
-        (at[3], "reset", 500.0, 100.0, 100.0),
+        ("FQ-201", at[0], "rollover", 999.75, 0.25, 0.5),
+        ("FQ-201", at[1], "rollover", 900.0, 400.0, 500.0),
+        ("FQ-201", at[2], "rollover", 1000.0, 0.0, 0.0),
+        ("FQ-201", at[3], "reset", 500.0, 100.0, 100.0),
     ]
 
 
@@ -258,3 +259,56 @@ def test_a_silent_tag_misses_the_readings_its_interval_expects() -> None:
     assert gaps.loc["FIT-103", "missing_points"] == 24 * 40
     assert gaps.loc["FIT-104", "missing_points"] == 0  # no interval given: none expected
     assert gaps.loc["FIT-104", "open"]
+
+
+# --- substitution: every tag's gaps, the first reading, the lookback ---------------------------
+
+
+def test_gaps_of_two_tags_are_each_filled_from_their_own_readings() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)
+    linear = 10 + 5 * minutes / 60
+    keep1 = (minutes < 300) | (minutes > 420)  # 04:59 .. 07:01, as above: 81.333 scf
+    keep2 = (minutes < 600) | (minutes > 840)  # 09:59 .. 14:01 at 100 scf/h, across 12:00
+    points = pd.concat(
+        [
+            frame("FIT-101", minutes[keep1], linear[keep1]),
+            frame("FIT-102", minutes[keep2], np.full(keep2.sum(), 100.0)),
+        ],
+        ignore_index=True,
+    )
+    result = run(points, [rate("FIT-101"), rate("FIT-102")])
+    subs = result.monthly.pivot(index="tag", columns="month", values="substituted")
+    assert subs.loc["FIT-101"].tolist() == pytest.approx([122 / 60 * 40, 0.0], rel=1e-12)
+    assert subs.loc["FIT-102"].tolist() == pytest.approx([100 * 121 / 60, 100 * 121 / 60])
+    gaps = result.gaps.set_index("tag")
+    assert gaps.loc["FIT-102", "method"] == "BAM"
+    assert gaps.loc["FIT-102", "substituted_points"] == 241
+    assert gaps.loc["FIT-102", "substituted_quantity"] == pytest.approx(100 * 242 / 60)
+
+
+def test_a_gap_after_the_first_reading_is_filled_from_both_sides() -> None:
+    # 20 scf/h at 00:00, nothing until 02:00, then 60 scf/h: the 119 one-minute slots take the
+    # before/after mean 40, so the gap holds (30 + 118 x 40 + 50) / 60 = 80 scf.
+    minutes = np.r_[0, np.arange(120, 24 * 60 + 1)]
+    values = np.where(minutes == 0, 20.0, 60.0)
+    result = run(frame("FIT-101", minutes, values), [rate()])
+    (gap,) = result.gaps.itertuples()
+    assert (gap.method, gap.substituted_points) == ("BAM", 119)
+    assert gap.substituted_quantity == pytest.approx(80.0, rel=1e-12)
+    assert sum(per_period(result, "measured")) == pytest.approx(60.0 * 22)
+
+
+def test_lookback_methods_read_the_90_days_before_the_gap() -> None:
+    # Hourly readings of 50 scf/h from 100 days before the window, with one hour at 200 scf/h
+    # 60 days back and one at 300 scf/h 95 days back (outside the lookback). A gap from 10:00
+    # to 14:00 filled with the maximum: 200 for the slots 11:00, 12:00, 13:00.
+    hours = np.arange(-100 * 24, 24 + 1)
+    hours = hours[(hours <= 10) | (hours >= 14)]
+    values = np.full(len(hours), 50.0)
+    values[hours == -60 * 24] = 200.0
+    values[hours == -95 * 24] = 300.0
+    result = run(frame("FIT-101", hours * 60, values), [rate()], method="maximum")
+    (gap,) = result.gaps.itertuples()
+    assert (gap.method, gap.substituted_points) == ("MAX", 3)
+    assert gap.substituted_quantity == pytest.approx(125 + 200 + 200 + 125, rel=1e-12)
+    assert per_period(result, "substituted") == pytest.approx([125 + 200, 200 + 125])
