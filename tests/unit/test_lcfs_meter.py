@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import struct
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +12,7 @@ import pytest
 from pipelines.gaps import find_gaps
 from pipelines.lcfs import TagMapping, meter_quantities, prepare_points
 from pipelines.lcfs.errors import InvalidMappingError
+from pipelines.lcfs.meter import points_digest
 
 T0 = pd.Timestamp("2025-07-01T00:00:00Z")
 HOUR_US = 3_600_000_000
@@ -122,7 +126,9 @@ def test_totalizer_difference_spans_a_gap_and_splits_by_time() -> None:
     points = frame("FQ-201", np.array([600, 660, 780, 840]), np.array([0.0, 60.0, 180.0, 240.0]))
     result = run(points, [totalizer()])
     assert per_period(result, "measured") == pytest.approx([60 + 60, 60 + 60])
-    assert set(result.gaps["method"]) == {"CTR"}
+    # The counter bridges 11:00-13:00; before 10:00 and after 14:00 it has no reading, so what
+    # it counted there is in no difference: those gaps are not filled.
+    assert result.gaps["method"].tolist() == ["NONE", "CTR", "NONE"]
 
 
 def test_other_substitution_methods_keep_their_code() -> None:
@@ -312,3 +318,174 @@ def test_lookback_methods_read_the_90_days_before_the_gap() -> None:
     assert (gap.method, gap.substituted_points) == ("MAX", 3)
     assert gap.substituted_quantity == pytest.approx(125 + 200 + 200 + 125, rel=1e-12)
     assert per_period(result, "substituted") == pytest.approx([125 + 200, 200 + 125])
+
+
+# --- rate tags: the window, the gap threshold, several tags, the gap table ---------------------
+
+
+def test_rate_readings_outside_the_window_count_only_their_part_inside() -> None:
+    # 60 scf/h read every 7 minutes from 01:03 before the window to 01:05 after it.
+    minutes = np.arange(-63, 24 * 60 + 66, 7)
+    result = run(frame("FIT-101", minutes, np.full(len(minutes), 60.0)), [rate()])
+    assert per_period(result, "measured") == pytest.approx([720.0, 720.0], rel=1e-12)
+    assert per_period(result, "substituted") == [0.0, 0.0]
+
+
+def test_a_step_of_exactly_one_and_a_half_intervals_is_no_gap() -> None:
+    # The gap rule: a step *longer* than 1.5 x the expected interval (60 s here) is a gap.
+    seconds = np.arange(0, 24 * 3600 + 1, 90)
+    points = frame("FIT-101", seconds / 60, np.full(len(seconds), 60.0))
+    result = run(points, [rate(interval_s=60.0)])
+    assert per_period(result, "measured") == pytest.approx([720.0, 720.0], rel=1e-12)
+    assert result.gaps.empty
+
+
+def test_a_tag_that_starts_as_another_stops_keeps_its_own_quantity() -> None:
+    # FIT-101 reads 60 scf/h until 10:00, FIT-102 120 scf/h from 10:01: no step joins them.
+    first = np.arange(0, 601)
+    second = np.arange(601, 24 * 60 + 1)
+    points = pd.concat(
+        [frame("FIT-101", first, np.full(len(first), 60.0)),
+         frame("FIT-102", second, np.full(len(second), 120.0))],
+        ignore_index=True,
+    )  # fmt: skip
+    result = run(points, [rate("FIT-101"), rate("FIT-102")])
+    measured = result.monthly.pivot(index="tag", columns="month", values="measured")
+    assert measured.loc["FIT-101"].tolist() == pytest.approx([600.0, 0.0], rel=1e-12)
+    assert measured.loc["FIT-102"].tolist() == pytest.approx([2 * 119, 2 * 720], rel=1e-12)
+
+
+def test_a_substituted_step_across_a_period_edge_is_split_and_attributed_to_its_gap() -> None:
+    # FIT-102 reads r(t) = 10 + 5 t scf/h (t in hours) every 7 minutes; the readings from 11:47
+    # to 12:15 are missing, so the gap 11:40 .. 12:22 gets slots at 11:47, 11:54, 12:01, 12:08,
+    # 12:15, all at m = (r(11:40) + r(12:22)) / 2, and the step 11:54 .. 12:01 straddles 12:00.
+    minutes = np.arange(0, 24 * 60 + 1, 7)
+    keep = (minutes <= 700) | (minutes >= 742)
+    full = np.arange(0, 24 * 60 + 1)
+    points = pd.concat(
+        [frame("FIT-101", full, np.full(len(full), 60.0)),
+         frame("FIT-102", minutes[keep], 10 + 5 * minutes[keep] / 60)],
+        ignore_index=True,
+    )  # fmt: skip
+    result = run(points, [rate("FIT-101"), rate("FIT-102")])
+    r700, r742 = 10 + 5 * 700 / 60, 10 + 5 * 742 / 60
+    m = (r700 + r742) / 2
+    # Trapezoids in scf/h x minutes: 3.5 (r700 + m) + 7 m + 6 m before 12:00, the rest after.
+    before, after = 3.5 * r700 + 16.5 * m, 18.5 * m + 3.5 * r742
+    subs = result.monthly.pivot(index="tag", columns="month", values="substituted")
+    assert subs.loc["FIT-102"].tolist() == pytest.approx([before / 60, after / 60], rel=1e-12)
+    assert subs.loc["FIT-101"].tolist() == [0.0, 0.0]
+    (gap,) = result.gaps[result.gaps["tag"] == "FIT-102"].itertuples()
+    assert (gap.method, gap.substituted_points) == ("BAM", 5)
+    assert gap.substituted_quantity == pytest.approx(42 * m / 60, rel=1e-14)
+
+
+def test_one_missing_reading_is_one_substituted_point() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)
+    keep = minutes != 300
+    result = run(frame("FIT-101", minutes[keep], np.full(keep.sum(), 60.0)), [rate()])
+    (gap,) = result.gaps.itertuples()
+    assert (gap.method, gap.missing_points, gap.substituted_points) == ("BAM", 1, 1)
+    assert gap.substituted_quantity == pytest.approx(2.0)  # 2 minutes at 60 scf/h
+    assert per_period(result, "measured") == pytest.approx([718.0, 720.0])
+
+
+def test_two_gaps_around_a_single_reading_are_attributed_apart() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)
+    keep = ~(((minutes >= 300) & (minutes < 310)) | ((minutes > 310) & (minutes < 320)))
+    result = run(frame("FIT-101", minutes[keep], np.full(keep.sum(), 60.0)), [rate()])
+    rows = [(g.substituted_points, g.substituted_quantity) for g in result.gaps.itertuples()]
+    assert rows == [(10, pytest.approx(11.0)), (9, pytest.approx(10.0))]  # 04:59-05:10, -05:20
+
+
+def test_a_leading_gap_is_filled_from_the_first_reading() -> None:
+    minutes = np.arange(120, 24 * 60 + 1)  # nothing before 02:00
+    result = run(frame("FIT-101", minutes, np.full(len(minutes), 60.0)), [rate()])
+    (gap,) = result.gaps.itertuples()
+    assert (gap.gap_start, gap.open, gap.method) == (T0, False, "BAM")
+    assert (gap.missing_points, gap.substituted_points) == (120, 120)  # slots 00:00 .. 01:59
+    assert gap.substituted_quantity == pytest.approx(120.0)
+    assert per_period(result, "measured") == pytest.approx([600.0, 720.0])
+
+
+def test_gaps_given_for_a_wider_span_are_clipped_to_the_window() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)
+    points = frame("FIT-101", minutes, np.full(len(minutes), 60.0))
+    h = pd.Timedelta(hours=1)
+    spans = [(T0 - 3 * h, T0), (T0 - 2 * h, T0 + h), (T0 + 23 * h, T0 + 26 * h),
+             (T0 + 24 * h, T0 + 25 * h)]  # fmt: skip
+    given = pd.DataFrame(
+        {
+            "tag": pd.Series(["FIT-101"] * 4, dtype=object),
+            "gap_start": pd.DatetimeIndex([a for a, _ in spans]).as_unit("us"),
+            "gap_end": pd.DatetimeIndex([b for _, b in spans]).as_unit("us"),
+            "duration_minutes": [(b - a) / pd.Timedelta(minutes=1) for a, b in spans],
+            "missing_points": [0, 0, 0, 0],
+            "open": [False] * 4,
+        }
+    )
+    result = run(points, [rate()], gaps=given)
+    # Only the two that reach into the window, clipped to it; its readings stay measured.
+    assert [(g.gap_start, g.gap_end, g.duration_minutes) for g in result.gaps.itertuples()] == [
+        (T0, T0 + h, 60.0),
+        (T0 + 23 * h, T0 + 24 * h, 60.0),
+    ]
+    assert result.gaps["substituted_quantity"].tolist() == [0.0, 0.0]
+    assert per_period(result, "measured") == pytest.approx([720.0, 720.0])
+    assert result.completeness.iloc[0]["completeness_pct"] == pytest.approx(100 * 22 / 24)
+
+
+def test_the_gap_table_lists_found_and_silent_tags_with_its_column_types() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)
+    keep = (minutes < 300) | (minutes > 420)
+    hours = np.r_[np.arange(0, 6), np.arange(8, 25)] * 60  # hourly, none at 06:00 and 07:00
+    points = pd.concat(
+        [frame("FIT-101", minutes[keep], np.full(keep.sum(), 60.0)),
+         frame("FQ-201", hours, hours / 60)],
+        ignore_index=True,
+    )  # fmt: skip
+    mappings = [rate(), rate("FIT-102"), counter("FQ-201"), counter("FQ-202")]
+    gaps = run(points, mappings).gaps
+    assert gaps["tag"].tolist() == ["FIT-101", "FIT-102", "FQ-201", "FQ-202"]
+    assert gaps["method"].tolist() == ["BAM", "NONE", "CTR", "NONE"]  # FQ-202 reads nothing
+    assert gaps["open"].tolist() == [False, True, False, True]
+    assert gaps["substituted_points"].tolist() == [121, 0, 0, 0]
+    assert {c: str(t) for c, t in gaps.dtypes.items()} == {
+        "tag": "object",
+        "gap_start": "datetime64[us, UTC]",
+        "gap_end": "datetime64[us, UTC]",
+        "duration_minutes": "float64",
+        "missing_points": "int64",
+        "open": "bool",
+        "method": "object",
+        "substituted_points": "int64",
+        "substituted_quantity": "float64",
+    }
+
+
+def test_points_digest_follows_its_documented_layout() -> None:
+    """SHA-256 over, per tag in name order: the name's length (uint32) and bytes, the number of
+    points (uint64), then their µs timestamps (int64), values (float64, one NaN pattern) and
+    quality (int8), all little-endian."""
+    odd_nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_0000_0BAD))[0]
+    ts = T0 + pd.to_timedelta([0, 60, 30], unit="s")
+    points = pd.DataFrame(
+        {
+            "tag": ["b-tag", "b-tag", "A"],
+            "ts": pd.DatetimeIndex(ts).as_unit("us"),
+            "value": [1.5, odd_nan, -2.0],
+            "quality": [0, 2, 1],
+        }
+    )
+    series = prepare_points(points, [])
+    t0 = int(T0.value // 1000)
+    expected = hashlib.sha256()
+    for name, rows in (("A", [(t0 + 30_000_000, -2.0, 1)]),
+                       ("b-tag", [(t0, 1.5, 0), (t0 + 60_000_000, float("nan"), 2)])):  # fmt: skip
+        expected.update(struct.pack("<I", len(name)) + name.encode() + struct.pack("<Q", len(rows)))
+        expected.update(b"".join(struct.pack("<q", t) for t, _, _ in rows))
+        expected.update(b"".join(struct.pack("<d", v) for _, v, _ in rows))
+        expected.update(b"".join(struct.pack("<b", q) for _, _, q in rows))
+    assert points_digest(series) == expected.hexdigest()
+    renamed = prepare_points(points.assign(tag=points["tag"].replace({"A": "C"})), [])
+    assert points_digest(renamed) != points_digest(series)
