@@ -12,7 +12,7 @@ import pytest
 from pipelines.gaps import find_gaps
 from pipelines.lcfs import TagMapping, meter_quantities, prepare_points
 from pipelines.lcfs.errors import InvalidMappingError
-from pipelines.lcfs.meter import points_digest
+from pipelines.lcfs.meter import check_mappings, points_digest
 
 T0 = pd.Timestamp("2025-07-01T00:00:00Z")
 HOUR_US = 3_600_000_000
@@ -489,3 +489,86 @@ def test_points_digest_follows_its_documented_layout() -> None:
     assert points_digest(series) == expected.hexdigest()
     renamed = prepare_points(points.assign(tag=points["tag"].replace({"A": "C"})), [])
     assert points_digest(renamed) != points_digest(series)
+
+
+# --- mappings and inputs: exact refusals, empty inputs, typed empty frames ---------------------
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (TagMapping("FIT-101", "F", "rng", 20.0, "scf", kind="counter"),  # type: ignore[arg-type]
+         "tag 'FIT-101': kind must be rate or totalizer"),
+        (rate(rate_per="week"), "tag 'FIT-101': rate_per 'week' is not one of s, min, h, d"),
+        (counter(rollover_at=0.0), "tag 'FQ-201': rollover_at must be positive"),
+        (counter(rollover_at=-1e6), "tag 'FQ-201': rollover_at must be positive"),
+        (rate(interval_s=0.0), "tag 'FIT-101': interval_s must be positive"),
+        (rate(interval_s=-60.0), "tag 'FIT-101': interval_s must be positive"),
+    ],
+)  # fmt: skip
+def test_mapping_refusals_are_exact(mapping: TagMapping, message: str) -> None:
+    with pytest.raises(InvalidMappingError) as info:
+        run(frame("FIT-101", np.arange(3), np.ones(3)), [mapping])
+    assert str(info.value) == message
+
+
+def test_fractional_rollover_and_interval_are_accepted() -> None:
+    check_mappings([rate(interval_s=0.5), counter(rollover_at=0.5)])  # raises nothing
+
+
+def test_the_mapped_interval_sets_the_gap_rule() -> None:
+    # Readings every minute but none from 05:01 to 05:09: with the default (the median spacing,
+    # 60 s) that is a gap and is substituted; with interval_s = 600 it is an ordinary step.
+    minutes = np.arange(0, 24 * 60 + 1)
+    keep = (minutes <= 300) | (minutes >= 310)
+    points = frame("FIT-101", minutes[keep], np.full(keep.sum(), 60.0))
+    default = run(points, [rate()])
+    assert sum(per_period(default, "substituted")) == pytest.approx(10.0)
+    ten_minutes = run(points, [rate(interval_s=600.0)])
+    assert per_period(ten_minutes, "measured") == pytest.approx([720.0, 720.0])
+    assert per_period(ten_minutes, "substituted") == [0.0, 0.0]
+    assert ten_minutes.gaps.empty
+
+
+def test_points_frames_without_rows_or_columns() -> None:
+    for empty in (None, pd.DataFrame(), pd.DataFrame({"tag": [], "ts": [], "value": []})):
+        result = run(empty, [rate()])  # type: ignore[arg-type]
+        assert not result.has_data
+        assert result.gaps["open"].tolist() == [True]
+    with pytest.raises(InvalidMappingError) as info:
+        prepare_points(pd.DataFrame(index=[0]), [rate()])
+    assert str(info.value) == "points frame lacks column(s) tag, ts, value"
+    with pytest.raises(InvalidMappingError) as info:
+        prepare_points(pd.DataFrame({"tag": ["a", "b"], "value": [1.0, 2.0]}), [rate()])
+    assert str(info.value) == "points frame lacks column(s) ts"
+    naive = pd.DataFrame({"tag": ["a"], "ts": [pd.Timestamp("2025-07-01")], "value": [1.0]})
+    with pytest.raises(InvalidMappingError) as info:
+        prepare_points(naive, [rate()])
+    assert str(info.value) == "points ts must be timezone-aware (UTC) timestamps"
+
+
+def test_given_gaps_must_be_timezone_aware() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)
+    points = frame("FIT-101", minutes, np.full(len(minutes), 60.0))
+    naive = pd.DataFrame(
+        {"tag": ["FIT-101"], "gap_start": [pd.Timestamp("2025-07-01 01:00")],
+         "gap_end": [pd.Timestamp("2025-07-01 02:00")], "duration_minutes": [60.0],
+         "missing_points": [59], "open": [False]}
+    )  # fmt: skip
+    with pytest.raises(InvalidMappingError) as info:
+        run(points, [rate()], gaps=naive)
+    assert str(info.value) == "gap and substitute timestamps must be timezone-aware (UTC)"
+
+
+def test_without_totalizers_the_event_table_is_empty_but_typed() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)
+    events = run(frame("FIT-101", minutes, np.full(len(minutes), 60.0)), [rate()]).events
+    assert events.empty
+    assert {c: str(t) for c, t in events.dtypes.items()} == {
+        "tag": "object",
+        "ts": "datetime64[us, UTC]",
+        "kind": "object",
+        "before": "float64",
+        "after": "float64",
+        "increment": "float64",
+    }
