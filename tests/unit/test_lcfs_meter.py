@@ -572,3 +572,56 @@ def test_without_totalizers_the_event_table_is_empty_but_typed() -> None:
         "after": "float64",
         "increment": "float64",
     }
+
+
+def test_an_unknown_substitution_method_is_refused_with_the_choices() -> None:
+    with pytest.raises(InvalidMappingError) as info:
+        run(frame("FIT-101", np.arange(3), np.ones(3)), [rate()], method="median")
+    assert str(info.value) == (
+        "unknown substitution method 'median'; choose one of: before_after_mean, maximum, "
+        "mean_plus_2sd, percentile_90, percentile_95"
+    )
+
+
+def test_only_usable_readings_of_mapped_tags_in_the_window_count() -> None:
+    # FIT-101 every minute from 23:59 the day before to 24:00, unusable (NaN) from 05:00 to
+    # 05:59; FIT-100 and ZZZ-999 are read but not mapped.
+    minutes = np.arange(-1, 24 * 60 + 1)
+    values = np.where((minutes >= 300) & (minutes < 360), np.nan, 60.0)
+    points = pd.concat(
+        [frame("FIT-100", minutes, np.full(len(minutes), 500.0)),
+         frame("FIT-101", minutes, values),
+         frame("ZZZ-999", minutes, np.full(len(minutes), 900.0))],
+        ignore_index=True,
+    )  # fmt: skip
+    result = run(points, [rate("FIT-101"), rate("FIT-102")])
+    assert result.monthly["tag"].tolist() == ["FIT-101", "FIT-101", "FIT-102", "FIT-102"]
+    measured = result.monthly.pivot(index="tag", columns="month", values="measured")
+    assert measured.loc["FIT-101"].tolist() == pytest.approx([720.0 - 61, 720.0])
+    assert measured.loc["FIT-102"].tolist() == [0.0, 0.0]
+    assert sum(per_period(result, "substituted")) == pytest.approx(61.0)  # 04:59 .. 06:00
+    comp = result.completeness.set_index("tag")
+    assert comp.loc["FIT-101", "usable_points"] == 1440 - 60  # 00:00 .. 23:59, not 24:00
+    assert comp.loc["FIT-102", "usable_points"] == 0
+
+
+def test_has_data_only_for_readings_inside_the_window() -> None:
+    outside = frame("FIT-101", np.array([-60, -1, 24 * 60, 24 * 60 + 5]), np.full(4, 60.0))
+    assert not run(outside, [rate()]).has_data
+    assert run(frame("FIT-101", np.array([0]), np.array([60.0])), [rate()]).has_data
+
+
+def test_without_a_gap_table_a_long_step_is_not_integrated_across() -> None:
+    # No gaps given (and so none substituted): the 10-minute hole is longer than 1.5 x the
+    # 1-minute spacing and counts nothing, whatever the interval of an unmapped tag.
+    minutes = np.arange(0, 24 * 60 + 1)
+    keep = (minutes <= 300) | (minutes >= 310)
+    hourly = np.arange(0, 24 * 60 + 1, 60)
+    points = pd.concat(
+        [frame("FIT-101", minutes[keep], np.full(keep.sum(), 60.0)),
+         frame("ZZZ-999", hourly, np.full(len(hourly), 1.0))],
+        ignore_index=True,
+    )  # fmt: skip
+    no_gaps = find_gaps(points.iloc[:0].assign(tag=pd.Series([], dtype=object)))
+    result = run(points, [rate()], gaps=no_gaps)
+    assert per_period(result, "measured") == pytest.approx([710.0, 720.0])
