@@ -179,6 +179,15 @@ def test_a_date_before_every_row_is_refused(unit: str) -> None:
         energy_per_unit(DATED, "diesel", unit, dt.date(2023, 12, 31))
 
 
+def test_a_conversion_reads_both_units_on_its_date() -> None:
+    for day in (dt.date(2024, 6, 1), dt.date(2026, 6, 1)):  # 120 and 140 MJ/gal: the same ratio
+        assert convert_quantity(DATED, "diesel", 2.0, "gal", "L", day) == pytest.approx(
+            2 * GAL_M3 / 0.001, rel=1e-15
+        )
+    with pytest.raises(UnknownParameterError, match="'diesel per gal'"):
+        convert_quantity(DATED, "diesel", 2.0, "gal", "L", dt.date(2023, 12, 31))
+
+
 # --- fuel-specific definitions ----------------------------------------------------------------
 
 # A fuel with its own barrel (31 gal) and a drum of two of them; everyone else's barrel is the
@@ -187,7 +196,7 @@ BARRELS = tables_with(
     units=UNITS_HEADER
     + f"gal,{GAL_M3},m3,,,gallon,,confirmed,NIST gallon\n"
     + "bbl,42,gal,,,,,confirmed,petroleum barrel\n"
-    + "bbl,31,gal,test_fuel,,,,confirmed,its own barrel\n"
+    + "bbl,31,gal,test_fuel,,,,unconfirmed,its own barrel\n"
     + "drum,2,bbl,test_fuel,,,,confirmed,its drum\n"
     + "therm,105.505585262,MJ,,,,HHV,confirmed,therm\n"
     + "therm,105.505585262,MJ,test_fuel,,,,confirmed,its therm on the LHV basis\n",
@@ -198,11 +207,11 @@ BARRELS = tables_with(
 def test_a_fuel_specific_definition_wins_over_the_generic_one() -> None:
     per_m3 = energy_per_unit(BARRELS, "test_fuel", "m3", Q3)
     assert per_m3.mj_per_unit == pytest.approx(1000 / (2 * 31 * GAL_M3), rel=1e-15)
-    assert [(p.key, p.value, p.unit) for p in per_m3.parameters] == [
-        ("test_fuel per drum", 1000.0, "MJ/drum"),
-        ("1 drum", 2.0, "bbl"),
-        ("1 bbl", 31.0, "gal"),
-        ("1 gal", GAL_M3, "m3"),
+    assert [(p.key, p.value, p.unit, p.status) for p in per_m3.parameters] == [
+        ("test_fuel per drum", 1000.0, "MJ/drum", "confirmed"),
+        ("1 drum", 2.0, "bbl", "confirmed"),
+        ("1 bbl", 31.0, "gal", "unconfirmed"),
+        ("1 gal", GAL_M3, "m3", "confirmed"),
     ]
     # 42 gal of test_fuel is 42/31 of its own barrels (not one petroleum barrel).
     assert convert_quantity(BARRELS, "test_fuel", 42.0, "gal", "bbl", Q3) == pytest.approx(
