@@ -249,10 +249,23 @@ def test_two_readings_at_one_timestamp_lose_nothing_and_reset_nothing(
     pairs: list[tuple[float, float]],
 ) -> None:
     # Whichever of the two is right, the counter rose from 50 to 150 kWh: the last one stands
-    # (as in ingest) and the differences add up to 100.
-    result = run(readings("FQ-201", pairs), [counter(rollover_at=1e6)])
-    assert sum(per_period(result, "measured")) == pytest.approx(100.0)
+    # (as in ingest) and the differences add up to 100. The same for a second counter.
+    points = pd.concat([readings("FQ-201", pairs), readings("FQ-202", pairs)], ignore_index=True)
+    result = run(points, [counter("FQ-201", rollover_at=1e6), counter("FQ-202", rollover_at=1e6)])
+    measured = result.monthly.groupby("tag")["measured"].sum()
+    assert measured.tolist() == pytest.approx([100.0, 100.0])
     assert result.events.empty
+
+
+def test_a_counter_bridges_gaps_that_start_or_end_at_its_first_or_last_reading() -> None:
+    # An hourly counter read at 00:00, then from 03:00 to 20:00, then at 23:00 (its last
+    # reading): 00:00-03:00 and 20:00-23:00 are gaps, each spanned by a difference.
+    hours = np.r_[0, np.arange(3, 21), 23]
+    result = run(readings("FQ-201", [(h * 60, 10.0 * h) for h in hours]),
+                 [counter(interval_s=3600.0)])  # fmt: skip
+    gaps = [(g.gap_start.hour, g.gap_end.hour, g.method) for g in result.gaps.itertuples()]
+    assert gaps == [(0, 3, "CTR"), (20, 23, "CTR")]
+    assert sum(per_period(result, "measured")) == pytest.approx(230.0)
 
 
 def test_a_silent_tag_misses_the_readings_its_interval_expects() -> None:
