@@ -266,6 +266,8 @@ def test_a_counter_bridges_gaps_that_start_or_end_at_its_first_or_last_reading()
     gaps = [(g.gap_start.hour, g.gap_end.hour, g.method) for g in result.gaps.itertuples()]
     assert gaps == [(0, 3, "CTR"), (20, 23, "CTR")]
     assert sum(per_period(result, "measured")) == pytest.approx(230.0)
+    assert result.gaps["substituted_points"].dtype == np.int64
+    assert result.gaps["substituted_quantity"].tolist() == [0.0, 0.0]
 
 
 def test_a_silent_tag_misses_the_readings_its_interval_expects() -> None:
@@ -627,14 +629,33 @@ def test_has_data_only_for_readings_inside_the_window() -> None:
 def test_without_a_gap_table_a_long_step_is_not_integrated_across() -> None:
     # No gaps given (and so none substituted): the 10-minute hole is longer than 1.5 x the
     # 1-minute spacing and counts nothing, whatever the interval of an unmapped tag.
-    minutes = np.arange(0, 24 * 60 + 1)
+    # A step of 105 s (1.75 x) is not integrated either.
+    minutes = np.arange(0, 24 * 60 + 1).astype(float)
     keep = (minutes <= 300) | (minutes >= 310)
+    minutes = np.r_[minutes[keep & (minutes != 1000)], 999.25]  # 999:15 .. 1001:00
     hourly = np.arange(0, 24 * 60 + 1, 60)
     points = pd.concat(
-        [frame("FIT-101", minutes[keep], np.full(keep.sum(), 60.0)),
+        [frame("FIT-101", np.sort(minutes), np.full(len(minutes), 60.0)),
          frame("ZZZ-999", hourly, np.full(len(hourly), 1.0))],
         ignore_index=True,
     )  # fmt: skip
     no_gaps = find_gaps(points.iloc[:0].assign(tag=pd.Series([], dtype=object)))
     result = run(points, [rate()], gaps=no_gaps)
-    assert per_period(result, "measured") == pytest.approx([710.0, 720.0])
+    assert per_period(result, "measured") == pytest.approx([710.0, 720.0 - 1.75])
+
+
+def test_completeness_of_short_empty_and_barely_read_windows() -> None:
+    minutes = np.arange(0, 31)
+    points = prepare_points(frame("FIT-101", minutes, np.full(len(minutes), 60.0)), [rate()])
+    start = int(T0.value // 1000)
+    half_hour = meter_quantities(points, [rate()], [start, start + 30 * 60_000_000])
+    assert half_hour.completeness["completeness_pct"].tolist() == [100.0]
+    assert per_period(half_hour, "measured") == pytest.approx([30.0])
+    empty = meter_quantities(points, [rate()], [start, start])
+    assert empty.completeness["completeness_pct"].tolist() == [0.0]
+    # Read once a minute by its mapping, but only at 00:00 and 24:00: nothing is covered.
+    ends = run(
+        frame("FIT-101", np.array([0, 24 * 60]), np.array([60.0, 60.0])), [rate(interval_s=60.0)]
+    )
+    row = ends.completeness.iloc[0]
+    assert (row["usable_points"], row["covered_hours"], row["completeness_pct"]) == (1, 0.0, 0.0)
