@@ -659,3 +659,20 @@ def test_completeness_of_short_empty_and_barely_read_windows() -> None:
     )
     row = ends.completeness.iloc[0]
     assert (row["usable_points"], row["covered_hours"], row["completeness_pct"]) == (1, 0.0, 0.0)
+    # Without a mapped interval the spacing itself (24 h) is the interval: fully covered.
+    daily = run(frame("FIT-101", np.array([0, 24 * 60]), np.array([60.0, 60.0])), [rate()])
+    assert daily.completeness["completeness_pct"].tolist() == [100.0]
+
+
+def test_overlapping_given_gaps_never_make_coverage_negative() -> None:
+    minutes = np.arange(0, 24 * 60 + 1)
+    points = frame("FIT-101", minutes, np.full(len(minutes), 60.0))
+    day = pd.Timedelta(hours=24)
+    given = pd.DataFrame(
+        {"tag": pd.Series(["FIT-101"] * 2, dtype=object),
+         "gap_start": pd.DatetimeIndex([T0, T0]).as_unit("us"),
+         "gap_end": pd.DatetimeIndex([T0 + day, T0 + day]).as_unit("us"),
+         "duration_minutes": [1440.0, 1440.0], "missing_points": [0, 0], "open": [False, False]}
+    )  # fmt: skip
+    row = run(points, [rate()], gaps=given).completeness.iloc[0]
+    assert (row["covered_hours"], row["completeness_pct"]) == (0.0, 0.0)
