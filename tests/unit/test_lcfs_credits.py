@@ -458,3 +458,12 @@ def test_more_parse_refusals_are_exact(content: bytes, message: str) -> None:
     with pytest.raises(InvalidTransactionsError) as info:
         parse_transactions_csv(content)
     assert str(info.value) == message
+
+
+def test_a_fuels_own_therm_row_decides_its_heating_value_basis() -> None:
+    # A deployment's therm row for rng on the lower-heating-value basis: no HHV figure needed.
+    units = dict(TABLES.files)["units.csv"].decode()
+    own = units + "therm,105.505585262,MJ,rng,,,,confirmed,an LHV therm of rng (test row)\n"
+    line = credit_line(tx("rng", 10, "therm", 40.0, Q3), _with(units=own))
+    assert line.energy_density == 105.505585262
+    assert "LHV/HHV ratio" not in [p.name for p in line.parameters]
