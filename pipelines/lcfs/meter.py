@@ -14,7 +14,9 @@ Per mapped tag, over the window ``[start, end)`` split at ``edges`` (month start
   ``rollover_at - before + after`` is at most half the counter range; otherwise it is a *reset*
   to zero and the increment is ``after`` (what was counted between the last reading and the reset
   is unknown and lost). A counter keeps counting through a gap in the readings, so differences
-  span gaps and nothing is substituted (method code ``CTR`` in the gap table).
+  span gaps and nothing is substituted (method code ``CTR`` in the gap table); a gap before the
+  first or after the last reading is not spanned and stays ``NONE``. Of several readings at one
+  timestamp the last stands (as in ingest).
 
 Steps that cross a month or window edge are split exactly: linear interpolation of the rate
 (rate tags) or of the counter (totalizers). All of it is vectorised over all tags at once;
@@ -236,9 +238,7 @@ def meter_quantities(
             code[total_mask], ts[total_mask], value[total_mask], by_tag, tags, edges, ntags
         )
         measured += t_area
-        for t in tags:
-            if by_tag[t].kind == "totalizer":
-                gap_rows.loc[gap_rows["tag"] == t, "method"] = "CTR"
+        gap_rows = _bridged(gap_rows, code[total_mask], ts[total_mask], position)
 
     monthly = pd.DataFrame(
         {
@@ -490,6 +490,26 @@ def _attribute(
     return out
 
 
+def _bridged(
+    gap_rows: pd.DataFrame, code: np.ndarray, ts: np.ndarray, position: dict[str, int]
+) -> pd.DataFrame:
+    """Method ``CTR`` for the totalizer gaps that a counter difference spans: a reading at or
+    before the gap's start and one at or after its end. A gap before a counter's first reading
+    or after its last (or of a counter without readings) keeps ``NONE``: what was counted there
+    is not in the quantities."""
+    methods = gap_rows["method"].to_numpy(dtype=object).copy()
+    g_start, g_end = _us(gap_rows["gap_start"]), _us(gap_rows["gap_end"])
+    for i, tag in enumerate(gap_rows["tag"].astype(object)):
+        if methods[i] != "NONE":  # a rate tag's substituted gap
+            continue
+        own = ts[code == position[tag]]
+        if len(own) and own[0] <= g_start[i] and own[-1] >= g_end[i]:
+            methods[i] = "CTR"
+    out = gap_rows.copy()
+    out["method"] = pd.Series(methods, dtype=object)
+    return out
+
+
 def _difference_totalizers(
     code: np.ndarray,
     ts: np.ndarray,
@@ -502,8 +522,12 @@ def _difference_totalizers(
     """Counter increments per (tag, period), with rollovers and resets, and the event list."""
     nperiods = len(edges) - 1
     rollover = np.array([by_tag[t].rollover_at if by_tag[t].rollover_at else np.nan for t in tags])
-    same = code[:-1] == code[1:]
-    idx = np.flatnonzero(same & (ts[1:] > ts[:-1]))
+    # Of readings that share a timestamp the last (input order) stands, as in ingest: the
+    # differences then still add up to the counter's rise, and no pair reads as a reset.
+    last = np.ones(len(ts), dtype=bool)
+    last[:-1] = (code[1:] != code[:-1]) | (ts[1:] != ts[:-1])
+    code, ts, value = code[last], ts[last], value[last]
+    idx = np.flatnonzero(code[:-1] == code[1:])
     c, t0, t1 = code[idx], ts[idx], ts[idx + 1]
     before, after = value[idx], value[idx + 1]
     inc = after - before

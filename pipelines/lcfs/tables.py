@@ -426,7 +426,7 @@ def _status(name: str, row: dict[str, str]) -> str:
 
 def _effect(row: dict[str, str]) -> int:
     text = row["effect"].strip()
-    if text.lstrip("+") not in ("1", "0", "-1") and text != "-1":
+    if text not in ("-1", "0", "1", "+0", "+1"):  # exact: int() would raise on "++1"
         raise InvalidTableError("transaction_types.csv", f"effect {text!r} is not -1, 0 or 1")
     return int(text)
 

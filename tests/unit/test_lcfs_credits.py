@@ -15,13 +15,17 @@ from hypothesis import strategies as st
 
 from pipelines.errors import PipelineError
 from pipelines.lcfs import (
+    LcfsTables,
+    ParameterUsed,
     Transaction,
     canonical_transaction_type,
+    check_lines,
     credit_line,
     credit_totals,
     credits_mt,
     energy_per_unit,
     load_tables,
+    parse_tables,
     parse_transactions_csv,
 )
 from pipelines.lcfs.errors import (
@@ -356,3 +360,110 @@ def test_optional_figures_must_be_positive_but_a_benchmark_may_not(column: str) 
         parse_transactions_csv(f"{row},-1,1\n".encode())
     [t] = parse_transactions_csv(f"{row},1,-1\n".encode())
     assert (getattr(t, column), t.benchmark) == (1.0, -1.0)
+
+
+# --- hand-made tables: the heating-value row, dated rows, open-ended benchmarks ---------------
+
+
+def _with(**csv_text: str) -> LcfsTables:
+    files = dict(TABLES.files)
+    files.update({f"{stem}.csv": text.encode() for stem, text in csv_text.items()})
+    return parse_tables(files)
+
+
+def test_therms_without_a_measured_value_take_the_fuels_lhv_hhv_row() -> None:
+    tables = _with(heating_value="fuel_type,lhv_per_hhv,status,source\nrng,0.9,unconfirmed,row H\n")
+    line = credit_line(tx("rng", 1_000, "therms", 40.0, Q3), tables)
+    assert line.energy_density == pytest.approx(105.505585262 * 0.9, rel=1e-15)  # MJ LHV/therm
+    assert line.parameters[2] == ParameterUsed("LHV/HHV ratio", "rng", 0.9, "", "row H",
+                                                "unconfirmed")  # fmt: skip
+    assert [p.name for p in line.parameters] == [
+        "transaction type", "unit definition", "LHV/HHV ratio", "EER", "CI benchmark"
+    ]  # fmt: skip
+
+
+def test_therms_without_any_lhv_figure_are_refused_naming_what_to_give() -> None:
+    with pytest.raises(UnknownParameterError) as info:
+        credit_line(tx("rng", 1_000, "therm", 40.0, Q3), TABLES)
+    assert str(info.value) == (
+        "unknown heating value 'rng in therm'; therm is higher-heating-value energy while LCFS "
+        "energy densities (17 CCR §95486.1 Table 4) are lower heating values: give the gas's "
+        "measured HHV (hhv_btu_per_scf) or an lhv_hhv_ratio with the quantity, or add the "
+        "fuel's row to heating_value.csv"
+    )
+
+
+def test_every_row_is_taken_on_the_transactions_date() -> None:
+    tables = _with(
+        benchmarks="displaced,effective_from,effective_to,ci_benchmark,status,source\n"
+        "diesel,2025-07-01,2030-01-01,80.0,,b1\ndiesel,2030-01-01,,70.0,unconfirmed,b2\n",
+        eer="application,displaced,eer,effective_from,effective_to,status,source\n"
+        "diesel_ci,diesel,1,,2030-01-01,,e1\ndiesel_ci,diesel,1.5,2030-01-01,,unconfirmed,e2\n",
+        energy_density="fuel_type,unit,energy_density,effective_from,effective_to,source\n"
+        "diesel,gal,130,,2030-01-01,d1\ndiesel,gal,140,2030-01-01,,d2\n"
+        "rng,scf,0.98,,2030-01-01,r1\nrng,scf,0.99,2030-01-01,,r2\n",
+    )
+    later = credit_line(tx("diesel", 1_000, "gal", 50.0, dt.date(2030, 2, 1)), tables)
+    assert (later.energy_density, later.eer, later.ci_benchmark) == (140.0, 1.5, 70.0)
+    assert later.credits_mt == pytest.approx((70.0 * 1.5 - 50.0) * 140_000 * 1e-6)
+    assert [(p.name, p.key, p.source, p.status) for p in later.parameters[1:]] == [
+        ("energy density", "diesel per gal", "d2", "confirmed"),
+        ("EER", "diesel_ci", "e2", "unconfirmed"),
+        ("CI benchmark", "diesel 2030-01-01..", "b2", "unconfirmed"),  # open-ended row
+    ]
+    earlier = credit_line(tx("diesel", 1_000, "gal", 50.0, dt.date(2029, 12, 31)), tables)
+    assert (earlier.energy_density, earlier.eer, earlier.ci_benchmark) == (130.0, 1.0, 80.0)
+    assert earlier.parameters[-1].key == "diesel 2025-07-01..2030-01-01"
+    # therms through a measured HHV: the MJ/scf row of the same date
+    gas = tx("rng", 10, "therm", 40.0, dt.date(2030, 2, 1), application="diesel_ci",
+             hhv_btu_per_scf=1000.0)  # fmt: skip
+    assert credit_line(gas, tables).energy_density == pytest.approx(100.0 * 0.99)
+
+
+def test_a_line_that_counts_nothing_is_zero_not_minus_zero() -> None:
+    deficit = Transaction("F", "diesel", 1_000, "gal", 100.0, "Sold without Obligation", Q3)
+    assert math.copysign(1.0, credit_line(deficit, TABLES).credits_mt) == 1.0
+    none = credit_totals([2.5, 0.5])
+    assert (none.credits_mt, none.deficits_mt, none.net_mt) == (3.0, 0.0, 3.0)
+    assert math.copysign(1.0, none.deficits_mt) == 1.0
+    small = credit_totals([0.25, -0.75, 0.0])  # amounts under 1 MT count too
+    assert (small.credits_mt, small.deficits_mt, small.net_mt) == (0.25, 0.75, -0.5)
+
+
+def test_check_lines_names_the_csv_line_of_a_row_it_cannot_compute() -> None:
+    good = tx("diesel", 1_000, "gal", 50.0, Q3)
+    with pytest.raises(InvalidTransactionsError) as info:
+        check_lines([good, good, tx("diesel", 1, "bushel", 50.0, Q3)], TABLES)
+    assert str(info.value) == (
+        "line 4: unknown unit 'bushel'; known: DGE, GGE, GJ, L, MJ, MMBtu, gal, kWh, kg, lb, m3, "
+        "scf, therm"
+    )
+    assert info.value.line == 4
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(f"\n{GOOD_ROW}\n".encode(),
+      "line 1: missing column(s) fuel_pathway_code, fuel_type, quantity, unit, ci, "
+      "transaction_type, date (found: none); the header must name fuel_pathway_code,fuel_type,"
+      "quantity,unit,ci,transaction_type,date"),
+     (f"{BASE_HEADER}\n{GOOD_ROW}\nFPC-1,ethanol,1,gal,60,Swap,2025-05-01\n".encode(),
+      "line 3: unknown transaction type 'Swap'; accepted: Production in California; Import; "
+      "Purchased with Obligation; Sold with Obligation; Export; Loss of Inventory; Not Used for "
+      "Transportation; Sold without Obligation; Purchased without Obligation"),
+     (f"{BASE_HEADER},benchmark\n{GOOD_ROW},\n{GOOD_ROW},high\n".encode(),
+      "line 3: benchmark 'high' is not a number")],
+)  # fmt: skip
+def test_more_parse_refusals_are_exact(content: bytes, message: str) -> None:
+    with pytest.raises(InvalidTransactionsError) as info:
+        parse_transactions_csv(content)
+    assert str(info.value) == message
+
+
+def test_a_fuels_own_therm_row_decides_its_heating_value_basis() -> None:
+    # A deployment's therm row for rng on the lower-heating-value basis: no HHV figure needed.
+    units = dict(TABLES.files)["units.csv"].decode()
+    own = units + "therm,105.505585262,MJ,rng,,,,confirmed,an LHV therm of rng (test row)\n"
+    line = credit_line(tx("rng", 10, "therm", 40.0, Q3), _with(units=own))
+    assert line.energy_density == 105.505585262
+    assert "LHV/HHV ratio" not in [p.name for p in line.parameters]
