@@ -30,14 +30,13 @@ import platform
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import make_url
+from scratch import scratch_database  # bench/scratch.py (this script's own folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,7 +44,6 @@ sys.path.insert(0, str(ROOT))
 TAGS = ("biogas_flow", "ch4_pct", "flare_flow", "rng_flow")
 START_US = 1_577_836_800_000_000  # 2020-01-01T00:00:00Z
 MINUTE_US = 60_000_000
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def load(conninfo: str, *, tag_ids: list[int], per_tag: int, chunk: int = 1_000_000) -> float:
@@ -91,30 +89,14 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
-    server = make_url(os.environ.get("TICKWORK_BENCH_PG", DEFAULT_PG))
     redis_url = os.environ.get("TICKWORK_BENCH_REDIS", "redis://127.0.0.1:6379/8")
-    dbname = f"tickwork_bench_cursors_{uuid.uuid4().hex[:8]}"
-    admin = (f"host={server.host} port={server.port or 5432} user={server.username} "
-             f"dbname={server.database}")  # fmt: skip
-    conninfo = admin.replace(f"dbname={server.database}", f"dbname={dbname}")
-    url = server.set(database=dbname).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    os.environ.update(TICKWORK_DATABASE_URL=url, TICKWORK_BROKER_URL=redis_url,
-                      TICKWORK_REDIS_URL=redis_url, TICKWORK_RATE_LIMIT_PER_MINUTE="1000000",
-                      TICKWORK_RATE_LIMIT_PER_HOUR="1000000",
-                      TICKWORK_RATE_LIMIT_PER_DAY="1000000")  # fmt: skip
-    try:
-        result = run(args, url=url, conninfo=conninfo)
+    with scratch_database("tickwork_bench_cursors", keep=args.keep_db) as db:
+        os.environ.update(TICKWORK_DATABASE_URL=db.url, TICKWORK_BROKER_URL=redis_url,
+                          TICKWORK_REDIS_URL=redis_url, TICKWORK_RATE_LIMIT_PER_MINUTE="1000000",
+                          TICKWORK_RATE_LIMIT_PER_HOUR="1000000",
+                          TICKWORK_RATE_LIMIT_PER_DAY="1000000")  # fmt: skip
+        result = run(args, url=db.url, conninfo=db.conninfo)
         result["database"] = {"points": args.points, "tags": len(TAGS)}
-    finally:
-        if not args.keep_db:
-            from worker.storage.db import get_engine
-
-            get_engine(url).dispose()
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                             .format(sql.Identifier(dbname)))  # fmt: skip
     print(json.dumps(result, indent=2))
 
 

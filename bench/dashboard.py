@@ -31,8 +31,8 @@ import platform
 import re
 import statistics
 import sys
+import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,12 +40,11 @@ from typing import Any
 import numpy as np
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import make_url
+from scratch import scratch_database  # bench/scratch.py (this script's own folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MINUTE_US = 60_000_000
 DAY_US = 1440 * MINUTE_US
 
@@ -146,27 +145,12 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
-    server = make_url(os.environ.get("TICKWORK_BENCH_PG", DEFAULT_PG))
     redis_url = os.environ.get("TICKWORK_BENCH_REDIS", "redis://127.0.0.1:6379/8")
-    dbname = f"tickwork_bench_dashboard_{uuid.uuid4().hex[:8]}"
-    admin = (f"host={server.host} port={server.port or 5432} user={server.username} "
-             f"dbname={server.database}")  # fmt: skip
-    conninfo = admin.replace(f"dbname={server.database}", f"dbname={dbname}")
-    url = server.set(database=dbname).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    os.environ.update(TICKWORK_DATABASE_URL=url, TICKWORK_BROKER_URL=redis_url,
-                      TICKWORK_REDIS_URL=redis_url, TICKWORK_DATA_DIR=f"/tmp/{dbname}")  # fmt: skip
-    try:
-        result = run(args, url=url, conninfo=conninfo)
-    finally:
-        if not args.keep_db:
-            from worker.storage.db import get_engine
-
-            get_engine(url).dispose()
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                             .format(sql.Identifier(dbname)))  # fmt: skip
+    with scratch_database("tickwork_bench_dashboard", keep=args.keep_db) as db:
+        data_dir = tempfile.mkdtemp(prefix="tickwork_bench_dashboard_")
+        os.environ.update(TICKWORK_DATABASE_URL=db.url, TICKWORK_BROKER_URL=redis_url,
+                          TICKWORK_REDIS_URL=redis_url, TICKWORK_DATA_DIR=data_dir)  # fmt: skip
+        result = run(args, url=db.url, conninfo=db.conninfo)
     print(json.dumps(result, indent=2))
 
 

@@ -1,0 +1,45 @@
+"""A PostgreSQL database of a benchmark's own, created for one run and dropped after it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass(frozen=True)
+class Scratch:
+    url: str  # SQLAlchemy URL of the new database
+    conninfo: str  # the same for psycopg
+
+
+@contextmanager
+def scratch_database(prefix: str, *, keep: bool = False) -> Iterator[Scratch]:
+    """Create ``<prefix>_<random>`` on the server of ``TICKWORK_BENCH_PG`` (default: the local
+    server as postgres), and drop it afterwards unless ``keep``."""
+    server = make_url(os.environ.get("TICKWORK_BENCH_PG", DEFAULT_PG))
+    dbname = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = (f"host={server.host} port={server.port or 5432} user={server.username} "
+             f"dbname={server.database}")  # fmt: skip
+    url = server.set(database=dbname).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    try:
+        yield Scratch(url=url, conninfo=admin.replace(f"dbname={server.database}",
+                                                      f"dbname={dbname}"))  # fmt: skip
+    finally:
+        if not keep:
+            from worker.storage.db import get_engine
+
+            get_engine(url).dispose()
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                             .format(sql.Identifier(dbname)))  # fmt: skip
