@@ -28,7 +28,7 @@ from worker.storage import archives, audit, partitions
 from worker.storage.analysis import load_points
 from worker.storage.db import MIGRATIONS, get_engine, session_scope, upgrade
 from worker.storage.jobs import create_job
-from worker.storage.models import Facility, Gap, Tag
+from worker.storage.models import DataPoint, Facility, Gap, RejectedRow, Tag
 from worker.storage.points import store_parsed
 from worker.storage.reports import create_report
 
@@ -280,7 +280,7 @@ def test_archive_read_refuse_restore(retained: dict[str, str], redis_url: str) -
     assert november[0] == 30 * 144
     with session_scope(db) as s:
         tag = s.scalar(select(Tag).where(Tag.facility_id == fac))
-        tag_id = tag.id
+        tag_id, tag_name = tag.id, tag.name
         live = load_points(s, tag_ids=[tag_id], start=utc(2025, 11, 1),
                            end=utc(2025, 11, 30, 23, 59, 59))  # fmt: skip
     expected = PointsChecksum()
@@ -344,8 +344,23 @@ def test_archive_read_refuse_restore(retained: dict[str, str], redis_url: str) -
         analyse(s, tags=[s.get(Tag, tag_id)], ranges={tag_id: (utc(2025, 12, 1), utc(2025, 12, 1))},
                 now=utc(2026, 2, 1))  # fmt: skip
     assert "gap analysis" in str(refused.value) and "restore" in str(refused.value)
-    with pytest.raises(ArchivedRangeError, match="tickwork points restore 2025-11"):
-        ingest_csv(db, tenant_id, fac, [("rng_flow", utc(2025, 11, 5, 1, 3), 1.0)])
+    # An ingest's rows of an archived month are refused one by one, with what to do; the rest of
+    # the file is stored (here a December reading sent again, unchanged).
+    stored = utc(2025, 12, 5, 1, 0)
+    with session_scope(db) as s:
+        value = s.scalar(select(DataPoint.value).where(DataPoint.tag_id == tag_id,
+                                                       DataPoint.ts == stored))  # fmt: skip
+    assert value is not None
+    result = ingest_csv(db, tenant_id, fac, [(tag_name, utc(2025, 11, 5, 1, 3), 1.0),
+                                             (tag_name, stored, value)])  # fmt: skip
+    assert (result["rejected"], result["inserted"], result["duplicates"]) == (1, 0, 1)
+    with session_scope(db) as s:
+        [(line, why)] = s.execute(select(RejectedRow.row_number, RejectedRow.reason)
+                                  .order_by(RejectedRow.id.desc()).limit(1)).all()  # fmt: skip
+    assert line == 2  # the file's first data row
+    assert why == (
+        "2025-11 is archived: restore it (tickwork points restore 2025-11) and send the row again"
+    )
     assert digest(db, NOVEMBER)[0] == 0
 
     # Restore from the CLI: every point back, checked, audit-logged.

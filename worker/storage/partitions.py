@@ -147,6 +147,27 @@ def ensure_for_points(session: Session, ts: pd.Series) -> list[str]:
     return ensure_months(session, months)
 
 
+def in_archived_months(session: Session, ts: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Which of these timestamps (an aware ``datetime64`` series) fall in an archived month, and
+    each one's month as ``YYYY-MM``; None when none does (always on SQLite)."""
+    if ts.empty or not is_postgres(session):
+        return None
+    us = ts.dt.as_unit("us").astype("int64").to_numpy()
+    lo, hi = from_epoch_us(int(us.min())), from_epoch_us(int(us.max()))
+    archived = session.scalars(
+        select(PointArchive.range_start).where(
+            PointArchive.status == "archived",
+            PointArchive.range_start >= month_start(lo),
+            PointArchive.range_start <= hi,
+        )
+    ).all()
+    if not archived:
+        return None
+    month = us.astype("datetime64[us]").astype("datetime64[M]")
+    inside = np.isin(month, np.array([label(m) for m in archived], dtype="datetime64[M]"))
+    return (inside, month.astype(str)) if inside.any() else None
+
+
 def ensure_months(session: Session, months: Iterable[datetime]) -> list[str]:
     """Create the missing partitions of ``months`` (month starts); see ``ensure_partitions``."""
     if not is_postgres(session):

@@ -149,15 +149,24 @@ def store_parsed(
     points = parsed.points
     resolved = resolve_tags(session, tenant_id=tenant_id, points=points)
     kept = points if resolved.keep.all() else points[resolved.keep]
+    tag_id, refused = resolved.tag_id, resolved.rejected
+    archived = partitions.in_archived_months(session, kept["ts"])
+    if archived is not None:  # rows of an archived month: refused one by one, the rest stored
+        inside, month = archived
+        reasons = [f"{m} is archived: restore it (tickwork points restore {m}) and send the row "
+                   "again" for m in month[inside]]  # fmt: skip
+        late = pd.DataFrame({"row": kept["row"].to_numpy()[inside], "reason": reasons})
+        refused = pd.concat([refused, late], ignore_index=True)
+        kept, tag_id = kept[~inside], tag_id[~inside]
     counts = upsert_points(
         session,
-        tag_id=resolved.tag_id,
+        tag_id=tag_id,
         ts=kept["ts"],
         value=kept["value"].to_numpy(),
         quality=kept["quality"].to_numpy(),
     )
     rejected = pd.concat(
-        [parsed.rejected, ingest.with_raw(resolved.rejected, points)], ignore_index=True
+        [parsed.rejected, ingest.with_raw(refused, points)], ignore_index=True
     ).sort_values("row", kind="stable")
     # A redelivered job replaces, never adds to, its rejected rows.
     session.execute(delete(RejectedRow).where(RejectedRow.job_id == job_id))
@@ -177,7 +186,7 @@ def store_parsed(
             ],
         )
     return {
-        "ranges": _ranges(resolved.tag_id, kept["ts"]),
+        "ranges": _ranges(tag_id, kept["ts"]),
         "rows": parsed.rows,
         "accepted": parsed.rows - len(rejected),
         "inserted": counts.inserted,
