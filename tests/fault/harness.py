@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +30,7 @@ import pandas as pd
 import redis
 from sqlalchemy import text
 
-from tests.factories import Tenant, make_tenant, wait_for
+from tests.factories import Tenant, http_server, make_tenant, wait_for
 from worker.broker import free_port, redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -535,16 +535,9 @@ def receiving(delay: float = 0.0) -> Iterator[Receiver]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_server(Handler) as base:
+        state.url = f"{base}/hook"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def webhook_endpoint(db_url: str, *, tenant_id: str, url: str) -> str:
