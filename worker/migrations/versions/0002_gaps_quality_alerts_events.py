@@ -1,11 +1,7 @@
 """gaps quality alerts events
 
-Revision ID: 0002
-Revises: 0001
 Create Date: 2026-11-23 07:23:52.474187
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,10 +9,8 @@ from sqlalchemy.dialects import postgresql
 
 import worker.storage.models
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0002"
+down_revision = "0001"
 
 
 def upgrade() -> None:

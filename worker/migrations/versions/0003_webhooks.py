@@ -1,11 +1,7 @@
 """webhooks
 
-Revision ID: 0003
-Revises: 0002
 Create Date: 2026-11-23 08:10:53.862287
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,10 +9,8 @@ from sqlalchemy.dialects import postgresql
 
 import worker.storage.models
 
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0003"
+down_revision = "0002"
 
 
 def upgrade() -> None:

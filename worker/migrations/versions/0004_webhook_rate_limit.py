@@ -1,19 +1,13 @@
 """webhook endpoint rate limit; partial index for the event fan-out
 
-Revision ID: 0004
-Revises: 0003
 Create Date: 2026-11-23 09:55:00
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0004"
+down_revision = "0003"
 
 
 def upgrade() -> None:

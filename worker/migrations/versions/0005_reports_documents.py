@@ -1,11 +1,7 @@
 """reports, documents, fuel mappings and transactions
 
-Revision ID: 0005
-Revises: 0004
 Create Date: 2026-11-23 10:46:40.153789
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,10 +9,8 @@ from sqlalchemy.dialects import postgresql
 
 import worker.storage.models
 
-revision: str = "0005"
-down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0005"
+down_revision = "0004"
 
 
 def upgrade() -> None:

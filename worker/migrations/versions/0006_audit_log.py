@@ -1,11 +1,7 @@
 """hash-chained audit log (append-only: triggers refuse UPDATE and DELETE)
 
-Revision ID: 0006
-Revises: 0005
 Create Date: 2026-11-23 12:40:00
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,10 +9,8 @@ from sqlalchemy.dialects import postgresql
 
 import worker.storage.models
 
-revision: str = "0006"
-down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0006"
+down_revision = "0005"
 
 APPEND_ONLY = "audit_entry is append-only"
 

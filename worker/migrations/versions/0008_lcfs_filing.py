@@ -1,20 +1,14 @@
 """LCFS filing fields: organization and facility identity, mapping role (book-and-claim),
 business partner and heating-value basis, report sign-off names and audit head
 
-Revision ID: 0008
-Revises: 0007
 Create Date: 2026-12-02 15:40:00
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0008"
+down_revision = "0007"
 
 TEXT_COLUMNS = (
     ("tenant", "organization_name", 200, ""),

@@ -1,21 +1,15 @@
 """Idempotency keys: the first answer to a keyed POST, per tenant, for 24 h
 
-Revision ID: 0009
-Revises: 0008
 Create Date: 2026-12-02 16:50:00
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 from worker.storage.models import BigId, UtcTimestamp
 
-revision: str = "0009"
-down_revision: str | None = "0008"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0009"
+down_revision = "0008"
 
 
 def upgrade() -> None:

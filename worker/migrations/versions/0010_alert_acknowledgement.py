@@ -1,21 +1,15 @@
 """Alerts can be acknowledged: when and by whom
 
-Revision ID: 0010
-Revises: 0009
 Create Date: 2026-12-03 07:00:00
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 from worker.storage.models import UtcTimestamp
 
-revision: str = "0010"
-down_revision: str | None = "0009"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0010"
+down_revision = "0009"
 
 
 def upgrade() -> None:

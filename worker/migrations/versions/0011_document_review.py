@@ -1,20 +1,14 @@
 """Documents keep a person's reviewed values beside the extracted ones
 
-Revision ID: 0011
-Revises: 0010
 Create Date: 2026-12-03 06:45:00
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0011"
-down_revision: str | None = "0010"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0011"
+down_revision = "0010"
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """data_point partitioned by month on PostgreSQL; archived months recorded in point_archive
 
-Revision ID: 0012
-Revises: 0011
 Create Date: 2026-12-03 09:30:00
 
 On PostgreSQL the existing table is renamed, a parent partitioned by range of ``ts`` is created
@@ -12,7 +10,6 @@ table; both get the archive tables. The downgrade puts every point back into one
 refuses while a month is archived (its points are only in the archive file: restore it first).
 """
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -20,10 +17,8 @@ from alembic import op
 
 from worker.storage.models import BigId, UtcTimestamp
 
-revision: str = "0012"
-down_revision: str | None = "0011"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0012"
+down_revision = "0011"
 
 COLUMNS = "tag_id bigint NOT NULL, ts timestamptz NOT NULL, value double precision NOT NULL, " \
     "quality smallint NOT NULL"  # fmt: skip
