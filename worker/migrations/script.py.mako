@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import worker.storage.models
+from worker.storage import ddl
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

@@ -5,9 +5,8 @@ Create Date: 2026-11-23 12:40:00
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-import worker.storage.models
+from worker.storage import ddl
 
 revision = "0006"
 down_revision = "0005"
@@ -18,43 +17,31 @@ APPEND_ONLY = "audit_entry is append-only"
 def upgrade() -> None:
     op.create_table(
         "audit_entry",
-        sa.Column("id", sa.String(length=40), nullable=False),
-        sa.Column("tenant_id", sa.String(length=40), nullable=False),
+        ddl.string_id(),
+        ddl.string_id("tenant_id"),
         sa.Column("seq", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", worker.storage.models.UtcTimestamp(), nullable=False),
+        ddl.timestamp("created_at"),
         sa.Column("action", sa.String(length=60), nullable=False),
         sa.Column("actor", sa.String(length=80), nullable=False),
         sa.Column("subject_type", sa.String(length=40), nullable=False),
         sa.Column("subject_id", sa.String(length=80), nullable=False),
-        sa.Column("facility_id", sa.String(length=40), nullable=True),
-        sa.Column(
-            "details",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        ddl.string_id("facility_id", nullable=True),
+        ddl.json_column("details"),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("row_hash", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenant.id"], name=op.f("fk_audit_entry_tenant_id_tenant")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_entry")),
-        sa.UniqueConstraint("tenant_id", "seq", name=op.f("uq_audit_entry_tenant_id_seq")),
+        ddl.foreign_key("audit_entry", "tenant_id", "tenant", ondelete=None),
+        ddl.primary_key("audit_entry"),
+        ddl.unique("audit_entry", "tenant_id", "seq"),
     )
-    op.create_index(
-        op.f("ix_audit_entry_tenant_id_row_hash"), "audit_entry", ["tenant_id", "row_hash"]
-    )
-    op.create_index(
-        op.f("ix_audit_entry_tenant_id_created_at"), "audit_entry", ["tenant_id", "created_at"]
-    )
+    ddl.create_index("audit_entry", "tenant_id", "row_hash")
+    ddl.create_index("audit_entry", "tenant_id", "created_at")
     op.create_table(
         "audit_head",
-        sa.Column("tenant_id", sa.String(length=40), nullable=False),
+        ddl.string_id("tenant_id"),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("row_hash", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenant.id"], name=op.f("fk_audit_head_tenant_id_tenant")
-        ),
-        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_audit_head")),
+        ddl.foreign_key("audit_head", "tenant_id", "tenant", ondelete=None),
+        ddl.primary_key("audit_head", "tenant_id"),
     )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"""
@@ -80,6 +67,4 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_entry_append_only ON audit_entry")
         op.execute("DROP FUNCTION IF EXISTS audit_entry_append_only()")
     op.drop_table("audit_head")
-    op.drop_index(op.f("ix_audit_entry_tenant_id_created_at"), table_name="audit_entry")
-    op.drop_index(op.f("ix_audit_entry_tenant_id_row_hash"), table_name="audit_entry")
-    op.drop_table("audit_entry")
+    op.drop_table("audit_entry")  # and its indexes

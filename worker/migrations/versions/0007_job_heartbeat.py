@@ -3,10 +3,9 @@
 Create Date: 2026-12-02 16:00:00
 """
 
-import sqlalchemy as sa
 from alembic import op
 
-import worker.storage.models
+from worker.storage import ddl
 
 revision = "0007"
 down_revision = "0006"
@@ -14,9 +13,7 @@ down_revision = "0006"
 
 def upgrade() -> None:
     with op.batch_alter_table("job") as batch:
-        batch.add_column(
-            sa.Column("heartbeat_at", worker.storage.models.UtcTimestamp(), nullable=True)
-        )
+        batch.add_column(ddl.timestamp("heartbeat_at", nullable=True))
 
 
 def downgrade() -> None:

@@ -6,7 +6,7 @@ Create Date: 2026-12-03 07:00:00
 import sqlalchemy as sa
 from alembic import op
 
-from worker.storage.models import UtcTimestamp
+from worker.storage import ddl
 
 revision = "0010"
 down_revision = "0009"
@@ -14,7 +14,7 @@ down_revision = "0009"
 
 def upgrade() -> None:
     with op.batch_alter_table("alert") as batch:
-        batch.add_column(sa.Column("acknowledged_at", UtcTimestamp(), nullable=True))
+        batch.add_column(ddl.timestamp("acknowledged_at", nullable=True))
         batch.add_column(
             sa.Column("acknowledged_by", sa.String(length=80), nullable=False, server_default="")
         )

@@ -3,9 +3,9 @@
 Create Date: 2026-12-03 06:45:00
 """
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from worker.storage import ddl
 
 revision = "0011"
 down_revision = "0010"
@@ -13,13 +13,7 @@ down_revision = "0010"
 
 def upgrade() -> None:
     with op.batch_alter_table("document") as batch:
-        batch.add_column(
-            sa.Column(
-                "reviewed_fields",
-                sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-                nullable=True,
-            )
-        )
+        batch.add_column(ddl.json_column("reviewed_fields", nullable=True))
 
 
 def downgrade() -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-from worker.storage.models import BigId, UtcTimestamp
+from worker.storage import ddl
 
 revision = "0012"
 down_revision = "0011"
@@ -35,34 +35,29 @@ def _literal(month: datetime) -> str:
 def upgrade() -> None:
     op.create_table(
         "point_archive",
-        sa.Column("id", sa.String(length=40), nullable=False),
-        sa.Column("range_start", UtcTimestamp(), nullable=False),
-        sa.Column("range_end", UtcTimestamp(), nullable=False),
+        ddl.string_id(),
+        ddl.timestamp("range_start"),
+        ddl.timestamp("range_end"),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("path", sa.String(length=300), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("rows", sa.BigInteger(), nullable=False),
         sa.Column("points_checksum", sa.String(length=64), nullable=False),
-        sa.Column("archived_at", UtcTimestamp(), nullable=False),
-        sa.Column("restored_at", UtcTimestamp(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_point_archive")),
-        sa.UniqueConstraint("range_start", name=op.f("uq_point_archive_range_start")),
+        ddl.timestamp("archived_at"),
+        ddl.timestamp("restored_at", nullable=True),
+        ddl.primary_key("point_archive"),
+        ddl.unique("point_archive", "range_start"),
     )
     op.create_table(
         "point_archive_tag",
-        sa.Column("archive_id", sa.String(length=40), nullable=False),
-        sa.Column("tag_id", BigId, nullable=False),
+        ddl.string_id("archive_id"),
+        ddl.big_id("tag_id"),
         sa.Column("rows", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["archive_id"],
-            ["point_archive.id"],
-            ondelete="CASCADE",
-            name=op.f("fk_point_archive_tag_archive_id_point_archive"),
-        ),
-        sa.PrimaryKeyConstraint("archive_id", "tag_id", name=op.f("pk_point_archive_tag")),
+        ddl.foreign_key("point_archive_tag", "archive_id", "point_archive"),
+        ddl.primary_key("point_archive_tag", "archive_id", "tag_id"),
     )
-    op.create_index(op.f("ix_point_archive_tag_tag_id"), "point_archive_tag", ["tag_id"])
+    ddl.create_index("point_archive_tag", "tag_id")
     if op.get_bind().dialect.name != "postgresql":
         return
     bind = op.get_bind()
@@ -134,6 +129,5 @@ def downgrade() -> None:
         op.execute("DROP TABLE data_point")  # and its partitions
         op.execute("ALTER TABLE data_point_flat RENAME TO data_point")
         op.execute("ALTER TABLE data_point RENAME CONSTRAINT pk_data_point_flat TO pk_data_point")
-    op.drop_index(op.f("ix_point_archive_tag_tag_id"), table_name="point_archive_tag")
-    op.drop_table("point_archive_tag")
+    op.drop_table("point_archive_tag")  # and its index
     op.drop_table("point_archive")
