@@ -19,7 +19,9 @@ from datetime import date, timedelta
 from html import escape
 from pathlib import Path
 
+from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import letter
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 US, EU = "us", "eu"
@@ -557,3 +559,50 @@ def corpus(
         pdfs = convert_html({s.name: render_html(s) for s in html_specs}, workdir)
         out += [(s, "libreoffice", pdfs[s.name]) for s in html_specs]
     return out
+
+
+# --- files a document reader must refuse -------------------------------------------------------
+
+
+def encrypted(pdf: bytes, user: str = "secret", owner: str = "owner") -> bytes:
+    """``pdf`` encrypted with AES-256 (an empty ``user`` password opens it without one)."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.encrypt(user, owner, algorithm="AES-256")
+    return _written(writer)
+
+
+def png() -> bytes:
+    """A small PNG image: not a PDF, whatever the upload says."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 20), "white").save(out, format="PNG")
+    return out.getvalue()
+
+
+def image_only() -> bytes:
+    """A PDF whose only text is inside a picture: it needs OCR."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (600, 200), 255)
+    ImageDraw.Draw(img).text((10, 10), "INVOICE No 123  Total 45.00", fill=0)
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter)
+    c.drawImage(ImageReader(img), 72, 500, width=450, height=150)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def blank_pages(n: int) -> bytes:
+    """A PDF of ``n`` empty letter-size pages."""
+    writer = PdfWriter()
+    for _ in range(n):
+        writer.add_blank_page(612, 792)
+    return _written(writer)
+
+
+def _written(writer: PdfWriter) -> bytes:
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import redis
 from hypothesis import settings
@@ -393,8 +394,6 @@ def document_facility(db: str, *, mapping_unit: str | None = "gal") -> tuple[str
     """A tenant and its facility (Los Angeles time): tag ``rd_flow`` (gal/h) mapped to
     ``DOCUMENT_FPC`` unless ``mapping_unit`` is None, with readings for ``DOCUMENT_DAY`` that
     total ``DOCUMENT_METERED`` gallons: (tenant id, facility id)."""
-    import numpy as np
-    import pandas as pd
 
     from worker.storage.db import session_scope
     from worker.storage.models import Facility, FuelMapping, Tag
@@ -490,6 +489,22 @@ class Receiver:
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing, with the two things every test receiver does."""
+
+    def body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("content-length", 0)))
+
+    def answer_ok(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 @contextmanager
 def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """``handler`` served in a thread on a port the system picks, until the block ends; yields
@@ -513,9 +528,9 @@ def serve(host: str = "127.0.0.1", port: int = 0,
     ``status[path]`` (200), a redirect pointing back at /ok on the same receiver."""
     state = Receiver(url="")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = self.body()
             with state.lock:
                 state.got.append(
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
@@ -556,9 +571,6 @@ def serve(host: str = "127.0.0.1", port: int = 0,
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
             self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
 
     server = ThreadingHTTPServer((host, port), Handler)
     scheme = "http"
@@ -787,15 +799,25 @@ def wait_job(client: TestClient, who: Tenant, job_id: str, timeout: float = 120)
     return wait_for(finished, timeout=timeout, what=f"job {job_id} to finish", every=0.2)
 
 
-def upload(client: TestClient, who: Tenant, content: bytes, **form) -> str:
-    response = client.post(
-        "/v1/data-points/import",
-        headers=who.headers,
-        data=form,
-        files={"file": ("points.csv", content, "text/csv")},
-    )
+def post_file(
+    client: TestClient, who: Tenant, path: str, file: tuple[str, bytes, str], **form: str
+) -> dict:
+    """POST ``file`` (name, content, type) and ``form`` as multipart to ``path``; the 202's body."""
+    response = client.post(path, headers=who.headers, data=form, files={"file": file})
     assert response.status_code == 202, response.text
-    return response.json()["job_id"]
+    return response.json()
+
+
+def upload(client: TestClient, who: Tenant, content: bytes, **form: str) -> str:
+    """A CSV of points imported; the ingest job's id."""
+    file = ("points.csv", content, "text/csv")
+    return post_file(client, who, "/v1/data-points/import", file, **form)["job_id"]
+
+
+def upload_document(client: TestClient, who: Tenant, content: bytes, **form: str) -> str:
+    """A PDF submitted as a document; its id."""
+    file = ("doc.pdf", content, "application/pdf")
+    return post_file(client, who, "/v1/documents", file, **form)["document_id"]
 
 
 def stop_process(proc: subprocess.Popen, *, timeout: float = 20) -> None:
@@ -820,3 +842,33 @@ SEED_GAP = {
     "missing_points": 149,
     "open": False,
 }
+
+
+# --- frames in the pipelines' layout -----------------------------------------------------------
+
+# The columns and dtypes of a gap frame (pipelines.gaps.GAP_COLUMNS), as docs/gaps-and-quality.md
+# describes them; spelled out here so that a change in the code cannot change what is checked.
+GAP_DTYPES = {
+    "tag": "object",
+    "gap_start": "datetime64[us, UTC]",
+    "gap_end": "datetime64[us, UTC]",
+    "duration_minutes": "float64",
+    "missing_points": "int64",
+    "open": "bool",
+}
+
+
+def points_frame(
+    tag: str, t0: pd.Timestamp, seconds: Any, values: Any, quality: Any = None
+) -> pd.DataFrame:
+    """One tag's points ``seconds`` after ``t0``, in the layout the pipelines take (tag, ts in
+    microseconds UTC, value, and quality when given)."""
+    seconds = np.asarray(seconds, dtype=np.int64)
+    columns = {
+        "tag": pd.Series([tag] * len(seconds), dtype=object),
+        "ts": pd.DatetimeIndex(t0 + pd.to_timedelta(seconds, unit="s")).as_unit("us"),
+        "value": np.asarray(values, dtype=np.float64),
+    }
+    if quality is not None:
+        columns["quality"] = np.asarray(quality, dtype=np.int8)
+    return pd.DataFrame(columns)

@@ -127,27 +127,14 @@ def test_broker_unreachable_or_misnamed_at_ingest(tmp_path: Path) -> None:
     facility = _facility(tmp_path, db)
     csv = tmp_path / "a.csv"
     csv.write_text("tag,timestamp,value\nflow,2025-01-15T00:00:00Z,1\n")
-    down = run(
-        "ingest",
-        str(csv),
-        "--facility",
-        facility,
-        "--no-wait",
-        data_dir=tmp_path,
-        TICKWORK_DATABASE_URL=db,
-        TICKWORK_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",
-    )
+
+    def ingest(broker: str) -> subprocess.CompletedProcess[str]:
+        args = ("ingest", str(csv), "--facility", facility, "--no-wait")
+        return run(*args, data_dir=tmp_path, TICKWORK_DATABASE_URL=db, TICKWORK_BROKER_URL=broker)
+
+    down = ingest(f"redis://127.0.0.1:{free_port()}/0")
     assert down.returncode == 0, down.stdout + down.stderr  # kept, sent when the broker is back
     assert "Traceback" not in down.stdout + down.stderr
     assert "broker unreachable" in down.stderr
-    misnamed = run(
-        "ingest",
-        str(csv),
-        "--facility",
-        facility,
-        "--no-wait",
-        data_dir=tmp_path,
-        TICKWORK_DATABASE_URL=db,
-        TICKWORK_BROKER_URL="nosuch://127.0.0.1/0",
-    )
+    misnamed = ingest("nosuch://127.0.0.1/0")
     assert_one_line_error(misnamed, "TICKWORK_BROKER_URL")  # fmt: skip

@@ -21,7 +21,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +29,7 @@ import pandas as pd
 import redis
 from sqlalchemy import text
 
-from tests.factories import Tenant, http_server, make_tenant, wait_for
+from tests.factories import QuietHandler, Tenant, http_server, make_tenant, wait_for
 from worker.broker import free_port, redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -509,7 +508,7 @@ class Receiver:
 def receiving(delay: float = 0.0) -> Iterator[Receiver]:
     state = Receiver(delay=delay)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             with state.lock:
                 state.in_flight += 1
@@ -520,20 +519,13 @@ def receiving(delay: float = 0.0) -> Iterator[Receiver]:
                     state.in_flight -= 1
 
         def _record_and_answer(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            payload = json.loads(body)
+            payload = json.loads(self.body())
             key = json.dumps(payload["data"], sort_keys=True)
             with state.lock:
                 state.requests.append((self.headers["webhook-id"], key))
             time.sleep(state.delay)  # a receiver that takes this long to answer
             with contextlib.suppress(ConnectionError):  # the sender may have been killed
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
+                self.answer_ok()
 
     with http_server(Handler) as base:
         state.url = f"{base}/hook"
@@ -681,6 +673,15 @@ def wait_paused(procs: Processes, marker: Path, *, timeout: float = 60) -> int:
         return int(text) if text else 0
 
     return procs.wait(paused, timeout=timeout, what=f"a task to pause at {marker.name}")
+
+
+def kill_paused_child(procs: Processes, marker: Path, worker: subprocess.Popen[bytes]) -> float:
+    """Once a pool process of ``worker`` pauses at ``marker``, SIGKILL that process alone; the
+    monotonic time of the kill."""
+    child = wait_paused(procs, marker)
+    assert child in pool_children(worker)
+    os.kill(child, signal.SIGKILL)
+    return time.monotonic()
 
 
 # --- LCFS reports and documents -------------------------------------------------------------------

@@ -10,6 +10,8 @@ fault suite). JSON parsing has no such window, so this test checks the broker re
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -104,52 +106,59 @@ def test_broker_restart_with_queued_and_running_tasks(stack: Stack) -> None:
     )
 
 
-def test_restart_of_a_broker_without_persistence_loses_no_job(stack: Stack, tmp_path) -> None:
-    broker = h.RedisServer(tmp_path / "embedded-like", persistent=False)  # as worker/broker.py
+@pytest.fixture
+def volatile_broker(stack: Stack, tmp_path: Path) -> Iterator[h.RedisServer]:
+    """A Redis without persistence, as the embedded broker runs one (worker/broker.py), as the
+    stack's broker and lock store; beat's ``jobs.requeue_stale`` re-sends after one second."""
+    broker = h.RedisServer(tmp_path / "volatile", persistent=False)
     broker.start()
+    for key in ("TICKWORK_BROKER_URL", "TICKWORK_REDIS_URL"):
+        stack.procs.env[key] = broker.url
+    stack.procs.env["TICKWORK_STALE_JOB_SECONDS"] = "1"
+    yield broker
+    broker.stop()
+
+
+def test_restart_of_a_broker_without_persistence_loses_no_job(
+    stack: Stack, volatile_broker: h.RedisServer
+) -> None:
+    procs = stack.procs
+    who = stack.tenant()
+    fac = h.facility(stack.db, tenant_id=who.id)
+    job_ids = []
+    for i in range(2):
+        content = h.meter_csv(4_000, seed=i, start=f"202{i}-01-01")
+        job = h.ingest_job(stack.db, tenant_id=who.id, facility_id=fac, content=content)
+        h.publish(volatile_broker.url, "ingest.process_upload", job)
+        h.mark_enqueued(stack.db, job)
+        job_ids.append(job)
+    assert volatile_broker.client().llen("ingest") == 2
+    volatile_broker.kill()
+    volatile_broker.start()
+    assert volatile_broker.client().llen("ingest") == 0  # the restart lost both messages
+    procs.worker("w1")
+    procs.beat("beat")  # jobs.requeue_stale every second
     try:
-        procs = stack.procs
-        for key in ("TICKWORK_BROKER_URL", "TICKWORK_REDIS_URL"):
-            procs.env[key] = broker.url
-        procs.env["TICKWORK_STALE_JOB_SECONDS"] = "1"
-        who = stack.tenant()
-        fac = h.facility(stack.db, tenant_id=who.id)
-        job_ids = []
-        for i in range(2):
-            content = h.meter_csv(4_000, seed=i, start=f"202{i}-01-01")
-            job = h.ingest_job(stack.db, tenant_id=who.id, facility_id=fac, content=content)
-            h.publish(broker.url, "ingest.process_upload", job)
-            h.mark_enqueued(stack.db, job)
-            job_ids.append(job)
-        assert broker.client().llen("ingest") == 2
-        broker.kill()
-        broker.start()
-        assert broker.client().llen("ingest") == 0  # the restart lost both messages
-        procs.worker("w1")
-        procs.beat("beat")  # jobs.requeue_stale every second
-        try:
-            procs.wait(
-                lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, job_ids).values()),
-                timeout=45,
-                what="the queued jobs to run after the broker restart",
-            )
-            h.observe(
-                "Broker without persistence restarted empty",
-                "2 jobs queued, broker SIGKILLed and restarted empty; worker + beat started",
-                "both jobs re-sent by jobs.requeue_stale once published longer ago than the "
-                "visibility timeout, and succeeded",
-            )
-        except TimedOut as exc:
-            states = sorted(v["status"] for v in h.jobs(stack.db, job_ids).values())
-            h.observe(
-                "Broker without persistence (embedded config) restarted (FAILED)",
-                "2 jobs queued, broker SIGKILLed and restarted empty; worker + beat "
-                "(requeue_stale every second) started",
-                f"jobs still {states} after 12 s: nothing re-sends a job whose message was lost",
-            )
-            raise h.Violation(str(exc)) from exc
-    finally:
-        broker.stop()
+        procs.wait(
+            lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, job_ids).values()),
+            timeout=45,
+            what="the queued jobs to run after the broker restart",
+        )
+        h.observe(
+            "Broker without persistence restarted empty",
+            "2 jobs queued, broker SIGKILLed and restarted empty; worker + beat started",
+            "both jobs re-sent by jobs.requeue_stale once published longer ago than the "
+            "visibility timeout, and succeeded",
+        )
+    except TimedOut as exc:
+        states = sorted(v["status"] for v in h.jobs(stack.db, job_ids).values())
+        h.observe(
+            "Broker without persistence (embedded config) restarted (FAILED)",
+            "2 jobs queued, broker SIGKILLed and restarted empty; worker + beat "
+            "(requeue_stale every second) started",
+            f"jobs still {states} after 12 s: nothing re-sends a job whose message was lost",
+        )
+        raise h.Violation(str(exc)) from exc
 
 
 def _ingest(stack: Stack, broker: h.RedisServer, *, tenant_id: str, rows: int, seed: int) -> tuple:
@@ -169,55 +178,49 @@ def _done(stack: Stack, job_id: str) -> bool:
     return h.jobs(stack.db, [follow_up])[follow_up]["status"] == "succeeded"
 
 
-def test_worker_survives_restarts_of_a_broker_without_persistence(stack: Stack, tmp_path) -> None:
+def test_worker_survives_restarts_of_a_broker_without_persistence(
+    stack: Stack, volatile_broker: h.RedisServer
+) -> None:
     """A broker without persistence restarted under a connected worker, first idle, then in the
     middle of an ingest: the same worker process reconnects each time, the ingest and its
     analysis complete, and work sent after each restart completes."""
-    broker = h.RedisServer(tmp_path / "volatile", persistent=False)  # as worker/broker.py
-    broker.start()
-    try:
-        procs = stack.procs
-        for key in ("TICKWORK_BROKER_URL", "TICKWORK_REDIS_URL"):
-            procs.env[key] = broker.url
-        procs.env["TICKWORK_STALE_JOB_SECONDS"] = "1"
-        who = stack.tenant()
-        worker = procs.worker("w1")
-        procs.beat("beat")  # jobs.requeue_stale every second: re-sends what the restart lost
-        h.wait_consuming(procs, "w1")
+    procs = stack.procs
+    who = stack.tenant()
+    worker = procs.worker("w1")
+    procs.beat("beat")  # jobs.requeue_stale every second: re-sends what the restart lost
+    h.wait_consuming(procs, "w1")
 
-        # 1. Idle.
-        broker.kill()
-        broker.start()
-        idle_fac, idle_job = _ingest(stack, broker, tenant_id=who.id, rows=4_000, seed=1)
-        procs.wait(lambda: _done(stack, idle_job), timeout=60,
-                   what="an ingest sent after the idle restart")  # fmt: skip
+    # 1. Idle.
+    volatile_broker.kill()
+    volatile_broker.start()
+    idle_fac, idle_job = _ingest(stack, volatile_broker, tenant_id=who.id, rows=4_000, seed=1)
+    procs.wait(lambda: _done(stack, idle_job), timeout=60,
+               what="an ingest sent after the idle restart")  # fmt: skip
 
-        # 2. Busy: restarted while a bigger ingest runs.
-        busy_fac, busy_job = _ingest(stack, broker, tenant_id=who.id, rows=BUSY_ROWS, seed=2)
-        procs.wait(lambda: h.jobs(stack.db, [busy_job])[busy_job]["status"] == "running",
-                   timeout=60, what="the big ingest to run")  # fmt: skip
-        broker.kill()
-        broker.start()
-        restarted = time.monotonic()
-        after_fac, after_job = _ingest(stack, broker, tenant_id=who.id, rows=4_000, seed=3)
-        procs.wait(lambda: _done(stack, busy_job) and _done(stack, after_job), timeout=90,
-                   what="the interrupted ingest and one sent after the restart")  # fmt: skip
-        finished = time.monotonic() - restarted
+    # 2. Busy: restarted while a bigger ingest runs.
+    busy_fac, busy_job = _ingest(stack, volatile_broker, tenant_id=who.id, rows=BUSY_ROWS, seed=2)
+    procs.wait(lambda: h.jobs(stack.db, [busy_job])[busy_job]["status"] == "running",
+               timeout=60, what="the big ingest to run")  # fmt: skip
+    volatile_broker.kill()
+    volatile_broker.start()
+    restarted = time.monotonic()
+    after_fac, after_job = _ingest(stack, volatile_broker, tenant_id=who.id, rows=4_000, seed=3)
+    procs.wait(lambda: _done(stack, busy_job) and _done(stack, after_job), timeout=90,
+               what="the interrupted ingest and one sent after the restart")  # fmt: skip
+    finished = time.monotonic() - restarted
 
-        assert worker.poll() is None  # the same worker process throughout
-        for fac, rows in ((idle_fac, 4_000), (busy_fac, BUSY_ROWS), (after_fac, 4_000)):
-            assert h.points_per_facility(stack.db, fac) == (rows, rows)
-        completed = h.rows(stack.db, "SELECT payload->'data'->>'job_id', count(*) FROM event "
-                           "WHERE type = 'ingest.completed' GROUP BY 1")  # fmt: skip
-        assert dict(completed) == {idle_job: 1, busy_job: 1, after_job: 1}
-        busy = h.jobs(stack.db, [busy_job])[busy_job]
-        h.observe(
-            "Broker without persistence restarted under a connected worker, idle and mid-ingest",
-            f"worker connected throughout; an ingest after the idle restart; a {BUSY_ROWS}-row "
-            "ingest running at the second restart and another ingest sent after it",
-            f"same worker process, never exited; all ingests and their analyses succeeded "
-            f"({finished:.1f} s after the busy restart; interrupted job attempts="
-            f"{busy['attempts']}); points exact; one ingest.completed per job",
-        )
-    finally:
-        broker.stop()
+    assert worker.poll() is None  # the same worker process throughout
+    for fac, rows in ((idle_fac, 4_000), (busy_fac, BUSY_ROWS), (after_fac, 4_000)):
+        assert h.points_per_facility(stack.db, fac) == (rows, rows)
+    completed = h.rows(stack.db, "SELECT payload->'data'->>'job_id', count(*) FROM event "
+                       "WHERE type = 'ingest.completed' GROUP BY 1")  # fmt: skip
+    assert dict(completed) == {idle_job: 1, busy_job: 1, after_job: 1}
+    busy = h.jobs(stack.db, [busy_job])[busy_job]
+    h.observe(
+        "Broker without persistence restarted under a connected worker, idle and mid-ingest",
+        f"worker connected throughout; an ingest after the idle restart; a {BUSY_ROWS}-row "
+        "ingest running at the second restart and another ingest sent after it",
+        f"same worker process, never exited; all ingests and their analyses succeeded "
+        f"({finished:.1f} s after the busy restart; interrupted job attempts="
+        f"{busy['attempts']}); points exact; one ingest.completed per job",
+    )

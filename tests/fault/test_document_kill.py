@@ -9,8 +9,6 @@ code and a carbon intensity. Extraction takes ~0.1 s, so the kill lands at a pau
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from typing import Any
 
@@ -118,10 +116,7 @@ def test_sigkill_pool_process_mid_document(stack: Stack) -> None:
     marker = h.pause_at(stack.procs, "document_extracted")
     worker = stack.procs.worker("w1", queues="documents", concurrency=1)
     fac, doc_id, job_id, expected = _request(stack)
-    child = h.wait_paused(stack.procs, marker)
-    assert child in h.pool_children(worker)
-    os.kill(child, signal.SIGKILL)
-    killed_at = time.monotonic()
+    killed_at = h.kill_paused_child(stack.procs, marker, worker)
     _check_mid_processing(stack, doc_id, job_id)
     stack.procs.wait(lambda: _processed(stack, doc_id), timeout=60,
                      what="the document to be processed after the pool process died")  # fmt: skip

@@ -9,8 +9,6 @@ credits computed and the PDF rendered, and nothing is stored yet.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import pytest
@@ -125,10 +123,7 @@ def test_sigkill_pool_process_mid_report_build(stack: Stack) -> None:
     marker = h.pause_at(stack.procs, "report_rendered")
     worker = stack.procs.worker("w1", queues="reports", concurrency=1)
     fac, report_id, job_id = _request(stack)
-    child = h.wait_paused(stack.procs, marker)
-    assert child in h.pool_children(worker)
-    os.kill(child, signal.SIGKILL)
-    killed_at = time.monotonic()
+    killed_at = h.kill_paused_child(stack.procs, marker, worker)
     _check_mid_build(stack, report_id, job_id)
     stack.procs.wait(lambda: _generated(stack, report_id), timeout=60,
                      what="the report to be generated after the pool process died")  # fmt: skip

@@ -60,6 +60,18 @@ def _check_exact(stack: Stack, facilities: list[str], job_ids: list[str]) -> dic
     return views
 
 
+def _succeeded_after(
+    stack: Stack, job_ids: list[str], killed_at: float, *, what: str, timeout: float = 60
+) -> float:
+    """Wait until every job has succeeded; the seconds from the kill."""
+    stack.procs.wait(
+        lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, job_ids).values()),
+        timeout=timeout,
+        what=what,
+    )
+    return time.monotonic() - killed_at
+
+
 def test_sigkill_whole_worker_mid_ingest_then_new_worker(stack: Stack) -> None:
     """The worker and its pool die at once (OOM killer, power loss): nothing acks or requeues
     the messages it held, so they come back after the visibility timeout."""
@@ -82,12 +94,9 @@ def test_sigkill_whole_worker_mid_ingest_then_new_worker(stack: Stack) -> None:
     # earlier, it would pick them up at its next restore sweep (every 30 s) instead.
     h.wait_visible_again(stack.procs, stack.broker)
     stack.procs.worker("w2")
-    stack.procs.wait(
-        lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, job_ids).values()),
-        timeout=60,
-        what="every ingest job to succeed after the restart",
+    recovered = _succeeded_after(
+        stack, job_ids, killed_at, what="every ingest job to succeed after the restart"
     )
-    recovered = time.monotonic() - killed_at
     views = _check_exact(stack, facilities, job_ids)
     assert views[big_job]["attempts"] == 2
     h.observe(
@@ -115,12 +124,9 @@ def test_sigkill_pool_process_mid_ingest(stack: Stack) -> None:
     (child,) = h.pool_children(worker)
     os.kill(child, signal.SIGKILL)
     killed_at = time.monotonic()
-    stack.procs.wait(
-        lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, job_ids).values()),
-        timeout=60,
-        what="every ingest job to succeed after the pool process died",
+    recovered = _succeeded_after(
+        stack, job_ids, killed_at, what="every ingest job to succeed after the pool process died"
     )
-    recovered = time.monotonic() - killed_at
     views = _check_exact(stack, facilities, job_ids)
     assert views[big_job]["attempts"] == 2
     assert worker.poll() is None  # the same worker carried on
@@ -171,12 +177,13 @@ def test_sigkill_whole_worker_default_settings_job_completes_within_two_minutes(
     # The property: the heartbeat brings the job back long before the visibility timeout would.
     # How long it takes is a figure (observed below, ~65 s on a quiet machine), not a pass/fail:
     # a loaded machine must not fail the test, so the wait is generous.
-    stack.procs.wait(
-        lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, job_ids).values()),
-        timeout=4 * RECOVERY_TARGET,
+    recovered = _succeeded_after(
+        stack,
+        job_ids,
+        killed_at,
         what="every ingest to succeed after the kill (heartbeat recovery)",
+        timeout=4 * RECOVERY_TARGET,
     )
-    recovered = time.monotonic() - killed_at
     assert recovered < VISIBILITY_TIMEOUT / 4
     views = _check_exact(stack, facilities, job_ids)
     stored = [h.points_per_facility(stack.db, fac)[0] for fac in facilities]
@@ -213,12 +220,9 @@ def test_sigkill_worker_holding_a_message_it_had_not_started(stack: Stack) -> No
     stack.procs.kill(first)
     killed_at = time.monotonic()
     stack.procs.worker("w2")
-    stack.procs.wait(
-        lambda: all(v["status"] == "succeeded" for v in h.jobs(stack.db, job_ids).values()),
-        timeout=180,
-        what="both ingests to succeed after the kill",
+    recovered = _succeeded_after(
+        stack, job_ids, killed_at, what="both ingests to succeed after the kill", timeout=180
     )
-    recovered = time.monotonic() - killed_at
     assert recovered < VISIBILITY_TIMEOUT / 4  # not the broker's redelivery
     views = h.jobs(stack.db, job_ids)
     assert views[held_job]["attempts"] == 1  # never started by the killed worker

@@ -4,24 +4,27 @@ serving after bad files."""
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from pypdf import PdfReader, PdfWriter
-from reportlab.lib.pagesizes import letter
-from reportlab.lib.utils import ImageReader
-from reportlab.pdfgen import canvas
 from sqlalchemy import func, select
 
-from tests.documents_corpus import ISSUERS, Spec, render_pdf
+from tests.documents_corpus import (
+    ISSUERS,
+    Spec,
+    blank_pages,
+    encrypted,
+    image_only,
+    png,
+    render_pdf,
+)
 from tests.factories import DOCUMENT_DAY as DAY
 from tests.factories import DOCUMENT_FPC as FPC
 from tests.factories import DOCUMENT_METERED as METERED
-from tests.factories import Tenant, invoice, wait_for
+from tests.factories import Tenant, invoice, upload_document, wait_for
 from tests.factories import document_facility as setup_facility
 from tests.factories import run_document_job as run
 from tests.factories import submit_document as submit
@@ -59,50 +62,12 @@ def ptd(quantity: float = 1000.0) -> bytes:
     return render_pdf(spec)
 
 
-def encrypted() -> bytes:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(invoice(number="ENC-1"))))
-    writer.encrypt("secret", "owner", algorithm="AES-256")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def png() -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (40, 20), "white").save(out, format="PNG")
-    return out.getvalue()
-
-
-def image_only() -> bytes:
-    from PIL import Image, ImageDraw
-
-    img = Image.new("L", (600, 200), 255)
-    ImageDraw.Draw(img).text((10, 10), "INVOICE No 123  Total 45.00", fill=0)
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=letter)
-    c.drawImage(ImageReader(img), 72, 500, width=450, height=150)
-    c.showPage()
-    c.save()
-    return buf.getvalue()
-
-
-def many_pages(n: int = 250) -> bytes:
-    writer = PdfWriter()
-    for _ in range(n):
-        writer.add_blank_page(612, 792)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
 BAD = {
-    "encrypted": encrypted,
+    "encrypted": lambda: encrypted(invoice(number="ENC-1")),
     "corrupt_pdf": lambda: invoice(number="CUT-1")[:600],
     "not_a_pdf": png,
     "needs_ocr": image_only,
-    "too_many_pages": many_pages,
+    "too_many_pages": lambda: blank_pages(250),
 }
 
 
@@ -329,17 +294,6 @@ def wait_document(client: TestClient, who: Tenant, doc_id: str, timeout: float =
     return wait_for(processed, timeout=timeout, what=f"document {doc_id}", every=0.2)
 
 
-def upload(client: TestClient, who: Tenant, content: bytes, **form) -> str:
-    response = client.post(
-        "/v1/documents",
-        headers=who.headers,
-        data=form,
-        files={"file": ("doc.pdf", content, "application/pdf")},
-    )
-    assert response.status_code == 202, response.text
-    return response.json()["document_id"]
-
-
 @pytest.mark.e2e
 @pytest.mark.postgres
 @pytest.mark.redis
@@ -350,7 +304,7 @@ def test_worker_survives_bad_files(stack: dict) -> None:
         _, key = create_api_key(s, tenant_id=tenant_id, scope="write")
     who = Tenant(tenant_id, key, {"Authorization": f"Bearer {key}"})
 
-    good = wait_document(client, who, upload(client, who, invoice(), facility_id=fac))
+    good = wait_document(client, who, upload_document(client, who, invoice(), facility_id=fac))
     assert (good["status"], good["document_type"], good["error"]) == ("processed", "invoice", None)
     assert good["fields"]["quantity"] == {
         "value": 1000.0,
@@ -361,7 +315,7 @@ def test_worker_survives_bad_files(stack: dict) -> None:
     assert good["reconciliation"]["difference"] == pytest.approx(1000.0 - METERED)
 
     for code, make in BAD.items():
-        view = wait_document(client, who, upload(client, who, make(), facility_id=fac))
+        view = wait_document(client, who, upload_document(client, who, make(), facility_id=fac))
         assert view["status"] == "failed", (code, view)
         assert view["error"]["code"] == code, view["error"]
         assert view["error"]["message"]
@@ -369,7 +323,9 @@ def test_worker_survives_bad_files(stack: dict) -> None:
         assert (job["status"], job["attempts"]) == ("failed", 1), job
 
     assert stack["worker"].poll() is None  # still running
-    after = wait_document(client, who, upload(client, who, invoice(1100.0, number="AFTER-1")))
+    after = wait_document(
+        client, who, upload_document(client, who, invoice(1100.0, number="AFTER-1"))
+    )
     assert (after["status"], after["error"]) == ("processed", None)
     listed = client.get("/v1/documents", headers=who.headers, params={"status": "failed"}).json()
     assert listed["pagination"]["total"] == len(BAD)

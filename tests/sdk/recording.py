@@ -8,11 +8,10 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 
 import httpx
 
-from tests.factories import http_server
+from tests.factories import QuietHandler, http_server
 
 
 @dataclass
@@ -71,19 +70,12 @@ def receiving() -> Iterator[Receiver]:
     """A local HTTP server recording each delivery's headers and exact body; answers 200."""
     state = Receiver()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            headers = {k.lower(): v for k, v in self.headers.items()}
             with state.lock:
-                state.deliveries.append(Delivery({k.lower(): v for k, v in self.headers.items()},
-                                                 body))  # fmt: skip
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
+                state.deliveries.append(Delivery(headers, self.body()))
+            self.answer_ok()
 
     with http_server(Handler) as base:
         state.url = f"{base}/hook"

@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import letter
-from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 from typer.testing import CliRunner
 
@@ -33,7 +31,7 @@ from pipelines.documents import (
 )
 from pipelines.documents.values import parse_currency, parse_date, parse_number, parse_unit
 from pipelines.errors import PipelineError
-from tests.documents_corpus import render_pdf, specs
+from tests.documents_corpus import blank_pages, encrypted, image_only, png, render_pdf, specs
 from tests.factories import examples
 from worker.cli.documents import documents_app
 
@@ -254,44 +252,6 @@ def test_reconcile_rejects_bad_tolerances() -> None:
 # --- bad input -------------------------------------------------------------------------------
 
 
-def _encrypted(user: str, owner: str) -> bytes:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(INVOICE)))
-    writer.encrypt(user, owner, algorithm="AES-256")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def _png() -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (40, 20), "white").save(out, format="PNG")
-    return out.getvalue()
-
-
-def _image_only() -> bytes:
-    from PIL import Image, ImageDraw
-
-    img = Image.new("L", (600, 200), 255)
-    ImageDraw.Draw(img).text((10, 10), "INVOICE No 123  Total 45.00", fill=0)
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=letter)
-    c.drawImage(ImageReader(img), 72, 500, width=450, height=150)
-    c.showPage()
-    c.save()
-    return buf.getvalue()
-
-
-def _many_pages(n: int) -> bytes:
-    writer = PdfWriter()
-    for _ in range(n):
-        writer.add_blank_page(612, 792)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
 def flate_bomb(size: int) -> bytes:
     """A one-page PDF whose content stream inflates to ``size`` bytes."""
     data = zlib.compress(b"0" * size, 9)
@@ -316,22 +276,22 @@ def flate_bomb(size: int) -> bytes:
 
 
 def test_empty_user_password_is_opened() -> None:
-    result = extract_document(_encrypted("", "owner-secret"))
+    result = extract_document(encrypted(INVOICE, "", "owner-secret"))
     assert result.fields["document_number"].value == "VB-1001"
 
 
 @pytest.mark.parametrize(
     ("make", "error", "code"),
     [
-        (lambda: _encrypted("secret", "owner"), EncryptedPdfError, "encrypted"),
+        (lambda: encrypted(INVOICE, "secret", "owner"), EncryptedPdfError, "encrypted"),
         (lambda: INVOICE[: len(INVOICE) // 2], CorruptPdfError, "corrupt_pdf"),
         (lambda: INVOICE[:200], CorruptPdfError, "corrupt_pdf"),
         (lambda: b"%PDF-1.7\n" + b"\x00garbage" * 50, CorruptPdfError, "corrupt_pdf"),
-        (_png, NotAPdfError, "not_a_pdf"),
+        (png, NotAPdfError, "not_a_pdf"),
         (lambda: b"Invoice No: 1\nTotal: 3.00\n", NotAPdfError, "not_a_pdf"),
         (lambda: b"", NotAPdfError, "not_a_pdf"),
-        (_image_only, NeedsOcrError, "needs_ocr"),
-        (lambda: _many_pages(5000), TooManyPagesError, "too_many_pages"),
+        (image_only, NeedsOcrError, "needs_ocr"),
+        (lambda: blank_pages(5000), TooManyPagesError, "too_many_pages"),
         (lambda: flate_bomb(100 * 2**20), TooLargeError, "too_large"),
     ],
     ids=[
@@ -356,7 +316,7 @@ def test_bad_input_raises_its_leaf(make: object, error: type[DocumentError], cod
 
 def test_png_says_what_it_is() -> None:
     with pytest.raises(NotAPdfError) as info:
-        extract_document(_png())
+        extract_document(png())
     assert info.value.detected == "png"
 
 
@@ -374,7 +334,7 @@ def _zip_holding_the_invoice() -> bytes:
     [
         (_zip_holding_the_invoice, "zip"),
         (lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 56 + INVOICE, "ole"),
-        (lambda: _png() + INVOICE, "png"),
+        (lambda: png() + INVOICE, "png"),
         (lambda: b"\x1f\x8b\x08\x00" + b"\x00" * 6 + INVOICE, "gzip"),
         (lambda: b"<html><body>" + INVOICE, "html or xml"),
         (lambda: b"MZ\x90\x00" + INVOICE, "executable"),

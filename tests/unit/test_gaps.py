@@ -25,7 +25,7 @@ from pipelines.gaps import (
     trailing_window,
 )
 from pipelines.timeseries import prepare
-from tests.factories import examples
+from tests.factories import GAP_DTYPES, examples, points_frame
 
 DAY = "2025-01-01"
 T0 = pd.Timestamp(f"{DAY}T00:00Z")
@@ -34,14 +34,7 @@ US_PER_MIN = 60_000_000
 PROPERTY_SETTINGS = settings(
     max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-DTYPES = {
-    "tag": "object",
-    "gap_start": "datetime64[us, UTC]",
-    "gap_end": "datetime64[us, UTC]",
-    "duration_minutes": "float64",
-    "missing_points": "int64",
-    "open": "bool",
-}
+
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -132,18 +125,18 @@ def test_seed_example_is_150_minutes_and_149_missing_points() -> None:
 def test_no_gaps_is_an_empty_frame_with_the_documented_dtypes() -> None:
     found = find_gaps(points("flow", range(60)))
     assert found.empty
-    assert {c: str(t) for c, t in found.dtypes.items()} == DTYPES
+    assert {c: str(t) for c, t in found.dtypes.items()} == GAP_DTYPES
 
 
 def test_empty_input_gives_an_empty_frame_with_the_documented_dtypes() -> None:
     found = find_gaps(points("flow", []), start=at("00:00"), end=at("01:00"))
     assert found.empty
-    assert {c: str(t) for c, t in found.dtypes.items()} == DTYPES
+    assert {c: str(t) for c, t in found.dtypes.items()} == GAP_DTYPES
 
 
 def test_a_gap_frame_has_the_documented_dtypes() -> None:
     found = find_gaps(points("flow", [0, 1, 2, 10, 11, 12]))
-    assert {c: str(t) for c, t in found.dtypes.items()} == DTYPES
+    assert {c: str(t) for c, t in found.dtypes.items()} == GAP_DTYPES
     assert isinstance(found["tag"].iloc[0], str)
 
 
@@ -567,16 +560,7 @@ def scenarios(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, Any, Any]:
         quality = draw(st.lists(st.sampled_from([0, 0, 0, 1, 2]), min_size=len(slots),
                                 max_size=len(slots)))  # fmt: skip
         seconds = np.asarray(slots, dtype=np.int64) * step_s + np.asarray(jitter, dtype=np.int64)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "tag": pd.Series([tag] * len(slots), dtype=object),
-                    "ts": pd.DatetimeIndex(T0 + pd.to_timedelta(seconds, unit="s")).as_unit("us"),
-                    "value": np.asarray(values, dtype=np.float64),
-                    "quality": np.asarray(quality, dtype=np.int8),
-                }
-            )
-        )
+        frames.append(points_frame(tag, T0, seconds, values, quality))
         configured = draw(st.booleans())
         rule_rows[tag] = {
             "interval_s": float(step_s) if configured else np.nan,

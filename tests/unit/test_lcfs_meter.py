@@ -13,6 +13,7 @@ from pipelines.gaps import find_gaps
 from pipelines.lcfs import TagMapping, meter_quantities, prepare_points
 from pipelines.lcfs.errors import InvalidMappingError
 from pipelines.lcfs.meter import check_mappings, points_digest
+from tests.factories import GAP_DTYPES
 
 T0 = pd.Timestamp("2025-07-01T00:00:00Z")
 HOUR_US = 3_600_000_000
@@ -466,12 +467,7 @@ def test_the_gap_table_lists_found_and_silent_tags_with_its_column_types() -> No
     assert gaps["open"].tolist() == [False, True, False, True]
     assert gaps["substituted_points"].tolist() == [121, 0, 0, 0]
     assert {c: str(t) for c, t in gaps.dtypes.items()} == {
-        "tag": "object",
-        "gap_start": "datetime64[us, UTC]",
-        "gap_end": "datetime64[us, UTC]",
-        "duration_minutes": "float64",
-        "missing_points": "int64",
-        "open": "bool",
+        **GAP_DTYPES,
         "method": "object",
         "substituted_points": "int64",
         "substituted_quantity": "float64",

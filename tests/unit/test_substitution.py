@@ -16,7 +16,7 @@ from pandas.testing import assert_frame_equal
 from pipelines.gaps import find_gaps
 from pipelines.substitution import METHODS, SUBSTITUTE_COLUMNS, substitute
 from pipelines.timeseries import prepare
-from tests.factories import examples
+from tests.factories import examples, points_frame
 
 DAY = "2025-01-01"
 T0 = pd.Timestamp(f"{DAY}T00:00Z")
@@ -307,15 +307,7 @@ def scenarios(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp
         values = draw(st.lists(st.sampled_from([1.0, 2.0, 5.0, 9.0, np.nan, -9999.0]),
                                min_size=len(slots), max_size=len(slots)))  # fmt: skip
         seconds = np.asarray(slots, dtype=np.int64) * step_s + np.asarray(jitter, dtype=np.int64)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "tag": pd.Series([tag] * len(slots), dtype=object),
-                    "ts": pd.DatetimeIndex(T0 + pd.to_timedelta(seconds, unit="s")).as_unit("us"),
-                    "value": np.asarray(values, dtype=np.float64),
-                }
-            )
-        )
+        frames.append(points_frame(tag, T0, seconds, values))
         intervals[tag] = float(step_s)
     start = T0 + pd.Timedelta(seconds=draw(st.integers(-3600, 3 * 3600)))
     end = start + pd.Timedelta(seconds=draw(st.integers(0, 12 * 3600)))
