@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from api.deps import Caller, caller, owned_facility, read_session
 from api.errors import found
-from api.pages import StartingAfter, listing_page
+from api.pages import CursorPage, listing_page
 from api.params import DATE_EXAMPLES, bounds
-from api.schemas import MAX_PAGE
 from api.schemas.audit import AuditEntryOut, AuditEntryPage, AuditVerdictOut
 from worker.storage import audit
 
@@ -35,11 +34,8 @@ def list_audit_entries(
     order: Literal["asc", "desc"] = Query(
         "asc", description="asc: chain order, oldest first; desc: newest first"
     ),
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    starting_after: StartingAfter = None,
     *,
-    request: Request,
+    paging: CursorPage,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> AuditEntryPage:
@@ -55,9 +51,10 @@ def list_audit_entries(
         tenant_id=who.tenant_id, action=action, subject_id=subject_id, facility_id=facility_id,
         after_seq=after_seq, start=start, end=end, newest_first=order == "desc",
     )  # fmt: skip
-    rows, paging = listing_page(request, session, listing, limit=limit, page=page,
-                                starting_after=starting_after)  # fmt: skip
-    return AuditEntryPage(data=[AuditEntryOut.of(audit.to_entry(e)) for (e,) in rows], **paging)
+    rows, page_fields = listing_page(session, listing, paging)
+    return AuditEntryPage(
+        data=[AuditEntryOut.of(audit.to_entry(e)) for (e,) in rows], **page_fields
+    )
 
 
 @router.get("/audit-log/verify")

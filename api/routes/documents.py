@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
 from api import enqueue
 from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
 from api.errors import ApiError, about, error_body, found, responses
-from api.pages import numbered
-from api.schemas import MAX_PAGE, request_body
+from api.pages import Page, numbered
+from api.schemas import request_body
 from api.schemas.document_review import DocumentReview
 from api.schemas.documents import (
     DOCUMENT_UPLOAD,
@@ -68,8 +68,8 @@ def upload_document(
 def list_documents(
     facility_id: str | None = None,
     status: Literal["queued", "processed", "failed"] | None = None,
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
+    *,
+    paging: Page,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> DocumentPage:
@@ -77,7 +77,7 @@ def list_documents(
         facility_id = owned_facility(session, who, facility_id).id
     query = documents.document_listing(tenant_id=who.tenant_id, facility_id=facility_id,
                                        status=status)  # fmt: skip
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return DocumentPage(data=[DocumentOut.of(d) for (d,) in rows], pagination=pagination)
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy.orm import Session
 
 from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
 from api.errors import ApiError, found, responses
-from api.pages import numbered
+from api.pages import Page, numbered
 from api.schemas import (
-    MAX_PAGE,
     FacilityIn,
     FacilityOut,
     FacilityPage,
@@ -44,13 +43,12 @@ def create_facility(
 
 @router.get("/facilities")
 def list_facilities(
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
+    paging: Page,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> FacilityPage:
     query = facilities.facility_listing(tenant_id=who.tenant_id)
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return FacilityPage(data=[FacilityOut.of(f) for (f,) in rows], pagination=pagination)
 
 

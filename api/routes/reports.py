@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from api import enqueue
 from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
 from api.errors import ApiError, about, error_body, found, responses
-from api.pages import numbered
-from api.schemas import MAX_PAGE, inline_schema, request_body
+from api.pages import Page, numbered
+from api.schemas import inline_schema, request_body
 from api.schemas.reports import (
     REPORT_FILE,
     TRANSACTIONS_CSV,
@@ -108,14 +108,14 @@ def create_fuel_transactions(
 @router.get("/facilities/{facility_id}/fuel-transactions")
 def list_fuel_transactions(
     facility_id: str,
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
+    *,
+    paging: Page,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> TransactionPage:
     facility = owned_facility(session, who, facility_id)
     query = reports.transaction_listing(facility_id=facility.id)
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return TransactionPage(data=[TransactionOut.of(t) for (t,) in rows], pagination=pagination)
 
 
@@ -128,13 +128,17 @@ def request_report(body: ReportIn, who: Caller = Depends(writer),
 
 
 @router.get("/reports")
-def list_reports(facility_id: str | None = None, limit: int = Query(100, ge=1, le=1000),
-                 page: int = Query(1, ge=1, le=MAX_PAGE), who: Caller = Depends(caller),
-                 session: Session = Depends(read_session)) -> ReportPage:  # fmt: skip
+def list_reports(
+    facility_id: str | None = None,
+    *,
+    paging: Page,
+    who: Caller = Depends(caller),
+    session: Session = Depends(read_session),
+) -> ReportPage:
     if facility_id is not None:
         facility_id = owned_facility(session, who, facility_id).id
     query = reports.report_listing(tenant_id=who.tenant_id, facility_id=facility_id)
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return ReportPage(data=[ReportOut.of(r) for (r,) in rows], pagination=pagination)
 
 

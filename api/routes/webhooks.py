@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
 from api.deps import WRITE, Caller, caller, read_session, writer
 from api.errors import ApiError, about, found
-from api.pages import StartingAfter, listing_page, numbered
+from api.pages import CursorPage, Page, listing_page, numbered
 from api.params import DATE_EXAMPLES, bounds, parse_bound
-from api.schemas import MAX_PAGE
 from api.schemas.webhooks import (
     AttemptOut,
     AttemptPage,
@@ -58,12 +57,11 @@ def create_webhook_endpoint(body: EndpointIn, who: Caller = Depends(writer),
 
 
 @router.get("/webhook-endpoints")
-def list_webhook_endpoints(limit: int = Query(100, ge=1, le=1000),
-                           page: int = Query(1, ge=1, le=MAX_PAGE),
-                           who: Caller = Depends(caller),
-                           session: Session = Depends(read_session)) -> EndpointPage:  # fmt: skip
+def list_webhook_endpoints(
+    paging: Page, who: Caller = Depends(caller), session: Session = Depends(read_session)
+) -> EndpointPage:
     query = endpoints.endpoint_listing(tenant_id=who.tenant_id)
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return EndpointPage(data=[EndpointOut.of(e) for (e,) in rows], pagination=pagination)
 
 
@@ -128,11 +126,8 @@ def list_webhook_attempts(
     end_date: str | None = Query(
         None, description="attempted at or before (ISO 8601)", examples=DATE_EXAMPLES
     ),
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    starting_after: StartingAfter = None,
     *,
-    request: Request,
+    paging: CursorPage,
     who: Caller = Depends(caller),
     session: Session = Depends(read_session),
 ) -> AttemptPage:
@@ -142,9 +137,8 @@ def list_webhook_attempts(
     listing = endpoints.attempt_listing(tenant_id=who.tenant_id, endpoint_id=endpoint.id,
                                         outcome=status, event_type=event_type, start=start,
                                         end=end)  # fmt: skip
-    rows, paging = listing_page(request, session, listing, limit=limit, page=page,
-                                starting_after=starting_after)  # fmt: skip
-    return AttemptPage(data=[AttemptOut.of(a) for (a,) in rows], **paging)
+    rows, page_fields = listing_page(session, listing, paging)
+    return AttemptPage(data=[AttemptOut.of(a) for (a,) in rows], **page_fields)
 
 
 @router.post("/webhook-messages/{message_id}/resend", status_code=202)
