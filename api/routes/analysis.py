@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
+from api.deps import Caller, CallerDep, ReadSession, WriterDep, WriteSession, owned_facility
 from api.errors import found
 from api.pages import CursorPage, Page, listing_page, numbered
 from api.params import DATE_EXAMPLES, bounds
@@ -45,8 +45,8 @@ def list_gaps(
     ),
     *,
     paging: Page,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    who: CallerDep,
+    session: ReadSession,
 ) -> GapPage:
     """Gaps per tag (pipelines.gaps semantics), newest first."""
     facility = _facility(session, who, facility_id)
@@ -69,8 +69,8 @@ def list_quality(
     ),
     *,
     paging: Page,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    who: CallerDep,
+    session: ReadSession,
 ) -> QualityPage:
     """Daily quality per tag (local days of the facility): each dimension and the 0-100 score."""
     facility = _facility(session, who, facility_id)
@@ -95,8 +95,8 @@ def list_alerts(
     ),
     *,
     paging: Page,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    who: CallerDep,
+    session: ReadSession,
 ) -> AlertPage:
     """Alerts, newest first. Each fires once per tag, rule and occasion."""
     facility = _facility(session, who, facility_id)
@@ -108,9 +108,7 @@ def list_alerts(
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge_alert(
-    alert_id: str, who: Caller = Depends(writer), session: Session = WRITE
-) -> AlertOut:
+def acknowledge_alert(alert_id: str, who: WriterDep, session: WriteSession) -> AlertOut:
     """Mark an alert as seen, as the dashboard's Acknowledge does (audit-logged once; again
     changes nothing)."""
     alert = findings.acknowledge_alert(session, tenant_id=who.tenant_id, alert_id=alert_id,
@@ -124,8 +122,8 @@ def list_events(
     type: str | None = Query(None, description="e.g. data_gap.detected"),
     *,
     paging: CursorPage,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    who: CallerDep,
+    session: ReadSession,
 ) -> EventPage:
     """The tenant's events (the payloads webhooks deliver), oldest first."""
     listing = events.event_listing(tenant_id=who.tenant_id, type=type)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query
 
-from api.deps import Caller, caller, owned_facility, read_session
+from api.deps import CallerDep, ReadSession, owned_facility
 from api.errors import found
 from api.pages import CursorPage, listing_page
 from api.params import DATE_EXAMPLES, bounds
@@ -36,8 +35,8 @@ def list_audit_entries(
     ),
     *,
     paging: CursorPage,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    who: CallerDep,
+    session: ReadSession,
 ) -> AuditEntryPage:
     """The tenant's audit entries in chain order (``order=desc``: newest first), each with its
     ``prev_hash`` and ``row_hash``.
@@ -58,9 +57,7 @@ def list_audit_entries(
 
 
 @router.get("/audit-log/verify")
-def verify_audit_log(
-    who: Caller = Depends(caller), session: Session = Depends(read_session)
-) -> AuditVerdictOut:
+def verify_audit_log(who: CallerDep, session: ReadSession) -> AuditVerdictOut:
     """Recompute the tenant's chain: ``valid``, the number of entries, the head (record its
     ``row_hash`` elsewhere to anchor the log) and the first altered, deleted or reordered entry.
     """
@@ -68,9 +65,7 @@ def verify_audit_log(
 
 
 @router.get("/audit-log/{entry_id}")
-def read_audit_entry(
-    entry_id: str, who: Caller = Depends(caller), session: Session = Depends(read_session)
-) -> AuditEntryOut:
+def read_audit_entry(entry_id: str, who: CallerDep, session: ReadSession) -> AuditEntryOut:
     """One audit entry by its id, with its chain fields."""
     entry = audit.get_entry(session, tenant_id=who.tenant_id, entry_id=entry_id)
     return AuditEntryOut.of(found(entry, "audit entry", entry_id))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query
 
-from api.deps import Caller, caller, read_session
+from api.deps import CallerDep, ReadSession
 from api.errors import found
 from api.pages import CursorPage, Page, listing_page, numbered
 from api.params import DATE_EXAMPLES, parse_bound
@@ -29,8 +28,8 @@ def list_jobs(
     ),
     *,
     paging: CursorPage,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    who: CallerDep,
+    session: ReadSession,
 ) -> JobPage:
     """The tenant's jobs, newest first."""
     listing = jobs.job_listing(
@@ -43,9 +42,7 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}")
-def read_job(
-    job_id: str, who: Caller = Depends(caller), session: Session = Depends(read_session)
-) -> JobOut:
+def read_job(job_id: str, who: CallerDep, session: ReadSession) -> JobOut:
     return JobOut.of(found(jobs.get_job(session, job_id=job_id, tenant_id=who.tenant_id),
                            "job", job_id))  # fmt: skip
 
@@ -55,8 +52,8 @@ def list_rejected_rows(
     job_id: str,
     *,
     paging: Page,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    who: CallerDep,
+    session: ReadSession,
 ) -> RejectedRowPage:
     job = found(jobs.get_job(session, job_id=job_id, tenant_id=who.tenant_id), "job", job_id)
     query = jobs.rejected_rows(tenant_id=who.tenant_id, job_id=job.id)
