@@ -11,11 +11,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from api import enqueue
-from api.dashboard.common import PageNotFound, facility_of, render
+from api.dashboard.common import PageNotFound, facility_of, queued, render
 from api.dashboard.session import PATH, EditorDep, Viewer, ViewerDep
 from api.deps import ReadSession, WriteSession
 from api.errors import ApiError, about
@@ -64,9 +64,7 @@ def upload_document(
                                 facility_id=facility_id,
                                 declared_type=file.fields["document_type"])  # fmt: skip
     target = f"{PATH}/documents/{quote(accepted.document_id)}"
-    if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse({"document_id": accepted.document_id, "url": target}, 202)
-    return RedirectResponse(target, status_code=303)
+    return queued(request, target, document_id=accepted.document_id)
 
 
 @router.get("/documents/{document_id}")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from api import enqueue
@@ -15,6 +15,7 @@ from api.dashboard.common import (
     PAGE,
     PageNotFound,
     facility_of,
+    queued,
     render,
     text_of,
 )
@@ -89,10 +90,7 @@ def upload(
         facility_of(session, who, facility_id)
     accepted = enqueue.points_csv(session, tenant_id=who.tenant_id, file=file,
                                   facility_id=facility_id)  # fmt: skip
-    target = f"{PATH}/jobs/{quote(accepted.job_id)}"
-    if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse({"job_id": accepted.job_id, "url": target}, status_code=202)
-    return RedirectResponse(target, status_code=303)
+    return queued(request, f"{PATH}/jobs/{quote(accepted.job_id)}", job_id=accepted.job_id)
 
 
 # --- reports ------------------------------------------------------------------------------------
