@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -36,14 +37,18 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-# A route's writing session: ``session: Session = WRITE``.
 WRITE = Depends(get_session, scope="function")
+# A route's writing session: ``session: WriteSession``.
+WriteSession = Annotated[Session, WRITE]
 
 
 def read_session() -> Iterator[Session]:
     """A session for routes that only read (never blocks on a writer under SQLite)."""
     with session_scope(readonly=True) as session:
         yield session
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ BEARER = HTTPBearer(auto_error=False, description="An API key: `Authorization: B
 
 def caller(
     request: Request,
-    session: Session = Depends(read_session),
+    session: ReadSession,
     bearer: HTTPAuthorizationCredentials | None = Security(BEARER),
 ) -> Caller:
     request.scope.setdefault(COUNTED, {})  # answered here: no second look at the key
@@ -144,10 +149,18 @@ class RateLimitHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def writer(who: Caller = Depends(caller)) -> Caller:
+# The caller of a route: ``who: CallerDep`` (any valid key) or ``who: WriterDep`` (a key that
+# may write; 403 for a read-only one).
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def writer(who: CallerDep) -> Caller:
     if who.scope != "write":
         raise ApiError(403, "insufficient_scope", "this API key is read-only")
     return who
+
+
+WriterDep = Annotated[Caller, Depends(writer)]
 
 
 def owned_facility(session: Session, who: Caller, facility_id: str) -> Facility:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -211,7 +212,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
+        first = _first_error(request, exc.errors())
         loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path")]
         field = _as_sent(request, ".".join(loc) or None)
         kind = first.get("type", "")
@@ -265,6 +266,29 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         body = error_body(500, "internal_error", "something went wrong on our end")
         return JSONResponse(body, status_code=500)
+
+
+def _first_error(request: Request, errors: Sequence[Any]) -> Any:
+    """The error an answer names when several parameters are wrong: the first in the order
+    /openapi.json lists the route's parameters (path, query, header, cookie; the route's own
+    before its dependencies', such as the paging of ``api.pages``), then any in the body.
+    FastAPI itself reports a dependency's parameters before the route's own."""
+    if not errors:
+        return {}
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    nodes = list(_with_dependencies(dependant)) if dependant is not None else []
+    order: dict[tuple[str, str], int] = {}
+    for where in ("path", "query", "header", "cookie"):
+        for node in nodes:
+            for param in getattr(node, f"{where}_params"):
+                order.setdefault((where, param.alias), len(order))
+    return min(errors, key=lambda e: order.get(tuple(e.get("loc", ())[:2]), len(order)))
+
+
+def _with_dependencies(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from _with_dependencies(sub)
 
 
 def _as_sent(request: Request, field: str | None) -> str | None:

@@ -24,11 +24,11 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import Caller, caller
+from api.deps import CallerDep
 from api.errors import QUERY_NAMES, ApiError
 
 PREFIX = "/v1/"
@@ -67,7 +67,7 @@ def canonical(name: str) -> str:
     return ALIASES.get(name, name)
 
 
-def known_query(request: Request, who: Caller = Depends(caller)) -> None:
+def known_query(request: Request, who: CallerDep) -> None:
     """400 for a query parameter the route does not declare, or a single one given twice."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)

@@ -6,21 +6,31 @@ A ``PipelineError`` means the input itself is wrong: callers record it and do no
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class PipelineError(Exception):
-    """Base class. ``code`` is the machine-readable name used in API errors and job records."""
+    """Base class. ``code`` is the machine-readable name used in API errors and job records.
+
+    A leaf says what went wrong through ``template``, a ``str.format`` text over its own fields
+    (``"the PDF has {pages} pages"``); a leaf whose text needs more than that (a choice, a join)
+    defines ``__str__`` instead.
+    """
 
     code = "invalid_input"
+    template: ClassVar[str] = ""
+
+    def __str__(self) -> str:
+        if self.template:
+            return self.template.format_map(vars(self))
+        return super().__str__()
 
 
 @dataclass
 class EmptyInputError(PipelineError):
     what: str = "file"
     code = "empty_file"
-
-    def __str__(self) -> str:
-        return f"the {self.what} is empty: it has no header and no rows"
+    template = "the {what} is empty: it has no header and no rows"
 
 
 @dataclass
@@ -28,12 +38,10 @@ class EncodingError(PipelineError):
     line: int
     byte: int
     code = "invalid_encoding"
-
-    def __str__(self) -> str:
-        return (
-            f"the file is not UTF-8 (byte 0x{self.byte:02x} on line {self.line}); "
-            "export it as UTF-8 and upload it again"
-        )
+    template = (
+        "the file is not UTF-8 (byte 0x{byte:02x} on line {line}); "
+        "export it as UTF-8 and upload it again"
+    )
 
 
 @dataclass
@@ -54,9 +62,7 @@ class MissingColumnsError(PipelineError):
 class MalformedInputError(PipelineError):
     detail: str
     code = "malformed_input"
-
-    def __str__(self) -> str:
-        return self.detail
+    template = "{detail}"
 
 
 @dataclass

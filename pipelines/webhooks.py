@@ -61,9 +61,7 @@ class InvalidSecretError(PipelineError):
 
     reason: str
     code = "invalid_secret"
-
-    def __str__(self) -> str:
-        return f"invalid webhook secret: {self.reason}"
+    template = "invalid webhook secret: {reason}"
 
 
 @dataclass
@@ -72,9 +70,7 @@ class InvalidUrlError(PipelineError):
 
     reason: str
     code = "invalid_url"
-
-    def __str__(self) -> str:
-        return f"invalid webhook URL: {self.reason}"
+    template = "invalid webhook URL: {reason}"
 
 
 @dataclass
@@ -85,9 +81,7 @@ class ForbiddenAddressError(PipelineError):
     address: str
     reason: str
     code = "forbidden_address"
-
-    def __str__(self) -> str:
-        return f"{self.host} resolves to {self.address}: {self.reason}; refused"
+    template = "{host} resolves to {address}: {reason}; refused"
 
 
 # ------------------------------------------------------------------------------------ secrets

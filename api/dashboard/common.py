@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,14 @@ def facility_of(session: Session, who: Viewer, facility_id: str) -> Facility:
     if row is None:
         raise PageNotFound("facility", facility_id)
     return row
+
+
+def queued(request: Request, target: str, **ids: str) -> Response:
+    """The answer to an upload form: to the page's script (which asked for JSON) the new ids and
+    the page to follow (202), else a redirect to that page."""
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse({**ids, "url": target}, status_code=202)
+    return RedirectResponse(target, status_code=303)
 
 
 def local_time(value: datetime | None, tz: str = "UTC") -> str:

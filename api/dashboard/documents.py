@@ -11,13 +11,13 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from api import enqueue
-from api.dashboard.common import PageNotFound, facility_of, render
-from api.dashboard.session import PATH, Viewer, editor, viewer
-from api.deps import WRITE, read_session
+from api.dashboard.common import PageNotFound, facility_of, queued, render
+from api.dashboard.session import PATH, EditorDep, Viewer, ViewerDep
+from api.deps import ReadSession, WriteSession
 from api.errors import ApiError, about
 from api.routes.documents import pdf_file
 from api.uploads import FormFile
@@ -40,9 +40,7 @@ def _owned(session: Session, who: Viewer, document_id: str) -> Document:
 
 
 @router.get("/documents")
-def documents_page(
-    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(read_session)
-) -> Response:
+def documents_page(request: Request, who: ViewerDep, session: ReadSession) -> Response:
     rows = session.scalars(documents.document_listing(tenant_id=who.tenant_id).limit(200)).all()
     owned = session.scalars(facilities.facility_listing(tenant_id=who.tenant_id)).all()
     return render(request, "documents.html", {
@@ -54,9 +52,10 @@ def documents_page(
 @router.post("/documents")
 def upload_document(
     request: Request,
-    who: Viewer = Depends(editor),
+    who: EditorDep,
     file: FormFile = Depends(pdf_file),
-    session: Session = WRITE,
+    *,
+    session: WriteSession,
 ) -> Response:
     facility_id = file.fields["facility_id"]
     if facility_id is not None:
@@ -65,17 +64,15 @@ def upload_document(
                                 facility_id=facility_id,
                                 declared_type=file.fields["document_type"])  # fmt: skip
     target = f"{PATH}/documents/{quote(accepted.document_id)}"
-    if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse({"document_id": accepted.document_id, "url": target}, 202)
-    return RedirectResponse(target, status_code=303)
+    return queued(request, target, document_id=accepted.document_id)
 
 
 @router.get("/documents/{document_id}")
 def document_page(
     request: Request,
     document_id: str,
-    who: Viewer = Depends(viewer),
-    session: Session = Depends(read_session),
+    who: ViewerDep,
+    session: ReadSession,
 ) -> Response:
     doc = _owned(session, who, document_id)
     effective = docs.effective_fields(doc.fields or {}, doc.reviewed_fields)
@@ -94,8 +91,8 @@ def document_page(
 async def review(
     request: Request,
     document_id: str,
-    who: Viewer = Depends(editor),
-    session: Session = WRITE,
+    who: EditorDep,
+    session: WriteSession,
 ) -> Response:
     """The review form: each field whose value the reviewer changed is recorded as reviewed
     (``documents.review_document``, as ``POST /v1/documents/{id}/review``), and the
@@ -133,8 +130,8 @@ def _shown(value: object) -> str:
 async def resolution_note(
     request: Request,
     document_id: str,
-    who: Viewer = Depends(editor),
-    session: Session = WRITE,
+    who: EditorDep,
+    session: WriteSession,
 ) -> Response:
     doc = _owned(session, who, document_id)
     form = await request.form()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import escape
 from sqlalchemy.orm import Session
@@ -23,13 +23,8 @@ from api.dashboard.common import (
     nanoseconds,
     render,
 )
-from api.dashboard.session import (
-    PATH,
-    Viewer,
-    editor,
-    viewer,
-)
-from api.deps import WRITE, read_session
+from api.dashboard.session import PATH, EditorDep, ViewerDep
+from api.deps import ReadSession, WriteSession
 from pipelines.downsample import m4
 from worker.storage import audit, facilities, findings, overview
 from worker.storage.analysis import load_points
@@ -45,9 +40,7 @@ CHART_BUCKETS = charts.WIDTH - charts.LEFT - charts.RIGHT  # one bucket per pixe
 
 
 @router.get("/")
-def home(
-    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(read_session)
-) -> Response:
+def home(request: Request, who: ViewerDep, session: ReadSession) -> Response:
     now = datetime.now(UTC)
     rows = overview.facility_summaries(session, tenant_id=who.tenant_id, now=now)
     return render(request, "overview.html", {
@@ -105,8 +98,9 @@ def facility_page(
     days: int = 30,
     tag: str = "",
     day: str = "",
-    who: Viewer = Depends(viewer),
-    session: Session = Depends(read_session),
+    *,
+    who: ViewerDep,
+    session: ReadSession,
 ) -> Response:
     """Tags, the daily quality heatmap (``tag``/``day`` pick a cell to show its dimensions), the
     gap timeline and the alerts."""
@@ -177,9 +171,7 @@ def _band(gap: Any, label: charts.TimeLabel) -> charts.Band:
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge_alert(
-    alert_id: str, who: Viewer = Depends(editor), session: Session = WRITE
-) -> Response:
+def acknowledge_alert(alert_id: str, who: EditorDep, session: WriteSession) -> Response:
     alert = findings.acknowledge_alert(session, tenant_id=who.tenant_id, alert_id=alert_id,
                                        actor=audit.actor_of_key(who.key_id))  # fmt: skip
     if alert is None:
@@ -193,8 +185,9 @@ def tag_page(
     facility_id: str,
     tag_name: str,
     range: str = "7d",
-    who: Viewer = Depends(viewer),
-    session: Session = Depends(read_session),
+    *,
+    who: ViewerDep,
+    session: ReadSession,
 ) -> Response:
     facility = facility_of(session, who, facility_id)
     tag = facilities.get_tag(session, facility_id=facility.id, name=tag_name)

@@ -19,12 +19,12 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy.orm import Session
 
-from api.deps import Caller, read_session
+from api.deps import Caller, ReadSession
 from worker.settings import get_settings
 from worker.storage.models import ApiKey
 
@@ -104,7 +104,7 @@ def _read(value: str | None) -> dict[str, str] | None:
     return data if isinstance(data, dict) and {"k", "c"} <= data.keys() else None
 
 
-def viewer(request: Request, session: Session = Depends(read_session)) -> Viewer:
+def viewer(request: Request, session: ReadSession) -> Viewer:
     """The signed-in caller, or ``SignInRequired``."""
     data = _read(request.cookies.get(COOKIE))
     if data is None:
@@ -120,7 +120,11 @@ def same_token(sent: str | None, expected: str) -> bool:
     return bool(sent) and hmac.compare_digest(str(sent).encode(), expected.encode())
 
 
-async def editor(request: Request, who: Viewer = Depends(viewer)) -> Viewer:
+# The signed-in caller of a page: ``who: ViewerDep`` (any), ``who: EditorDep`` (may change things).
+ViewerDep = Annotated[Viewer, Depends(viewer)]
+
+
+async def editor(request: Request, who: ViewerDep) -> Viewer:
     """A signed-in caller allowed to change things, whose form carries the session's token."""
     sent = request.headers.get("x-csrf-token")
     if sent is None:
@@ -132,6 +136,9 @@ async def editor(request: Request, who: Viewer = Depends(viewer)) -> Viewer:
     if not who.can_write:
         raise ReadOnly
     return who
+
+
+EditorDep = Annotated[Viewer, Depends(editor)]
 
 
 def cookie_options(request: Request) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -12,15 +12,10 @@ from api.dashboard.common import (
     render,
     text_of,
 )
-from api.dashboard.session import (
-    PATH,
-    Viewer,
-    editor,
-    viewer,
-)
-from api.deps import WRITE, read_session
+from api.dashboard.session import PATH, EditorDep, Viewer, ViewerDep
+from api.deps import ReadSession, WriteSession
 from api.errors import ApiError
-from api.schemas import MAX_PAGE
+from api.pages import PageNumber
 from worker.storage import audit, tenants
 from worker.storage.models import ApiKey
 from worker.storage.pages import numbered_page
@@ -32,9 +27,7 @@ router = APIRouter(prefix=PATH, include_in_schema=False)
 
 
 @router.get("/settings/keys")
-def keys_page(
-    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(read_session)
-) -> Response:
+def keys_page(request: Request, who: ViewerDep, session: ReadSession) -> Response:
     return _keys(request, who, session)
 
 
@@ -47,9 +40,7 @@ def _keys(
 
 
 @router.post("/settings/keys")
-async def create_key(
-    request: Request, who: Viewer = Depends(editor), session: Session = WRITE
-) -> Response:
+async def create_key(request: Request, who: EditorDep, session: WriteSession) -> Response:
     form = await request.form()
     name = (text_of(form.get("name")) or "").strip()[:200]
     scope = text_of(form.get("scope")) or "write"
@@ -64,7 +55,7 @@ async def create_key(
 
 
 @router.post("/settings/keys/{key_id}/revoke")
-def revoke_key(key_id: str, who: Viewer = Depends(editor), session: Session = WRITE) -> Response:
+def revoke_key(key_id: str, who: EditorDep, session: WriteSession) -> Response:
     key = tenants.revoke_tenant_api_key(session, tenant_id=who.tenant_id, key_id=key_id,
                                         actor=audit.actor_of_key(who.key_id))  # fmt: skip
     if key is None:
@@ -78,9 +69,10 @@ def revoke_key(key_id: str, who: Viewer = Depends(editor), session: Session = WR
 @router.get("/audit")
 def audit_page(
     request: Request,
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    who: Viewer = Depends(viewer),
-    session: Session = Depends(read_session),
+    page: PageNumber = 1,
+    *,
+    who: ViewerDep,
+    session: ReadSession,
 ) -> Response:
     page = max(page, 1)
     listing = audit.entry_listing(tenant_id=who.tenant_id, newest_first=True)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy.orm import Session
 
 from api.dashboard.common import (
     render,
@@ -17,14 +16,13 @@ from api.dashboard.session import (
     COOKIE,
     LOGIN_COOKIE,
     PATH,
-    Viewer,
+    ViewerDep,
     cookie_options,
     max_age,
     new_session,
     same_token,
-    viewer,
 )
-from api.deps import read_session
+from api.deps import ReadSession
 from api.errors import ApiError
 from worker.storage import tenants
 
@@ -43,7 +41,7 @@ def sign_in_form(request: Request, next: str = "") -> Response:
 
 
 @router.post("/sign-in")
-async def sign_in(request: Request, session: Session = Depends(read_session)) -> Response:
+async def sign_in(request: Request, session: ReadSession) -> Response:
     form = await request.form()
     target = safe_next(form.get("next"))
     if not same_token(text_of(form.get("login_token")), request.cookies.get(LOGIN_COOKIE) or ""):
@@ -66,7 +64,7 @@ def _sign_in_again(request: Request, target: str, error: str, status: int) -> Re
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, who: Viewer = Depends(viewer)) -> Response:
+async def sign_out(request: Request, who: ViewerDep) -> Response:
     form = await request.form()
     if not same_token(text_of(form.get("csrf")), who.csrf):
         raise ApiError(400, "invalid_csrf", "this form is stale: reload the page and try again")

@@ -11,17 +11,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from api.dashboard.common import PAGE, PageNotFound, render
-from api.dashboard.session import PATH, Viewer, editor, viewer
-from api.deps import WRITE, read_session
+from api.dashboard.session import PATH, EditorDep, Viewer, ViewerDep
+from api.deps import ReadSession, WriteSession
 from api.errors import ApiError, about
+from api.pages import PageNumber
 from api.routes.webhooks import RECOVER_MAX, URL_REFUSED
-from api.schemas import MAX_PAGE
 from api.schemas.webhooks import EndpointIn, EndpointPatch
 from worker.settings import get_settings
 from worker.storage import audit, endpoints
@@ -46,9 +46,7 @@ def _refused(exc: ValidationError) -> ApiError:
 
 
 @router.get("/webhooks")
-def endpoints_page(
-    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(read_session)
-) -> Response:
+def endpoints_page(request: Request, who: ViewerDep, session: ReadSession) -> Response:
     return _list(request, who, session)
 
 
@@ -66,9 +64,7 @@ def _list(
 
 
 @router.post("/webhooks")
-async def create_endpoint(
-    request: Request, who: Viewer = Depends(editor), session: Session = WRITE
-) -> Response:
+async def create_endpoint(request: Request, who: EditorDep, session: WriteSession) -> Response:
     form = await request.form()
     try:
         body = EndpointIn.model_validate({
@@ -97,9 +93,10 @@ def endpoint_page(
     endpoint_id: str,
     status: str = "",
     event_type: str = "",
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    who: Viewer = Depends(viewer),
-    session: Session = Depends(read_session),
+    page: PageNumber = 1,
+    *,
+    who: ViewerDep,
+    session: ReadSession,
 ) -> Response:
     endpoint = _owned(session, who, endpoint_id)
     return _detail(request, who, session, endpoint, status=status, event_type=event_type,
@@ -141,8 +138,8 @@ def _detail(
 async def update_endpoint(
     request: Request,
     endpoint_id: str,
-    who: Viewer = Depends(editor),
-    session: Session = WRITE,
+    who: EditorDep,
+    session: WriteSession,
 ) -> Response:
     endpoint = _owned(session, who, endpoint_id)
     form = await request.form()
@@ -164,8 +161,8 @@ async def update_endpoint(
 def rotate_secret(
     request: Request,
     endpoint_id: str,
-    who: Viewer = Depends(editor),
-    session: Session = WRITE,
+    who: EditorDep,
+    session: WriteSession,
 ) -> Response:
     """A new secret, shown on the page this once; the old one signs for 24 h more."""
     endpoint = _owned(session, who, endpoint_id)
@@ -176,9 +173,7 @@ def rotate_secret(
 
 
 @router.post("/webhooks/{endpoint_id}/test")
-def send_test(
-    endpoint_id: str, who: Viewer = Depends(editor), session: Session = WRITE
-) -> Response:
+def send_test(endpoint_id: str, who: EditorDep, session: WriteSession) -> Response:
     endpoints.send_test(session, endpoint=_owned(session, who, endpoint_id))
     return RedirectResponse(f"{PATH}/webhooks/{quote(endpoint_id)}?sent=test", status_code=303)
 
@@ -187,8 +182,8 @@ def send_test(
 async def recover(
     request: Request,
     endpoint_id: str,
-    who: Viewer = Depends(editor),
-    session: Session = WRITE,
+    who: EditorDep,
+    session: WriteSession,
 ) -> Response:
     endpoint = _owned(session, who, endpoint_id)
     form = await request.form()
@@ -204,7 +199,7 @@ async def recover(
 
 
 @router.post("/webhook-messages/{message_id}/resend")
-def resend(message_id: str, who: Viewer = Depends(editor), session: Session = WRITE) -> Response:
+def resend(message_id: str, who: EditorDep, session: WriteSession) -> Response:
     message = endpoints.resend_message(session, tenant_id=who.tenant_id, message_id=message_id)
     if message is None:
         raise PageNotFound("webhook message", message_id)

@@ -6,29 +6,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from api import enqueue
 from api.dashboard.common import (
     PAGE,
     PageNotFound,
     facility_of,
+    queued,
     render,
     text_of,
 )
-from api.dashboard.session import (
-    PATH,
-    Viewer,
-    editor,
-    viewer,
-)
-from api.deps import WRITE, read_session
+from api.dashboard.session import PATH, EditorDep, ViewerDep
+from api.deps import ReadSession, WriteSession
 from api.errors import ApiError
+from api.pages import PageNumber
 from api.routes.data_points import csv_file
-from api.schemas import MAX_PAGE
 from api.schemas.reports import ReportIn
 from api.uploads import FormFile
 from worker.storage import facilities, jobs, reports
@@ -44,9 +39,10 @@ router = APIRouter(prefix=PATH, include_in_schema=False)
 @router.get("/jobs")
 def jobs_page(
     request: Request,
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    who: Viewer = Depends(viewer),
-    session: Session = Depends(read_session),
+    page: PageNumber = 1,
+    *,
+    who: ViewerDep,
+    session: ReadSession,
 ) -> Response:
     page = max(page, 1)
     listing = jobs.job_listing(tenant_id=who.tenant_id)
@@ -61,8 +57,8 @@ def jobs_page(
 def job_page(
     request: Request,
     job_id: str,
-    who: Viewer = Depends(viewer),
-    session: Session = Depends(read_session),
+    who: ViewerDep,
+    session: ReadSession,
 ) -> Response:
     job = jobs.get_job(session, job_id=job_id, tenant_id=who.tenant_id)
     if job is None:
@@ -75,9 +71,7 @@ def job_page(
 
 
 @router.get("/upload")
-def upload_form(
-    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(read_session)
-) -> Response:
+def upload_form(request: Request, who: ViewerDep, session: ReadSession) -> Response:
     rows = session.scalars(facilities.facility_listing(tenant_id=who.tenant_id)).all()
     return render(request, "upload.html", {"who": who, "nav": "upload", "facilities": rows})
 
@@ -85,9 +79,10 @@ def upload_form(
 @router.post("/upload")
 def upload(
     request: Request,
-    who: Viewer = Depends(editor),
+    who: EditorDep,
     file: FormFile = Depends(csv_file),
-    session: Session = WRITE,
+    *,
+    session: WriteSession,
 ) -> Response:
     """The upload form's CSV: queued as ``POST /v1/data-points/import`` queues it."""
     facility_id = file.fields["facility_id"]
@@ -95,19 +90,14 @@ def upload(
         facility_of(session, who, facility_id)
     accepted = enqueue.points_csv(session, tenant_id=who.tenant_id, file=file,
                                   facility_id=facility_id)  # fmt: skip
-    target = f"{PATH}/jobs/{quote(accepted.job_id)}"
-    if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse({"job_id": accepted.job_id, "url": target}, status_code=202)
-    return RedirectResponse(target, status_code=303)
+    return queued(request, f"{PATH}/jobs/{quote(accepted.job_id)}", job_id=accepted.job_id)
 
 
 # --- reports ------------------------------------------------------------------------------------
 
 
 @router.get("/reports")
-def reports_page(
-    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(read_session)
-) -> Response:
+def reports_page(request: Request, who: ViewerDep, session: ReadSession) -> Response:
     rows = session.scalars(reports.report_listing(tenant_id=who.tenant_id).limit(100)).all()
     owned = session.scalars(facilities.facility_listing(tenant_id=who.tenant_id)).all()
     refresh = any(r.status == "queued" for r in rows)
@@ -120,9 +110,7 @@ def reports_page(
 
 
 @router.post("/reports")
-async def request_report(
-    request: Request, who: Viewer = Depends(editor), session: Session = WRITE
-) -> Response:
+async def request_report(request: Request, who: EditorDep, session: WriteSession) -> Response:
     form = await request.form()
     facility = facility_of(session, who, text_of(form.get("facility_id")) or "")
     try:
@@ -150,8 +138,8 @@ def _first_error(exc: Exception) -> str:
 def report_page(
     request: Request,
     report_id: str,
-    who: Viewer = Depends(viewer),
-    session: Session = Depends(read_session),
+    who: ViewerDep,
+    session: ReadSession,
 ) -> Response:
     """A report's status, totals per fuel pathway, what to check before filing, and (a PDF)
     its pages shown in the browser's own PDF viewer."""
@@ -163,9 +151,7 @@ def report_page(
 
 
 @router.get("/reports/{report_id}/file")
-def report_file(
-    report_id: str, who: Viewer = Depends(viewer), session: Session = Depends(read_session)
-) -> Response:
+def report_file(report_id: str, who: ViewerDep, session: ReadSession) -> Response:
     row: Report | None = reports.get_report(session, tenant_id=who.tenant_id,
                                             report_id=report_id, content=True)  # fmt: skip
     if row is None:

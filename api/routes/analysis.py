@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
+from api.deps import Caller, CallerDep, ReadSession, WriterDep, WriteSession, owned_facility
 from api.errors import found
-from api.pages import StartingAfter, listing_page, numbered
+from api.pages import CursorPage, Page, listing_page, numbered
 from api.params import DATE_EXAMPLES, bounds
-from api.schemas import MAX_PAGE
 from api.schemas.analysis import (
     AlertOut,
     AlertPage,
@@ -44,17 +43,17 @@ def list_gaps(
     end_date: str | None = Query(
         None, description="gaps starting at or before (ISO 8601)", examples=DATE_EXAMPLES
     ),
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    *,
+    paging: Page,
+    who: CallerDep,
+    session: ReadSession,
 ) -> GapPage:
     """Gaps per tag (pipelines.gaps semantics), newest first."""
     facility = _facility(session, who, facility_id)
     start, end = bounds(start_date, end_date)
     query = findings.gap_listing(tenant_id=who.tenant_id, facility_id=facility, tag=tag,
                                  status=status, start=start, end=end)  # fmt: skip
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return GapPage(data=[GapOut.of(g, tag=name) for g, name in rows], pagination=pagination)
 
 
@@ -68,17 +67,17 @@ def list_quality(
     end_date: str | None = Query(
         None, description="days starting at or before (ISO 8601)", examples=DATE_EXAMPLES
     ),
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    *,
+    paging: Page,
+    who: CallerDep,
+    session: ReadSession,
 ) -> QualityPage:
     """Daily quality per tag (local days of the facility): each dimension and the 0-100 score."""
     facility = _facility(session, who, facility_id)
     start, end = bounds(start_date, end_date)
     query = findings.quality_listing(tenant_id=who.tenant_id, facility_id=facility, tag=tag,
                                      start=start, end=end)  # fmt: skip
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return QualityPage(data=[QualityOut.of(q, tag=name) for q, name in rows],
                        pagination=pagination)  # fmt: skip
 
@@ -94,24 +93,22 @@ def list_alerts(
     end_date: str | None = Query(
         None, description="triggered at or before (ISO 8601)", examples=DATE_EXAMPLES
     ),
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    *,
+    paging: Page,
+    who: CallerDep,
+    session: ReadSession,
 ) -> AlertPage:
     """Alerts, newest first. Each fires once per tag, rule and occasion."""
     facility = _facility(session, who, facility_id)
     start, end = bounds(start_date, end_date)
     query = findings.alert_listing(tenant_id=who.tenant_id, facility_id=facility, tag=tag,
                                    rule=rule, start=start, end=end)  # fmt: skip
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return AlertPage(data=[AlertOut.of(a, tag=name) for a, name in rows], pagination=pagination)
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge_alert(
-    alert_id: str, who: Caller = Depends(writer), session: Session = WRITE
-) -> AlertOut:
+def acknowledge_alert(alert_id: str, who: WriterDep, session: WriteSession) -> AlertOut:
     """Mark an alert as seen, as the dashboard's Acknowledge does (audit-logged once; again
     changes nothing)."""
     alert = findings.acknowledge_alert(session, tenant_id=who.tenant_id, alert_id=alert_id,
@@ -123,16 +120,12 @@ def acknowledge_alert(
 @router.get("/events")
 def list_events(
     type: str | None = Query(None, description="e.g. data_gap.detected"),
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    starting_after: StartingAfter = None,
     *,
-    request: Request,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    paging: CursorPage,
+    who: CallerDep,
+    session: ReadSession,
 ) -> EventPage:
     """The tenant's events (the payloads webhooks deliver), oldest first."""
     listing = events.event_listing(tenant_id=who.tenant_id, type=type)
-    rows, paging = listing_page(request, session, listing, limit=limit, page=page,
-                                starting_after=starting_after)  # fmt: skip
-    return EventPage(data=[EventOut.of(e) for (e,) in rows], **paging)
+    rows, page_fields = listing_page(session, listing, paging)
+    return EventPage(data=[EventOut.of(e) for (e,) in rows], **page_fields)

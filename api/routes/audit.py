@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query
 
-from api.deps import Caller, caller, owned_facility, read_session
+from api.deps import CallerDep, ReadSession, owned_facility
 from api.errors import found
-from api.pages import StartingAfter, listing_page
+from api.pages import CursorPage, listing_page
 from api.params import DATE_EXAMPLES, bounds
-from api.schemas import MAX_PAGE
 from api.schemas.audit import AuditEntryOut, AuditEntryPage, AuditVerdictOut
 from worker.storage import audit
 
@@ -35,13 +33,10 @@ def list_audit_entries(
     order: Literal["asc", "desc"] = Query(
         "asc", description="asc: chain order, oldest first; desc: newest first"
     ),
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    starting_after: StartingAfter = None,
     *,
-    request: Request,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    paging: CursorPage,
+    who: CallerDep,
+    session: ReadSession,
 ) -> AuditEntryPage:
     """The tenant's audit entries in chain order (``order=desc``: newest first), each with its
     ``prev_hash`` and ``row_hash``.
@@ -55,15 +50,14 @@ def list_audit_entries(
         tenant_id=who.tenant_id, action=action, subject_id=subject_id, facility_id=facility_id,
         after_seq=after_seq, start=start, end=end, newest_first=order == "desc",
     )  # fmt: skip
-    rows, paging = listing_page(request, session, listing, limit=limit, page=page,
-                                starting_after=starting_after)  # fmt: skip
-    return AuditEntryPage(data=[AuditEntryOut.of(audit.to_entry(e)) for (e,) in rows], **paging)
+    rows, page_fields = listing_page(session, listing, paging)
+    return AuditEntryPage(
+        data=[AuditEntryOut.of(audit.to_entry(e)) for (e,) in rows], **page_fields
+    )
 
 
 @router.get("/audit-log/verify")
-def verify_audit_log(
-    who: Caller = Depends(caller), session: Session = Depends(read_session)
-) -> AuditVerdictOut:
+def verify_audit_log(who: CallerDep, session: ReadSession) -> AuditVerdictOut:
     """Recompute the tenant's chain: ``valid``, the number of entries, the head (record its
     ``row_hash`` elsewhere to anchor the log) and the first altered, deleted or reordered entry.
     """
@@ -71,9 +65,7 @@ def verify_audit_log(
 
 
 @router.get("/audit-log/{entry_id}")
-def read_audit_entry(
-    entry_id: str, who: Caller = Depends(caller), session: Session = Depends(read_session)
-) -> AuditEntryOut:
+def read_audit_entry(entry_id: str, who: CallerDep, session: ReadSession) -> AuditEntryOut:
     """One audit entry by its id, with its chain fields."""
     entry = audit.get_entry(session, tenant_id=who.tenant_id, entry_id=entry_id)
     return AuditEntryOut.of(found(entry, "audit entry", entry_id))

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
 
 from api import enqueue
-from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
+from api.deps import CallerDep, ReadSession, WriterDep, WriteSession, owned_facility
 from api.errors import ApiError, responses
 from api.pages import StartingAfter, bad_cursor, either_page_or_cursor, next_link
 from api.params import DATE_EXAMPLES, parse_bound
@@ -50,8 +49,8 @@ def list_data_points(
     starting_after: StartingAfter = None,
     *,
     request: Request,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    who: CallerDep,
+    session: ReadSession,
 ) -> DataPointPage:
     """Readings oldest first (then by tag name). Page by ``page`` or, faster deep into a long
     range, by ``starting_after`` (the ``next`` link). ``archived`` lists the months of the range
@@ -135,9 +134,10 @@ csv_file = MultipartFile(
 @router.post("/data-points", status_code=202, responses=responses(413, 415),
              openapi_extra=request_body({"application/json": POINT_BATCH}))  # fmt: skip
 def ingest_batch(
-    who: Caller = Depends(writer),
+    who: WriterDep,
     batch: PointBatch = Depends(point_batch),
-    session: Session = WRITE,
+    *,
+    session: WriteSession,
 ) -> Accepted:
     """Queue a JSON batch ``{"data": [{facility_id, tag, timestamp, value, unit?, quality?}]}``.
 
@@ -152,9 +152,10 @@ def ingest_batch(
 @router.post("/data-points/import", status_code=202, responses=responses(413, 415),
              openapi_extra=request_body({"multipart/form-data": CSV_UPLOAD}))  # fmt: skip
 def import_csv(
-    who: Caller = Depends(writer),
+    who: WriterDep,
     file: FormFile = Depends(csv_file),
-    session: Session = WRITE,
+    *,
+    session: WriteSession,
 ) -> Accepted:
     """Queue a CSV file (multipart field ``file``; optional field ``facility_id``).
 

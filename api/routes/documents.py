@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Depends
 
 from api import enqueue
-from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
+from api.deps import CallerDep, ReadSession, WriterDep, WriteSession, owned_facility
 from api.errors import ApiError, about, error_body, found, responses
-from api.pages import numbered
-from api.schemas import MAX_PAGE, request_body
+from api.pages import Page, numbered
+from api.schemas import request_body
 from api.schemas.document_review import DocumentReview
 from api.schemas.documents import (
     DOCUMENT_UPLOAD,
@@ -47,9 +46,10 @@ pdf_file = MultipartFile(
 @router.post("/documents", status_code=202, responses=responses(413, 415),
              openapi_extra=request_body({"multipart/form-data": DOCUMENT_UPLOAD}))  # fmt: skip
 def upload_document(
-    who: Caller = Depends(writer),
+    who: WriterDep,
     file: FormFile = Depends(pdf_file),
-    session: Session = WRITE,
+    *,
+    session: WriteSession,
 ) -> DocumentAccepted:
     """Queue a PDF for extraction (multipart: ``file``; optional ``document_type``:
     invoice, bill_of_lading, product_transfer_document or unknown; optional ``facility_id``).
@@ -68,16 +68,16 @@ def upload_document(
 def list_documents(
     facility_id: str | None = None,
     status: Literal["queued", "processed", "failed"] | None = None,
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    *,
+    paging: Page,
+    who: CallerDep,
+    session: ReadSession,
 ) -> DocumentPage:
     if facility_id is not None:
         facility_id = owned_facility(session, who, facility_id).id
     query = documents.document_listing(tenant_id=who.tenant_id, facility_id=facility_id,
                                        status=status)  # fmt: skip
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return DocumentPage(data=[DocumentOut.of(d) for (d,) in rows], pagination=pagination)
 
 
@@ -85,8 +85,8 @@ def list_documents(
 def patch_document(
     document_id: str,
     body: DocumentPatch,
-    who: Caller = Depends(writer),
-    session: Session = WRITE,
+    who: WriterDep,
+    session: WriteSession,
 ) -> DocumentOut:
     """Record how a failed or warned reconciliation was resolved (shown in the LCFS report)."""
     document = documents.get_document(session, document_id=document_id, tenant_id=who.tenant_id)
@@ -97,9 +97,7 @@ def patch_document(
 
 
 @router.get("/documents/{document_id}")
-def read_document(
-    document_id: str, who: Caller = Depends(caller), session: Session = Depends(read_session)
-) -> DocumentOut:
+def read_document(document_id: str, who: CallerDep, session: ReadSession) -> DocumentOut:
     document = documents.get_document(session, document_id=document_id, tenant_id=who.tenant_id)
     return DocumentOut.of(found(document, "document", document_id))
 
@@ -116,8 +114,8 @@ REVIEW_ERRORS = responses(400, 409, examples={400: BAD_FIELD, 409: NOT_PROCESSED
 def review_document(
     document_id: str,
     body: DocumentReview,
-    who: Caller = Depends(writer),
-    session: Session = WRITE,
+    who: WriterDep,
+    session: WriteSession,
 ) -> DocumentOut:
     """Correct or confirm a processed document's fields. The reviewed values are kept beside the
     extracted ones (``reviewed_fields``), and the document's reconciliation with the meters and

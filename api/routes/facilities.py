@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
 
-from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
+from api.deps import Caller, CallerDep, ReadSession, WriterDep, WriteSession, owned_facility
 from api.errors import ApiError, found, responses
-from api.pages import numbered
+from api.pages import Page, numbered
 from api.schemas import (
-    MAX_PAGE,
     FacilityIn,
     FacilityOut,
     FacilityPage,
@@ -32,9 +31,7 @@ def _owned_tag(session: Session, who: Caller, facility_id: str, name: str) -> Ta
 
 
 @router.post("/facilities", status_code=201)
-def create_facility(
-    body: FacilityIn, who: Caller = Depends(writer), session: Session = WRITE
-) -> FacilityOut:
+def create_facility(body: FacilityIn, who: WriterDep, session: WriteSession) -> FacilityOut:
     facility = facilities.create_facility(
         session, tenant_id=who.tenant_id, name=body.name, timezone=body.timezone,
         strict_tags=body.strict_tags, carb_facility_id=body.carb_facility_id,
@@ -44,20 +41,17 @@ def create_facility(
 
 @router.get("/facilities")
 def list_facilities(
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    paging: Page,
+    who: CallerDep,
+    session: ReadSession,
 ) -> FacilityPage:
     query = facilities.facility_listing(tenant_id=who.tenant_id)
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return FacilityPage(data=[FacilityOut.of(f) for (f,) in rows], pagination=pagination)
 
 
 @router.get("/facilities/{facility_id}")
-def get_facility(
-    facility_id: str, who: Caller = Depends(caller), session: Session = Depends(read_session)
-) -> FacilityOut:
+def get_facility(facility_id: str, who: CallerDep, session: ReadSession) -> FacilityOut:
     return FacilityOut.of(owned_facility(session, who, facility_id))
 
 
@@ -65,8 +59,8 @@ def get_facility(
 def update_facility(
     facility_id: str,
     body: FacilityPatch,
-    who: Caller = Depends(writer),
-    session: Session = WRITE,
+    who: WriterDep,
+    session: WriteSession,
 ) -> FacilityOut:
     facility = owned_facility(session, who, facility_id)
     facility = facilities.update_facility(session, facility=facility, changes=body.changes())
@@ -74,9 +68,7 @@ def update_facility(
 
 
 @router.delete("/facilities/{facility_id}", status_code=204, response_class=Response)
-def delete_facility(
-    facility_id: str, who: Caller = Depends(writer), session: Session = WRITE
-) -> Response:
+def delete_facility(facility_id: str, who: WriterDep, session: WriteSession) -> Response:
     """Delete a facility with its tags and data points."""
     facilities.delete_facility(session, facility=owned_facility(session, who, facility_id))
     return Response(status_code=204)
@@ -86,8 +78,8 @@ def delete_facility(
 def create_tag(
     facility_id: str,
     body: TagIn,
-    who: Caller = Depends(writer),
-    session: Session = WRITE,
+    who: WriterDep,
+    session: WriteSession,
 ) -> TagOut:
     facility = owned_facility(session, who, facility_id)
     check_limits(body.min_value, body.max_value)
@@ -98,9 +90,7 @@ def create_tag(
 
 
 @router.get("/facilities/{facility_id}/tags")
-def list_tags(
-    facility_id: str, who: Caller = Depends(caller), session: Session = Depends(read_session)
-) -> TagList:
+def list_tags(facility_id: str, who: CallerDep, session: ReadSession) -> TagList:
     facility = owned_facility(session, who, facility_id)
     tags = facilities.list_tags(session, facility_id=facility.id)
     return TagList(data=[TagOut.of(t) for t in tags])
@@ -110,8 +100,8 @@ def list_tags(
 def get_tag(
     facility_id: str,
     name: str,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    who: CallerDep,
+    session: ReadSession,
 ) -> TagOut:
     return TagOut.of(_owned_tag(session, who, facility_id, name))
 
@@ -121,8 +111,8 @@ def update_tag(
     facility_id: str,
     name: str,
     body: TagPatch,
-    who: Caller = Depends(writer),
-    session: Session = WRITE,
+    who: WriterDep,
+    session: WriteSession,
 ) -> TagOut:
     tag = _owned_tag(session, who, facility_id, name)
     changes = body.changes()
@@ -134,8 +124,8 @@ def update_tag(
 def delete_tag(
     facility_id: str,
     name: str,
-    who: Caller = Depends(writer),
-    session: Session = WRITE,
+    who: WriterDep,
+    session: WriteSession,
 ) -> Response:
     """Delete a tag and its data points."""
     facilities.delete_tag(session, tag=_owned_tag(session, who, facility_id, name))

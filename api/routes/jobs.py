@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query
 
-from api.deps import Caller, caller, read_session
+from api.deps import CallerDep, ReadSession
 from api.errors import found
-from api.pages import StartingAfter, listing_page, numbered
+from api.pages import CursorPage, Page, listing_page, numbered
 from api.params import DATE_EXAMPLES, parse_bound
-from api.schemas import MAX_PAGE, JobOut, JobPage, RejectedRowOut, RejectedRowPage
+from api.schemas import JobOut, JobPage, RejectedRowOut, RejectedRowPage
 from worker.storage import jobs
 
 router = APIRouter(tags=["jobs"])
@@ -27,13 +26,10 @@ def list_jobs(
     created_to: str | None = Query(
         None, alias="to", description="created at or before (ISO 8601)", examples=DATE_EXAMPLES
     ),
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    starting_after: StartingAfter = None,
     *,
-    request: Request,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    paging: CursorPage,
+    who: CallerDep,
+    session: ReadSession,
 ) -> JobPage:
     """The tenant's jobs, newest first."""
     listing = jobs.job_listing(
@@ -41,15 +37,12 @@ def list_jobs(
         created_from=parse_bound(created_from, "from", end=False) if created_from else None,
         created_to=parse_bound(created_to, "to", end=True) if created_to else None,
     )  # fmt: skip
-    rows, paging = listing_page(request, session, listing, limit=limit, page=page,
-                                starting_after=starting_after)  # fmt: skip
-    return JobPage(data=[JobOut.of(j) for (j,) in rows], **paging)
+    rows, page_fields = listing_page(session, listing, paging)
+    return JobPage(data=[JobOut.of(j) for (j,) in rows], **page_fields)
 
 
 @router.get("/jobs/{job_id}")
-def read_job(
-    job_id: str, who: Caller = Depends(caller), session: Session = Depends(read_session)
-) -> JobOut:
+def read_job(job_id: str, who: CallerDep, session: ReadSession) -> JobOut:
     return JobOut.of(found(jobs.get_job(session, job_id=job_id, tenant_id=who.tenant_id),
                            "job", job_id))  # fmt: skip
 
@@ -57,12 +50,12 @@ def read_job(
 @router.get("/jobs/{job_id}/rejected-rows")
 def list_rejected_rows(
     job_id: str,
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    *,
+    paging: Page,
+    who: CallerDep,
+    session: ReadSession,
 ) -> RejectedRowPage:
     job = found(jobs.get_job(session, job_id=job_id, tenant_id=who.tenant_id), "job", job_id)
     query = jobs.rejected_rows(tenant_id=who.tenant_id, job_id=job.id)
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return RejectedRowPage(data=[RejectedRowOut.of(r) for (r,) in rows], pagination=pagination)

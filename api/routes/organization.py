@@ -3,10 +3,10 @@ carry."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
-from api.deps import WRITE, Caller, caller, read_session, writer
+from api.deps import Caller, CallerDep, ReadSession, WriterDep, WriteSession
 from api.errors import ApiError, error_body, found, responses
 from api.schemas.organization import OrganizationOut, OrganizationPatch
 from worker.storage import audit, tenants
@@ -21,9 +21,7 @@ def _tenant(session: Session, who: Caller) -> Tenant:
 
 
 @router.get("/organization")
-def get_organization(
-    who: Caller = Depends(caller), session: Session = Depends(read_session)
-) -> OrganizationOut:
+def get_organization(who: CallerDep, session: ReadSession) -> OrganizationOut:
     """The reporting organization printed on the tenant's LCFS reports."""
     return OrganizationOut.of(_tenant(session, who))
 
@@ -36,8 +34,8 @@ NOT_A_FEIN = error_body(400, "invalid_parameter",
 @router.patch("/organization", responses=responses(400, examples={400: NOT_A_FEIN}))
 def patch_organization(
     body: OrganizationPatch,
-    who: Caller = Depends(writer),
-    session: Session = WRITE,
+    who: WriterDep,
+    session: WriteSession,
 ) -> OrganizationOut:
     """Set the registered organization name and FEIN (audit-logged)."""
     fein = body.organization_fein

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Depends, Request, Response
 
 from api import enqueue
-from api.deps import WRITE, Caller, caller, owned_facility, read_session, writer
+from api.deps import CallerDep, ReadSession, WriterDep, WriteSession, owned_facility
 from api.errors import ApiError, about, error_body, found, responses
-from api.pages import numbered
-from api.schemas import MAX_PAGE, inline_schema, request_body
+from api.pages import Page, numbered
+from api.schemas import inline_schema, request_body
 from api.schemas.reports import (
     REPORT_FILE,
     TRANSACTIONS_CSV,
@@ -34,8 +33,9 @@ MAX_TRANSACTION_BYTES = 16 * 1024 * 1024
 
 
 @router.put("/facilities/{facility_id}/fuel-mappings")
-def put_fuel_mappings(facility_id: str, body: MappingsIn, who: Caller = Depends(writer),
-                      session: Session = WRITE) -> MappingList:  # fmt: skip
+def put_fuel_mappings(
+    facility_id: str, body: MappingsIn, who: WriterDep, session: WriteSession
+) -> MappingList:
     """Replace how the facility's meter tags become LCFS fuel quantities (one row per tag)."""
     facility = owned_facility(session, who, facility_id)
     with about("data"):
@@ -46,8 +46,7 @@ def put_fuel_mappings(facility_id: str, body: MappingsIn, who: Caller = Depends(
 
 
 @router.get("/facilities/{facility_id}/fuel-mappings")
-def get_fuel_mappings(facility_id: str, who: Caller = Depends(caller),
-                      session: Session = Depends(read_session)) -> MappingList:  # fmt: skip
+def get_fuel_mappings(facility_id: str, who: CallerDep, session: ReadSession) -> MappingList:
     facility = owned_facility(session, who, facility_id)
     return MappingList.of(reports.mappings_of(session, facility_id=facility.id))
 
@@ -92,9 +91,10 @@ async def transactions_body(request: Request) -> Transactions:
                  "text/csv": TRANSACTIONS_CSV}))  # fmt: skip
 def create_fuel_transactions(
     facility_id: str,
-    who: Caller = Depends(writer),
+    who: WriterDep,
     body: Transactions = Depends(transactions_body),
-    session: Session = WRITE,
+    *,
+    session: WriteSession,
 ) -> TransactionList:
     """Add fuel transactions: JSON ``{"data": [...]}`` or a CSV body (``text/csv``) with
     ``fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date``."""
@@ -108,39 +108,41 @@ def create_fuel_transactions(
 @router.get("/facilities/{facility_id}/fuel-transactions")
 def list_fuel_transactions(
     facility_id: str,
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    *,
+    paging: Page,
+    who: CallerDep,
+    session: ReadSession,
 ) -> TransactionPage:
     facility = owned_facility(session, who, facility_id)
     query = reports.transaction_listing(facility_id=facility.id)
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return TransactionPage(data=[TransactionOut.of(t) for (t,) in rows], pagination=pagination)
 
 
 @router.post("/reports", status_code=202)
-def request_report(body: ReportIn, who: Caller = Depends(writer),
-                   session: Session = WRITE) -> ReportOut:  # fmt: skip
+def request_report(body: ReportIn, who: WriterDep, session: WriteSession) -> ReportOut:
     """Queue an LCFS quarterly report; ``GET /v1/reports/{id}`` tells when it is ready."""
     facility = owned_facility(session, who, body.facility_id)
     return enqueue.report(session, facility=facility, body=body)
 
 
 @router.get("/reports")
-def list_reports(facility_id: str | None = None, limit: int = Query(100, ge=1, le=1000),
-                 page: int = Query(1, ge=1, le=MAX_PAGE), who: Caller = Depends(caller),
-                 session: Session = Depends(read_session)) -> ReportPage:  # fmt: skip
+def list_reports(
+    facility_id: str | None = None,
+    *,
+    paging: Page,
+    who: CallerDep,
+    session: ReadSession,
+) -> ReportPage:
     if facility_id is not None:
         facility_id = owned_facility(session, who, facility_id).id
     query = reports.report_listing(tenant_id=who.tenant_id, facility_id=facility_id)
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return ReportPage(data=[ReportOut.of(r) for (r,) in rows], pagination=pagination)
 
 
 @router.get("/reports/{report_id}")
-def get_report(report_id: str, who: Caller = Depends(caller),
-               session: Session = Depends(read_session)) -> ReportOut:  # fmt: skip
+def get_report(report_id: str, who: CallerDep, session: ReadSession) -> ReportOut:
     report = reports.get_report(session, tenant_id=who.tenant_id, report_id=report_id)
     return ReportOut.of(found(report, "report", report_id))
 
@@ -155,8 +157,7 @@ NOT_READY = error_body(
 
 @router.get("/reports/{report_id}/file", response_class=Response,
             responses={200: REPORT_FILE, **responses(409, examples={409: NOT_READY})})  # fmt: skip
-def get_report_file(report_id: str, who: Caller = Depends(caller),
-                    session: Session = Depends(read_session)) -> Response:  # fmt: skip
+def get_report_file(report_id: str, who: CallerDep, session: ReadSession) -> Response:
     """The report's file, byte for byte as built (``X-Input-SHA256`` names its inputs)."""
     row = found(reports.get_report(session, tenant_id=who.tenant_id, report_id=report_id,
                                    content=True), "report", report_id)  # fmt: skip

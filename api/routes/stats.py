@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy.orm import Session
 
-from api.deps import Caller, caller, read_session
+from api.deps import CallerDep, ReadSession
 from api.errors import ApiError
 from api.schemas.stats import StatsOut
 from worker.storage.stats import load_usage, month_bounds
@@ -31,8 +30,9 @@ def read_stats(
         str | None,
         Query(description="Calendar month, UTC, as YYYY-MM (default: the current month)"),
     ] = None,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    *,
+    who: CallerDep,
+    session: ReadSession,
     now: datetime = Depends(utc_now),
 ) -> StatsOut:
     """The tenant's usage in one calendar month (UTC): points ingested, ingest jobs, reports

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
-from api.deps import WRITE, Caller, caller, read_session, writer
+from api.deps import Caller, CallerDep, ReadSession, WriterDep, WriteSession
 from api.errors import ApiError, about, found
-from api.pages import StartingAfter, listing_page, numbered
+from api.pages import CursorPage, Page, listing_page, numbered
 from api.params import DATE_EXAMPLES, bounds, parse_bound
-from api.schemas import MAX_PAGE
 from api.schemas.webhooks import (
     AttemptOut,
     AttemptPage,
@@ -44,8 +43,9 @@ def _owned(session: Session, who: Caller, endpoint_id: str) -> WebhookEndpoint:
 
 
 @router.post("/webhook-endpoints", status_code=201)
-def create_webhook_endpoint(body: EndpointIn, who: Caller = Depends(writer),
-           session: Session = WRITE) -> EndpointCreated:  # fmt: skip
+def create_webhook_endpoint(
+    body: EndpointIn, who: WriterDep, session: WriteSession
+) -> EndpointCreated:
     """Subscribe a URL. The signing secret is in this response only: store it now."""
     with about("url", code=URL_REFUSED):
         body.check(allow_http=get_settings().webhook_allow_http)
@@ -58,24 +58,21 @@ def create_webhook_endpoint(body: EndpointIn, who: Caller = Depends(writer),
 
 
 @router.get("/webhook-endpoints")
-def list_webhook_endpoints(limit: int = Query(100, ge=1, le=1000),
-                           page: int = Query(1, ge=1, le=MAX_PAGE),
-                           who: Caller = Depends(caller),
-                           session: Session = Depends(read_session)) -> EndpointPage:  # fmt: skip
+def list_webhook_endpoints(paging: Page, who: CallerDep, session: ReadSession) -> EndpointPage:
     query = endpoints.endpoint_listing(tenant_id=who.tenant_id)
-    rows, pagination = numbered(session, query, limit=limit, page=page)
+    rows, pagination = numbered(session, query, paging)
     return EndpointPage(data=[EndpointOut.of(e) for (e,) in rows], pagination=pagination)
 
 
 @router.get("/webhook-endpoints/{endpoint_id}")
-def read_webhook_endpoint(endpoint_id: str, who: Caller = Depends(caller),
-         session: Session = Depends(read_session)) -> EndpointOut:  # fmt: skip
+def read_webhook_endpoint(endpoint_id: str, who: CallerDep, session: ReadSession) -> EndpointOut:
     return EndpointOut.of(_owned(session, who, endpoint_id))
 
 
 @router.patch("/webhook-endpoints/{endpoint_id}")
-def update_webhook_endpoint(endpoint_id: str, body: EndpointPatch, who: Caller = Depends(writer),
-          session: Session = WRITE) -> EndpointOut:  # fmt: skip
+def update_webhook_endpoint(
+    endpoint_id: str, body: EndpointPatch, who: WriterDep, session: WriteSession
+) -> EndpointOut:
     """Change an endpoint; ``enabled: true`` re-enables a disabled one."""
     endpoint = _owned(session, who, endpoint_id)
     with about("url", code=URL_REFUSED):
@@ -86,8 +83,7 @@ def update_webhook_endpoint(endpoint_id: str, body: EndpointPatch, who: Caller =
 
 
 @router.delete("/webhook-endpoints/{endpoint_id}", status_code=204, response_class=Response)
-def delete_webhook_endpoint(endpoint_id: str, who: Caller = Depends(writer),
-           session: Session = WRITE) -> Response:  # fmt: skip
+def delete_webhook_endpoint(endpoint_id: str, who: WriterDep, session: WriteSession) -> Response:
     endpoints.delete_endpoint(session, endpoint=_owned(session, who, endpoint_id),
                               actor=audit.actor_of_key(who.key_id))  # fmt: skip
     return Response(status_code=204)
@@ -97,8 +93,9 @@ def delete_webhook_endpoint(endpoint_id: str, who: Caller = Depends(writer),
 def rotate_webhook_secret(
     endpoint_id: str,
     body: RotateIn | None = None,
-    who: Caller = Depends(writer),
-    session: Session = WRITE,
+    *,
+    who: WriterDep,
+    session: WriteSession,
 ) -> RotatedSecret:
     """A new secret (shown once); the old one keeps signing for ``grace_hours`` (24 h)."""
     endpoint = _owned(session, who, endpoint_id)
@@ -110,8 +107,7 @@ def rotate_webhook_secret(
 
 
 @router.post("/webhook-endpoints/{endpoint_id}/test", status_code=202)
-def ping_webhook_endpoint(endpoint_id: str, who: Caller = Depends(writer),
-              session: Session = WRITE) -> MessageQueued:  # fmt: skip
+def ping_webhook_endpoint(endpoint_id: str, who: WriterDep, session: WriteSession) -> MessageQueued:
     """Queue an ``endpoint.test`` message to this endpoint, whatever its event types."""
     message_id = endpoints.send_test(session, endpoint=_owned(session, who, endpoint_id))
     return MessageQueued(message_id=message_id, status="pending")
@@ -128,13 +124,10 @@ def list_webhook_attempts(
     end_date: str | None = Query(
         None, description="attempted at or before (ISO 8601)", examples=DATE_EXAMPLES
     ),
-    limit: int = Query(100, ge=1, le=1000),
-    page: int = Query(1, ge=1, le=MAX_PAGE),
-    starting_after: StartingAfter = None,
     *,
-    request: Request,
-    who: Caller = Depends(caller),
-    session: Session = Depends(read_session),
+    paging: CursorPage,
+    who: CallerDep,
+    session: ReadSession,
 ) -> AttemptPage:
     """Every delivery attempt, newest first: status code, latency, response excerpt, error."""
     endpoint = _owned(session, who, endpoint_id)
@@ -142,14 +135,12 @@ def list_webhook_attempts(
     listing = endpoints.attempt_listing(tenant_id=who.tenant_id, endpoint_id=endpoint.id,
                                         outcome=status, event_type=event_type, start=start,
                                         end=end)  # fmt: skip
-    rows, paging = listing_page(request, session, listing, limit=limit, page=page,
-                                starting_after=starting_after)  # fmt: skip
-    return AttemptPage(data=[AttemptOut.of(a) for (a,) in rows], **paging)
+    rows, page_fields = listing_page(session, listing, paging)
+    return AttemptPage(data=[AttemptOut.of(a) for (a,) in rows], **page_fields)
 
 
 @router.post("/webhook-messages/{message_id}/resend", status_code=202)
-def resend_webhook_message(message_id: str, who: Caller = Depends(writer),
-           session: Session = WRITE) -> MessageQueued:  # fmt: skip
+def resend_webhook_message(message_id: str, who: WriterDep, session: WriteSession) -> MessageQueued:
     """Send a message again now, under the same ``webhook-id``."""
     message = endpoints.resend_message(session, tenant_id=who.tenant_id, message_id=message_id)
     return MessageQueued(message_id=found(message, "webhook message", message_id).id,
@@ -160,8 +151,9 @@ def resend_webhook_message(message_id: str, who: Caller = Depends(writer),
 def recover_webhook_messages(
     endpoint_id: str,
     since: str = Query(..., description="ISO 8601, at most 14 days ago", examples=DATE_EXAMPLES),
-    who: Caller = Depends(writer),
-    session: Session = WRITE,
+    *,
+    who: WriterDep,
+    session: WriteSession,
 ) -> Recovered:
     """Send again every message to this endpoint that failed since ``since``."""
     endpoint = _owned(session, who, endpoint_id)

@@ -33,18 +33,14 @@ class NotAPdfError(DocumentError):
 class CorruptPdfError(DocumentError):
     detail: str
     code = "corrupt_pdf"
-
-    def __str__(self) -> str:
-        return f"the PDF is damaged or truncated and cannot be read ({self.detail})"
+    template = "the PDF is damaged or truncated and cannot be read ({detail})"
 
 
 @dataclass
 class EncryptedPdfError(DocumentError):
     detail: str = "it needs a password to open"
     code = "encrypted"
-
-    def __str__(self) -> str:
-        return f"the PDF is encrypted: {self.detail}; upload an unprotected copy"
+    template = "the PDF is encrypted: {detail}; upload an unprotected copy"
 
 
 @dataclass
@@ -52,12 +48,10 @@ class NeedsOcrError(DocumentError):
     pages: int
     images: int
     code = "needs_ocr"
-
-    def __str__(self) -> str:
-        return (
-            f"the PDF has no text layer ({self.pages} page(s), {self.images} image(s)): it is a "
-            "scan or a picture of text; run OCR on it or upload the original PDF"
-        )
+    template = (
+        "the PDF has no text layer ({pages} page(s), {images} image(s)): it is a "
+        "scan or a picture of text; run OCR on it or upload the original PDF"
+    )
 
 
 @dataclass
@@ -65,9 +59,7 @@ class TooManyPagesError(DocumentError):
     pages: int
     limit: int
     code = "too_many_pages"
-
-    def __str__(self) -> str:
-        return f"the PDF has {self.pages} pages; at most {self.limit} are read"
+    template = "the PDF has {pages} pages; at most {limit} are read"
 
 
 @dataclass
@@ -75,9 +67,7 @@ class TooLargeError(DocumentError):
     what: str  # "file", "stream" (decompressed content) or "text"
     limit: int
     code = "too_large"
-
-    def __str__(self) -> str:
-        return f"the PDF's {self.what} exceeds the limit of {self.limit:,} bytes"
+    template = "the PDF's {what} exceeds the limit of {limit:,} bytes"
 
 
 @dataclass
@@ -85,18 +75,14 @@ class ExtractionTimeoutError(DocumentError):
     seconds: float
     stage: str
     code = "timeout"
-
-    def __str__(self) -> str:
-        return f"extraction took longer than {self.seconds:g} s (while {self.stage})"
+    template = "extraction took longer than {seconds:g} s (while {stage})"
 
 
 @dataclass
 class UnsupportedDocumentTypeError(DocumentError):
     document_type: str
     code = "invalid_document_type"
-
-    def __str__(self) -> str:
-        return (
-            f"unknown document type {self.document_type!r}; use invoice, bill_of_lading, "
-            "product_transfer_document or unknown"
-        )
+    template = (
+        "unknown document type {document_type!r}; use invoice, bill_of_lading, "
+        "product_transfer_document or unknown"
+    )

@@ -51,9 +51,7 @@ class InvalidFieldValueError(ReviewError):
     field: str
     reason: str
     code = "invalid_field_value"
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.reason}"
+    template = "{field}: {reason}"
 
 
 Refuse = Callable[[str], InvalidFieldValueError]
@@ -65,9 +63,7 @@ class NotReviewableError(ReviewError):
 
     status: str
     code = "document_not_processed"
-
-    def __str__(self) -> str:
-        return f"the document is {self.status}; only a processed document can be reviewed"
+    template = "the document is {status}; only a processed document can be reviewed"
 
 
 def check_review(

@@ -14,13 +14,11 @@ class NoBenchmarkError(PipelineError):
     displaced: str
     period: str
     code = "lcfs_no_benchmark"
-
-    def __str__(self) -> str:
-        return (
-            f"no {self.displaced} CI benchmark for {self.period} in the benchmark table; "
-            "add a row to benchmarks.csv in the LCFS tables override directory "
-            "(values from 17 CCR §95484 Tables 1-3 in force for that period)"
-        )
+    template = (
+        "no {displaced} CI benchmark for {period} in the benchmark table; "
+        "add a row to benchmarks.csv in the LCFS tables override directory "
+        "(values from 17 CCR §95484 Tables 1-3 in force for that period)"
+    )
 
 
 @dataclass
@@ -28,12 +26,10 @@ class BenchmarkChangesInQuarterError(PipelineError):
     displaced: str
     period: str
     code = "lcfs_benchmark_changes_in_quarter"
-
-    def __str__(self) -> str:
-        return (
-            f"the {self.displaced} CI benchmark changes within {self.period}; benchmark rows "
-            "must start and end on quarter boundaries"
-        )
+    template = (
+        "the {displaced} CI benchmark changes within {period}; benchmark rows "
+        "must start and end on quarter boundaries"
+    )
 
 
 @dataclass
@@ -54,9 +50,7 @@ class UnknownParameterError(PipelineError):
 class InvalidPeriodError(PipelineError):
     detail: str
     code = "lcfs_invalid_period"
-
-    def __str__(self) -> str:
-        return self.detail
+    template = "{detail}"
 
 
 @dataclass
@@ -66,9 +60,7 @@ class InvalidTableError(PipelineError):
     table: str
     detail: str
     code = "lcfs_invalid_table"
-
-    def __str__(self) -> str:
-        return f"LCFS table {self.table}: {self.detail}"
+    template = "LCFS table {table}: {detail}"
 
 
 @dataclass
@@ -89,6 +81,4 @@ class InvalidMappingError(PipelineError):
 
     detail: str
     code = "lcfs_invalid_mapping"
-
-    def __str__(self) -> str:
-        return self.detail
+    template = "{detail}"

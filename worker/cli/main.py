@@ -234,11 +234,11 @@ def facilities_create(
     ] = "",
 ) -> None:
     """Create a facility; prints its id."""
-    from datetime import UTC, datetime
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from worker.storage.db import new_id, session_scope
-    from worker.storage.models import Facility, Tenant
+    from worker.storage import facilities
+    from worker.storage.db import session_scope
+    from worker.storage.models import Tenant
 
     try:
         ZoneInfo(timezone)
@@ -247,16 +247,9 @@ def facilities_create(
     with session_scope() as s:
         if s.get(Tenant, tenant) is None:
             raise fail(f"no tenant '{tenant}' (create one with: tickwork tenants create NAME)", 2)
-        facility = Facility(
-            id=new_id("fac"),
-            tenant_id=tenant,
-            name=name,
-            timezone=timezone,
-            strict_tags=strict,
-            carb_facility_id=carb_facility_id,
-            created_at=datetime.now(UTC),
-        )
-        s.add(facility)
+        facility = facilities.create_facility(s, tenant_id=tenant, name=name, timezone=timezone,
+                                              strict_tags=strict,
+                                              carb_facility_id=carb_facility_id)  # fmt: skip
     console.print(facility.id)
 
 

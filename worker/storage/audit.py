@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from pipelines import audit as chain
 from worker.storage.db import new_id
 from worker.storage.models import AuditEntry, AuditHead
-from worker.storage.pages import Listing, SortKey
+from worker.storage.pages import Listing, SortKey, tenant_listing, within
 
 ACTIONS = (
     "ingest.completed",
@@ -155,16 +155,13 @@ def entry_listing(
         where.append(AuditEntry.facility_id == facility_id)
     if after_seq is not None:
         where.append(AuditEntry.seq > after_seq)
-    if start is not None:
-        where.append(AuditEntry.created_at >= start)
-    if end is not None:
-        where.append(AuditEntry.created_at <= end)
+    where += within(AuditEntry.created_at, start, end)
     order = AuditEntry.seq.desc() if newest_first else AuditEntry.seq
-    return Listing(
+    return tenant_listing(
+        AuditEntry,
+        tenant_id=tenant_id,
         query=select(AuditEntry).where(*where).order_by(order),
         keys=[SortKey(AuditEntry.seq, descending=newest_first)],
-        locate=lambda cursor: [AuditEntry.id == cursor, AuditEntry.tenant_id == tenant_id],
-        item_id=lambda row: str(row[0].id),
     )
 
 

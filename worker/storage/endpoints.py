@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from worker.storage import audit
 from worker.storage.events import iso
 from worker.storage.models import DeliveryAttempt, WebhookEndpoint, WebhookMessage
-from worker.storage.pages import Listing, SortKey
+from worker.storage.pages import Listing, SortKey, within
 from worker.storage.webhooks import create_endpoint, endpoint_view, enqueue_message, rotate_secret
 
 
@@ -114,10 +114,7 @@ def attempt_listing(
         where.append(DeliveryAttempt.outcome == outcome)
     if event_type is not None:
         where.append(DeliveryAttempt.event_type == event_type)
-    if start is not None:
-        where.append(DeliveryAttempt.attempted_at >= start)
-    if end is not None:
-        where.append(DeliveryAttempt.attempted_at <= end)
+    where += within(DeliveryAttempt.attempted_at, start, end)
 
     def locate(cursor: str) -> list[Any] | None:
         number = cursor.removeprefix("att_")

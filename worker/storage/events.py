@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from worker.storage.db import new_id
 from worker.storage.models import Event
-from worker.storage.pages import Listing, SortKey
+from worker.storage.pages import Listing, SortKey, tenant_listing
 
 EVENT_TYPES = (
     "data_gap.detected",
@@ -58,11 +58,11 @@ def event_listing(*, tenant_id: str, type: str | None = None) -> Listing:
     where = [Event.tenant_id == tenant_id]
     if type is not None:
         where.append(Event.type == type)
-    return Listing(
+    return tenant_listing(
+        Event,
+        tenant_id=tenant_id,
         query=select(Event).where(*where).order_by(Event.created_at, Event.id),
         keys=[SortKey(Event.created_at), SortKey(Event.id)],
-        locate=lambda cursor: [Event.id == cursor, Event.tenant_id == tenant_id],
-        item_id=lambda row: str(row[0].id),
     )
 
 

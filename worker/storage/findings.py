@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from worker.storage import audit
 from worker.storage.models import Alert, Gap, QualityScore, Tag
+from worker.storage.pages import within
 
 
 def gap_listing(
@@ -26,7 +27,7 @@ def gap_listing(
     end: datetime | None = None,
 ) -> Select[Gap, str]:
     """Gaps starting in ``[start, end]``, newest first."""
-    where = _scope(Gap, tenant_id, facility_id, tag) + _within(Gap.gap_start, start, end)
+    where = _scope(Gap, tenant_id, facility_id, tag) + within(Gap.gap_start, start, end)
     if status is not None:
         where.append(Gap.status == status)
     return (
@@ -47,7 +48,7 @@ def quality_listing(
 ) -> Select[QualityScore, str]:
     """Daily scores of days starting in ``[start, end]``, by day, then tag name."""
     where = _scope(QualityScore, tenant_id, facility_id, tag)
-    where += _within(QualityScore.period_start, start, end)
+    where += within(QualityScore.period_start, start, end)
     return (
         select(QualityScore, Tag.name)
         .join(Tag, Tag.id == QualityScore.tag_id)
@@ -66,7 +67,7 @@ def alert_listing(
     end: datetime | None = None,
 ) -> Select[Alert, str]:
     """Alerts triggered in ``[start, end]``, newest first."""
-    where = _scope(Alert, tenant_id, facility_id, tag) + _within(Alert.triggered_at, start, end)
+    where = _scope(Alert, tenant_id, facility_id, tag) + within(Alert.triggered_at, start, end)
     if rule is not None:
         where.append(Alert.rule == rule)
     return (
@@ -85,15 +86,6 @@ def _scope(
         where.append(model.facility_id == facility_id)
     if tag is not None:
         where.append(Tag.name == tag)
-    return where
-
-
-def _within(column: Any, start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:
-    where = []
-    if start is not None:
-        where.append(column >= start)
-    if end is not None:
-        where.append(column <= end)
     return where
 
 

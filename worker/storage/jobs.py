@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from worker.storage.db import new_id
 from worker.storage.models import Job, RejectedRow
-from worker.storage.pages import Listing, SortKey
+from worker.storage.pages import Listing, SortKey, tenant_listing, within
 
 FINISHED = ("succeeded", "failed")
 
@@ -64,15 +64,12 @@ def job_listing(
         where.append(Job.status == status)
     if kind is not None:
         where.append(Job.kind == kind)
-    if created_from is not None:
-        where.append(Job.created_at >= created_from)
-    if created_to is not None:
-        where.append(Job.created_at <= created_to)
-    return Listing(
+    where += within(Job.created_at, created_from, created_to)
+    return tenant_listing(
+        Job,
+        tenant_id=tenant_id,
         query=select(Job).where(*where).order_by(Job.created_at.desc(), Job.id),
         keys=[SortKey(Job.created_at, descending=True), SortKey(Job.id)],
-        locate=lambda cursor: [Job.id == cursor, Job.tenant_id == tenant_id],
-        item_id=lambda row: str(row[0].id),
     )
 
 
@@ -89,17 +86,22 @@ def mark_enqueued(session: Session, *, job_id: str) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=datetime.now(UTC)))
 
 
+def _locked(session: Session, job_id: str) -> Job | None:
+    """The job's row, locked for update and read as locked (not as loaded earlier)."""
+    return session.scalar(
+        select(Job)
+        .where(Job.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def start_attempt(session: Session, *, job_id: str, worker: str) -> Job | None:
     """Mark a job running for one more attempt; None when it is already finished (or unknown).
 
     Locks the row so two deliveries of one message cannot both start it at the same moment.
     """
-    job = session.scalar(
-        select(Job)
-        .where(Job.id == job_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)  # the row as locked, not as loaded earlier
-    )
+    job = _locked(session, job_id)
     if job is None or job.status in FINISHED:
         return None
     now = datetime.now(UTC)
@@ -125,12 +127,7 @@ def finish_job(
     The row is locked, so when two copies of one message ran at once only the first to finish
     records its result: the other's cannot overwrite a success with its own view or a failure.
     """
-    job = session.scalar(
-        select(Job)
-        .where(Job.id == job_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)  # the row as locked, not as loaded earlier
-    )
+    job = _locked(session, job_id)
     if job is None or job.status in FINISHED:
         return False
     now = datetime.now(UTC)

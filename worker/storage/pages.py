@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
@@ -37,6 +38,28 @@ class Listing:
     keys: Sequence[SortKey]
     locate: Callable[[str], Sequence[ColumnElement[bool]] | None]
     item_id: Callable[[Any], str]
+
+
+def tenant_listing(
+    model: Any, *, tenant_id: str, query: AnySelect, keys: Sequence[SortKey]
+) -> Listing:
+    """A listing of the tenant's rows of ``model`` whose cursor is a row's ``id``."""
+    return Listing(
+        query=query,
+        keys=keys,
+        locate=lambda cursor: [model.id == cursor, model.tenant_id == tenant_id],
+        item_id=lambda row: str(row[0].id),
+    )
+
+
+def within(column: Any, start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:
+    """A listing's optional time bounds: ``start <= column <= end``, each side when given."""
+    where = []
+    if start is not None:
+        where.append(column >= start)
+    if end is not None:
+        where.append(column <= end)
+    return where
 
 
 def after(keys: Sequence[SortKey], values: Sequence[Any]) -> list[ColumnElement[bool]]:

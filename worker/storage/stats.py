@@ -99,31 +99,10 @@ def load_usage(session: Session, *, tenant_id: str, start: datetime, end: dateti
         target.ingest_jobs += 1
         target.points_ingested += points
 
-    reports = session.execute(
-        select(Report.facility_id, func.count())
-        .where(
-            Report.tenant_id == tenant_id,
-            Report.created_at >= start,
-            Report.created_at < end,
-            Report.status == "generated",
-        )
-        .group_by(Report.facility_id)
-    )
-    for facility_id, n in reports:
-        bucket(facility_id).reports_built += int(n)
-
-    documents = session.execute(
-        select(Document.facility_id, func.count())
-        .where(
-            Document.tenant_id == tenant_id,
-            Document.created_at >= start,
-            Document.created_at < end,
-            Document.status == "processed",
-        )
-        .group_by(Document.facility_id)
-    )
-    for facility_id, n in documents:
-        bucket(facility_id).documents_processed += int(n)
+    for facility_id, n in _by_facility(session, Report, "generated", tenant_id, start, end):
+        bucket(facility_id).reports_built += n
+    for facility_id, n in _by_facility(session, Document, "processed", tenant_id, start, end):
+        bucket(facility_id).documents_processed += n
 
     # Grouped in an outer query: PostgreSQL does not match a JSON path expression with bound
     # parameters in GROUP BY to the same expression in the select list.
@@ -165,6 +144,24 @@ def load_usage(session: Session, *, tenant_id: str, start: datetime, end: dateti
             ).all()
         )
     return usage
+
+
+def _by_facility(
+    session: Session, model: Any, status: str, tenant_id: str, start: datetime, end: datetime
+) -> list[tuple[str | None, int]]:
+    """(facility id or None, count) of the tenant's ``model`` rows created in [start, end) that
+    have ``status`` (reports generated, documents processed)."""
+    rows = session.execute(
+        select(model.facility_id, func.count())
+        .where(
+            model.tenant_id == tenant_id,
+            model.created_at >= start,
+            model.created_at < end,
+            model.status == status,
+        )
+        .group_by(model.facility_id)
+    )
+    return [(facility_id, int(n)) for facility_id, n in rows]
 
 
 def _ingest_jobs(

@@ -39,15 +39,13 @@ def _page(body: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], T]) -> P
     )
 
 
-class Pager(Generic[T]):
-    """Every item of a list, page by page: ``for item in pager`` fetches a page, yields its
-    items, then fetches the next. ``pages()`` iterates whole pages; ``total`` is the server's
-    count once the first page is in (None before, or if the server gives none). Each iteration
-    starts again from the first page."""
+class _Listing(Generic[T]):
+    """What both pagers keep: the client, the list route, how to read an item, and what the
+    pages said."""
 
     def __init__(
         self,
-        client: Client,
+        client: Any,  # the Client or AsyncClient that sends the requests
         path: str,
         params: Params,
         parse: Callable[[Mapping[str, Any]], T],
@@ -56,16 +54,33 @@ class Pager(Generic[T]):
         self.total: int | None = None
         self.archived: list[ArchivedRange] = []  # of the first page, once it is in
 
+    def _call(self, params: Params) -> Call[Any]:
+        return Call("GET", self._path, json_of, params=params)
+
+    def _read(self, body: Mapping[str, Any], params: Params) -> Page[T]:
+        """The page ``body`` answers to ``params``, noting its ``total`` and, on the first
+        page, its ``archived`` months."""
+        page = _page(body, self._parse)
+        if page.total is not None:
+            self.total = page.total
+        if params == self._params:
+            self.archived = page.archived
+        return page
+
+
+class Pager(_Listing[T]):
+    """Every item of a list, page by page: ``for item in pager`` fetches a page, yields its
+    items, then fetches the next. ``pages()`` iterates whole pages; ``total`` is the server's
+    count once the first page is in (None before, or if the server gives none). Each iteration
+    starts again from the first page."""
+
+    _client: Client
+
     def pages(self) -> Iterator[Page[T]]:
         params: Params | None = dict(self._params)
         while params is not None:
-            body = self._client._request(Call("GET", self._path, json_of, params=params))
-            page = _page(body, self._parse)
-            if page.total is not None:
-                self.total = page.total
-            if params == self._params:
-                self.archived = page.archived
-            yield page
+            body = self._client._request(self._call(params))
+            yield self._read(body, params)
             params = next_params(params, body)
 
     def __iter__(self) -> Iterator[T]:
@@ -80,30 +95,16 @@ class Pager(Generic[T]):
         return list(self)
 
 
-class AsyncPager(Generic[T]):
+class AsyncPager(_Listing[T]):
     """:class:`Pager` for :class:`AsyncClient`: ``async for item in pager``."""
 
-    def __init__(
-        self,
-        client: AsyncClient,
-        path: str,
-        params: Params,
-        parse: Callable[[Mapping[str, Any]], T],
-    ) -> None:
-        self._client, self._path, self._params, self._parse = client, path, params, parse
-        self.total: int | None = None
-        self.archived: list[ArchivedRange] = []  # of the first page, once it is in
+    _client: AsyncClient
 
     async def pages(self) -> AsyncIterator[Page[T]]:
         params: Params | None = dict(self._params)
         while params is not None:
-            body = await self._client._request(Call("GET", self._path, json_of, params=params))
-            page = _page(body, self._parse)
-            if page.total is not None:
-                self.total = page.total
-            if params == self._params:
-                self.archived = page.archived
-            yield page
+            body = await self._client._request(self._call(params))
+            yield self._read(body, params)
             params = next_params(params, body)
 
     async def __aiter__(self) -> AsyncIterator[T]:
