@@ -165,7 +165,9 @@ class StoreTimer:
 
 
 _STATEMENTS = {
-    "WITH STORED AS (": "upsert data_point (ON CONFLICT)",
+    "WITH WRITTEN AS (": "insert new points (ON CONFLICT DO NOTHING)",
+    "UPDATE DATA_POINT D SET": "rewrite changed points (UPDATE)",
+    "SELECT COUNT(PG_ADVISORY_XACT_LOCK": "lock tags",
     "INSERT INTO DATA_POINT (TAG_ID, TS, VALUE, QUALITY) SELECT TAG_ID, TS, VALUE, QUALITY FROM "
     "STAGE_POINT WHERE TRUE ON CONFLICT": "upsert data_point (ON CONFLICT)",
     "INSERT INTO DATA_POINT": "insert data_point (new data)",

@@ -251,6 +251,62 @@ def test_an_ingest_racing_a_first_ingest_by_copy_falls_back_to_the_upsert(pg_db:
     assert [p[2] for p in points[1:]] == [1.0] * 1000 + [2.0] * 500 + [1.0] * 1500
 
 
+@pytest.mark.parametrize(
+    ("first_from", "first_counts", "second_counts"),
+    [(1, (2999, 0, 0), (0, 2999, 1)), (0, (2999, 1, 0), (0, 3000, 0))],
+    ids=["first-by-copy", "first-by-upsert"],
+)
+def test_an_upsert_racing_an_uncommitted_ingest_counts_only_what_it_wrote(
+    pg_db: str, first_from: int, first_counts: tuple, second_counts: tuple
+) -> None:
+    """One point is stored. The first ingest writes other values for the points after it (by
+    COPY: nothing of its range is stored) or for all of them (by upsert), and has not committed
+    when the second, overlapping the stored point, upserts. The second waits for the first,
+    then rewrites the first's points: the two end as if run one after the other (every point
+    the second's), and the second reports them as updated, not inserted."""
+    tenant_id, fac = _facility(pg_db)
+    start = pd.Timestamp("2025-01-01", tz="UTC")
+    stamps = [(start + pd.Timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(3000)]
+    _store(pg_db, tenant_id, _csv(fac, [("flow", stamps[0], "1", "")]))
+    with session_scope(pg_db) as s:  # the month's partition exists, as beat creates it ahead
+        ensure_partitions(s, start.to_pydatetime(), start.to_pydatetime())
+    first = parse_csv(_csv(fac, [("flow", t, "2", "") for t in stamps[first_from:]]))
+    second = parse_csv(_csv(fac, [("flow", t, "1", "") for t in stamps]))
+    with session_scope(pg_db) as s:
+        jobs = [create_job(s, tenant_id=tenant_id, kind="ingest.process_upload").id for _ in "ab"]
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with session_scope(pg_db) as s:
+                results.append(
+                    store_parsed(
+                        s, job_id=jobs[1], tenant_id=tenant_id, upload_id=None, parsed=second
+                    )
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    racer = threading.Thread(target=run)
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    waiting += " AND wait_event_type = 'Lock'"
+    with session_scope(pg_db) as s:
+        done = store_parsed(s, job_id=jobs[0], tenant_id=tenant_id, upload_id=None, parsed=first)
+        racer.start()
+        deadline = time.monotonic() + 30
+        with get_engine(pg_db).connect() as probe:
+            while not (blocked := _scalar_now(probe, waiting)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    racer.join(timeout=60)
+    assert blocked == 1  # the second waited on the first
+    assert errors == []
+    assert (done["inserted"], done["updated"], done["duplicates"]) == first_counts
+    (result,) = results
+    assert (result["inserted"], result["updated"], result["duplicates"]) == second_counts
+    assert [p[2] for p in _points(pg_db)] == [1.0] * 3000
+
+
 def test_timestamps_round_trip_in_utc(any_db: str) -> None:
     tenant_id, fac = _facility(any_db)
     _store(

@@ -258,6 +258,7 @@ def upsert_points(
         except IntegrityError:
             pass  # a concurrent ingest stored some of these keys meanwhile: upsert instead
     if postgres:
+        _lock_tags(session, tag_id)
         _stage_postgres(session, tag_id, ts_us, value, quality)
     else:
         _stage_sqlite(session, tag_id, ts_us, value, quality)
@@ -266,7 +267,9 @@ def upsert_points(
         inserted, updated = _upsert_postgres(session)
     else:
         inserted, updated = _upsert_sqlite(session, n - unchanged)
-    return UpsertCounts(inserted, updated, unchanged)
+    # On PostgreSQL, keys a concurrent ingest stored meanwhile with the same values count as
+    # unchanged too: neither inserted nor updated by this one.
+    return UpsertCounts(inserted, updated, n - inserted - updated)
 
 
 def delete_points(session: Session, *, tag_ids: list[int]) -> int:
@@ -339,6 +342,23 @@ def _stage_sqlite(
     conn.exec_driver_sql("INSERT INTO stage_point VALUES (?, ?, ?, ?)", list(rows))
 
 
+def _lock_tags(session: Session, tag_id: np.ndarray) -> None:
+    """Hold an advisory lock per tag until the transaction ends (PostgreSQL).
+
+    Upserts of the same tags take turns: the second compares with what the first committed,
+    so two overlapping uploads end as if one ran after the other, never mixed (without it, a
+    point the second found identical could be rewritten by the first meanwhile and keep the
+    first's value). Locks are taken in tag order, so two upserts never wait on each other.
+    """
+    session.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(t))"
+            " FROM (SELECT DISTINCT t FROM unnest(CAST(:tags AS bigint[])) AS t ORDER BY t) AS s"
+        ),
+        {"tags": np.unique(tag_id).tolist()},
+    )
+
+
 def _overlaps_stored(session: Session, tag_id: np.ndarray, ts_us: np.ndarray) -> bool:
     """Does any stored point of these tags lie within the staged time range of its tag?"""
     frame = pd.DataFrame({"tag": tag_id, "ts": ts_us}).groupby("tag")["ts"].agg(["min", "max"])
@@ -377,29 +397,32 @@ def _drop_unchanged(session: Session, *, postgres: bool) -> int:
     return int(session.execute(text(sql)).rowcount or 0)
 
 
-_CHANGED = (
-    "data_point.value IS DISTINCT FROM excluded.value "
-    "OR data_point.quality IS DISTINCT FROM excluded.quality"
-)
-
-
 def _upsert_postgres(session: Session) -> tuple[int, int]:
-    # The stage holds only new or changed points now (_drop_unchanged): those already stored
-    # are the updates. (A partitioned table cannot return ``xmax`` to tell them apart.)
-    written, updated = session.execute(
+    """Insert the staged points that are new, then rewrite the stored ones that differ.
+
+    Two statements, so that each count is what this transaction did, even when a concurrent
+    ingest commits some of these keys meanwhile: the ``INSERT`` waits on the other's
+    uncommitted keys and skips them once committed, and the ``UPDATE`` (a new statement, so a
+    new snapshot under READ COMMITTED) then sees them and rewrites only those that differ.
+    (A partitioned table cannot return ``xmax``, which would tell inserts and updates apart
+    in one statement.)
+    """
+    inserted = session.execute(
         text(
-            "WITH stored AS (SELECT count(*) AS n FROM stage_point s JOIN data_point d"
-            " ON d.tag_id = s.tag_id AND d.ts = s.ts),"
-            " written AS ("
-            " INSERT INTO data_point (tag_id, ts, value, quality)"
+            "WITH written AS (INSERT INTO data_point (tag_id, ts, value, quality)"
             " SELECT tag_id, ts, value, quality FROM stage_point"
-            " ON CONFLICT (tag_id, ts) DO UPDATE SET value = excluded.value,"
-            f" quality = excluded.quality WHERE {_CHANGED}"
-            " RETURNING 1)"
-            " SELECT (SELECT count(*) FROM written), (SELECT n FROM stored)"
+            " ON CONFLICT (tag_id, ts) DO NOTHING RETURNING 1)"
+            " SELECT count(*) FROM written"
         )
-    ).one()
-    return int(written) - int(updated), int(updated)
+    ).scalar_one()
+    updated = session.execute(
+        text(
+            "UPDATE data_point d SET value = s.value, quality = s.quality FROM stage_point s"
+            " WHERE d.tag_id = s.tag_id AND d.ts = s.ts"
+            " AND (d.value IS DISTINCT FROM s.value OR d.quality IS DISTINCT FROM s.quality)"
+        )
+    ).rowcount
+    return int(inserted), int(updated or 0)
 
 
 def _upsert_sqlite(session: Session, staged: int) -> tuple[int, int]:
@@ -413,7 +436,8 @@ def _upsert_sqlite(session: Session, staged: int) -> tuple[int, int]:
         "INSERT INTO data_point (tag_id, ts, value, quality)"
         " SELECT tag_id, ts, value, quality FROM stage_point WHERE true"
         " ON CONFLICT (tag_id, ts) DO UPDATE SET value = excluded.value,"
-        f" quality = excluded.quality WHERE {_CHANGED.replace('IS DISTINCT FROM', 'IS NOT')}"
+        " quality = excluded.quality WHERE data_point.value IS NOT excluded.value"
+        " OR data_point.quality IS NOT excluded.quality"
     )
     return staged - int(updated), int(updated)
 
