@@ -655,13 +655,13 @@ def gap_csv(*, tag: str = "flow", day: str = "2025-01-15") -> bytes:
 PAUSE_SECONDS = 5
 
 
-def pause_at(procs: Processes, point: str) -> Path:
+def pause_at(procs: Processes, point: str, *, seconds: float = PAUSE_SECONDS) -> Path:
     """Workers started from now on run through tests/fault/sabotage.py with pause point
     ``point``: the first task to reach it writes its pid to the returned file and sleeps
-    ``PAUSE_SECONDS`` (for the test to kill it there); every later one passes straight on."""
+    ``seconds`` (for the test to kill it there); every later one passes straight on."""
     marker = procs.logs / f"paused-at-{point}"
     procs.env.update(TICKWORK_FAULT_PAUSE=point, TICKWORK_FAULT_PAUSE_FILE=str(marker),
-                     TICKWORK_FAULT_PAUSE_SECONDS=str(PAUSE_SECONDS))  # fmt: skip
+                     TICKWORK_FAULT_PAUSE_SECONDS=str(seconds))  # fmt: skip
     return marker
 
 

@@ -28,6 +28,7 @@ starts the processes through this module: the first task to reach the point writ
 ``TICKWORK_FAULT_PAUSE_FILE`` and sleeps ``TICKWORK_FAULT_PAUSE_SECONDS``, so a test can kill
 it exactly there; later tasks pass the point without stopping.
 
+    ingest_parsed       ingest.process_upload: the upload is parsed, nothing is stored yet
     report_rendered     reports.build_lcfs: the file is rendered, nothing is stored yet
     document_extracted  documents.process: the fields are extracted, nothing is stored yet
 """
@@ -202,7 +203,9 @@ def _then_pause(func: Callable[..., Any]) -> Callable[..., Any]:
     return paused
 
 
-if PAUSE == "report_rendered":
+if PAUSE == "ingest_parsed":
+    ingest_tasks._parse = _then_pause(ingest_tasks._parse)
+elif PAUSE == "report_rendered":
     report_tasks.render_signed = _then_pause(report_tasks.render_signed)
 elif PAUSE == "document_extracted":
     document_tasks.docs.extract_document = _then_pause(document_tasks.docs.extract_document)
