@@ -74,13 +74,14 @@ TESTS = Path(__file__).resolve().parent
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers added here, and xdist reads
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The fault-injection tests are ``serial`` (`make test` runs them after the parallel pass,
-    one at a time: they kill and restart processes on timers and must not compete for the CPU);
-    the client library's tests share one server, so xdist keeps them on one worker."""
+    """The fault-injection tests are ``serial``: xdist runs them one after another on a single
+    worker (group ``fault``), as each starts, kills and restarts several processes on timers; the
+    client library's tests share one server, so xdist keeps them on one worker too."""
     for item in items:
         tier = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
-        if tier == "fault":
+        if tier == "fault" or item.get_closest_marker("serial"):
             item.add_marker(pytest.mark.serial)
+            item.add_marker(pytest.mark.xdist_group("fault"))
         elif tier == "sdk":
             item.add_marker(pytest.mark.xdist_group("sdk"))
 
@@ -91,7 +92,7 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     workers without a word, so the run stops instead."""
     if node.config.getvalue("dist") != "loadgroup":
         return
-    grouped = ("tests/sdk/", "tests/browser/")
+    grouped = ("tests/fault/", "tests/sdk/", "tests/browser/")
     lost = [i for i in ids if i.startswith(grouped) and "@" not in i]
     if lost:
         pytest.exit(
