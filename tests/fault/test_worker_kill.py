@@ -206,7 +206,6 @@ def test_sigkill_worker_holding_a_message_it_had_not_started(stack: Stack) -> No
     facilities, job_ids = _queue_ingests(stack, sizes)
     big_job, held_job = job_ids
     first = stack.procs.worker("w1", concurrency=1, prefetch_multiplier=2)
-    stack.procs.beat("beat")
     h.wait_paused(stack.procs, marker)
     stack.procs.wait(
         lambda: h.rows(stack.db, f"SELECT status, heartbeat_at IS NOT NULL FROM job "
@@ -215,6 +214,9 @@ def test_sigkill_worker_holding_a_message_it_had_not_started(stack: Stack) -> No
         what="the next message to be held (the worker vouching for it), not started",
     )  # fmt: skip
     assert _running_and_unstored(stack, big_job, facilities[0])
+    # Beat only now: started with the worker, its first message could take the second prefetch
+    # slot before the held ingest does. The worker's two slots are full, so it takes no more.
+    stack.procs.beat("beat")
     stack.procs.kill(first)
     killed_at = time.monotonic()
     stack.procs.worker("w2")
