@@ -20,7 +20,7 @@ import pandas as pd
 import psycopg
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from pipelines import ingest
@@ -227,13 +227,14 @@ def upsert_points(
 ) -> UpsertCounts:
     """Insert new points, rewrite changed ones, leave identical ones alone.
 
-    The (tag_id, ts) keys must be distinct (``pipelines.ingest`` guarantees it). When no stored
-    point of these tags falls in the upload's time range of its tag (the usual case: new data),
-    the points go straight in: by binary ``COPY`` into ``data_point`` on PostgreSQL, through a
-    staging table and one ``INSERT ... SELECT`` on SQLite, in a savepoint. Otherwise, or when a
-    concurrent ingest stored some of these keys meanwhile, they are staged, points identical to
-    stored ones are dropped from the stage (so a re-ingest writes nothing) and the rest is
-    upserted.
+    The (tag_id, ts) keys must be distinct (``pipelines.ingest`` guarantees it). Writers of the
+    same tags take turns: on PostgreSQL each holds an advisory lock per tag until its commit
+    (SQLite has one writer at a time anyway), so two overlapping uploads end as if one ran after
+    the other and each counts what it did itself. When no stored point of these tags falls in
+    the upload's time range of its tag (the usual case: new data), the points go straight in:
+    by binary ``COPY`` into ``data_point`` on PostgreSQL, through a staging table and one
+    ``INSERT ... SELECT`` on SQLite. Otherwise they are staged, points identical to stored ones
+    are dropped from the stage (so a re-ingest writes nothing) and the rest is upserted.
     """
     partitions.ensure_for_points(session, ts)  # PostgreSQL: each month's partition exists
     n = len(tag_id)
@@ -241,24 +242,21 @@ def upsert_points(
         return UpsertCounts(0, 0, 0)
     ts_us = ts.dt.as_unit("us").astype("int64").to_numpy()
     postgres = session.bind.dialect.name == "postgresql"
-    if not _overlaps_stored(session, tag_id, ts_us):
-        try:
-            with session.begin_nested():
-                if postgres:
-                    _copy_points(session, "data_point", tag_id, ts_us, value, quality)
-                else:
-                    _stage_sqlite(session, tag_id, ts_us, value, quality)
-                    session.execute(
-                        text(
-                            "INSERT INTO data_point (tag_id, ts, value, quality)"
-                            " SELECT tag_id, ts, value, quality FROM stage_point"
-                        )
-                    )
-            return UpsertCounts(n, 0, 0)
-        except IntegrityError:
-            pass  # a concurrent ingest stored some of these keys meanwhile: upsert instead
     if postgres:
         _lock_tags(session, tag_id)
+    if not _overlaps_stored(session, tag_id, ts_us):
+        if postgres:
+            _copy_points(session, "data_point", tag_id, ts_us, value, quality)
+        else:
+            _stage_sqlite(session, tag_id, ts_us, value, quality)
+            session.execute(
+                text(
+                    "INSERT INTO data_point (tag_id, ts, value, quality)"
+                    " SELECT tag_id, ts, value, quality FROM stage_point"
+                )
+            )
+        return UpsertCounts(n, 0, 0)
+    if postgres:
         _stage_postgres(session, tag_id, ts_us, value, quality)
     else:
         _stage_sqlite(session, tag_id, ts_us, value, quality)
@@ -267,9 +265,7 @@ def upsert_points(
         inserted, updated = _upsert_postgres(session)
     else:
         inserted, updated = _upsert_sqlite(session, n - unchanged)
-    # On PostgreSQL, keys a concurrent ingest stored meanwhile with the same values count as
-    # unchanged too: neither inserted nor updated by this one.
-    return UpsertCounts(inserted, updated, n - inserted - updated)
+    return UpsertCounts(inserted, updated, unchanged)
 
 
 def delete_points(session: Session, *, tag_ids: list[int]) -> int:
@@ -343,12 +339,14 @@ def _stage_sqlite(
 
 
 def _lock_tags(session: Session, tag_id: np.ndarray) -> None:
-    """Hold an advisory lock per tag until the transaction ends (PostgreSQL).
+    """Hold an advisory lock per tag until the transaction ends (PostgreSQL), taken in tag order
+    in one statement, so two writers never wait on each other in a circle.
 
-    Upserts of the same tags take turns: the second compares with what the first committed,
-    so two overlapping uploads end as if one ran after the other, never mixed (without it, a
-    point the second found identical could be rewritten by the first meanwhile and keep the
-    first's value). Locks are taken in tag order, so two upserts never wait on each other.
+    Without it, two ingests of the same tags could overlap: a point one found identical could be
+    rewritten by the other meanwhile (ending with a mix of the two uploads), a ``COPY`` of new
+    points could collide with the other's uncommitted keys, and the count of updates (a join in
+    the upsert's own statement, whose snapshot predates keys it then waited for) could come out
+    wrong, even negative.
     """
     session.execute(
         text(
@@ -398,31 +396,24 @@ def _drop_unchanged(session: Session, *, postgres: bool) -> int:
 
 
 def _upsert_postgres(session: Session) -> tuple[int, int]:
-    """Insert the staged points that are new, then rewrite the stored ones that differ.
-
-    Two statements, so that each count is what this transaction did, even when a concurrent
-    ingest commits some of these keys meanwhile: the ``INSERT`` waits on the other's
-    uncommitted keys and skips them once committed, and the ``UPDATE`` (a new statement, so a
-    new snapshot under READ COMMITTED) then sees them and rewrites only those that differ.
-    (A partitioned table cannot return ``xmax``, which would tell inserts and updates apart
-    in one statement.)
-    """
-    inserted = session.execute(
+    # The stage holds only new or changed points now (_drop_unchanged), and no other writer of
+    # these tags runs (_lock_tags): those already stored are the updates. (A partitioned table
+    # cannot return ``xmax`` to tell them apart.)
+    written, updated = session.execute(
         text(
-            "WITH written AS (INSERT INTO data_point (tag_id, ts, value, quality)"
+            "WITH stored AS (SELECT count(*) AS n FROM stage_point s JOIN data_point d"
+            " ON d.tag_id = s.tag_id AND d.ts = s.ts),"
+            " written AS ("
+            " INSERT INTO data_point (tag_id, ts, value, quality)"
             " SELECT tag_id, ts, value, quality FROM stage_point"
-            " ON CONFLICT (tag_id, ts) DO NOTHING RETURNING 1)"
-            " SELECT count(*) FROM written"
+            " ON CONFLICT (tag_id, ts) DO UPDATE SET value = excluded.value,"
+            " quality = excluded.quality WHERE data_point.value IS DISTINCT FROM excluded.value"
+            " OR data_point.quality IS DISTINCT FROM excluded.quality"
+            " RETURNING 1)"
+            " SELECT (SELECT count(*) FROM written), (SELECT n FROM stored)"
         )
-    ).scalar_one()
-    updated = session.execute(
-        text(
-            "UPDATE data_point d SET value = s.value, quality = s.quality FROM stage_point s"
-            " WHERE d.tag_id = s.tag_id AND d.ts = s.ts"
-            " AND (d.value IS DISTINCT FROM s.value OR d.quality IS DISTINCT FROM s.quality)"
-        )
-    ).rowcount
-    return int(inserted), int(updated or 0)
+    ).one()
+    return int(written) - int(updated), int(updated)
 
 
 def _upsert_sqlite(session: Session, staged: int) -> tuple[int, int]:
