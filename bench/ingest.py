@@ -57,6 +57,8 @@ TAGS = 8
 FACILITY_ID = "fac_bench"
 START = pd.Timestamp("2024-01-01T00:00:00Z")
 TARGET_RATIO = 0.8  # the goal: our first PostgreSQL ingest >= 0.8 x raw \copy
+# The runs, in order, on each database: the file, the same file again, then a correction of it.
+RUNS = {"first": "first ingest", "reingest": "re-ingest", "corrected": "correction"}
 
 console = Console(stderr=True)
 
@@ -101,16 +103,28 @@ class PgTarget:
 # --- the data -------------------------------------------------------------------------------
 
 
-def write_csv(rows: int, path: Path) -> tuple[bytes, int]:
-    """The synthetic file (no planted gaps, so the row count is exact); returns bytes, rows."""
+def _frame(rows: int) -> pd.DataFrame:
+    """The synthetic readings (no planted gaps, so the row count is exact)."""
     minutes = -(-rows // TAGS)
     end = START + pd.Timedelta(minutes=minutes)
     frame, _faults = make_series(START, end, faults_per_tag=0)
-    frame = frame.iloc[:rows]  # only trims when rows is not a multiple of TAGS
+    return frame.iloc[:rows]  # only trims when rows is not a multiple of TAGS
+
+
+def write_csv(rows: int, path: Path) -> tuple[bytes, int]:
+    """The synthetic file; returns bytes, rows."""
+    frame = _frame(rows)
     content = to_csv_bytes(frame, facility_id=FACILITY_ID)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     return content, len(frame)
+
+
+def corrected_csv(rows: int) -> bytes:
+    """The same keys with every value changed: a correction that rewrites every stored point."""
+    frame = _frame(rows).copy()
+    frame["value"] = frame["value"] + 1.0
+    return to_csv_bytes(frame, facility_id=FACILITY_ID)
 
 
 # --- instrumentation (timing only; the code under test is unchanged) ------------------------
@@ -165,8 +179,7 @@ class StoreTimer:
 
 
 _STATEMENTS = {
-    "WITH WRITTEN AS (": "insert new points (ON CONFLICT DO NOTHING)",
-    "UPDATE DATA_POINT D SET": "rewrite changed points (UPDATE)",
+    "WITH STORED AS (": "upsert data_point (ON CONFLICT)",
     "SELECT COUNT(PG_ADVISORY_XACT_LOCK": "lock tags",
     "INSERT INTO DATA_POINT (TAG_ID, TS, VALUE, QUALITY) SELECT TAG_ID, TS, VALUE, QUALITY FROM "
     "STAGE_POINT WHERE TRUE ON CONFLICT": "upsert data_point (ON CONFLICT)",
@@ -259,11 +272,15 @@ def count_points(url: str) -> int:
         return int(s.scalar(select(func.count()).select_from(DataPoint)) or 0)
 
 
-def check_runs(first: IngestRun, again: IngestRun, stored: int, rows: int) -> None:
+def check_runs(
+    first: IngestRun, again: IngestRun, corrected: IngestRun, stored: int, rows: int
+) -> None:
     if first.result["inserted"] != rows or first.result["rejected"]:
         raise SystemExit(f"first ingest did not insert every row: {first.result}")
     if again.result["inserted"] or again.result["updated"] or again.result["duplicates"] != rows:
         raise SystemExit(f"re-ingest was not a no-op: {again.result}")
+    if corrected.result["inserted"] or corrected.result["updated"] != rows:
+        raise SystemExit(f"the correction did not rewrite every point: {corrected.result}")
     if stored != rows:
         raise SystemExit(f"data_point holds {stored} rows, expected {rows}")
 
@@ -403,7 +420,7 @@ def print_table(report: dict[str, Any]) -> None:
         table.add_column(column, justify="left" if column == "path" else "right")
     copy_rate = report["postgresql"]["copy"]["rows_per_s"]
     for db in ("postgresql", "sqlite"):
-        for key in ("first", "reingest"):
+        for key in RUNS:
             run = report[db][key]
             table.add_row(
                 f"{db} {run['label']}",
@@ -419,7 +436,7 @@ def print_table(report: dict[str, Any]) -> None:
     )
     console.print(table)
     for db in ("postgresql", "sqlite"):
-        for key in ("first", "reingest"):
+        for key in RUNS:
             run = report[db][key]
             parts = ", ".join(
                 f"{k} {v:.2f}" for k, v in run["store_breakdown_s"].items() if v >= 0.01
@@ -459,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with console.status(f"writing {args.rows:,} rows to {csv_path.relative_to(ROOT)}"):
         content, rows = write_csv(args.rows, csv_path)
+        uploads = {"first": content, "reingest": content, "corrected": corrected_csv(args.rows)}
     console.log(f"CSV: {rows:,} rows, {len(content) / 1e6:.1f} MB")
 
     report: dict[str, Any] = {
@@ -477,13 +495,13 @@ def main(argv: list[str] | None = None) -> int:
             tenant_id = prepare(target.url)
         report["machine"]["postgresql"] = pg_versions(target)
         pg_runs = []
-        for key, label in (("first", "first ingest"), ("reingest", "re-ingest")):
+        for key, label in RUNS.items():
             checkpoint(target)
             with console.status(f"PostgreSQL: {label}"):
-                run = run_ingest(target.url, tenant_id, content, label)
+                run = run_ingest(target.url, tenant_id, uploads[key], label)
             console.log(f"PostgreSQL {label}: {run.total_s:.2f} s, {run.points_per_s:,.0f} rows/s")
             pg_runs.append((key, run))
-        check_runs(pg_runs[0][1], pg_runs[1][1], count_points(target.url), rows)
+        check_runs(*(run for _, run in pg_runs), count_points(target.url), rows)
     finally:
         if args.keep_db:
             console.log(f"kept database {target.database}")
@@ -503,12 +521,12 @@ def main(argv: list[str] | None = None) -> int:
     with console.status("SQLite: migrating"):
         sqlite_tenant = prepare(sqlite_url)
     sqlite_runs = []
-    for key, label in (("first", "first ingest"), ("reingest", "re-ingest")):
+    for key, label in RUNS.items():
         with console.status(f"SQLite: {label}"):
-            run = run_ingest(sqlite_url, sqlite_tenant, content, label)
+            run = run_ingest(sqlite_url, sqlite_tenant, uploads[key], label)
         console.log(f"SQLite {label}: {run.total_s:.2f} s, {run.points_per_s:,.0f} rows/s")
         sqlite_runs.append((key, run))
-    check_runs(sqlite_runs[0][1], sqlite_runs[1][1], count_points(sqlite_url), rows)
+    check_runs(*(run for _, run in sqlite_runs), count_points(sqlite_url), rows)
     get_engine(sqlite_url).dispose()
     report["sqlite"] = {
         "url": f"sqlite:///{sqlite_path.relative_to(ROOT)}",
