@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 
-from pipelines.ingest import parse_csv
+from pipelines.ingest import ParsedPoints, parse_csv
 from tests.factories import make_tenant, setup_facility
 from worker.storage.db import get_engine, session_scope
 from worker.storage.jobs import create_job
@@ -190,6 +190,42 @@ def _scalar_now(conn: Connection, sql: str) -> object:
     return value
 
 
+def _race(
+    db: str, tenant_id: str, first: ParsedPoints, second: ParsedPoints
+) -> tuple[dict, dict, object]:
+    """Store ``first`` and, before committing it, start storing ``second`` in another thread;
+    commit once the second waits on a lock (or after 30 s). Returns both results and how many
+    sessions were seen waiting on a lock."""
+    with session_scope(db) as s:
+        jobs = [create_job(s, tenant_id=tenant_id, kind="ingest.process_upload").id for _ in "ab"]
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with session_scope(db) as s:
+                results.append(store_parsed(s, job_id=jobs[1], tenant_id=tenant_id,
+                                            upload_id=None, parsed=second))  # fmt: skip
+        except BaseException as exc:
+            errors.append(exc)
+
+    racer = threading.Thread(target=run)
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    waiting += " AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock(t)%'"
+    with session_scope(db) as s:
+        done = store_parsed(s, job_id=jobs[0], tenant_id=tenant_id, upload_id=None, parsed=first)
+        racer.start()
+        deadline = time.monotonic() + 30
+        with get_engine(db).connect() as probe:
+            # One transaction per look: pg_stat_activity is a snapshot per transaction.
+            while not (blocked := _scalar_now(probe, waiting)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    racer.join(timeout=60)
+    assert errors == []
+    (result,) = results
+    return done, result, blocked
+
+
 def test_an_ingest_racing_a_first_ingest_by_copy_waits_then_upserts(pg_db: str) -> None:
     """The first ingest goes by COPY straight into data_point and has not committed when a
     second, overlapping ingest starts: the second waits for the first's tag lock, then finds the
@@ -201,7 +237,7 @@ def test_an_ingest_racing_a_first_ingest_by_copy_waits_then_upserts(pg_db: str) 
     _store(pg_db, tenant_id, _csv(fac, [("flow", "2024-06-01T00:00:00Z", "1", "")]))  # the tag
     with session_scope(pg_db) as s:
         # The month's partition exists, as beat creates it ahead: otherwise the second ingest
-        # would wait on the first's creation of it, not on its keys.
+        # would wait on the first's creation of it, not on its tag lock.
         ensure_partitions(s, start.to_pydatetime(), start.to_pydatetime())
     first = parse_csv(_csv(fac, [("flow", t, "1", "") for t in stamps[:2000]]))
     second = parse_csv(
@@ -211,39 +247,9 @@ def test_an_ingest_racing_a_first_ingest_by_copy_waits_then_upserts(pg_db: str) 
             + [("flow", t, "1", "") for t in stamps[1500:]],  # unchanged, then new
         )
     )
-    results: list[dict] = []
-    errors: list[BaseException] = []
-
-    with session_scope(pg_db) as s:
-        jobs = [create_job(s, tenant_id=tenant_id, kind="ingest.process_upload").id for _ in "ab"]
-
-    def run() -> None:
-        try:
-            with session_scope(pg_db) as s:
-                results.append(
-                    store_parsed(
-                        s, job_id=jobs[1], tenant_id=tenant_id, upload_id=None, parsed=second
-                    )
-                )
-        except BaseException as exc:
-            errors.append(exc)
-
-    racer = threading.Thread(target=run)
-    waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-    waiting += " AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock(t)%'"
-    with session_scope(pg_db) as s:
-        done = store_parsed(s, job_id=jobs[0], tenant_id=tenant_id, upload_id=None, parsed=first)
-        racer.start()
-        deadline = time.monotonic() + 30
-        with get_engine(pg_db).connect() as probe:
-            # One transaction per look: pg_stat_activity is a snapshot per transaction.
-            while not (blocked := _scalar_now(probe, waiting)) and time.monotonic() < deadline:
-                time.sleep(0.05)
-    racer.join(timeout=60)
+    done, result, blocked = _race(pg_db, tenant_id, first, second)
     assert blocked == 1  # the second ingest waited for the first
-    assert errors == []
     assert (done["inserted"], done["updated"], done["duplicates"]) == (2000, 0, 0)
-    (result,) = results
     assert (result["inserted"], result["updated"], result["duplicates"]) == (1000, 500, 500)
     points = _points(pg_db)
     assert len(points) == 3001
@@ -272,37 +278,9 @@ def test_an_upsert_racing_an_uncommitted_ingest_counts_only_what_it_wrote(
         ensure_partitions(s, start.to_pydatetime(), start.to_pydatetime())
     first = parse_csv(_csv(fac, [("flow", t, "2", "") for t in stamps[first_from:]]))
     second = parse_csv(_csv(fac, [("flow", t, "1", "") for t in stamps]))
-    with session_scope(pg_db) as s:
-        jobs = [create_job(s, tenant_id=tenant_id, kind="ingest.process_upload").id for _ in "ab"]
-    results: list[dict] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            with session_scope(pg_db) as s:
-                results.append(
-                    store_parsed(
-                        s, job_id=jobs[1], tenant_id=tenant_id, upload_id=None, parsed=second
-                    )
-                )
-        except BaseException as exc:
-            errors.append(exc)
-
-    racer = threading.Thread(target=run)
-    waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-    waiting += " AND wait_event_type = 'Lock'"
-    with session_scope(pg_db) as s:
-        done = store_parsed(s, job_id=jobs[0], tenant_id=tenant_id, upload_id=None, parsed=first)
-        racer.start()
-        deadline = time.monotonic() + 30
-        with get_engine(pg_db).connect() as probe:
-            while not (blocked := _scalar_now(probe, waiting)) and time.monotonic() < deadline:
-                time.sleep(0.05)
-    racer.join(timeout=60)
-    assert blocked == 1  # the second waited on the first
-    assert errors == []
+    done, result, blocked = _race(pg_db, tenant_id, first, second)
+    assert blocked == 1  # the second waited for the first
     assert (done["inserted"], done["updated"], done["duplicates"]) == first_counts
-    (result,) = results
     assert (result["inserted"], result["updated"], result["duplicates"]) == second_counts
     assert [p[2] for p in _points(pg_db)] == [1.0] * 3000
 
