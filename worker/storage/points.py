@@ -346,7 +346,8 @@ def _lock_tags(session: Session, tag_id: np.ndarray) -> None:
     rewritten by the other meanwhile (ending with a mix of the two uploads), a ``COPY`` of new
     points could collide with the other's uncommitted keys, and the count of updates (a join in
     the upsert's own statement, whose snapshot predates keys it then waited for) could come out
-    wrong, even negative.
+    wrong, even negative. The keys are the tag ids in PostgreSQL's single-bigint key space, apart
+    from the two-int keys ``storage.partitions`` locks months with.
     """
     session.execute(
         text(
@@ -395,6 +396,12 @@ def _drop_unchanged(session: Session, *, postgres: bool) -> int:
     return int(session.execute(text(sql)).rowcount or 0)
 
 
+_CHANGED = (
+    "data_point.value IS DISTINCT FROM excluded.value "
+    "OR data_point.quality IS DISTINCT FROM excluded.quality"
+)
+
+
 def _upsert_postgres(session: Session) -> tuple[int, int]:
     # The stage holds only new or changed points now (_drop_unchanged), and no other writer of
     # these tags runs (_lock_tags): those already stored are the updates. (A partitioned table
@@ -407,8 +414,7 @@ def _upsert_postgres(session: Session) -> tuple[int, int]:
             " INSERT INTO data_point (tag_id, ts, value, quality)"
             " SELECT tag_id, ts, value, quality FROM stage_point"
             " ON CONFLICT (tag_id, ts) DO UPDATE SET value = excluded.value,"
-            " quality = excluded.quality WHERE data_point.value IS DISTINCT FROM excluded.value"
-            " OR data_point.quality IS DISTINCT FROM excluded.quality"
+            f" quality = excluded.quality WHERE {_CHANGED}"
             " RETURNING 1)"
             " SELECT (SELECT count(*) FROM written), (SELECT n FROM stored)"
         )
@@ -427,8 +433,7 @@ def _upsert_sqlite(session: Session, staged: int) -> tuple[int, int]:
         "INSERT INTO data_point (tag_id, ts, value, quality)"
         " SELECT tag_id, ts, value, quality FROM stage_point WHERE true"
         " ON CONFLICT (tag_id, ts) DO UPDATE SET value = excluded.value,"
-        " quality = excluded.quality WHERE data_point.value IS NOT excluded.value"
-        " OR data_point.quality IS NOT excluded.quality"
+        f" quality = excluded.quality WHERE {_CHANGED.replace('IS DISTINCT FROM', 'IS NOT')}"
     )
     return staged - int(updated), int(updated)
 
