@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
-
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import fields, signers
+from typing import TYPE_CHECKING
 
 from pipelines import lcfs
 from worker.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pyhanko.sign import signers
 
 
 class SigningConfigError(RuntimeError):
@@ -35,6 +36,10 @@ def sign_pdf(content: bytes, *, settings: Settings | None = None) -> bytes:
     settings = settings or get_settings()
     if not settings.report_signing_key or not settings.report_signing_cert:
         return content
+    # pyhanko takes a third of a second to import: only a deployment that signs pays for it.
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+
     signer = _signer(
         settings.report_signing_key,
         settings.report_signing_cert,
@@ -58,7 +63,9 @@ def sign_pdf(content: bytes, *, settings: Settings | None = None) -> bytes:
 def _signer(
     key: str, cert: str, chain: tuple[str, ...], passphrase: str | None
 ) -> signers.SimpleSigner:
-    loaded = signers.SimpleSigner.load(
+    from pyhanko.sign.signers import SimpleSigner
+
+    loaded = SimpleSigner.load(
         key_file=key,
         cert_file=cert,
         ca_chain_files=chain or None,

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -84,5 +83,9 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def nanoseconds(value: datetime) -> int:
-    return int(pd.Timestamp(value).value)
+    """Nanoseconds since the Unix epoch (a naive value is taken as UTC), as pandas counts."""
+    return (aware(value) - EPOCH) // timedelta(microseconds=1) * 1000

@@ -21,6 +21,7 @@ from pipelines.documents.labels import Candidate, Hints, find_labelled, find_pat
 from pipelines.documents.model import (
     DOCUMENT_TYPES,
     FIELD_NAMES,
+    PLAUSIBLE,
     DocumentType,
     Extraction,
     Field,
@@ -39,14 +40,6 @@ TEMPLATE, STATIC = 0.95, 0.93
 AGREEMENT_BONUS, CONFIDENCE_CAP = 0.04, 0.98
 CONFLICT_CAP = 0.6  # a winner that another reading contradicts is never "confident"
 ARITHMETIC_OK, ARITHMETIC_BAD = 0.97, 0.5
-#: Open ranges outside which a number is implausible (quantity in its unit, money in its
-#: currency, carbon intensity in gCO2e/MJ): extraction lowers its confidence, review refuses it.
-PLAUSIBLE: dict[str, tuple[float, float]] = {
-    "quantity": (0.0, 1e9),
-    "unit_price": (0.0, 1e6),
-    "total_amount": (-1e10, 1e10),
-    "carbon_intensity": (-500.0, 500.0),
-}
 REQUIRED: dict[str, tuple[str, ...]] = {
     "invoice": ("document_number", "document_date", "quantity", "total_amount"),
     "bill_of_lading": ("document_number", "document_date", "quantity"),

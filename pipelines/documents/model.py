@@ -17,6 +17,14 @@ DOCUMENT_TYPES: tuple[DocumentType, ...] = (
 #: ``Limits.max_bytes``, which defaults to the same figure.
 MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
 
+#: Open ranges outside which a number is implausible (quantity in its unit, money in its
+#: currency, carbon intensity in gCO2e/MJ): extraction lowers its confidence, review refuses it.
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "quantity": (0.0, 1e9),
+    "unit_price": (0.0, 1e6),
+    "total_amount": (-1e10, 1e10),
+    "carbon_intensity": (-500.0, 500.0),
+}
 #: Every field extraction can return. Numbers are floats, dates ISO ``YYYY-MM-DD`` strings.
 #: PTDs: ``seller`` is the transferor and ``buyer`` the recipient;
 #: ``compliance_obligation`` is ``"transferor"`` or ``"recipient"``.

@@ -15,8 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pipelines import lcfs
-from pipelines.documents.extract import PLAUSIBLE
-from pipelines.documents.model import FIELD_NAMES, Field, Value
+from pipelines.documents.model import FIELD_NAMES, PLAUSIBLE, Field, Value
 from pipelines.documents.templates import Kind, generic
 from pipelines.documents.values import UNITS, unit_named
 from pipelines.errors import MalformedInputError, PipelineError

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.documents import DOCUMENT_TYPES, extract_document
+from pipelines.documents import DOCUMENT_TYPES
 from pipelines.errors import PipelineError
 
 documents_app = typer.Typer(
@@ -45,6 +45,8 @@ def parse(
             f"cannot read {file}: {exc.strerror or exc}",
             as_json,
         )
+    from pipelines.documents.extract import extract_document  # pypdf: only when extracting
+
     try:
         result = extract_document(data, document_type=document_type)
     except PipelineError as exc:

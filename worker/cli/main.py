@@ -9,9 +9,8 @@ import sys
 import time
 from contextlib import suppress
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
@@ -360,88 +359,6 @@ def _show_job(view: dict) -> None:
         raise fail(view.get("error") or "job failed")
 
 
-def _offline_points(file: Path, as_json: bool) -> pd.DataFrame:
-    """Read a CSV for offline analysis; exits 2 with a clear message when it cannot."""
-    from pipelines.errors import PipelineError
-    from pipelines.ingest import parse_csv
-
-    try:
-        content = file.read_bytes()
-        parsed = parse_csv(content, facility_id="-", for_analysis=True)
-    except OSError as exc:
-        _offline_error(as_json, "unreadable_file", f"cannot read {file}: {exc.strerror}")
-    except PipelineError as exc:
-        _offline_error(as_json, exc.code, f"{file}: {exc}")
-    points = parsed.points
-    facilities = points["facility_id"].astype(object).unique()
-    tag = points["tag"].astype(object)
-    if len(facilities) > 1:  # one file, several facilities: keep their tags apart
-        tag = points["facility_id"].astype(object) + "/" + tag
-    return pd.DataFrame(
-        {
-            "tag": tag.to_numpy(),
-            "ts": points["ts"],
-            "value": points["value"],
-            "quality": points["quality"],
-        }
-    )
-
-
-def _offline_error(as_json: bool, code: str, message: str) -> NoReturn:
-    if as_json:
-        print(json.dumps({"error": {"code": code, "message": message}}))
-    else:
-        err.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _timestamp(value: str | None, name: str, as_json: bool) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except ValueError:
-        _offline_error(as_json, "invalid_parameter", f"--{name} {value!r} is not ISO 8601")
-    if stamp.tzinfo is None:
-        _offline_error(as_json, "invalid_parameter", f"--{name} needs a UTC offset, e.g. Z")
-    return stamp.tz_convert("UTC")
-
-
-def _interval(value: str | None, as_json: bool) -> pd.Timedelta | None:
-    if value is None:
-        return None
-    try:
-        interval = pd.Timedelta(value)
-    except ValueError:
-        _offline_error(
-            as_json,
-            "invalid_parameter",
-            f"--interval {value!r} is not a duration (e.g. 1min, 15min, 1h)",
-        )
-    if interval <= pd.Timedelta(0):
-        _offline_error(as_json, "invalid_parameter", "--interval must be positive")
-    return interval
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    out = frame.copy()
-    for column in out.columns:
-        if isinstance(out[column].dtype, pd.DatetimeTZDtype):
-            out[column] = (
-                out[column]
-                .dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-                .str.replace(r"\.000000Z$", "Z", regex=True)
-            )
-    return json.loads(out.to_json(orient="records"))
-
-
-def _window(start: pd.Timestamp | None, end: pd.Timestamp | None, as_json: bool) -> None:
-    if (start is None) != (end is None):
-        _offline_error(as_json, "invalid_parameter", "give both --start and --end, or neither")
-    if start is not None and end is not None and end <= start:
-        _offline_error(as_json, "invalid_parameter", "--end must be after --start")
-
-
 OfflineFile = Annotated[
     Path,
     typer.Argument(
@@ -464,23 +381,9 @@ def gaps(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Find the gaps in a CSV file, offline (nothing is stored)."""
-    from pipelines.gaps import find_gaps
+    from worker.cli import offline
 
-    window = (_timestamp(start, "start", as_json), _timestamp(end, "end", as_json))
-    _window(*window, as_json)
-    points = _offline_points(file, as_json)
-    found = find_gaps(points, interval=_interval(interval, as_json), start=window[0], end=window[1])
-    if as_json:
-        print(json.dumps({"gaps": _records(found)}))
-        return
-    table = Table(title=f"{len(found)} gap(s) in {file.name}")
-    for column in found.columns:
-        table.add_column(
-            column, justify="right" if column in ("duration_minutes", "missing_points") else "left"
-        )
-    for row in _records(found):
-        table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
+    offline.gaps(file, interval=interval, start=start, end=end, as_json=as_json, console=console)
 
 
 @app.command()
@@ -496,47 +399,18 @@ def quality(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Score the data quality of a CSV file per tag and day, offline (nothing is stored)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from worker.cli import offline
 
-    from pipelines.quality import score_quality
-
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        _offline_error(as_json, "invalid_parameter", f"unknown time zone {tz!r}")
-    window = (_timestamp(start, "start", as_json), _timestamp(end, "end", as_json))
-    _window(*window, as_json)
-    points = _offline_points(file, as_json)
-    scores = score_quality(
-        points,
-        interval=_interval(interval, as_json),
-        start=window[0],
-        end=window[1],
-        freq="1D" if daily else None,
+    offline.quality(
+        file,
+        interval=interval,
+        start=start,
+        end=end,
         tz=tz,
+        daily=daily,
+        as_json=as_json,
+        console=console,
     )
-    if as_json:
-        print(json.dumps({"quality": _records(scores)}))
-        return
-    table = Table(title=f"quality of {file.name}")
-    shown = (
-        "tag",
-        "period_start",
-        "completeness",
-        "validity",
-        "flatline_minutes",
-        "spikes",
-        "duplicates",
-        "out_of_order",
-        "score",
-    )
-    for column in shown:
-        table.add_column(column, justify="left" if column in ("tag", "period_start") else "right")
-    for row in _records(scores):
-        table.add_row(
-            *(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in shown)
-        )
-    console.print(table)
 
 
 @app.command()

@@ -24,14 +24,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from pipelines.errors import ArchivedRangeError
 from worker.storage.models import PointArchive, from_epoch_us
+
+if TYPE_CHECKING:  # the callers pass pandas series; migrations and the CLI need no pandas here
+    import pandas as pd
 
 PARENT = "data_point"
 _NAME = re.compile(r"data_point_(\d{4})_(\d{2})")
