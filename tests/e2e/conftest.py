@@ -14,13 +14,14 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from kombu import Connection, pools
 
+from tests.e2e.demo import DemoRun, run_demo
 from tests.services import unavailable
 
 RABBITMQ_URL = os.environ.get("TICKWORK_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -120,3 +121,17 @@ def broker(request: pytest.FixtureRequest, redis_url: str) -> Iterator[str]:
     url = redis_url if request.param == "redis" else request.getfixturevalue("rabbitmq_url")
     with in_process_broker(url):
         yield url
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], DemoRun]:
+    """``demo_run("text")``: this session's demo run in that log format, run on first use (the
+    tests that use it share the xdist group ``demo``, so a run serves them all)."""
+    runs: dict[str, DemoRun] = {}
+
+    def get(log_format: str) -> DemoRun:
+        if log_format not in runs:
+            runs[log_format] = run_demo(tmp_path_factory.mktemp(f"demo-{log_format}"), log_format)
+        return runs[log_format]
+
+    return get

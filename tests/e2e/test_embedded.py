@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from pipelines.synthetic import make_series, to_csv_bytes
+from tests.e2e.demo import DemoRun
 from worker import processes
 
 pytestmark = pytest.mark.e2e
@@ -32,8 +33,10 @@ def tickwork(env: dict[str, str], *args: str, timeout: float = 120) -> subproces
     )
 
 
-def test_demo_runs_end_to_end(embedded_env: dict[str, str], tmp_path: Path) -> None:
-    done = tickwork(embedded_env, "demo", "--days", "3", timeout=600)
+@pytest.mark.xdist_group("demo")  # its run also serves test_secrets_not_logged.py's text case
+def test_demo_runs_end_to_end(demo_run: Callable[[str], DemoRun]) -> None:
+    ran = demo_run("text")
+    done = ran.done
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all checks passed" in done.stdout
     assert "re-uploading a file inserted nothing" in done.stdout
@@ -41,14 +44,14 @@ def test_demo_runs_end_to_end(embedded_env: dict[str, str], tmp_path: Path) -> N
     text = " ".join(done.stdout.split())  # rich wraps long lines
     assert "PDF and CSVs built from the same inputs True" in text
     assert "biomethane claim covered by the injection True" in text
-    reports = tmp_path / "data" / "demo" / "reports"
+    reports = ran.data / "demo" / "reports"
     (pdf,) = reports.glob("lcfs_*_2025Q4.pdf")
     assert pdf.read_bytes().startswith(b"%PDF-")
     (upload,) = reports.glob("lcfs_*_2025Q4.csv")
     assert upload.read_text().splitlines()[0].endswith("Fuel Amount,Unit")
-    assert reports.glob("lcfs_*_2025Q4.calculation.csv")
-    assert (tmp_path / "data" / "demo" / "demo.db").is_file()
-    assert not (tmp_path / "data" / "demo" / "redis.port").exists()  # the demo's broker stopped
+    assert list(reports.glob("lcfs_*_2025Q4.calculation.csv"))
+    assert (ran.data / "demo" / "demo.db").is_file()
+    assert not ran.broker_left_running  # the demo stopped its broker
 
 
 def test_cli_ingest_with_a_worker(embedded_env: dict[str, str], tmp_path: Path) -> None:

@@ -22,48 +22,16 @@ anything shaped like a key or a secret in:
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.demo import DemoRun
+
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-# Runs the demo in this process after two changes: every API key created is also written to a
-# file (the plaintext is otherwise gone once the demo exits), and the processes log at DEBUG.
-WRAPPER = """
-import logging, sys
-from pathlib import Path
-
-import worker.processes as processes
-import worker.storage.tenants as tenants
-
-issued = Path(sys.argv.pop(1))
-create_api_key = tenants.create_api_key
-
-
-def spy(*args, **kwargs):
-    row, plaintext = create_api_key(*args, **kwargs)
-    with issued.open("a") as out:
-        out.write(plaintext + "\\n")
-    return row, plaintext
-
-
-tenants.create_api_key = spy
-worker_command, api_command = processes.worker_command, processes.api_command
-processes.worker_command = lambda **kw: worker_command(**{**kw, "loglevel": "DEBUG"})
-processes.api_command = lambda **kw: api_command(**{**kw, "loglevel": "debug"})
-logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-
-from worker.cli.main import main
-
-sys.argv[0] = "tickwork"
-main()
-"""
 KEY_SHAPE = re.compile(r"tw_[0-9a-f]{12}_[A-Za-z0-9_-]{16,}")
 SECRET_SHAPE = re.compile(r"whsec_[A-Za-z0-9+/=]{16,}")
 NOT_LOGS = {"demo.db", "demo.db-wal", "demo.db-shm", "demo.db-journal"}
@@ -94,25 +62,18 @@ def webhook_secrets(db: Path) -> list[str]:
     return [entry["secret"] for (secrets,) in rows for entry in json.loads(secrets)]
 
 
+@pytest.mark.xdist_group("demo")  # shares its text-format run with test_embedded.py's demo test
 @pytest.mark.parametrize("log_format", ["text", "json"])
-def test_demo_logs_hold_no_api_key_or_webhook_secret(tmp_path: Path, log_format: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}
-    env.update(TICKWORK_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(ROOT),
-               TICKWORK_LOG_FORMAT=log_format, TICKWORK_LOG_LEVEL="DEBUG")  # fmt: skip
-    issued = tmp_path / "issued-keys.txt"
-    try:
-        run = subprocess.run(
-            [sys.executable, "-c", WRAPPER, str(issued), "demo", "--days", "3"],
-            env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path,
-        )  # fmt: skip
-    finally:
-        subprocess.run([sys.executable, "-m", "worker.cli.main", "broker", "stop"], env=env,
-                       capture_output=True, timeout=30)  # fmt: skip
+def test_demo_logs_hold_no_api_key_or_webhook_secret(
+    demo_run: Callable[[str], DemoRun], log_format: str
+) -> None:
+    ran = demo_run(log_format)
+    run = ran.done
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "all checks passed" in run.stdout
 
-    demo = tmp_path / "data" / "demo"
-    keys = issued.read_text().split()
+    demo = ran.data / "demo"
+    keys = ran.issued_keys
     secrets = webhook_secrets(demo / "demo.db")
     assert keys and all(k.startswith("tw_") for k in keys)
     assert secrets and all(s.startswith("whsec_") for s in secrets)
