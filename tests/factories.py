@@ -29,8 +29,7 @@ from hypothesis import strategies as st
 if TYPE_CHECKING:
     import ssl
 
-    from fastapi.testclient import TestClient
-
+    from tests.asgi import AppClient
     from worker.storage.models import Report
 
 T = TypeVar("T")
@@ -108,7 +107,7 @@ def assert_error(response, status: int, code: str, field: str | None = None) -> 
     return error
 
 
-def new_facility(client: TestClient, who: Tenant, **extra) -> str:
+def new_facility(client: AppClient, who: Tenant, **extra) -> str:
     response = client.post(
         "/v1/facilities",
         headers=who.headers,
@@ -122,7 +121,7 @@ def queued_messages(redis_url: str, queue: str = "ingest") -> int:
     return int(redis.Redis.from_url(redis_url).llen(queue))
 
 
-def tenant_world(client: TestClient, who: Tenant) -> dict[str, str]:
+def tenant_world(client: AppClient, who: Tenant) -> dict[str, str]:
     """One of everything the API has, owned by ``who``: a facility with a tag and fuel mapping,
     an import job, an alert, a webhook endpoint and its test message, a report, a document, a
     second API key (read-only) and audit entries. Returns the ids, by the path parameter names of
@@ -790,7 +789,7 @@ def wait_worker_ready(log: Path, proc: subprocess.Popen, broker: str, timeout: f
     assert f"Connected to {scheme}://" in text, text[-3000:]
 
 
-def wait_job(client: TestClient, who: Tenant, job_id: str, timeout: float = 120) -> dict:
+def wait_job(client: AppClient, who: Tenant, job_id: str, timeout: float = 120) -> dict:
 
     def finished() -> dict | None:
         view = client.get(f"/v1/jobs/{job_id}", headers=who.headers).json()
@@ -800,7 +799,7 @@ def wait_job(client: TestClient, who: Tenant, job_id: str, timeout: float = 120)
 
 
 def post_file(
-    client: TestClient, who: Tenant, path: str, file: tuple[str, bytes, str], **form: str
+    client: AppClient, who: Tenant, path: str, file: tuple[str, bytes, str], **form: str
 ) -> dict:
     """POST ``file`` (name, content, type) and ``form`` as multipart to ``path``; the 202's body."""
     response = client.post(path, headers=who.headers, data=form, files={"file": file})
@@ -808,13 +807,13 @@ def post_file(
     return response.json()
 
 
-def upload(client: TestClient, who: Tenant, content: bytes, **form: str) -> str:
+def upload(client: AppClient, who: Tenant, content: bytes, **form: str) -> str:
     """A CSV of points imported; the ingest job's id."""
     file = ("points.csv", content, "text/csv")
     return post_file(client, who, "/v1/data-points/import", file, **form)["job_id"]
 
 
-def upload_document(client: TestClient, who: Tenant, content: bytes, **form: str) -> str:
+def upload_document(client: AppClient, who: Tenant, content: bytes, **form: str) -> str:
     """A PDF submitted as a document; its id."""
     file = ("doc.pdf", content, "application/pdf")
     return post_file(client, who, "/v1/documents", file, **form)["document_id"]

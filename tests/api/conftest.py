@@ -1,12 +1,13 @@
-"""The API fixtures: a TestClient of the app on a real PostgreSQL and Redis, and two tenants."""
+"""The API fixtures: an in-process client (tests/asgi.py) of the app on a real PostgreSQL and
+Redis, and two tenants."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
+from tests.asgi import AppClient
 from tests.factories import Tenant, make_tenant
 
 
@@ -19,10 +20,10 @@ def env(pg_db: str, redis_url: str, configure) -> dict[str, str]:
 
 
 @pytest.fixture
-def client(env: dict[str, str]) -> Iterator[TestClient]:
+def client(env: dict[str, str]) -> Iterator[AppClient]:
     from api.app import create_app
 
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+    with AppClient(create_app(), raise_server_exceptions=False) as c:
         yield c
 
 

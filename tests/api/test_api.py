@@ -6,9 +6,9 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tests.asgi import AppClient
 from tests.factories import (
     CSV,
     MAPPING,
@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 # --- authentication -----------------------------------------------------------------------
 
 
-def test_no_key_is_401(client: TestClient) -> None:
+def test_no_key_is_401(client: AppClient) -> None:
     error = assert_error(client.get("/v1/facilities"), 401, "unauthorized")
     assert error["type"] == "authentication_error"
 
@@ -41,19 +41,19 @@ def test_no_key_is_401(client: TestClient) -> None:
     "header",
     ["Token abc", "Bearer", "Bearer tw_000000000000_nope", "Bearer not-a-key", "Basic dXNlcjpw"],
 )
-def test_bad_keys_are_401(client: TestClient, alice: Tenant, header: str) -> None:
+def test_bad_keys_are_401(client: AppClient, alice: Tenant, header: str) -> None:
     response = client.get("/v1/facilities", headers={"Authorization": header})
     assert_error(response, 401, "unauthorized")
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_tampered_key_is_401(client: TestClient, alice: Tenant) -> None:
+def test_tampered_key_is_401(client: AppClient, alice: Tenant) -> None:
     tampered = alice.key[:-1] + ("A" if alice.key[-1] != "A" else "B")
     response = client.get("/v1/facilities", headers={"Authorization": f"Bearer {tampered}"})
     assert_error(response, 401, "unauthorized")
 
 
-def test_revoked_key_is_401(client: TestClient, alice: Tenant, env: dict[str, str]) -> None:
+def test_revoked_key_is_401(client: AppClient, alice: Tenant, env: dict[str, str]) -> None:
     assert client.get("/v1/facilities", headers=alice.headers).status_code == 200
     with session_scope(env["db"]) as s:
         from worker.storage.models import ApiKey
@@ -75,7 +75,7 @@ def test_key_is_stored_only_as_hash(alice: Tenant, env: dict[str, str]) -> None:
     assert stored["key_hash"] == hashlib.sha256(alice.key.encode()).hexdigest()
 
 
-def test_read_only_key_cannot_write(client: TestClient, env: dict[str, str]) -> None:
+def test_read_only_key_cannot_write(client: AppClient, env: dict[str, str]) -> None:
     reader = make_tenant(env["db"], "Reader", scope="read")
     assert client.get("/v1/facilities", headers=reader.headers).status_code == 200
     response = client.post("/v1/facilities", headers=reader.headers, json={"name": "x"})
@@ -85,7 +85,7 @@ def test_read_only_key_cannot_write(client: TestClient, env: dict[str, str]) -> 
 # --- error format and parameters -------------------------------------------------------------
 
 
-def test_data_points_requires_facility_id(client: TestClient, alice: Tenant) -> None:
+def test_data_points_requires_facility_id(client: AppClient, alice: Tenant) -> None:
     response = client.get(
         "/v1/data-points",
         headers=alice.headers,
@@ -101,7 +101,7 @@ def test_data_points_requires_facility_id(client: TestClient, alice: Tenant) -> 
 
 
 @pytest.mark.parametrize("limit", [1001, 0, -5])
-def test_limit_out_of_range_is_400(client: TestClient, alice: Tenant, limit: int) -> None:
+def test_limit_out_of_range_is_400(client: AppClient, alice: Tenant, limit: int) -> None:
     fac = new_facility(client, alice)
     response = client.get(
         "/v1/data-points",
@@ -125,7 +125,7 @@ def test_limit_out_of_range_is_400(client: TestClient, alice: Tenant, limit: int
         ({"limit": "ten"}, "limit"),
     ],
 )
-def test_bad_query_parameters_are_400(client: TestClient, alice: Tenant, params, field) -> None:
+def test_bad_query_parameters_are_400(client: AppClient, alice: Tenant, params, field) -> None:
     fac = new_facility(client, alice)
     query = {"facility_id": fac, "start_date": "2025-01-01", "end_date": "2025-01-31", **params}
     assert_error(
@@ -136,11 +136,11 @@ def test_bad_query_parameters_are_400(client: TestClient, alice: Tenant, params,
     )
 
 
-def test_unknown_route_is_404_in_format(client: TestClient, alice: Tenant) -> None:
+def test_unknown_route_is_404_in_format(client: AppClient, alice: Tenant) -> None:
     assert_error(client.get("/v1/nothing-here", headers=alice.headers), 404, "not_found")
 
 
-def test_openapi_is_served(client: TestClient) -> None:
+def test_openapi_is_served(client: AppClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/data-points" in spec["paths"]
     assert "/v1/data-points/import" in spec["paths"]
@@ -149,7 +149,7 @@ def test_openapi_is_served(client: TestClient) -> None:
 # --- rate limits ---------------------------------------------------------------------------
 
 
-def test_rate_limit_headers_and_429(client: TestClient, alice: Tenant, configure) -> None:
+def test_rate_limit_headers_and_429(client: AppClient, alice: Tenant, configure) -> None:
     configure(TICKWORK_RATE_LIMIT_PER_MINUTE="3")
     remaining = []
     for _ in range(3):
@@ -167,7 +167,7 @@ def test_rate_limit_headers_and_429(client: TestClient, alice: Tenant, configure
     assert 1 <= int(response.headers["retry-after"]) <= 60
 
 
-def test_rate_limit_is_per_key(client: TestClient, alice: Tenant, bob: Tenant, configure) -> None:
+def test_rate_limit_is_per_key(client: AppClient, alice: Tenant, bob: Tenant, configure) -> None:
     configure(TICKWORK_RATE_LIMIT_PER_MINUTE="2")
     for _ in range(2):
         assert client.get("/v1/facilities", headers=alice.headers).status_code == 200
@@ -179,7 +179,7 @@ def test_rate_limit_is_per_key(client: TestClient, alice: Tenant, bob: Tenant, c
 
 
 def test_csv_import_is_stored_and_enqueued(
-    client: TestClient, alice: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     fac = new_facility(client, alice)
     content = CSV.replace(b"{fac}", fac.encode())
@@ -206,7 +206,7 @@ def test_csv_import_is_stored_and_enqueued(
 
 
 def test_same_file_twice_is_one_upload(
-    client: TestClient, alice: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     fac = new_facility(client, alice)
     content = CSV.replace(b"{fac}", fac.encode())
@@ -221,7 +221,7 @@ def test_same_file_twice_is_one_upload(
     assert len(ids) == 1
 
 
-def test_json_batch_is_enqueued(client: TestClient, alice: Tenant, env: dict[str, str]) -> None:
+def test_json_batch_is_enqueued(client: AppClient, alice: Tenant, env: dict[str, str]) -> None:
     fac = new_facility(client, alice)
     body = {
         "data": [
@@ -288,7 +288,7 @@ def test_json_batch_is_enqueued(client: TestClient, alice: Tenant, env: dict[str
     ],
 )
 def test_malformed_ingest_requests(
-    client: TestClient, alice: Tenant, env: dict[str, str], path, kwargs, status, code
+    client: AppClient, alice: Tenant, env: dict[str, str], path, kwargs, status, code
 ) -> None:
     headers = {**alice.headers, **kwargs.pop("headers", {})}
     response = client.post(path, headers=headers, **kwargs)
@@ -296,7 +296,7 @@ def test_malformed_ingest_requests(
     assert queued_messages(env["redis"]) == 0
 
 
-def test_refused_file_is_kept(client: TestClient, alice: Tenant, env: dict[str, str]) -> None:
+def test_refused_file_is_kept(client: AppClient, alice: Tenant, env: dict[str, str]) -> None:
     content = "facility_id,tag,timestamp,value\nf,caf\u00e9,2025-01-01T00:00:00Z,1\n".encode(
         "latin-1"
     )
@@ -311,7 +311,7 @@ def test_refused_file_is_kept(client: TestClient, alice: Tenant, env: dict[str, 
         assert s.get(Upload, error["upload_id"]).content == content
 
 
-def test_oversized_uploads_are_413(client: TestClient, alice: Tenant, configure) -> None:
+def test_oversized_uploads_are_413(client: AppClient, alice: Tenant, configure) -> None:
     configure(TICKWORK_MAX_UPLOAD_BYTES="1000", TICKWORK_MAX_BATCH_POINTS="3")
     fac = new_facility(client, alice)
     big = b"facility_id,tag,timestamp,value\n" + b"f,t,2025-01-01T00:00:00Z,1\n" * 100
@@ -346,7 +346,7 @@ QUERIES = {"/v1/webhook-endpoints/{endpoint_id}/recover": {"since": "2099-01-01T
 
 
 def test_every_route_hides_other_tenants(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     ids = tenant_world(client, alice)
     checked = 0
@@ -400,7 +400,7 @@ def test_every_route_hides_other_tenants(
 
 
 def test_data_points_query_and_pagination(
-    client: TestClient, alice: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     fac = new_facility(client, alice)
     store_points(env["db"], alice.id, fac)
@@ -443,7 +443,7 @@ def test_data_points_query_and_pagination(
 # --- facilities and tags ----------------------------------------------------------------------
 
 
-def test_facility_and_tag_crud(client: TestClient, alice: Tenant) -> None:
+def test_facility_and_tag_crud(client: AppClient, alice: Tenant) -> None:
     fac = new_facility(client, alice, strict_tags=True)
     h = alice.headers
     assert client.get(f"/v1/facilities/{fac}", headers=h).json()["strict_tags"] is True
@@ -483,13 +483,13 @@ def test_facility_and_tag_crud(client: TestClient, alice: Tenant) -> None:
         ({}, "name"),
     ],
 )
-def test_facility_validation(client: TestClient, alice: Tenant, body, field) -> None:
+def test_facility_validation(client: AppClient, alice: Tenant, body, field) -> None:
     response = client.post("/v1/facilities", headers=alice.headers, json=body)
     error = assert_error(response, 400, response.json()["error"]["code"], field)
     assert error["code"] in ("invalid_parameter", "missing_parameter")
 
 
-def test_tag_limits_validated(client: TestClient, alice: Tenant) -> None:
+def test_tag_limits_validated(client: AppClient, alice: Tenant) -> None:
     fac = new_facility(client, alice)
     response = client.post(
         f"/v1/facilities/{fac}/tags",
@@ -503,7 +503,7 @@ def test_tag_limits_validated(client: TestClient, alice: Tenant) -> None:
 
 
 def test_gaps_quality_alerts_events_are_tenant_scoped(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     from datetime import UTC, datetime
 
@@ -555,7 +555,7 @@ def test_gaps_quality_alerts_events_are_tenant_scoped(
     )
 
 
-def test_tag_quality_rules_and_alert_thresholds(client: TestClient, alice: Tenant) -> None:
+def test_tag_quality_rules_and_alert_thresholds(client: AppClient, alice: Tenant) -> None:
     fac = new_facility(client, alice)
     body = {
         "name": "ch4",
@@ -591,7 +591,7 @@ def test_tag_quality_rules_and_alert_thresholds(client: TestClient, alice: Tenan
 # --- webhook endpoints ------------------------------------------------------------------------
 
 
-def test_webhook_endpoint_lifecycle(client: TestClient, alice: Tenant, env: dict[str, str]) -> None:
+def test_webhook_endpoint_lifecycle(client: AppClient, alice: Tenant, env: dict[str, str]) -> None:
     h = alice.headers
     created = client.post(
         "/v1/webhook-endpoints",
@@ -646,7 +646,7 @@ def test_webhook_endpoint_lifecycle(client: TestClient, alice: Tenant, env: dict
         ({"url": "https://hooks.example.com/x", "event_types": ["nope"]}, "event_types"),
     ],
 )
-def test_webhook_endpoint_validation(client: TestClient, alice: Tenant, body, field) -> None:
+def test_webhook_endpoint_validation(client: AppClient, alice: Tenant, body, field) -> None:
     response = client.post("/v1/webhook-endpoints", headers=alice.headers, json=body)
     assert_error(response, 400, "invalid_parameter", field)
 

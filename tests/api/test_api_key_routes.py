@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from tests.asgi import AppClient
 from tests.factories import Tenant, assert_error, make_tenant
 from worker.storage import tenants
 from worker.storage.db import session_scope
@@ -28,13 +28,13 @@ def _clean(response, *keys: str) -> None:
         assert key.split("_", 2)[2] not in response.text
 
 
-def _create(client: TestClient, who: Tenant, **body) -> dict:
+def _create(client: AppClient, who: Tenant, **body) -> dict:
     response = client.post("/v1/api-keys", headers=who.headers, json=body)
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def _own_key_id(client: TestClient, who: Tenant) -> str:
+def _own_key_id(client: AppClient, who: Tenant) -> str:
     """The id of the key ``who`` calls with, found by its public prefix."""
     keys = client.get("/v1/api-keys", headers=who.headers).json()["data"]
     return next(k["id"] for k in keys if k["prefix"] == who.key.split("_")[1])
@@ -44,13 +44,13 @@ def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def _audit(client: TestClient, who: Tenant, action: str) -> list[dict]:
+def _audit(client: AppClient, who: Tenant, action: str) -> list[dict]:
     response = client.get("/v1/audit-log", headers=who.headers, params={"action": action})
     assert response.status_code == 200, response.text
     return response.json()["data"]
 
 
-def test_create_list_read_revoke(client: TestClient, alice: Tenant) -> None:
+def test_create_list_read_revoke(client: AppClient, alice: Tenant) -> None:
     own = _own_key_id(client, alice)
     created = _create(client, alice, name="SCADA export", scope="read")
     assert set(created) == FIELDS | {"key"}
@@ -83,7 +83,7 @@ def test_create_list_read_revoke(client: TestClient, alice: Tenant) -> None:
     assert len(_audit(client, alice, "api_key.revoked")) == 1
 
 
-def test_the_key_is_shown_once_and_authenticates(client: TestClient, alice: Tenant) -> None:
+def test_the_key_is_shown_once_and_authenticates(client: AppClient, alice: Tenant) -> None:
     created = _create(client, alice, name="Historian", scope="write")
     new = _bearer(created["key"])
     facilities = client.get("/v1/facilities", headers=new)
@@ -101,7 +101,7 @@ def test_the_key_is_shown_once_and_authenticates(client: TestClient, alice: Tena
     assert client.get("/v1/facilities", headers=alice.headers).status_code == 200
 
 
-def test_a_key_may_revoke_itself(client: TestClient, alice: Tenant) -> None:
+def test_a_key_may_revoke_itself(client: AppClient, alice: Tenant) -> None:
     own = _own_key_id(client, alice)
     revoked = client.delete(f"/v1/api-keys/{own}", headers=alice.headers)
     assert revoked.status_code == 204, revoked.text
@@ -109,7 +109,7 @@ def test_a_key_may_revoke_itself(client: TestClient, alice: Tenant) -> None:
     assert "revoked" in error["message"]
 
 
-def test_a_read_only_key_may_only_read(client: TestClient, alice: Tenant, env) -> None:
+def test_a_read_only_key_may_only_read(client: AppClient, alice: Tenant, env) -> None:
     reader = _create(client, alice, name="Dashboard", scope="read")
     as_reader = _bearer(reader["key"])
     assert client.get("/v1/api-keys", headers=as_reader).status_code == 200
@@ -128,7 +128,7 @@ def test_a_read_only_key_may_only_read(client: TestClient, alice: Tenant, env) -
                  "insufficient_scope")  # fmt: skip
 
 
-def test_another_tenants_key_is_404(client: TestClient, alice: Tenant, bob: Tenant) -> None:
+def test_another_tenants_key_is_404(client: AppClient, alice: Tenant, bob: Tenant) -> None:
     hers = _create(client, alice, name="Alice's export", scope="write")
     for who, key_id in ((bob, hers["id"]), (alice, "key_nothing")):
         for method in ("GET", "DELETE"):
@@ -143,7 +143,7 @@ def test_another_tenants_key_is_404(client: TestClient, alice: Tenant, bob: Tena
     assert _audit(client, bob, "api_key.revoked") == []
 
 
-def test_changes_are_audit_logged_with_the_calling_key(client: TestClient, alice: Tenant) -> None:
+def test_changes_are_audit_logged_with_the_calling_key(client: AppClient, alice: Tenant) -> None:
     own = _own_key_id(client, alice)
     created = _create(client, alice, name="Lab import", scope="read")
     assert client.delete(f"/v1/api-keys/{created['id']}", headers=alice.headers).status_code == 204
@@ -172,18 +172,18 @@ def test_changes_are_audit_logged_with_the_calling_key(client: TestClient, alice
         ({"name": "ok", "scope": "write", "key_hash": "0" * 64}, "key_hash"),
     ],
 )
-def test_a_bad_body_is_400(client: TestClient, alice: Tenant, body: dict, field: str) -> None:
+def test_a_bad_body_is_400(client: AppClient, alice: Tenant, body: dict, field: str) -> None:
     response = client.post("/v1/api-keys", headers=alice.headers, json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["field"] == field
     assert len(client.get("/v1/api-keys", headers=alice.headers).json()["data"]) == 1
 
 
-def test_the_default_scope_is_write(client: TestClient, alice: Tenant) -> None:
+def test_the_default_scope_is_write(client: AppClient, alice: Tenant) -> None:
     assert _create(client, alice, name="Default")["scope"] == "write"
 
 
-def test_an_idempotent_retry_creates_one_key(client: TestClient, alice: Tenant, env) -> None:
+def test_an_idempotent_retry_creates_one_key(client: AppClient, alice: Tenant, env) -> None:
     headers = {**alice.headers, "Idempotency-Key": "create-key-1"}
     first = client.post("/v1/api-keys", headers=headers, json={"name": "Retry", "scope": "read"})
     again = client.post("/v1/api-keys", headers=headers, json={"name": "Retry", "scope": "read"})

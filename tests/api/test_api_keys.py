@@ -8,9 +8,9 @@ import hashlib
 import hmac
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select, text
 
+from tests.asgi import AppClient
 from tests.factories import Tenant, assert_error, make_tenant, tenant_world
 from worker.storage import tenants
 from worker.storage.db import get_engine, session_scope
@@ -44,7 +44,7 @@ def test_keys_are_compared_in_constant_time(alice: Tenant, env, monkeypatch) -> 
         assert len(calls) == 3 and calls[-1][0] == hashlib.sha256(unknown.encode()).hexdigest()
 
 
-def test_no_table_holds_a_plaintext_key(client: TestClient, alice: Tenant, env) -> None:
+def test_no_table_holds_a_plaintext_key(client: AppClient, alice: Tenant, env) -> None:
     tenant_world(client, alice)  # jobs, webhooks, reports, documents, audit entries...
     reader = make_tenant(env["db"], "Reader", scope="read")
     with session_scope(env["db"]) as s:
@@ -64,7 +64,7 @@ def test_no_table_holds_a_plaintext_key(client: TestClient, alice: Tenant, env) 
         assert hashlib.sha256(key.encode()).hexdigest() in dump
 
 
-def test_read_only_key_is_refused_by_every_write(client: TestClient, alice: Tenant, env) -> None:
+def test_read_only_key_is_refused_by_every_write(client: AppClient, alice: Tenant, env) -> None:
     ids = tenant_world(client, alice)
     reader = make_tenant(env["db"], "Reader", scope="read")
     writes = reads = 0

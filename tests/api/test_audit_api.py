@@ -6,21 +6,21 @@ from __future__ import annotations
 import hashlib
 import itertools
 
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from tests.asgi import AppClient
 from tests.factories import CSV, MAPPING, Tenant, invoice, new_facility
 from worker.storage.db import get_engine, session_scope
 from worker.storage.tenants import create_api_key, revoke_api_key
 
 
-def _entries(client: TestClient, who: Tenant, **params) -> list[dict]:
+def _entries(client: AppClient, who: Tenant, **params) -> list[dict]:
     response = client.get("/v1/audit-log", headers=who.headers, params={"limit": 1000, **params})
     assert response.status_code == 200, response.text
     return response.json()["data"]
 
 
-def _work(client: TestClient, who: Tenant, env: dict[str, str]) -> dict[str, object]:
+def _work(client: AppClient, who: Tenant, env: dict[str, str]) -> dict[str, object]:
     """Ingest, analyse, map, report, a document, endpoint changes and a key: the tasks run here,
     in this process, exactly as a worker runs them."""
     from worker.tasks.analysis import analyse_ingest
@@ -64,7 +64,7 @@ def _work(client: TestClient, who: Tenant, env: dict[str, str]) -> dict[str, obj
             "secrets": [created["secret"], rotated.json()["secret"]]}  # fmt: skip
 
 
-def test_work_leaves_a_hashed_trail(client: TestClient, alice: Tenant, bob: Tenant, env) -> None:
+def test_work_leaves_a_hashed_trail(client: AppClient, alice: Tenant, bob: Tenant, env) -> None:
     work = _work(client, alice, env)
     entries = _entries(client, alice)
     actions = [e["action"] for e in entries]
@@ -113,7 +113,7 @@ def test_work_leaves_a_hashed_trail(client: TestClient, alice: Tenant, bob: Tena
     assert verdict == {"valid": True, "entries": 12, "first_problem": None, "head": head}
 
 
-def test_verify_reports_a_changed_report_hash(client: TestClient, alice: Tenant, bob: Tenant,
+def test_verify_reports_a_changed_report_hash(client: AppClient, alice: Tenant, bob: Tenant,
                                               env) -> None:  # fmt: skip
     work = _work(client, alice, env)
     with get_engine(env["db"]).begin() as conn:

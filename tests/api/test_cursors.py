@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
+from tests.asgi import AppClient
 from tests.factories import Tenant, assert_error, new_facility, store_points
 from worker.storage import audit
 from worker.storage.db import session_scope
@@ -19,7 +19,7 @@ from worker.storage.models import DeliveryAttempt, WebhookMessage
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
-def walk(client: TestClient, who: Tenant, path: str, params: dict) -> list[dict]:
+def walk(client: AppClient, who: Tenant, path: str, params: dict) -> list[dict]:
     """Every item, following ``next`` links from the first page."""
     body = client.get(path, headers=who.headers, params=params).json()
     items = list(body["data"])
@@ -35,14 +35,14 @@ def walk(client: TestClient, who: Tenant, path: str, params: dict) -> list[dict]
     return items
 
 
-def numbered(client: TestClient, who: Tenant, path: str, params: dict) -> list[dict]:
+def numbered(client: AppClient, who: Tenant, path: str, params: dict) -> list[dict]:
     body = client.get(path, headers=who.headers, params={**params, "limit": 1000}).json()
     assert body["has_more"] is False and body["next"] is None
     return body["data"]
 
 
 def test_data_point_cursor_pages_join_up(
-    client: TestClient, alice: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     fac = new_facility(client, alice)
     store_points(env["db"], alice.id, fac)  # 2 tags x 48 hourly points
@@ -63,7 +63,7 @@ def test_data_point_cursor_pages_join_up(
 
 
 def test_bad_and_foreign_data_point_cursors_are_400(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     fac_a, fac_b = new_facility(client, alice), new_facility(client, bob)
     store_points(env["db"], alice.id, fac_a)
@@ -91,7 +91,7 @@ def _events(db: str, tenant_id: str, n: int) -> None:
 
 
 def test_event_job_and_audit_cursors(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     _events(env["db"], alice.id, 23)
     _events(env["db"], bob.id, 3)
@@ -115,7 +115,7 @@ def test_event_job_and_audit_cursors(
 
 
 def test_webhook_attempt_cursors(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     def endpoint(who: Tenant) -> str:
         made = client.post("/v1/webhook-endpoints", headers=who.headers,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 
+from tests.asgi import AppClient
 from tests.factories import Tenant, new_facility
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -25,7 +25,7 @@ def env(request: pytest.FixtureRequest, redis_url: str, configure) -> dict[str, 
     return {"db": db, "redis": redis_url}
 
 
-def _signed_in(client: TestClient, who: Tenant) -> str:
+def _signed_in(client: AppClient, who: Tenant) -> str:
     """Sign ``client`` in with ``who``'s key; the session's form token."""
     form = client.get("/app/sign-in").text
     token = re.search(r'name="login_token" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
@@ -35,7 +35,7 @@ def _signed_in(client: TestClient, who: Tenant) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', client.get("/app/").text).group(1)  # type: ignore[union-attr]
 
 
-def test_bad_input_gets_a_page_not_a_500(client: TestClient, alice: Tenant) -> None:
+def test_bad_input_gets_a_page_not_a_500(client: AppClient, alice: Tenant) -> None:
     fac = new_facility(client, alice)
     csrf = _signed_in(client, alice)
     pages = [

@@ -4,9 +4,9 @@ through the API and processed by the task in this process (no worker), then revi
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tests.asgi import AppClient
 from tests.factories import Tenant, assert_error, invoice, new_facility
 from worker.storage.db import session_scope
 from worker.storage.documents import transaction_of
@@ -16,14 +16,14 @@ from worker.storage.tenants import create_api_key
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
-def upload(client: TestClient, who: Tenant, content: bytes, **form) -> dict:
+def upload(client: AppClient, who: Tenant, content: bytes, **form) -> dict:
     response = client.post("/v1/documents", headers=who.headers, data=form,
                            files={"file": ("inv.pdf", content, "application/pdf")})  # fmt: skip
     assert response.status_code == 202, response.text
     return response.json()
 
 
-def processed(client: TestClient, who: Tenant, quantity: float = 1000.0) -> str:
+def processed(client: AppClient, who: Tenant, quantity: float = 1000.0) -> str:
     """A real invoice of ``who``'s facility, extracted by the task itself in this process."""
     from worker.tasks.documents import process
 
@@ -34,7 +34,7 @@ def processed(client: TestClient, who: Tenant, quantity: float = 1000.0) -> str:
     return str(view["id"])
 
 
-def review(client: TestClient, who: Tenant, doc_id: str, body: object):
+def review(client: AppClient, who: Tenant, doc_id: str, body: object):
     return client.post(f"/v1/documents/{doc_id}/review", headers=who.headers, json=body)
 
 
@@ -46,7 +46,7 @@ def snapshot(db: str, doc_id: str) -> tuple:
 
 
 def test_review_answers_the_document_as_get_does(
-    client: TestClient, alice: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     doc_id = processed(client, alice, 1000.0)
     before = client.get(f"/v1/documents/{doc_id}", headers=alice.headers).json()
@@ -88,7 +88,7 @@ def test_review_answers_the_document_as_get_does(
     assert client.get("/v1/audit-log/verify", headers=alice.headers).json()["valid"] is True
 
 
-def test_read_only_key_cannot_review(client: TestClient, alice: Tenant, env) -> None:
+def test_read_only_key_cannot_review(client: AppClient, alice: Tenant, env) -> None:
     doc_id = processed(client, alice)
     with session_scope(env["db"]) as s:
         _, key = create_api_key(s, tenant_id=alice.id, scope="read")
@@ -101,7 +101,7 @@ def test_read_only_key_cannot_review(client: TestClient, alice: Tenant, env) -> 
 
 
 def test_another_tenants_document_is_404(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     doc_id = processed(client, alice)
     before = snapshot(env["db"], doc_id)
@@ -131,7 +131,7 @@ def test_another_tenants_document_is_404(
     ],
 )  # fmt: skip
 def test_refused_reviews_are_400_naming_the_field(
-    client: TestClient, alice: Tenant, env: dict[str, str], body, code, field, words
+    client: AppClient, alice: Tenant, env: dict[str, str], body, code, field, words
 ) -> None:
     doc_id = processed(client, alice)
     before = snapshot(env["db"], doc_id)
@@ -141,7 +141,7 @@ def test_refused_reviews_are_400_naming_the_field(
 
 
 def test_a_document_not_processed_is_409(
-    client: TestClient, alice: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     queued = upload(client, alice, invoice(number="Q-1"))["document_id"]
     error = assert_error(review(client, alice, queued, {"fields": {"quantity": 970.0}}), 409,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from tests.asgi import AppClient
 from tests.factories import Tenant, assert_error, make_tenant, new_facility, queued_messages
 from worker.storage.db import session_scope
 from worker.storage.models import Document, Job, Upload
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 PDF = b"%PDF-1.4\n% not parsed by the API: extraction is the worker's job\n%%EOF\n"
 
 
-def post(client: TestClient, who: Tenant, content: bytes = PDF, name: str = "inv.pdf", **form):
+def post(client: AppClient, who: Tenant, content: bytes = PDF, name: str = "inv.pdf", **form):
     return client.post(
         "/v1/documents",
         headers=who.headers,
@@ -32,7 +32,7 @@ def documents_queued(env: dict[str, str]) -> int:
     return queued_messages(env["redis"], "documents")
 
 
-def test_upload_is_stored_and_queued(client: TestClient, alice: Tenant, env: dict[str, str]):
+def test_upload_is_stored_and_queued(client: AppClient, alice: Tenant, env: dict[str, str]):
     fac = new_facility(client, alice)
     response = post(client, alice, facility_id=fac, document_type="invoice")
     assert response.status_code == 202, response.text
@@ -77,7 +77,7 @@ def test_upload_is_stored_and_queued(client: TestClient, alice: Tenant, env: dic
     assert re.fullmatch(r"[0-9a-f]{64}", view.json()["sha256"])
 
 
-def test_upload_without_facility_or_type(client: TestClient, alice: Tenant, env) -> None:
+def test_upload_without_facility_or_type(client: AppClient, alice: Tenant, env) -> None:
     response = post(client, alice)
     assert response.status_code == 202, response.text
     with session_scope(env["db"]) as s:
@@ -86,7 +86,7 @@ def test_upload_without_facility_or_type(client: TestClient, alice: Tenant, env)
 
 
 def test_oversized_documents_are_413(
-    client: TestClient, alice: Tenant, env: dict[str, str], configure
+    client: AppClient, alice: Tenant, env: dict[str, str], configure
 ) -> None:
     configure(TICKWORK_DOCUMENT_MAX_BYTES="1000")
     # Over the limit but within the form allowance: refused on its real size.
@@ -110,7 +110,7 @@ def test_oversized_documents_are_413(
     ],
 )
 def test_malformed_uploads(
-    client: TestClient, alice: Tenant, env: dict[str, str], kwargs, status, code, field
+    client: AppClient, alice: Tenant, env: dict[str, str], kwargs, status, code, field
 ) -> None:
     kwargs = dict(kwargs)
     kwargs.setdefault("files", {"file": ("inv.pdf", PDF, "application/pdf")})
@@ -121,14 +121,14 @@ def test_malformed_uploads(
     assert documents_queued(env) == 0
 
 
-def test_read_only_key_cannot_upload(client: TestClient, env: dict[str, str]) -> None:
+def test_read_only_key_cannot_upload(client: AppClient, env: dict[str, str]) -> None:
     reader = make_tenant(env["db"], "Reader", scope="read")
     assert_error(post(client, reader), 403, "insufficient_scope")
     assert client.get("/v1/documents", headers=reader.headers).status_code == 200
 
 
 def test_foreign_facility_is_404(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     fac = new_facility(client, alice)
     error = assert_error(post(client, bob, facility_id=fac), 404, "not_found")
@@ -146,7 +146,7 @@ def _set_failed(db: str, document_id: str, code: str) -> None:
 
 
 def test_duplicate_upload_is_one_document(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     first = post(client, alice).json()
     again = post(client, alice, name="renamed.pdf")
@@ -193,7 +193,7 @@ def test_duplicate_upload_is_one_document(
         assert s.scalar(count) == 1
 
 
-def test_failed_document_shows_its_error(client: TestClient, alice: Tenant, env) -> None:
+def test_failed_document_shows_its_error(client: AppClient, alice: Tenant, env) -> None:
     doc = post(client, alice).json()["document_id"]
     _set_failed(env["db"], doc, "encrypted")
     view = client.get(f"/v1/documents/{doc}", headers=alice.headers).json()
@@ -201,7 +201,7 @@ def test_failed_document_shows_its_error(client: TestClient, alice: Tenant, env)
 
 
 def test_list_filters_and_pages(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     fac = new_facility(client, alice)
     ids = [
@@ -237,7 +237,7 @@ def test_list_filters_and_pages(
 
 
 def test_document_routes_hide_other_tenants(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     """The OpenAPI-driven matrix of tests/api/test_api.py, over the document routes."""
     fac = new_facility(client, alice)

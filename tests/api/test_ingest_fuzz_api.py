@@ -13,12 +13,12 @@ import json
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.errors import PipelineError
 from pipelines.ingest import parse_batch, parse_csv
+from tests.asgi import AppClient
 from tests.factories import (
     BYTE_EDITS,
     ENVELOPES,
@@ -69,7 +69,7 @@ def worker_parses(body: bytes, parse: Any, facility_id: str | None) -> None:
 
 
 @pytest.fixture
-def ingest(client: TestClient, alice: Tenant) -> dict[str, Any]:
+def ingest(client: AppClient, alice: Tenant) -> dict[str, Any]:
     return {"client": client, "headers": alice.headers, "facility": new_facility(client, alice)}
 
 

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
+from tests.asgi import AppClient
 from tests.factories import (
     MAPPING,
     Receiver,
@@ -45,13 +45,13 @@ def closed_port() -> int:
 # --- /healthz and /readyz ----------------------------------------------------------------------
 
 
-def test_readyz_is_ready_when_database_and_broker_answer(client: TestClient) -> None:
+def test_readyz_is_ready_when_database_and_broker_answer(client: AppClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
 
 
-def test_readyz_is_503_when_the_broker_is_unreachable(client: TestClient, configure) -> None:
+def test_readyz_is_503_when_the_broker_is_unreachable(client: AppClient, configure) -> None:
     url = f"redis://127.0.0.1:{closed_port()}/0"
     configure(TICKWORK_BROKER_URL=url, TICKWORK_REDIS_URL=url)
     response = client.get("/readyz")
@@ -63,7 +63,7 @@ def test_readyz_is_503_when_the_broker_is_unreachable(client: TestClient, config
     assert client.get("/healthz").json() == {"status": "ok"}  # liveness does not care
 
 
-def test_readyz_is_503_when_the_database_is_unreachable(client: TestClient, configure) -> None:
+def test_readyz_is_503_when_the_database_is_unreachable(client: AppClient, configure) -> None:
     configure(TICKWORK_DATABASE_URL=f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/x")
     error = assert_error(client.get("/readyz"), 503, "not_ready")
     assert error["checks"] == {"database": "unavailable", "broker": "ok"}
@@ -73,7 +73,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(client: TestClient, conf
 # --- /metrics ----------------------------------------------------------------------------------
 
 
-def scrape(client: TestClient) -> dict[tuple[str, frozenset], float]:
+def scrape(client: AppClient) -> dict[tuple[str, frozenset], float]:
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -88,7 +88,7 @@ def value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def test_metrics_count_requests_by_route_template(client: TestClient, alice: Tenant) -> None:
+def test_metrics_count_requests_by_route_template(client: AppClient, alice: Tenant) -> None:
     before = scrape(client)
     for _ in range(3):
         client.get("/v1/jobs/job_nope", headers=alice.headers)
@@ -111,7 +111,7 @@ def test_metrics_count_requests_by_route_template(client: TestClient, alice: Ten
 
 
 def test_metrics_state_gauges_read_broker_and_database(
-    client: TestClient, alice: Tenant, configure
+    client: AppClient, alice: Tenant, configure
 ) -> None:
     fac = new_facility(client, alice)
     content = f"facility_id,tag,timestamp,value\n{fac},flow,2025-01-01T00:00:00Z,1\n".encode()
@@ -160,7 +160,7 @@ def ops(any_db: str, redis_url: str, configure) -> Iterator[dict]:
     )
     from api.app import create_app
 
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    with AppClient(create_app(), raise_server_exceptions=False) as client:
         yield {"client": client, "db": any_db}
 
 
@@ -174,7 +174,7 @@ DELIVERY = Settings(
 )
 
 
-def ingest_rows(client: TestClient, who: Tenant, content: bytes, **form: str) -> dict:
+def ingest_rows(client: AppClient, who: Tenant, content: bytes, **form: str) -> dict:
     from worker.tasks.ingest import process_upload
 
     response = client.post("/v1/data-points/import", headers=who.headers, data=form,
@@ -185,7 +185,7 @@ def ingest_rows(client: TestClient, who: Tenant, content: bytes, **form: str) ->
     return client.get(f"/v1/jobs/{job_id}", headers=who.headers).json()
 
 
-def _document(client: TestClient, who: Tenant, pdf: bytes, **form: str) -> None:
+def _document(client: AppClient, who: Tenant, pdf: bytes, **form: str) -> None:
     from worker.tasks.documents import process
 
     response = client.post("/v1/documents", headers=who.headers, data=form,
@@ -309,7 +309,7 @@ def test_stats_need_a_key(ops: dict) -> None:
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
-def test_api_docs_load_everything_from_this_server(client: TestClient, page: str) -> None:
+def test_api_docs_load_everything_from_this_server(client: AppClient, page: str) -> None:
     """/docs and /redoc work without internet: every script, style and icon they name is
     served here, and nothing points to another host."""
     html = client.get(page)

@@ -9,8 +9,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from fastapi.testclient import TestClient
 
+from tests.asgi import AppClient
 from tests.factories import Tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -26,7 +26,7 @@ def _probe_module() -> ModuleType:
     return module
 
 
-def test_probe_finds_nothing(client: TestClient, alice: Tenant, bob: Tenant, configure) -> None:
+def test_probe_finds_nothing(client: AppClient, alice: Tenant, bob: Tenant, configure) -> None:
     configure(TICKWORK_RATE_LIMIT_PER_MINUTE="10000000", TICKWORK_RATE_LIMIT_PER_HOUR="10000000",
               TICKWORK_RATE_LIMIT_PER_DAY="10000000")  # fmt: skip
     report = _probe_module().probe(client, key=alice.key, foreign_key=bob.key)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from tests.asgi import AppClient
 from tests.factories import (
     Tenant,
     assert_error,
@@ -54,7 +54,7 @@ def _dated_query(path: str, ids: dict[str, str], **bounds: str) -> tuple[str, di
     ids=["no-end", "whole-calendar", "offsets-past-the-calendar", "last-day"],
 )
 def test_far_dates_are_answered(
-    client: TestClient, alice: Tenant, env: dict[str, str], path: str, bounds: dict[str, str]
+    client: AppClient, alice: Tenant, env: dict[str, str], path: str, bounds: dict[str, str]
 ) -> None:
     ids = tenant_world(client, alice)
     url, query = _dated_query(path, ids, **bounds)
@@ -66,7 +66,7 @@ def test_far_dates_are_answered(
 @pytest.mark.parametrize("path", DATED)
 @pytest.mark.parametrize("bad", ["0000-01-01", "10000-01-01", "9999-12-32", "2025-01-01T00:00"])
 def test_dates_beyond_the_calendar_are_400(
-    client: TestClient, alice: Tenant, env: dict[str, str], path: str, bad: str
+    client: AppClient, alice: Tenant, env: dict[str, str], path: str, bad: str
 ) -> None:
     ids = tenant_world(client, alice)
     url, query = _dated_query(path, ids, end_date=bad)
@@ -74,7 +74,7 @@ def test_dates_beyond_the_calendar_are_400(
                  "end_date")  # fmt: skip
 
 
-def test_openapi_shows_far_dates_as_examples(client: TestClient) -> None:
+def test_openapi_shows_far_dates_as_examples(client: AppClient) -> None:
     """The examples are what make schemathesis (and any client generator) try the far ends."""
     spec = client.get("/openapi.json").json()
     dated = 0
@@ -91,7 +91,7 @@ def test_openapi_shows_far_dates_as_examples(client: TestClient) -> None:
 
 
 def test_array_spellings_and_per_page_are_honoured(
-    client: TestClient, alice: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     fac = new_facility(client, alice)
     store_points(env["db"], alice.id, fac)
@@ -126,7 +126,7 @@ def test_array_spellings_and_per_page_are_honoured(
     ],
 )
 def test_unknown_or_repeated_parameters_are_400(
-    client: TestClient, alice: Tenant, query: str, field: str, code: str
+    client: AppClient, alice: Tenant, query: str, field: str, code: str
 ) -> None:
     fac = new_facility(client, alice)
     base = {"facility_id": fac, "start_date": "2025-01-01", "end_date": "2025-01-01"}
@@ -136,7 +136,7 @@ def test_unknown_or_repeated_parameters_are_400(
         assert "tags" in error["message"]  # says what the route takes
 
 
-def test_errors_name_the_parameter_as_sent(client: TestClient, alice: Tenant) -> None:
+def test_errors_name_the_parameter_as_sent(client: AppClient, alice: Tenant) -> None:
     for query in ("per_page=0", "per_page=5000", "per_page=ten"):
         response = client.get(f"/v1/facilities?{query}", headers=alice.headers)
         assert_error(response, 400, "invalid_parameter", "per_page")
@@ -151,7 +151,7 @@ def _multipart(filename: bytes, content: bytes) -> tuple[bytes, dict[str, str]]:
 
 
 def test_a_control_character_in_a_file_name_loses_no_file(
-    client: TestClient, alice: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     fac = new_facility(client, alice)
     csv = f"facility_id,tag,timestamp,value\n{fac},flow,2025-01-01T00:00:00Z,1\n".encode()
@@ -167,7 +167,7 @@ def test_a_control_character_in_a_file_name_loses_no_file(
 
 
 @pytest.mark.parametrize("bad", ["a\x00b", "flow\r\nX-Evil: 1", "\x1b[31mred", "tab\there"])
-def test_control_characters_in_names_are_400(client: TestClient, alice: Tenant, bad: str) -> None:
+def test_control_characters_in_names_are_400(client: AppClient, alice: Tenant, bad: str) -> None:
     error = assert_error(client.post("/v1/facilities", headers=alice.headers, json={"name": bad}),
                          400, "invalid_parameter", "name")  # fmt: skip
     assert "control characters" in error["message"]
@@ -179,7 +179,7 @@ def test_control_characters_in_names_are_400(client: TestClient, alice: Tenant, 
 
 
 def test_every_route_refuses_an_unknown_parameter(
-    client: TestClient, alice: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     ids = tenant_world(client, alice)
     checked = 0
@@ -197,16 +197,16 @@ def test_every_route_refuses_an_unknown_parameter(
                  "unknown_parameter", "per_page")  # fmt: skip
 
 
-def test_routes_outside_the_api_keep_working(client: TestClient) -> None:
+def test_routes_outside_the_api_keep_working(client: AppClient) -> None:
     for path in ("/healthz", "/openapi.json", "/docs", "/redoc", "/metrics"):
         assert client.get(path, params={"v": "1"}).status_code == 200, path
 
 
-def test_unknown_parameter_is_checked_after_the_key(client: TestClient) -> None:
+def test_unknown_parameter_is_checked_after_the_key(client: AppClient) -> None:
     assert_error(client.get("/v1/facilities?colour=x"), 401, "unauthorized")
 
 
-def test_jobs_filter_by_from_and_to(client: TestClient, alice: Tenant, env: dict[str, str]) -> None:
+def test_jobs_filter_by_from_and_to(client: AppClient, alice: Tenant, env: dict[str, str]) -> None:
     made = {}
     with session_scope(env["db"]) as s:
         for day in (1, 10, 20):
@@ -252,7 +252,7 @@ def _assert_counted(response, remaining: int) -> None:
 
 
 def test_rate_limit_headers_on_errors_and_downloads(
-    client: TestClient, alice: Tenant, env: dict[str, str], configure
+    client: AppClient, alice: Tenant, env: dict[str, str], configure
 ) -> None:
     ids = tenant_world(client, alice)
     configure(TICKWORK_RATE_LIMIT_PER_MINUTE="100")
@@ -294,7 +294,7 @@ def test_rate_limit_headers_on_errors_and_downloads(
 
 @pytest.mark.parametrize("path", ["/v1/reports", "/v1/documents", "/v1/audit-log", "/v1/gaps"])
 def test_another_tenants_facility_is_404_on_lists(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str], path: str
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str], path: str
 ) -> None:
     ids = tenant_world(client, alice)
     theirs = client.get(path, headers=bob.headers, params={"facility_id": ids["facility_id"]})
@@ -307,7 +307,7 @@ def test_another_tenants_facility_is_404_on_lists(
 
 
 def test_audit_entry_by_id_and_newest_first(
-    client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]
+    client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     tenant_world(client, alice)
     oldest_first = client.get("/v1/audit-log", headers=alice.headers).json()["data"]
@@ -346,7 +346,7 @@ LIST_ROUTES: dict[str, list[dict[str, str]]] = {
 
 
 @pytest.fixture
-def both_worlds(client: TestClient, alice: Tenant, bob: Tenant, env: dict[str, str]) -> dict:
+def both_worlds(client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]) -> dict:
     ids = tenant_world(client, alice)
     store_points(env["db"], alice.id, ids["facility_id"])  # tags flow and ch4, 2025-01-01..02
     t0 = datetime(2025, 1, 15, tzinfo=UTC)
@@ -360,7 +360,7 @@ def _fill(query: dict[str, str], ids: dict[str, str]) -> dict[str, str]:
     return {k: v.format(**ids) for k, v in query.items()}
 
 
-def _alice_marks(client: TestClient, alice: Tenant, ids: dict[str, str]) -> set[str]:
+def _alice_marks(client: AppClient, alice: Tenant, ids: dict[str, str]) -> set[str]:
     """Every id Alice's lists show: none may appear in Bob's answers."""
     marks = set(ids.values()) - {"flow"}
     for path, queries in LIST_ROUTES.items():
@@ -370,7 +370,7 @@ def _alice_marks(client: TestClient, alice: Tenant, ids: dict[str, str]) -> set[
     return marks
 
 
-def test_the_list_table_covers_every_list_route(client: TestClient, alice: Tenant) -> None:
+def test_the_list_table_covers_every_list_route(client: AppClient, alice: Tenant) -> None:
     lists = set()
     for path, operations in client.get("/openapi.json").json()["paths"].items():
         if path.startswith("/v1/") and "{" not in path and "get" in operations:
@@ -382,7 +382,7 @@ def test_the_list_table_covers_every_list_route(client: TestClient, alice: Tenan
 
 @pytest.mark.parametrize("path", sorted(LIST_ROUTES))
 def test_lists_never_show_another_tenants_objects(
-    client: TestClient, alice: Tenant, bob: Tenant, both_worlds: dict[str, str], path: str
+    client: AppClient, alice: Tenant, bob: Tenant, both_worlds: dict[str, str], path: str
 ) -> None:
     ids = both_worlds
     marks = _alice_marks(client, alice, ids)

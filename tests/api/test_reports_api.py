@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
+from tests.asgi import AppClient
 from tests.factories import MAPPING, Tenant, assert_error, new_facility, queued_messages
 
 
-def _report(client: TestClient, who: Tenant, **body):
+def _report(client: AppClient, who: Tenant, **body):
     body = {"report_type": "lcfs_quarterly", "quarter": "Q4", "year": 2025, "format": "pdf", **body}
     return client.post("/v1/reports", headers=who.headers, json=body)
 
 
-def _mapped(client: TestClient, who: Tenant) -> str:
+def _mapped(client: AppClient, who: Tenant) -> str:
     fac = new_facility(client, who)
     response = client.put(f"/v1/facilities/{fac}/fuel-mappings", headers=who.headers,
                           json={"data": [MAPPING]})  # fmt: skip
@@ -21,7 +21,7 @@ def _mapped(client: TestClient, who: Tenant) -> str:
     return fac
 
 
-def test_report_is_queued_and_readable(client: TestClient, alice: Tenant, env) -> None:
+def test_report_is_queued_and_readable(client: AppClient, alice: Tenant, env) -> None:
     fac = _mapped(client, alice)
     response = _report(client, alice, facility_id=fac)
     assert response.status_code == 202, response.text
@@ -44,24 +44,24 @@ def test_report_is_queued_and_readable(client: TestClient, alice: Tenant, env) -
         ({"year": 2031}, 400, "lcfs_no_benchmark", "year"),
     ],
 )
-def test_bad_report_requests_are_400(client: TestClient, alice: Tenant, body, status, code,
+def test_bad_report_requests_are_400(client: AppClient, alice: Tenant, body, status, code,
                                      field) -> None:  # fmt: skip
     fac = _mapped(client, alice)
     assert_error(_report(client, alice, facility_id=fac, **body), status, code, field)
 
 
-def test_unknown_or_foreign_facility_is_404(client: TestClient, alice: Tenant, bob: Tenant) -> None:
+def test_unknown_or_foreign_facility_is_404(client: AppClient, alice: Tenant, bob: Tenant) -> None:
     assert_error(_report(client, alice, facility_id="fac_nope"), 404, "not_found")
     assert_error(_report(client, bob, facility_id=_mapped(client, alice)), 404, "not_found")
 
 
-def test_facility_without_fuel_mapping_is_400(client: TestClient, alice: Tenant) -> None:
+def test_facility_without_fuel_mapping_is_400(client: AppClient, alice: Tenant) -> None:
     error = assert_error(_report(client, alice, facility_id=new_facility(client, alice)), 400,
                          "no_fuel_mapping", "facility_id")  # fmt: skip
     assert "fuel-mappings" in error["message"]
 
 
-def test_bad_mappings_and_transactions_are_400(client: TestClient, alice: Tenant) -> None:
+def test_bad_mappings_and_transactions_are_400(client: AppClient, alice: Tenant) -> None:
     fac = new_facility(client, alice)
     bad_unit = {**MAPPING, "unit": "furlongs"}
     response = client.put(f"/v1/facilities/{fac}/fuel-mappings", headers=alice.headers,
@@ -81,7 +81,7 @@ def test_bad_mappings_and_transactions_are_400(client: TestClient, alice: Tenant
 
 
 def test_organization_identity_is_settable_and_audit_logged(
-    client: TestClient, alice: Tenant, bob: Tenant
+    client: AppClient, alice: Tenant, bob: Tenant
 ) -> None:
     assert client.get("/v1/organization", headers=alice.headers).json()["organization_fein"] == ""
     response = client.patch("/v1/organization", headers=alice.headers,
@@ -97,9 +97,7 @@ def test_organization_identity_is_settable_and_audit_logged(
     assert any(e["action"] == "organization.updated" for e in log)
 
 
-def test_facility_carb_id_mapping_role_and_sign_off_names(
-    client: TestClient, alice: Tenant
-) -> None:
+def test_facility_carb_id_mapping_role_and_sign_off_names(client: AppClient, alice: Tenant) -> None:
     created = client.post("/v1/facilities", headers=alice.headers,
                           json={"name": "Station 9", "carb_facility_id": "F-0042"})  # fmt: skip
     assert created.status_code == 201 and created.json()["carb_facility_id"] == "F-0042"
@@ -122,7 +120,7 @@ def test_facility_carb_id_mapping_role_and_sign_off_names(
     assert (report.json()["preparer"], report.json()["reviewer"]) == ("A. Engineer", "B. Lead")
 
 
-def test_unconfirmed_transaction_types_are_refused(client: TestClient, alice: Tenant) -> None:
+def test_unconfirmed_transaction_types_are_refused(client: AppClient, alice: Tenant) -> None:
     fac = new_facility(client, alice)
     csv = b"fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date\n" \
           b"X,rng,10,scf,40,Gain of Inventory,2025-11-01\n"  # fmt: skip

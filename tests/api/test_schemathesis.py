@@ -38,7 +38,6 @@ from typing import Any
 import pytest
 import redis
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -48,11 +47,11 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import text
 
 from api.app import create_app
+from tests.asgi import AppClient
 from tests.factories import Tenant, examples, tenant_world
-from tests.services import TABLES, clear_caches
+from tests.services import clear_caches, empty_database
 from worker.storage.db import get_engine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -112,10 +111,10 @@ def world(pg_url: str, redis_server: str) -> Iterator[dict[str, str]]:
             patch.setenv(name, value)
         clear_caches()
         with get_engine(pg_url).begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+            empty_database(conn)
         redis.Redis.from_url(redis_server).flushdb()
         alice = _tenant_with_fixed_key(pg_url)
-        with TestClient(APP) as client:
+        with AppClient(APP) as client:
             yield tenant_world(client, alice)
     redis.Redis.from_url(redis_server).flushdb()
     clear_caches()
@@ -145,7 +144,7 @@ def test_openapi_conformance(case: Any, world: dict[str, str]) -> None:
 def test_huge_numbers_and_nul_characters_are_400_not_500(world: dict[str, str]) -> None:
     """A page past a 64-bit OFFSET (found on GET /v1/facilities and /v1/events) and a NUL
     character, which PostgreSQL refuses in text, in any id or query parameter."""
-    with TestClient(APP, raise_server_exceptions=False) as client:
+    with AppClient(APP, raise_server_exceptions=False) as client:
         headers = {"Authorization": f"Bearer {KEY}"}
         paths = client.get("/openapi.json").json()["paths"]
         checked = 0

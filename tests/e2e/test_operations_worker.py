@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.asgi import AppClient
 from tests.factories import make_tenant, stack_env, upload, wait_for, wait_job
 from worker import processes
 from worker.broker import free_port
@@ -39,7 +39,7 @@ def observed(pg_db: str, redis_url: str, broker: str, configure, tmp_path: Path)
     url = f"http://127.0.0.1:{port}/metrics"
     from api.app import create_app
 
-    with processes.running(worker), TestClient(create_app()) as client:
+    with processes.running(worker), AppClient(create_app()) as client:
         processes.wait_http(url, proc=worker, timeout=60)
         yield {"client": client, "db": pg_db, "log": log, "metrics": url}
 

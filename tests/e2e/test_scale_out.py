@@ -18,8 +18,8 @@ from typing import TypeVar
 
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
+from tests.asgi import AppClient
 from tests.documents_corpus import render_pdf, specs
 from tests.factories import Tenant, TimedOut, make_tenant, wait_for, wait_worker_ready
 from tests.fault.harness import receiving
@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 @dataclass
 class Deployment:
-    client: TestClient
+    client: AppClient
     db: str
     broker: str
     env: dict[str, str]
@@ -110,7 +110,7 @@ def deployment(
     configure(**env_vars)
     from api.app import create_app
 
-    with TestClient(create_app()) as client:
+    with AppClient(create_app()) as client:
         found = Deployment(client, pg_db, broker, {**os.environ, **env_vars}, tmp_path)
         try:
             yield found

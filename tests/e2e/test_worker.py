@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from pipelines.synthetic import make_series, to_csv_bytes
+from tests.asgi import AppClient
 from tests.factories import (
     SEED_GAP,
     Tenant,
@@ -39,7 +39,7 @@ def stack(pg_db: str, redis_url: str, broker: str, configure, tmp_path: Path) ->
     )
     from api.app import create_app
 
-    with processes.running(worker), TestClient(create_app()) as client:
+    with processes.running(worker), AppClient(create_app()) as client:
         wait_worker_ready(tmp_path / "worker.log", worker, broker)
         yield {
             "client": client,
@@ -50,7 +50,7 @@ def stack(pg_db: str, redis_url: str, broker: str, configure, tmp_path: Path) ->
         }
 
 
-def count(client: TestClient, who: Tenant, facility_id: str) -> int:
+def count(client: AppClient, who: Tenant, facility_id: str) -> int:
     page = client.get(
         "/v1/data-points",
         headers=who.headers,

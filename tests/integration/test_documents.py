@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from tests.asgi import AppClient
 from tests.documents_corpus import (
     ISSUERS,
     Spec,
@@ -279,11 +279,11 @@ def stack(pg_db: str, redis_url: str, configure, tmp_path: Path) -> Iterator[dic
     )
     from api.app import create_app
 
-    with processes.running(worker), TestClient(create_app()) as client:
+    with processes.running(worker), AppClient(create_app()) as client:
         yield {"client": client, "db": pg_db, "worker": worker}
 
 
-def wait_document(client: TestClient, who: Tenant, doc_id: str, timeout: float = 120) -> dict:
+def wait_document(client: AppClient, who: Tenant, doc_id: str, timeout: float = 120) -> dict:
 
     def processed() -> dict | None:
         view = client.get(f"/v1/documents/{doc_id}", headers=who.headers).json()

@@ -268,9 +268,8 @@ NOVEMBER = "ts >= '2025-11-01 00:00+00' AND ts < '2025-12-01 00:00+00'"
 
 
 def test_archive_read_refuse_restore(retained: dict[str, str], redis_url: str) -> None:
-    from fastapi.testclient import TestClient
-
     from api.app import create_app
+    from tests.asgi import AppClient
     from tests.factories import make_tenant
     from worker.tasks.analysis import analyse
     from worker.tasks.points import archive_old
@@ -315,7 +314,7 @@ def test_archive_read_refuse_restore(retained: dict[str, str], redis_url: str) -
 
     # The API says which months of a request are archived; other fields as before.
     reader = make_tenant(db, "other")  # another tenant: no archived points of its own
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
+    with AppClient(create_app(), raise_server_exceptions=False) as client:
         key = {"Authorization": f"Bearer {_key_of(db, tenant_id)}"}
         params = {"facility_id": fac, "start_date": "2025-11-20", "end_date": "2025-12-01"}
         page = client.get("/v1/data-points", headers=key, params=params)
