@@ -18,18 +18,17 @@ from typing import Any
 import pytest
 import redis
 from hypothesis import HealthCheck, settings
-from sqlalchemy import text
 
 from tests.factories import Receiver, serve
 from tests.services import (
     REDIS_URL,
     RUN_ENV,
-    TABLES,
     admin_connection,
     clear_caches,
     copy_sqlite,
     create_migrated_database,
     drop_template,
+    empty_database,
     make_sqlite_template,
     unavailable,
 )
@@ -135,7 +134,7 @@ def pg_db(pg_url: str) -> Iterator[str]:
     from worker.storage.db import get_engine
 
     with get_engine(pg_url).begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+        empty_database(conn)
     yield pg_url
 
 

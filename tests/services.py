@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, event, make_url
+from sqlalchemy import Connection, Engine, event, make_url, text
 
 PG_SERVER = os.environ.get(
     "TICKWORK_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -145,18 +145,25 @@ def copy_sqlite(template: Path, target: Path) -> str:
     return f"sqlite:///{target}"
 
 
-# Every table a test may write, emptied before each PostgreSQL test (CASCADE reaches the rest).
-TABLES = (
-    "rejected_row",
-    "job",
-    "data_point",
-    "point_archive",
-    "tag",
-    "upload",
-    "facility",
-    "api_key",
-    "tenant",
-)
+# Emptied by TRUNCATE: the tables that can hold many rows (a million-row ingest) or refuse DELETE
+# (audit_entry is append-only: a trigger refuses UPDATE and DELETE). No foreign key points at them.
+TRUNCATED = ("audit_head", "audit_entry", "data_point", "rejected_row")
+
+
+def empty_database(conn: Connection) -> None:
+    """Empty every table of a migrated PostgreSQL database, as before each test.
+
+    DELETE, referencing tables first, costs well under a millisecond for the few rows a test
+    leaves; ``TRUNCATE ... CASCADE`` of them all took about 45 ms of server CPU each time (it makes
+    new files for every table and index), over ten CPU-minutes a run. The tables in TRUNCATED
+    are truncated instead.
+    """
+    from worker.storage.models import Base
+
+    conn.execute(text(f"TRUNCATE {', '.join(TRUNCATED)}"))
+    for table in reversed(Base.metadata.sorted_tables):
+        if table.name not in TRUNCATED:
+            conn.execute(table.delete())
 
 
 # Every engine this process has connected with. Forgetting an engine (a cleared or evicted cache

@@ -397,3 +397,35 @@ def test_a_forked_process_opens_its_own_database_connections(pg_db: str) -> None
     with engine.connect() as conn:  # the parent's connection is still in good order
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == parent_backend
     engine.dispose()
+
+
+def test_emptying_between_tests_reaches_every_table(pg_db: str) -> None:
+    """The ``pg_db`` fixture empties the database before each test (``empty_database``, DELETE
+    and TRUNCATE): it must reach every table the migrations create, audit log included."""
+    from tests.services import empty_database
+    from worker.storage import audit
+
+    tenant_id, fac = _facility(pg_db)
+    _store(pg_db, tenant_id, _csv(fac, [("a", t, "1", "") for t in MINUTES]))
+    with session_scope(pg_db) as s:
+        audit.record(
+            s,
+            tenant_id=tenant_id,
+            action="ingest.completed",
+            subject_type="facility",
+            subject_id=fac,
+        )
+    with get_engine(pg_db).begin() as conn:
+        tables = conn.scalars(
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+                "AND c.relname <> 'alembic_version'"
+            )
+        ).all()
+        filled = {t for t in tables if conn.scalar(text(f'SELECT count(*) FROM "{t}"'))}
+        assert {"tenant", "facility", "tag", "data_point", "job", "audit_entry"} <= filled
+        empty_database(conn)
+        left = {t: n for t in tables if (n := conn.scalar(text(f'SELECT count(*) FROM "{t}"')))}
+    assert set(tables) == set(Base.metadata.tables)  # a table outside the models is not emptied
+    assert left == {}
