@@ -60,6 +60,7 @@ bench: $(STAMP)  ## every bench/*.py, each beside its baseline; see bench/RESULT
 	$(BIN)/python bench/documents.py
 	$(BIN)/python bench/cursors.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/startup.py
 
 serve: $(STAMP)  ## API + worker + beat against TICKWORK_DATABASE_URL / TICKWORK_BROKER_URL
 	$(BIN)/tickwork serve
