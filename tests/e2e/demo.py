@@ -63,17 +63,29 @@ class DemoRun:
 
 def run_demo(base: Path, log_format: str) -> DemoRun:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}
-    env.update(TICKWORK_DATA_DIR=str(base / "data"), PYTHONPATH=str(ROOT),
-               TICKWORK_LOG_FORMAT=log_format, TICKWORK_LOG_LEVEL="DEBUG")  # fmt: skip
+    env.update(
+        TICKWORK_DATA_DIR=str(base / "data"),
+        PYTHONPATH=str(ROOT),
+        TICKWORK_LOG_FORMAT=log_format,
+        TICKWORK_LOG_LEVEL="DEBUG",
+    )
     issued = base / "issued-keys.txt"
     try:
         done = subprocess.run(
             [sys.executable, "-c", WRAPPER, str(issued), "demo", "--days", "3"],
-            env=env, capture_output=True, text=True, timeout=900, cwd=base,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=base,
+        )
         left_running = (base / "data" / "demo" / "redis.port").exists()
     finally:
-        subprocess.run([sys.executable, "-m", "worker.cli.main", "broker", "stop"], env=env,
-                       capture_output=True, timeout=30)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "worker.cli.main", "broker", "stop"],
+            env=env,
+            capture_output=True,
+            timeout=30,
+        )
     keys = issued.read_text().split() if issued.exists() else []
     return DemoRun(done, data=base / "data", issued_keys=keys, broker_left_running=left_running)
