@@ -82,11 +82,17 @@ def test_broker_restart_with_queued_and_running_tasks(stack: Stack) -> None:
 
     stack.procs.wait(resumed, timeout=60, what="the worker to consume again after the restart")
     recovery = time.monotonic() - up_at
-    stack.procs.wait(
-        lambda: all(s == "succeeded" for s, _ in _states(stack, job_ids).values()),
-        timeout=90,
-        what="every job to succeed after the broker restart",
-    )
+    # How long this takes is a figure (observed below), not the property: on a loaded machine a
+    # message held at the kill may come back only with a later restore sweep, so the wait is
+    # generous, and a timeout says where each job stood.
+    try:
+        stack.procs.wait(
+            lambda: all(s == "succeeded" for s, _ in _states(stack, job_ids).values()),
+            timeout=200,  # within the per-test limit of 300 s (pyproject.toml)
+            what="every job to succeed after the broker restart",
+        )
+    except TimedOut as exc:
+        raise TimedOut(f"{exc}; jobs (status, attempts): {_states(stack, job_ids)}") from None
     finished = time.monotonic() - up_at
     for fac in facilities:
         assert h.points_per_facility(stack.db, fac) == (ROWS, ROWS)
