@@ -1,6 +1,6 @@
 """The layout's rules, checked on the source (docs/architecture.md): no import cycle, imports
 inside functions included; the API imports no task module; ``pipelines/`` imports no framework;
-no file cites a path outside the repository."""
+no file cites a path outside the repository; tasks and routes stay thin."""
 
 from __future__ import annotations
 
@@ -176,6 +176,37 @@ def test_no_file_cites_a_path_outside_the_repository() -> None:
         if OUTSIDE.search(line)
     ]
     assert cites == []
+
+
+def _body_lines(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines from the first statement after the docstring to the last."""
+    body = function.body
+    if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return (body[-1].end_lineno or body[-1].lineno) - body[0].lineno + 1 if body else 0
+
+
+def _decorated(folders: tuple[str, ...], decorator: str) -> dict[str, int]:
+    """``module:function`` -> body lines of every function under ``folders`` whose decorator's
+    name starts with ``decorator`` (``app.task``, ``router.``)."""
+    return {
+        f"{path.relative_to(ROOT)}:{node.name}": _body_lines(node)
+        for folder in folders
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and any(ast.unparse(d).startswith(decorator) for d in node.decorator_list)
+    }
+
+
+def test_task_bodies_and_routes_stay_thin() -> None:
+    """A task loads, computes, stores and notifies in at most 30 lines; a route parses,
+    authorises, makes one call and answers in at most 40 (docs/architecture.md)."""
+    tasks = _decorated(("worker/tasks",), "app.task")
+    routes = _decorated(("api/routes", "api/dashboard"), "router.")
+    assert len(tasks) >= 12 and len(routes) >= 80  # the checker finds them
+    assert {name: n for name, n in tasks.items() if n > 30} == {}
+    assert {name: n for name, n in routes.items() if n > 40} == {}
 
 
 def _routes(routes: Iterable[Any]) -> Iterator[Any]:
