@@ -48,9 +48,18 @@ def create_app() -> FastAPI:
     # Every /v1 route answers 400 for a query parameter it does not declare.
     checked = [Depends(params.known_query)]
     for module in (
-        data_points, facilities, jobs, analysis, reports, webhooks, documents, audit, stats,
-        organization, api_keys,
-    ):  # fmt: skip
+        data_points,
+        facilities,
+        jobs,
+        analysis,
+        reports,
+        webhooks,
+        documents,
+        audit,
+        stats,
+        organization,
+        api_keys,
+    ):
         app.include_router(module.router, prefix="/v1", dependencies=checked)
     openapi.install(app)  # /openapi.json's webhooks, and examples kept as written
     dashboard.install(app)  # /app/: the web dashboard (its pages are not in the schema)
@@ -62,9 +71,18 @@ def create_app() -> FastAPI:
         """Liveness: the process answers. It checks nothing else."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], response_model=Readiness, responses={
-        503: {"model": errors.ErrorBody, "description": "Not ready",
-              "content": {"application/json": {"example": NOT_READY}}}})  # fmt: skip
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        response_model=Readiness,
+        responses={
+            503: {
+                "model": errors.ErrorBody,
+                "description": "Not ready",
+                "content": {"application/json": {"example": NOT_READY}},
+            }
+        },
+    )
     def readyz() -> JSONResponse:
         """Readiness: the database and the broker answer (each within 2 s)."""
         checks = health.readiness()

@@ -140,8 +140,11 @@ class RateLimitHeaders:
                     await run_in_threadpool(_count_unrouted, scope)
                 extra = scope.get(COUNTED) or {}
                 sent = {name.lower() for name, _ in message.get("headers", [])}
-                added = [(k.lower().encode(), v.encode()) for k, v in extra.items()
-                         if k.lower().encode() not in sent]  # fmt: skip
+                added = [
+                    (k.lower().encode(), v.encode())
+                    for k, v in extra.items()
+                    if k.lower().encode() not in sent
+                ]
                 if added:
                     message = {**message, "headers": [*message.get("headers", []), *added]}
             await send(message)

@@ -84,10 +84,21 @@ class ErrorDetail(BaseModel):
 class ErrorBody(BaseModel):
     """Every error: ``{"error": {"type", "code", "message", "field"}}``."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "error": {"type": "invalid_request", "code": "missing_parameter",
-                  "message": "facility_id is required", "field": "facility_id"},
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "type": "invalid_request",
+                        "code": "missing_parameter",
+                        "message": "facility_id is required",
+                        "field": "facility_id",
+                    },
+                }
+            ]
+        },
+    )
     error: ErrorDetail
 
 
@@ -98,10 +109,13 @@ def responses(
     with its example in ``examples`` or the status's usual one (``EXAMPLES``)."""
     chosen = {**EXAMPLES, **(examples or {})}
     return {
-        s: {"model": ErrorBody, "description": DESCRIPTIONS[s],
-            "content": {"application/json": {"example": chosen[s]}}}
+        s: {
+            "model": ErrorBody,
+            "description": DESCRIPTIONS[s],
+            "content": {"application/json": {"example": chosen[s]}},
+        }
         for s in statuses
-    }  # fmt: skip
+    }
 
 
 class ApiError(Exception):
@@ -181,14 +195,21 @@ EXAMPLES = {
     403: error_body(403, "insufficient_scope", "this API key is read-only"),
     404: error_body(404, "not_found", "facility 'fac_3kz9q7m2x8c4v6b1' not found"),
     409: error_body(409, "already_exists", "tag 'biogas_flow' already exists", "name"),
-    413: error_body(413, "payload_too_large",
-                    "the upload is 301989888 bytes; the limit is 268435456 bytes: split the file"),
-    415: error_body(415, "unsupported_media_type", "send the batch as application/json "
-                    "(CSV files go to POST /v1/data-points/import)"),
+    413: error_body(
+        413,
+        "payload_too_large",
+        "the upload is 301989888 bytes; the limit is 268435456 bytes: split the file",
+    ),
+    415: error_body(
+        415,
+        "unsupported_media_type",
+        "send the batch as application/json (CSV files go to POST /v1/data-points/import)",
+    ),
     429: error_body(429, "rate_limited", "rate limit exceeded; retry after 12 s"),
-    503: error_body(503, "database_unavailable",
-                    "the database is unavailable; retry in a few seconds"),
-}  # fmt: skip
+    503: error_body(
+        503, "database_unavailable", "the database is unavailable; retry in a few seconds"
+    ),
+}
 
 
 def install(app: FastAPI) -> None:
@@ -196,8 +217,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        body = error_body(exc.status, exc.code, exc.message, _as_sent(request, exc.field),
-                          **exc.extra)  # fmt: skip
+        body = error_body(
+            exc.status, exc.code, exc.message, _as_sent(request, exc.field), **exc.extra
+        )
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(PipelineError)
@@ -206,8 +228,9 @@ def install(app: FastAPI) -> None:
         context = getattr(exc, _ABOUT, None) or About()
         own = getattr(exc, "field", None)
         field = ".".join(f for f in (context.field, own) if isinstance(f, str) and f) or None
-        body = error_body(400, context.code or exc.code, str(exc),
-                          _as_sent(request, field), **context.extra)  # fmt: skip
+        body = error_body(
+            400, context.code or exc.code, str(exc), _as_sent(request, field), **context.extra
+        )
         return JSONResponse(body, status_code=400)
 
     @app.exception_handler(RequestValidationError)
@@ -345,9 +368,13 @@ HEADERS = {
 def _error_response(status: int) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "description": DESCRIPTIONS[status],
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"},
-                                          "example": EXAMPLES[status]}},
-    }  # fmt: skip
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/ErrorBody"},
+                "example": EXAMPLES[status],
+            }
+        },
+    }
     if status in HEADERS:
         answer["headers"] = {
             name: {"description": text, "schema": {"type": "string"}}

@@ -60,8 +60,12 @@ def request_hash(scope: Scope, body: bytes) -> str:
     if content_type.lower().startswith("multipart/") and found:
         body = body.replace(found.group(1).encode("latin-1"), b"<boundary>")
     digest = hashlib.sha256()
-    for part in (scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"),
-                 content_type.split(";")[0].strip().lower()):  # fmt: skip
+    for part in (
+        scope["method"],
+        scope["path"],
+        scope.get("query_string", b"").decode("latin-1"),
+        content_type.split(";")[0].strip().lower(),
+    ):
         digest.update(part.encode("utf-8") + b"\n")
     digest.update(body)
     return digest.hexdigest()
@@ -86,8 +90,14 @@ def _complete(tenant_id: str, key: str, status: int, content_type: str, body: by
         if status == 429 or status >= 500:
             idempotency.release(session, tenant_id=tenant_id, key=key)
         else:
-            idempotency.complete(session, tenant_id=tenant_id, key=key, status=status,
-                                 content_type=content_type, body=body)  # fmt: skip
+            idempotency.complete(
+                session,
+                tenant_id=tenant_id,
+                key=key,
+                status=status,
+                content_type=content_type,
+                body=body,
+            )
 
 
 def _release(tenant_id: str, key: str) -> None:
@@ -107,9 +117,14 @@ class Idempotency:
             await self.app(scope, receive, send)
             return
         if not _KEY.fullmatch(key):
-            await _error(scope, send, 400, "invalid_parameter",
-                         "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                         field="Idempotency-Key")  # fmt: skip
+            await _error(
+                scope,
+                send,
+                400,
+                "invalid_parameter",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                field="Idempotency-Key",
+            )
             return
         tenant_id = await run_in_threadpool(_tenant_of, scope)
         if tenant_id is None:  # the route answers 401; nothing to remember
@@ -126,25 +141,41 @@ class Idempotency:
         body = b"".join(chunks)
         held = await run_in_threadpool(_claim, tenant_id, key, request_hash(scope, body))
         if held.outcome == "answered":
-            replay = Response(held.body, status_code=held.status or 200,
-                              media_type=held.content_type or None,
-                              headers={"Idempotent-Replayed": "true"})  # fmt: skip
+            replay = Response(
+                held.body,
+                status_code=held.status or 200,
+                media_type=held.content_type or None,
+                headers={"Idempotent-Replayed": "true"},
+            )
             await replay(scope, receive, send)
             return
         if held.outcome == "mismatch":
-            await _error(scope, send, 409, "idempotency_key_reused",
-                         "this Idempotency-Key was used for a different request; use a new key "
-                         "for a new request", field="Idempotency-Key")  # fmt: skip
+            await _error(
+                scope,
+                send,
+                409,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request; use a new key "
+                "for a new request",
+                field="Idempotency-Key",
+            )
             return
         if held.outcome == "in_progress":
-            await _error(scope, send, 409, "idempotency_request_in_progress",
-                         "a request with this Idempotency-Key is still running; retry shortly",
-                         field="Idempotency-Key", headers={"Retry-After": "1"})  # fmt: skip
+            await _error(
+                scope,
+                send,
+                409,
+                "idempotency_request_in_progress",
+                "a request with this Idempotency-Key is still running; retry shortly",
+                field="Idempotency-Key",
+                headers={"Retry-After": "1"},
+            )
             return
         await self._run(scope, receive, send, body, tenant_id, key)
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send, body: bytes,
-                   tenant_id: str, key: str) -> None:  # fmt: skip
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, body: bytes, tenant_id: str, key: str
+    ) -> None:
         given = False
 
         async def replayed() -> Message:
@@ -168,8 +199,7 @@ class Idempotency:
             content_type = Headers(raw=start.get("headers", [])).get("content-type", "")
             answer = b"".join(m.get("body", b"") for m in held[1:])
             kept = kept_answer(scope["path"], content_type, answer)
-            await run_in_threadpool(_complete, tenant_id, key, start["status"], content_type,
-                                    kept)  # fmt: skip
+            await run_in_threadpool(_complete, tenant_id, key, start["status"], content_type, kept)
             stored = True
             for each in held:
                 with contextlib.suppress(OSError):  # a client that hung up: the answer is kept
@@ -192,8 +222,9 @@ async def _error(
     field: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> None:
-    response = JSONResponse(error_body(status, code, message, field=field), status_code=status,
-                            headers=headers)  # fmt: skip
+    response = JSONResponse(
+        error_body(status, code, message, field=field), status_code=status, headers=headers
+    )
 
     async def nothing() -> Message:
         return {"type": "http.disconnect"}

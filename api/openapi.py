@@ -28,14 +28,20 @@ Headers = Annotated[events.DeliveryHeaders, Header()]
 # What the receiver answers. A "default" entry also keeps FastAPI from documenting a 422 that
 # no receiver is asked to send.
 ANSWERS: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Any 2xx answer acknowledges the message; its body is not read "
-          "beyond 20 KB (kept in the attempt log)"},
-    410: {"description": "Gone: the endpoint is disabled at once (an endpoint.disabled event "
-          "goes to the tenant's other endpoints)"},
-    "default": {"description": "Anything else, or no answer within the timeout, fails the "
-                "attempt: the message is sent again after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h "
-                "and 10 h (a Retry-After pushes the next try back), under the same webhook-id"},
-}  # fmt: skip
+    200: {
+        "description": "Any 2xx answer acknowledges the message; its body is not read "
+        "beyond 20 KB (kept in the attempt log)"
+    },
+    410: {
+        "description": "Gone: the endpoint is disabled at once (an endpoint.disabled event "
+        "goes to the tenant's other endpoints)"
+    },
+    "default": {
+        "description": "Anything else, or no answer within the timeout, fails the "
+        "attempt: the message is sent again after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h "
+        "and 10 h (a Retry-After pushes the next try back), under the same webhook-id"
+    },
+}
 
 
 def install(app: FastAPI) -> None:
@@ -83,15 +89,21 @@ KEY_CONFLICT = {
     "description": "Conflict: this Idempotency-Key was used for another request "
     "(idempotency_key_reused), or its first request is still running "
     "(idempotency_request_in_progress, with Retry-After)",
-    "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/ErrorBody"},
-        "example": {"error": {
-            "type": "conflict", "code": "idempotency_key_reused", "field": "Idempotency-Key",
-            "message": "this Idempotency-Key was used for a different request; use a new key "
-            "for a new request",
-        }},
-    }},
-}  # fmt: skip
+    "content": {
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/ErrorBody"},
+            "example": {
+                "error": {
+                    "type": "conflict",
+                    "code": "idempotency_key_reused",
+                    "field": "Idempotency-Key",
+                    "message": "this Idempotency-Key was used for a different request; "
+                    "use a new key for a new request",
+                }
+            },
+        }
+    },
+}
 
 
 def _declare_idempotency_key(schema: dict[str, Any]) -> None:

@@ -107,7 +107,8 @@ def numbered(
 
 def next_link(request: Request, last_id: str) -> str:
     """This request's path and query, continued after ``last_id``."""
-    params = [(k, v) for k, v in request.query_params.multi_items()
-              if k not in ("page", "starting_after")]  # fmt: skip
+    params = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in ("page", "starting_after")
+    ]
     params.append(("starting_after", last_id))
     return f"{request.url.path}?{urlencode(params)}"

@@ -37,8 +37,14 @@ RENAMED = QUERY_NAMES  # scope key: [(name as sent, name read), ...]
 _ARRAY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[\d*\]")
 
 # Date bounds: the examples OpenAPI shows, which make clients and fuzzers try the far ends too.
-DATE_EXAMPLES = ["2025-01-15", "2025-01-15T14:30:00Z", "9999-12-31", "0001-01-01",
-                 "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"]  # fmt: skip
+DATE_EXAMPLES = [
+    "2025-01-15",
+    "2025-01-15T14:30:00Z",
+    "9999-12-31",
+    "0001-01-01",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00+14:00",
+]
 
 
 class QueryAliases:
@@ -78,9 +84,12 @@ def known_query(request: Request, who: CallerDep) -> None:
     for sent, read in names:
         if read not in declared:
             takes = ", ".join(sorted(declared)) or "none"
-            raise ApiError(400, "unknown_parameter",
-                           f"unknown query parameter '{sent}' (this route takes: {takes})",
-                           field=sent)  # fmt: skip
+            raise ApiError(
+                400,
+                "unknown_parameter",
+                f"unknown query parameter '{sent}' (this route takes: {takes})",
+                field=sent,
+            )
     for read, count in Counter(read for _, read in names).items():
         if count > 1 and not declared[read]:
             spellings = sorted({sent for sent, r in names if r == read})

@@ -63,8 +63,9 @@ class MultipartFile:
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise ApiError(400, "missing_parameter", "file is required (multipart field 'file')",
-                           field="file")  # fmt: skip
+            raise ApiError(
+                400, "missing_parameter", "file is required (multipart field 'file')", field="file"
+            )
         fields = {name: _text(form.get(name)) for name in self.fields}
         for name, allowed in self.fields.items():
             if fields[name] is not None and allowed is not None and fields[name] not in allowed:
@@ -75,8 +76,12 @@ class MultipartFile:
             raise self.too_large(len(content))
         if not content:
             raise ApiError(400, "empty_file", "the file is empty", field="file")
-        return FormFile(content=content, filename=file_name(upload.filename),
-                        media_type=upload.content_type, fields=fields)  # fmt: skip
+        return FormFile(
+            content=content,
+            filename=file_name(upload.filename),
+            media_type=upload.content_type,
+            fields=fields,
+        )
 
 
 def _text(value: object) -> str | None:

@@ -51,17 +51,21 @@ def load(conninfo: str, *, tag_ids: list[int], per_tag: int, chunk: int = 1_000_
 
     began = time.perf_counter()
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        pkey = conn.execute("SELECT conname FROM pg_constraint WHERE contype = 'p' "
-                            "AND conrelid = 'data_point'::regclass").fetchone()[0]  # fmt: skip
-        conn.execute(sql.SQL("ALTER TABLE data_point DROP CONSTRAINT {}").format(
-            sql.Identifier(pkey)))  # fmt: skip
+        pkey = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'p' "
+            "AND conrelid = 'data_point'::regclass"
+        ).fetchone()[0]
+        conn.execute(
+            sql.SQL("ALTER TABLE data_point DROP CONSTRAINT {}").format(sql.Identifier(pkey))
+        )
         for tag_id in tag_ids:
             for first in range(0, per_tag, chunk):
                 n = min(chunk, per_tag - first)
                 ts = START_US + (np.arange(first, first + n, dtype=np.int64) * MINUTE_US)
                 value = np.sin(np.arange(first, first + n) / 1440.0) * 100.0 + 500.0
-                data = pg_binary_copy(np.full(n, tag_id, dtype=np.int64), ts, value,
-                                      np.zeros(n, dtype=np.int16))  # fmt: skip
+                data = pg_binary_copy(
+                    np.full(n, tag_id, dtype=np.int64), ts, value, np.zeros(n, dtype=np.int16)
+                )
                 with (
                     conn.cursor() as cur,
                     cur.copy(
@@ -69,16 +73,23 @@ def load(conninfo: str, *, tag_ids: list[int], per_tag: int, chunk: int = 1_000_
                     ) as copy,
                 ):
                     copy.write(data)
-        conn.execute(sql.SQL("ALTER TABLE data_point ADD CONSTRAINT {} PRIMARY KEY (tag_id, ts)")
-                     .format(sql.Identifier(pkey)))  # fmt: skip
+        conn.execute(
+            sql.SQL("ALTER TABLE data_point ADD CONSTRAINT {} PRIMARY KEY (tag_id, ts)").format(
+                sql.Identifier(pkey)
+            )
+        )
         conn.execute("VACUUM ANALYZE data_point")
     return time.perf_counter() - began
 
 
 def summary(samples: list[float]) -> dict[str, float]:
     ms = [s * 1000 for s in samples]
-    return {"median_ms": round(statistics.median(ms), 1), "min_ms": round(min(ms), 1),
-            "max_ms": round(max(ms), 1), "n": len(ms)}  # fmt: skip
+    return {
+        "median_ms": round(statistics.median(ms), 1),
+        "min_ms": round(min(ms), 1),
+        "max_ms": round(max(ms), 1),
+        "n": len(ms),
+    }
 
 
 def main() -> None:
@@ -91,10 +102,14 @@ def main() -> None:
 
     redis_url = os.environ.get("TICKWORK_BENCH_REDIS", "redis://127.0.0.1:6379/8")
     with scratch_database("tickwork_bench_cursors", keep=args.keep_db) as db:
-        os.environ.update(TICKWORK_DATABASE_URL=db.url, TICKWORK_BROKER_URL=redis_url,
-                          TICKWORK_REDIS_URL=redis_url, TICKWORK_RATE_LIMIT_PER_MINUTE="1000000",
-                          TICKWORK_RATE_LIMIT_PER_HOUR="1000000",
-                          TICKWORK_RATE_LIMIT_PER_DAY="1000000")  # fmt: skip
+        os.environ.update(
+            TICKWORK_DATABASE_URL=db.url,
+            TICKWORK_BROKER_URL=redis_url,
+            TICKWORK_REDIS_URL=redis_url,
+            TICKWORK_RATE_LIMIT_PER_MINUTE="1000000",
+            TICKWORK_RATE_LIMIT_PER_HOUR="1000000",
+            TICKWORK_RATE_LIMIT_PER_DAY="1000000",
+        )
         result = run(args, url=db.url, conninfo=db.conninfo)
         result["database"] = {"points": args.points, "tags": len(TAGS)}
     print(json.dumps(result, indent=2))
@@ -113,8 +128,7 @@ def run(args: argparse.Namespace, *, url: str, conninfo: str) -> dict[str, Any]:
     with session_scope(url) as s:
         tenant = create_tenant(s, name="Bench")
         _, key = create_api_key(s, tenant_id=tenant.id, scope="read")
-        facility = Facility(id="fac_bench", tenant_id=tenant.id, name="Bench plant",
-                            timezone="UTC")  # fmt: skip
+        facility = Facility(id="fac_bench", tenant_id=tenant.id, name="Bench plant", timezone="UTC")
         s.add(facility)
         s.flush()
         tags = [Tag(tenant_id=tenant.id, facility_id=facility.id, name=n, unit="x") for n in TAGS]
@@ -123,8 +137,9 @@ def run(args: argparse.Namespace, *, url: str, conninfo: str) -> dict[str, Any]:
         tag_ids = [t.id for t in tags]  # in name order, as the listing sorts a timestamp's rows
         per_tag = args.points // len(TAGS)
         # The monthly partitions the COPY below writes into (storage.partitions)
-        ensure_partitions(s, from_epoch_us(START_US),
-                          from_epoch_us(START_US + max(per_tag - 1, 0) * MINUTE_US))  # fmt: skip
+        ensure_partitions(
+            s, from_epoch_us(START_US), from_epoch_us(START_US + max(per_tag - 1, 0) * MINUTE_US)
+        )
     load_s = load(conninfo, tag_ids=tag_ids, per_tag=per_tag)
 
     total = per_tag * len(TAGS)
@@ -134,8 +149,12 @@ def run(args: argparse.Namespace, *, url: str, conninfo: str) -> dict[str, Any]:
     # The point just before the deep numbered page: position (deep_page - 1) * limit - 1.
     before = (deep_page - 1) * limit - 1
     cursor = f"dp_{tag_ids[before % len(TAGS)]}_{START_US + (before // len(TAGS)) * MINUTE_US}"
-    params = {"facility_id": "fac_bench", "start_date": "2019-12-31",
-              "end_date": "2030-01-01", "limit": limit}  # fmt: skip
+    params = {
+        "facility_id": "fac_bench",
+        "start_date": "2019-12-31",
+        "end_date": "2030-01-01",
+        "limit": limit,
+    }
     cases = {
         "offset_first": {**params, "page": 1},
         "offset_deep": {**params, "page": deep_page},
@@ -169,12 +188,17 @@ def run(args: argparse.Namespace, *, url: str, conninfo: str) -> dict[str, Any]:
         "deep_page_near_end": {"offset": stats["offset_deep"], "cursor": stats["cursor_deep"]},
         "deep_pages_hold_the_same_points": same,
         "cursor_deep_vs_first_median": round(
-            stats["cursor_deep"]["median_ms"] / stats["cursor_first"]["median_ms"], 3),
+            stats["cursor_deep"]["median_ms"] / stats["cursor_first"]["median_ms"], 3
+        ),
         "offset_deep_vs_first_median": round(
-            stats["offset_deep"]["median_ms"] / stats["offset_first"]["median_ms"], 3),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "loadavg": os.getloadavg()},
-    }  # fmt: skip
+            stats["offset_deep"]["median_ms"] / stats["offset_first"]["median_ms"], 3
+        ),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "loadavg": os.getloadavg(),
+        },
+    }
 
 
 if __name__ == "__main__":

@@ -51,8 +51,12 @@ DAY_US = 1440 * MINUTE_US
 
 def summary(samples: list[float]) -> dict[str, float]:
     ms = [s * 1000 for s in samples]
-    return {"median_ms": round(statistics.median(ms), 1), "min_ms": round(min(ms), 1),
-            "max_ms": round(max(ms), 1), "n": len(ms)}  # fmt: skip
+    return {
+        "median_ms": round(statistics.median(ms), 1),
+        "min_ms": round(min(ms), 1),
+        "max_ms": round(max(ms), 1),
+        "n": len(ms),
+    }
 
 
 def load(conninfo: str, *, tag_ids: list[int], start_us: int, days: int) -> float:
@@ -62,15 +66,19 @@ def load(conninfo: str, *, tag_ids: list[int], start_us: int, days: int) -> floa
     began = time.perf_counter()
     n = days * 1440
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        pkey = conn.execute("SELECT conname FROM pg_constraint WHERE contype = 'p' "
-                            "AND conrelid = 'data_point'::regclass").fetchone()[0]  # fmt: skip
-        conn.execute(sql.SQL("ALTER TABLE data_point DROP CONSTRAINT {}").format(
-            sql.Identifier(pkey)))  # fmt: skip
+        pkey = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'p' "
+            "AND conrelid = 'data_point'::regclass"
+        ).fetchone()[0]
+        conn.execute(
+            sql.SQL("ALTER TABLE data_point DROP CONSTRAINT {}").format(sql.Identifier(pkey))
+        )
         ts = start_us + np.arange(n, dtype=np.int64) * MINUTE_US
         for i, tag_id in enumerate(tag_ids):
             value = np.sin(np.arange(n) / 1440.0 + i) * 100.0 + 500.0
-            data = pg_binary_copy(np.full(n, tag_id, dtype=np.int64), ts, value,
-                                  np.zeros(n, dtype=np.int16))  # fmt: skip
+            data = pg_binary_copy(
+                np.full(n, tag_id, dtype=np.int64), ts, value, np.zeros(n, dtype=np.int16)
+            )
             with (
                 conn.cursor() as cur,
                 cur.copy(
@@ -78,8 +86,11 @@ def load(conninfo: str, *, tag_ids: list[int], start_us: int, days: int) -> floa
                 ) as copy,
             ):
                 copy.write(data)
-        conn.execute(sql.SQL("ALTER TABLE data_point ADD CONSTRAINT {} PRIMARY KEY (tag_id, ts)")
-                     .format(sql.Identifier(pkey)))  # fmt: skip
+        conn.execute(
+            sql.SQL("ALTER TABLE data_point ADD CONSTRAINT {} PRIMARY KEY (tag_id, ts)").format(
+                sql.Identifier(pkey)
+            )
+        )
         start = datetime.fromtimestamp(start_us / 1e6, UTC)
         with conn.cursor() as cur:
             scores = []
@@ -87,10 +98,27 @@ def load(conninfo: str, *, tag_ids: list[int], start_us: int, days: int) -> floa
                 for d in range(days):
                     day = start + timedelta(days=d)
                     score = 100.0 - ((i * 7 + d * 13) % 40)
-                    metrics = json.dumps({"completeness": score / 100, "validity": 1.0,
-                                          "flatline_minutes": 0, "spikes": d % 3})  # fmt: skip
-                    scores.append(("ten_bench", "fac_bench", tag_id, day.date().isoformat(), day,
-                                   day + timedelta(days=1), metrics, score, day))  # fmt: skip
+                    metrics = json.dumps(
+                        {
+                            "completeness": score / 100,
+                            "validity": 1.0,
+                            "flatline_minutes": 0,
+                            "spikes": d % 3,
+                        }
+                    )
+                    scores.append(
+                        (
+                            "ten_bench",
+                            "fac_bench",
+                            tag_id,
+                            day.date().isoformat(),
+                            day,
+                            day + timedelta(days=1),
+                            metrics,
+                            score,
+                            day,
+                        )
+                    )
             cur.executemany(
                 "INSERT INTO quality_score (tenant_id, facility_id, tag_id, day, period_start, "
                 "period_end, metrics, score, computed_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
@@ -100,10 +128,33 @@ def load(conninfo: str, *, tag_ids: list[int], start_us: int, days: int) -> floa
             for i, tag_id in enumerate(tag_ids):
                 for g in range(2):
                     g0 = start + timedelta(days=10 + 30 * g + i % 20, hours=3)
-                    gaps.append(("ten_bench", "fac_bench", tag_id, g0, g0 + timedelta(hours=2),
-                                 120.0, 119, "closed", g0, g0))  # fmt: skip
-                alerts.append((f"alr_bench_{i}", "ten_bench", "fac_bench", tag_id,
-                               "gap_too_long", f"k{i}", "gap", "{}", start))  # fmt: skip
+                    gaps.append(
+                        (
+                            "ten_bench",
+                            "fac_bench",
+                            tag_id,
+                            g0,
+                            g0 + timedelta(hours=2),
+                            120.0,
+                            119,
+                            "closed",
+                            g0,
+                            g0,
+                        )
+                    )
+                alerts.append(
+                    (
+                        f"alr_bench_{i}",
+                        "ten_bench",
+                        "fac_bench",
+                        tag_id,
+                        "gap_too_long",
+                        f"k{i}",
+                        "gap",
+                        "{}",
+                        start,
+                    )
+                )
             cur.executemany(
                 "INSERT INTO gap (tenant_id, facility_id, tag_id, gap_start, gap_end, "
                 "duration_minutes, missing_points, status, detected_at, updated_at) "
@@ -132,8 +183,10 @@ def read_facility_rows(conninfo: str, first_day: str, last_day: str) -> int:
             (first_day, last_day),
         ).fetchall()
         rows += conn.execute("SELECT * FROM gap WHERE facility_id = 'fac_bench'").fetchall()
-        rows += conn.execute("SELECT * FROM alert WHERE facility_id = 'fac_bench' "
-                             "ORDER BY triggered_at DESC LIMIT 50").fetchall()  # fmt: skip
+        rows += conn.execute(
+            "SELECT * FROM alert WHERE facility_id = 'fac_bench' "
+            "ORDER BY triggered_at DESC LIMIT 50"
+        ).fetchall()
     return len(rows)
 
 
@@ -148,8 +201,12 @@ def main() -> None:
     redis_url = os.environ.get("TICKWORK_BENCH_REDIS", "redis://127.0.0.1:6379/8")
     with scratch_database("tickwork_bench_dashboard", keep=args.keep_db) as db:
         data_dir = tempfile.mkdtemp(prefix="tickwork_bench_dashboard_")
-        os.environ.update(TICKWORK_DATABASE_URL=db.url, TICKWORK_BROKER_URL=redis_url,
-                          TICKWORK_REDIS_URL=redis_url, TICKWORK_DATA_DIR=data_dir)  # fmt: skip
+        os.environ.update(
+            TICKWORK_DATABASE_URL=db.url,
+            TICKWORK_BROKER_URL=redis_url,
+            TICKWORK_REDIS_URL=redis_url,
+            TICKWORK_DATA_DIR=data_dir,
+        )
         result = run(args, url=db.url, conninfo=db.conninfo)
     print(json.dumps(result, indent=2))
 
@@ -173,19 +230,30 @@ def run(args: argparse.Namespace, *, url: str, conninfo: str) -> dict[str, Any]:
         _, key = create_api_key(s, tenant_id="ten_bench", scope="read")
         s.add(Facility(id="fac_bench", tenant_id="ten_bench", name="Bench plant", timezone="UTC"))
         s.flush()
-        tags = [Tag(tenant_id="ten_bench", facility_id="fac_bench", name=f"tag_{i:02d}",
-                    unit="scfm", expected_interval_s=60.0) for i in range(args.tags)]  # fmt: skip
+        tags = [
+            Tag(
+                tenant_id="ten_bench",
+                facility_id="fac_bench",
+                name=f"tag_{i:02d}",
+                unit="scfm",
+                expected_interval_s=60.0,
+            )
+            for i in range(args.tags)
+        ]
         s.add_all(tags)
         s.flush()
         tag_ids = [t.id for t in tags]
         ensure_partitions(s, start, start + timedelta(days=args.days))  # what load() writes into
-    load_s = load(conninfo, tag_ids=tag_ids, start_us=int(start.timestamp() * 1e6),
-                  days=args.days)  # fmt: skip
+    load_s = load(conninfo, tag_ids=tag_ids, start_us=int(start.timestamp() * 1e6), days=args.days)
     first_day = start.date().isoformat()
     last_day = (today - timedelta(days=1)).date().isoformat()
 
-    times: dict[str, list[float]] = {"facility_page": [], "facility_rows": [], "tag_trend": [],
-                                     "tag_rows": []}  # fmt: skip
+    times: dict[str, list[float]] = {
+        "facility_page": [],
+        "facility_rows": [],
+        "tag_trend": [],
+        "tag_rows": [],
+    }
     sizes: dict[str, int] = {}
     with TestClient(create_app(), follow_redirects=False) as client:
         form = client.get("/app/sign-in").text
@@ -212,19 +280,30 @@ def run(args: argparse.Namespace, *, url: str, conninfo: str) -> dict[str, Any]:
     stats = {name: summary(samples) for name, samples in times.items()}
     return {
         "bench": "dashboard",
-        "tags": args.tags, "days": args.days, "points": args.tags * args.days * 1440,
+        "tags": args.tags,
+        "days": args.days,
+        "points": args.tags * args.days * 1440,
         "load_seconds": round(load_s, 1),
-        "facility_page": stats["facility_page"], "facility_rows_baseline": stats["facility_rows"],
-        "facility_page_bytes": sizes["facility_page"], "facility_rows": sizes["facility_rows"],
-        "tag_trend": stats["tag_trend"], "tag_rows_baseline": stats["tag_rows"],
-        "tag_trend_bytes": sizes["tag_trend"], "tag_rows": sizes["tag_rows"],
+        "facility_page": stats["facility_page"],
+        "facility_rows_baseline": stats["facility_rows"],
+        "facility_page_bytes": sizes["facility_page"],
+        "facility_rows": sizes["facility_rows"],
+        "tag_trend": stats["tag_trend"],
+        "tag_rows_baseline": stats["tag_rows"],
+        "tag_trend_bytes": sizes["tag_trend"],
+        "tag_rows": sizes["tag_rows"],
         "facility_page_vs_rows_median": round(
-            stats["facility_page"]["median_ms"] / stats["facility_rows"]["median_ms"], 2),
+            stats["facility_page"]["median_ms"] / stats["facility_rows"]["median_ms"], 2
+        ),
         "tag_trend_vs_rows_median": round(
-            stats["tag_trend"]["median_ms"] / stats["tag_rows"]["median_ms"], 2),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "loadavg": os.getloadavg()},
-    }  # fmt: skip
+            stats["tag_trend"]["median_ms"] / stats["tag_rows"]["median_ms"], 2
+        ),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "loadavg": os.getloadavg(),
+        },
+    }
 
 
 def _get(client: Any, path: str) -> int:

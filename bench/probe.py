@@ -52,25 +52,91 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-FAR_DATES = ["9999-12-31", "0001-01-01", "0000-01-01", "10000-01-01", "9999-12-31T23:59:59-14:00",
-             "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59.999999Z", "2025-02-30",
-             "2025-01-01T24:00:00Z", "2025-01-01T00:00:00", "1970-01-01T00:00:00Z"]  # fmt: skip
-NUMBERS = [-1, 0, 1, 2**31, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**30, "1e309", "NaN",
-           "-0", "1.5", "0x10"]  # fmt: skip
-STRINGS = ["", " ", "\x00", "a\x00b", "\r\n", "\x1b[31m", "x" * 5000, "null", "-1", "é漢🚀",
-           "' OR 1=1 --", "%00", "../../etc/passwd"]  # fmt: skip
+FAR_DATES = [
+    "9999-12-31",
+    "0001-01-01",
+    "0000-01-01",
+    "10000-01-01",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59.999999Z",
+    "2025-02-30",
+    "2025-01-01T24:00:00Z",
+    "2025-01-01T00:00:00",
+    "1970-01-01T00:00:00Z",
+]
+NUMBERS = [
+    -1,
+    0,
+    1,
+    2**31,
+    2**63 - 1,
+    2**63,
+    2**64,
+    -(2**63) - 1,
+    10**30,
+    "1e309",
+    "NaN",
+    "-0",
+    "1.5",
+    "0x10",
+]
+STRINGS = [
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "\r\n",
+    "\x1b[31m",
+    "x" * 5000,
+    "null",
+    "-1",
+    "é漢🚀",
+    "' OR 1=1 --",
+    "%00",
+    "../../etc/passwd",
+]
 BAD_IDS = ["", "x", "a\x00b", "x" * 1000, "..", "%2e%2e", "null", "-1", "9" * 40, "🚀"]
-BODY_VALUES = [None, "", "\x00", "a\x00b", "x" * 5000, -1, 0, 2**64, 1e308, -1e308, True, [],
-               {}, "9999-12-31", "0000-01-01", "9999-12-31T23:59:59-14:00"]  # fmt: skip
+BODY_VALUES = [
+    None,
+    "",
+    "\x00",
+    "a\x00b",
+    "x" * 5000,
+    -1,
+    0,
+    2**64,
+    1e308,
+    -1e308,
+    True,
+    [],
+    {},
+    "9999-12-31",
+    "0000-01-01",
+    "9999-12-31T23:59:59-14:00",
+]
 LEAK = re.compile(r"Traceback|File \"/|sqlalchemy|psycopg|SELECT |INSERT INTO|UPDATE \w+ SET")
 HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 ERROR_FIELDS = ("type", "code", "message")
 
-MAPPING = {"tag": "flow", "fuel_pathway_code": "CNG-RNG-001", "fuel_type": "rng", "ci": 40.0,
-           "unit": "m3", "kind": "rate", "rate_per": "h"}  # fmt: skip
-TRANSACTION = {"fuel_pathway_code": "CNG-RNG-001", "fuel_type": "rng", "quantity": 10.0,
-               "unit": "scf", "ci": 40.0, "transaction_type": "Sold with Obligation",
-               "date": "2025-11-01"}  # fmt: skip
+MAPPING = {
+    "tag": "flow",
+    "fuel_pathway_code": "CNG-RNG-001",
+    "fuel_type": "rng",
+    "ci": 40.0,
+    "unit": "m3",
+    "kind": "rate",
+    "rate_per": "h",
+}
+TRANSACTION = {
+    "fuel_pathway_code": "CNG-RNG-001",
+    "fuel_type": "rng",
+    "quantity": 10.0,
+    "unit": "scf",
+    "ci": 40.0,
+    "transaction_type": "Sold with Obligation",
+    "date": "2025-11-01",
+}
 
 
 @dataclass
@@ -85,8 +151,13 @@ class Report:
     foreign_unchecked: list[str] = field(default_factory=list)  # informational
 
     def failures(self) -> int:
-        lists = (self.server_errors, self.leaks, self.malformed_errors,
-                 self.missing_rate_limit_headers, self.foreign_not_404)  # fmt: skip
+        lists = (
+            self.server_errors,
+            self.leaks,
+            self.malformed_errors,
+            self.missing_rate_limit_headers,
+            self.foreign_not_404,
+        )
         return sum(len(x) for x in lists)
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,8 +177,9 @@ class Prober:
     def __init__(self, client: httpx.Client, key: str, report: Report) -> None:
         self.client, self.key, self.report = client, key, report
 
-    def send(self, method: str, url: str, *, what: str, keyed: bool = True,
-             **kwargs: Any) -> httpx.Response | None:  # fmt: skip
+    def send(
+        self, method: str, url: str, *, what: str, keyed: bool = True, **kwargs: Any
+    ) -> httpx.Response | None:
         headers = {"Authorization": f"Bearer {self.key}"} if keyed else {}
         headers.update(kwargs.pop("headers", {}))
         try:
@@ -148,9 +220,16 @@ class Prober:
 
 def build_world(prober: Prober, name: str) -> dict[str, str]:
     """A tenant's objects, made through the API; ids that could not be made stay fake."""
-    ids = {"facility_id": "fac_missing", "name": "flow", "job_id": "job_missing",
-           "endpoint_id": "whe_missing", "message_id": "msg_missing", "report_id": "rpt_missing",
-           "document_id": "doc_missing", "entry_id": "aud_missing"}  # fmt: skip
+    ids = {
+        "facility_id": "fac_missing",
+        "name": "flow",
+        "job_id": "job_missing",
+        "endpoint_id": "whe_missing",
+        "message_id": "msg_missing",
+        "report_id": "rpt_missing",
+        "document_id": "doc_missing",
+        "entry_id": "aud_missing",
+    }
 
     def made(response: httpx.Response | None, key: str, *path: str) -> None:
         if response is not None and response.status_code < 300:
@@ -160,23 +239,52 @@ def build_world(prober: Prober, name: str) -> dict[str, str]:
             ids[key] = str(value)
 
     send = prober.send
-    made(send("POST", "/v1/facilities", what="world", json={"name": f"{name} plant"}),
-         "facility_id", "id")  # fmt: skip
+    made(
+        send("POST", "/v1/facilities", what="world", json={"name": f"{name} plant"}),
+        "facility_id",
+        "id",
+    )
     fac = ids["facility_id"]
     send("POST", f"/v1/facilities/{fac}/tags", what="world", json={"name": "flow", "unit": "m3"})
     csv = f"facility_id,tag,timestamp,value\n{fac},flow,2025-01-01T00:00:00Z,1\n".encode()
-    made(send("POST", "/v1/data-points/import", what="world",
-              files={"file": ("p.csv", csv, "text/csv")}), "job_id", "job_id")  # fmt: skip
-    made(send("POST", "/v1/webhook-endpoints", what="world",
-              json={"url": "https://hooks.example.com/in"}), "endpoint_id", "id")  # fmt: skip
-    made(send("POST", f"/v1/webhook-endpoints/{ids['endpoint_id']}/test", what="world"),
-         "message_id", "message_id")  # fmt: skip
+    made(
+        send(
+            "POST",
+            "/v1/data-points/import",
+            what="world",
+            files={"file": ("p.csv", csv, "text/csv")},
+        ),
+        "job_id",
+        "job_id",
+    )
+    made(
+        send(
+            "POST",
+            "/v1/webhook-endpoints",
+            what="world",
+            json={"url": "https://hooks.example.com/in"},
+        ),
+        "endpoint_id",
+        "id",
+    )
+    made(
+        send("POST", f"/v1/webhook-endpoints/{ids['endpoint_id']}/test", what="world"),
+        "message_id",
+        "message_id",
+    )
     send("PUT", f"/v1/facilities/{fac}/fuel-mappings", what="world", json={"data": [MAPPING]})
     report = {"report_type": "lcfs_quarterly", "facility_id": fac, "quarter": "Q4", "year": 2025}
     made(send("POST", "/v1/reports", what="world", json=report), "report_id", "id")
-    made(send("POST", "/v1/documents", what="world",
-              files={"file": ("d.pdf", b"%PDF-1.4 x", "application/pdf")}),
-         "document_id", "document_id")  # fmt: skip
+    made(
+        send(
+            "POST",
+            "/v1/documents",
+            what="world",
+            files={"file": ("d.pdf", b"%PDF-1.4 x", "application/pdf")},
+        ),
+        "document_id",
+        "document_id",
+    )
     entries = send("GET", "/v1/audit-log", what="world")
     if entries is not None and entries.status_code == 200 and entries.json()["data"]:
         ids["entry_id"] = entries.json()["data"][0]["id"]
@@ -216,14 +324,19 @@ def _body(method: str, path: str, ids: dict[str, str]) -> Any:
         ("PATCH", "/v1/facilities/{facility_id}/tags/{name}"): {"unit": "m3"},
         ("PUT", "/v1/facilities/{facility_id}/fuel-mappings"): {"data": [MAPPING]},
         ("POST", "/v1/facilities/{facility_id}/fuel-transactions"): {"data": [TRANSACTION]},
-        ("POST", "/v1/reports"): {"report_type": "lcfs_quarterly", "facility_id": fac,
-                                  "quarter": "Q4", "year": 2025, "format": "csv"},
+        ("POST", "/v1/reports"): {
+            "report_type": "lcfs_quarterly",
+            "facility_id": fac,
+            "quarter": "Q4",
+            "year": 2025,
+            "format": "csv",
+        },
         ("POST", "/v1/data-points"): {"data": [point]},
         ("POST", "/v1/webhook-endpoints"): {"url": "https://hooks.example.com/probe"},
         ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): {"description": "probe"},
         ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): {"grace_hours": 1},
         ("PATCH", "/v1/documents/{document_id}"): {"resolution_note": "probe"},
-    }  # fmt: skip
+    }
     return known.get((method, path))
 
 
@@ -252,24 +365,32 @@ def _uploads(path: str, ids: dict[str, str]) -> list[dict[str, Any]]:
             f"{fac},flow\r,2025-01-01T00:00:00Z,1",
         ]
         csv = ("facility_id,tag,timestamp,value\n" + "\n".join(rows) + "\n").encode()
-        return [{"files": {"file": ("far.csv", csv, "text/csv")}},
-                {"files": {"file": ("n.csv", b"\x00" * 100, "text/csv")}},
-                {"files": {"file": ("e.csv", b"", "text/csv")}},
-                {"files": {"file": ("p.csv", csv, "text/csv")}, "data": {"facility_id": "a\x00"}},
-                {"files": {"file": ("p\x00.csv", csv, "text/csv")}},
-                {"files": {"other": ("p.csv", csv, "text/csv")}}]  # fmt: skip
+        return [
+            {"files": {"file": ("far.csv", csv, "text/csv")}},
+            {"files": {"file": ("n.csv", b"\x00" * 100, "text/csv")}},
+            {"files": {"file": ("e.csv", b"", "text/csv")}},
+            {"files": {"file": ("p.csv", csv, "text/csv")}, "data": {"facility_id": "a\x00"}},
+            {"files": {"file": ("p\x00.csv", csv, "text/csv")}},
+            {"files": {"other": ("p.csv", csv, "text/csv")}},
+        ]
     if path == "/v1/documents":
         archive = io.BytesIO()
         with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as z:
             z.writestr("inner.pdf", b"%PDF-1.4\n%%EOF\n")
-        return [{"files": {"file": ("invoice.pdf", archive.getvalue(), "application/pdf")}},
-                {"files": {"file": ("x.pdf", b"\x89PNG\r\n\x1a\n" + b"%PDF-1.4", "image/png")}},
-                {"files": {"file": ("x.pdf", b"%PDF-1.7\n" + b"\x00" * 500, "application/pdf")}},
-                {"files": {"file": ("x\x00.pdf", b"%PDF-1.4 y", "application/pdf")}},
-                {"files": {"file": ("x.pdf", b"%PDF-1.4 z", "application/pdf")},
-                 "data": {"facility_id": "a\x00b", "document_type": "\x00"}},
-                {"files": {"file": ("x.pdf", b"%PDF-1.4 w", "application/pdf")},
-                 "data": {"facility_id": "fac_nobody"}}]  # fmt: skip
+        return [
+            {"files": {"file": ("invoice.pdf", archive.getvalue(), "application/pdf")}},
+            {"files": {"file": ("x.pdf", b"\x89PNG\r\n\x1a\n" + b"%PDF-1.4", "image/png")}},
+            {"files": {"file": ("x.pdf", b"%PDF-1.7\n" + b"\x00" * 500, "application/pdf")}},
+            {"files": {"file": ("x\x00.pdf", b"%PDF-1.4 y", "application/pdf")}},
+            {
+                "files": {"file": ("x.pdf", b"%PDF-1.4 z", "application/pdf")},
+                "data": {"facility_id": "a\x00b", "document_type": "\x00"},
+            },
+            {
+                "files": {"file": ("x.pdf", b"%PDF-1.4 w", "application/pdf")},
+                "data": {"facility_id": "fac_nobody"},
+            },
+        ]
     return []
 
 
@@ -285,8 +406,11 @@ def probe(client: httpx.Client, *, key: str, foreign_key: str) -> Report:
     ids = build_world(mine, "A")
     foreign = build_world(theirs, "B")
     spec = client.get("/openapi.json").json()
-    operations = [(path, method.upper(), op) for path, ops in spec["paths"].items()
-                  for method, op in ops.items()]  # fmt: skip
+    operations = [
+        (path, method.upper(), op)
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+    ]
     operations.sort(key=lambda o: o[1] == "DELETE")  # deletions last
     for path, method, op in operations:
         _probe_operation(mine, path, method, op, ids=ids, foreign=foreign)
@@ -295,8 +419,15 @@ def probe(client: httpx.Client, *, key: str, foreign_key: str) -> Report:
     return report
 
 
-def _probe_operation(mine: Prober, path: str, method: str, op: dict[str, Any], *,
-                     ids: dict[str, str], foreign: dict[str, str]) -> None:  # fmt: skip
+def _probe_operation(
+    mine: Prober,
+    path: str,
+    method: str,
+    op: dict[str, Any],
+    *,
+    ids: dict[str, str],
+    foreign: dict[str, str],
+) -> None:
     report = mine.report
     parameters = op.get("parameters", [])
     query = [p for p in parameters if p["in"] == "query"]
@@ -320,8 +451,14 @@ def _probe_operation(mine: Prober, path: str, method: str, op: dict[str, Any], *
             send(_url(path, ids), {**required, f"{name}[]": value}, f"{name}[]")
     if names:
         swapped = {**required, **{k: foreign[k] for k in required if k in foreign}}
-        response = mine.send(method, _url(path, foreign), what=f"{what} foreign ids",
-                             keyed=keyed, params=swapped, json=body)  # fmt: skip
+        response = mine.send(
+            method,
+            _url(path, foreign),
+            what=f"{what} foreign ids",
+            keyed=keyed,
+            params=swapped,
+            json=body,
+        )
         needs_body = (op.get("requestBody") or {}).get("required") and body is None
         if response is not None and response.status_code != 404:
             if needs_body and response.status_code == 400:  # no valid body known to the probe
@@ -344,9 +481,15 @@ def _probe_operation(mine: Prober, path: str, method: str, op: dict[str, Any], *
             send(_url(path, ids), required, f"body {json.dumps(mutated)[:60]}", json=mutated)
     if "text/csv" in content:
         lines = ["fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date"]
-        lines += [f"CNG-RNG-001,rng,{q},scf,40,Sold with Obligation,{d}"
-                  for q, d in (("1", "9999-12-31"), ("1e309", "2025-01-01"),
-                               ("-1", "0000-01-01"), ("1", "2025-01-01\x00"))]  # fmt: skip
+        lines += [
+            f"CNG-RNG-001,rng,{q},scf,40,Sold with Obligation,{d}"
+            for q, d in (
+                ("1", "9999-12-31"),
+                ("1e309", "2025-01-01"),
+                ("-1", "0000-01-01"),
+                ("1", "2025-01-01\x00"),
+            )
+        ]
         send(
             _url(path, ids),
             required,
@@ -375,12 +518,18 @@ def run_server(database_url: str | None) -> dict[str, Any]:
         url = database_url or f"sqlite:///{data_dir / 'tickwork.db'}"
         broker = ensure_embedded_redis(data_dir)
         port = free_port()
-        env = {**os.environ, "TICKWORK_DATA_DIR": str(data_dir), "TICKWORK_DATABASE_URL": url,
-               "TICKWORK_BROKER_URL": broker, "TICKWORK_REDIS_URL": broker,
-               "TICKWORK_RATE_LIMIT_PER_MINUTE": "10000000",
-               "TICKWORK_RATE_LIMIT_PER_HOUR": "10000000",
-               "TICKWORK_RATE_LIMIT_PER_DAY": "10000000",
-               "TICKWORK_LOG_FORMAT": "text", "TICKWORK_LOG_LEVEL": "WARNING"}  # fmt: skip
+        env = {
+            **os.environ,
+            "TICKWORK_DATA_DIR": str(data_dir),
+            "TICKWORK_DATABASE_URL": url,
+            "TICKWORK_BROKER_URL": broker,
+            "TICKWORK_REDIS_URL": broker,
+            "TICKWORK_RATE_LIMIT_PER_MINUTE": "10000000",
+            "TICKWORK_RATE_LIMIT_PER_HOUR": "10000000",
+            "TICKWORK_RATE_LIMIT_PER_DAY": "10000000",
+            "TICKWORK_LOG_FORMAT": "text",
+            "TICKWORK_LOG_LEVEL": "WARNING",
+        }
         os.environ.update({k: v for k, v in env.items() if k.startswith("TICKWORK_")})
         upgrade(url)
         keys = []
@@ -389,8 +538,12 @@ def run_server(database_url: str | None) -> dict[str, Any]:
                 tenant = create_tenant(s, name=name)
                 keys.append(create_api_key(s, tenant_id=tenant.id, scope="write")[1])
         log = (data_dir / "api.log").open("wb")
-        server = subprocess.Popen([*_tickwork(), "api", "--host", "127.0.0.1", "--port",
-                                   str(port)], env=env, stdout=log, stderr=log)  # fmt: skip
+        server = subprocess.Popen(
+            [*_tickwork(), "api", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             _wait(base, server)
@@ -406,9 +559,14 @@ def run_server(database_url: str | None) -> dict[str, Any]:
         api_log = (data_dir / "api.log").read_text(errors="replace")
         tracebacks = api_log.count("Traceback")
     database = "postgresql" if url.startswith("postgresql") else "sqlite"
-    return {"server": "tickwork api", "database": database, "seconds": round(seconds, 1),
-            "tracebacks_in_server_log": tracebacks, **report.to_dict(),
-            "_failures": report.failures() + tracebacks}  # fmt: skip
+    return {
+        "server": "tickwork api",
+        "database": database,
+        "seconds": round(seconds, 1),
+        "tracebacks_in_server_log": tracebacks,
+        **report.to_dict(),
+        "_failures": report.failures() + tracebacks,
+    }
 
 
 def _wait(base: str, server: subprocess.Popen[bytes]) -> None:

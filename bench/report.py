@@ -127,8 +127,9 @@ def make_data(seed: int) -> tuple[pd.DataFrame, tuple[lcfs.TagMapping, ...]]:
     mappings: list[lcfs.TagMapping] = []
     scale: dict[str, float] = {}
     for m, (fuel, code, ci, unit, factor) in zip(rates, RATE_FUELS, strict=True):
-        mappings.append(replace(m, fuel_pathway_code=code, fuel_type=fuel, ci=ci, unit=unit,
-                                interval_s=60.0))  # fmt: skip
+        mappings.append(
+            replace(m, fuel_pathway_code=code, fuel_type=fuel, ci=ci, unit=unit, interval_s=60.0)
+        )
         scale[m.tag] = factor
     for m in counters:
         mappings.append(replace(m, fuel_pathway_code="EV-HDV-001", ci=72.5, interval_s=60.0))
@@ -143,8 +144,13 @@ def setup(url: str, points: pd.DataFrame, mappings: tuple[lcfs.TagMapping, ...])
     upgrade(url)
     with session_scope(url) as s:
         tenant = create_tenant(s, name="Bench tenant")
-        facility = Facility(id=FACILITY_ID, tenant_id=tenant.id, name="Bench RNG + EV depot",
-                            timezone=TZ, strict_tags=True)  # fmt: skip
+        facility = Facility(
+            id=FACILITY_ID,
+            tenant_id=tenant.id,
+            name="Bench RNG + EV depot",
+            timezone=TZ,
+            strict_tags=True,
+        )
         s.add(facility)
         s.flush()
         tags = [
@@ -231,9 +237,17 @@ def new_report_row(url: str) -> tuple[str, str]:
         facility = s.get(Facility, FACILITY_ID)
         assert facility is not None
         job = create_job(s, tenant_id=facility.tenant_id, kind=kinds.BUILD_REPORT, params={})
-        row = Report(id=new_id("rpt"), tenant_id=facility.tenant_id, facility_id=FACILITY_ID,
-                     report_type="lcfs_quarterly", year=YEAR, quarter=QUARTER, format="pdf",
-                     status="queued", job_id=job.id)  # fmt: skip
+        row = Report(
+            id=new_id("rpt"),
+            tenant_id=facility.tenant_id,
+            facility_id=FACILITY_ID,
+            report_type="lcfs_quarterly",
+            year=YEAR,
+            quarter=QUARTER,
+            format="pdf",
+            status="queued",
+            job_id=job.id,
+        )
         s.add(row)
         s.flush()
         job.params = {"report_id": row.id}
@@ -343,8 +357,13 @@ def settle(target: PgTarget) -> dict[str, Any]:
         target.database,
     )
     table, indexes, shared, server, work_mem = rows[0]
-    return {"data_point_table_bytes": table, "data_point_index_bytes": indexes,
-            "shared_buffers": shared, "server": server, "work_mem": work_mem}  # fmt: skip
+    return {
+        "data_point_table_bytes": table,
+        "data_point_index_bytes": indexes,
+        "shared_buffers": shared,
+        "server": server,
+        "work_mem": work_mem,
+    }
 
 
 # --- reporting ------------------------------------------------------------------------------
@@ -401,8 +420,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--task", action=argparse.BooleanOptionalAction, default=True,
-                        help="also run the real build_lcfs task eagerly (default: on)")  # fmt: skip
+    parser.add_argument(
+        "--task",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the real build_lcfs task eagerly (default: on)",
+    )
     parser.add_argument("--profile", action="store_true", help="one cProfile pass of ours")
     parser.add_argument("--pg-host", default="127.0.0.1")
     parser.add_argument("--pg-port", type=int, default=5432)
@@ -511,8 +534,10 @@ def main() -> None:
         "profile": profile,
     }
 
-    table = Table(title=f"LCFS report of {n:,} points, {len(tag_ids)} tags, "
-                  f"{YEAR} Q{QUARTER} ({os.cpu_count()} CPUs, {args.repeat} runs)")  # fmt: skip
+    table = Table(
+        title=f"LCFS report of {n:,} points, {len(tag_ids)} tags, "
+        f"{YEAR} Q{QUARTER} ({os.cpu_count()} CPUs, {args.repeat} runs)"
+    )
     for column in ("step", "min s", "median s", "x read (median)"):
         table.add_column(column, justify="left" if column == "step" else "right")
     read_med = statistics.median(read_s)
@@ -535,12 +560,16 @@ def main() -> None:
         row("build_lcfs task, eager (cross-check)", out["task_s"])
     err.print(table)
     pdf = out["pdf"]
-    err.print(f"PDF: {pdf['bytes']:,} bytes, {pdf['pages']} pages; {pdf['gaps']} gap rows, "
-              f"{pdf['lines']} lines; setup: store {setup_s['store_points']:.1f} s")  # fmt: skip
+    err.print(
+        f"PDF: {pdf['bytes']:,} bytes, {pdf['pages']} pages; {pdf['gaps']} gap rows, "
+        f"{pdf['lines']} lines; setup: store {setup_s['store_points']:.1f} s"
+    )
     err.print(f"loadavg before {load_before} / after {load_after}")
     verdict = "met    " if out["target_met"] else "NOT MET"
-    err.print(f"{verdict} ours <= {TARGET_RATIO:g} x read: {ratio_median:.2f} x (median), "
-              f"{ratio_min:.2f} x (min / min)")  # fmt: skip
+    err.print(
+        f"{verdict} ours <= {TARGET_RATIO:g} x read: {ratio_median:.2f} x (median), "
+        f"{ratio_min:.2f} x (min / min)"
+    )
     if profile:
         for p in profile:
             err.print(f"{p['cumtime']:8.3f} {p['tottime']:8.3f} {p['calls']:>8} {p['function']}")

@@ -27,19 +27,25 @@ def scratch_database(prefix: str, *, keep: bool = False) -> Iterator[Scratch]:
     server as postgres), and drop it afterwards unless ``keep``."""
     server = make_url(os.environ.get("TICKWORK_BENCH_PG", DEFAULT_PG))
     dbname = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = (f"host={server.host} port={server.port or 5432} user={server.username} "
-             f"dbname={server.database}")  # fmt: skip
+    admin = (
+        f"host={server.host} port={server.port or 5432} user={server.username} "
+        f"dbname={server.database}"
+    )
     url = server.set(database=dbname).render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     try:
-        yield Scratch(url=url, conninfo=admin.replace(f"dbname={server.database}",
-                                                      f"dbname={dbname}"))  # fmt: skip
+        yield Scratch(
+            url=url, conninfo=admin.replace(f"dbname={server.database}", f"dbname={dbname}")
+        )
     finally:
         if not keep:
             from worker.storage.db import get_engine
 
             get_engine(url).dispose()
             with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                             .format(sql.Identifier(dbname)))  # fmt: skip
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(dbname)
+                    )
+                )

@@ -607,8 +607,12 @@ def run_ours(
     with processes.running(proc), psycopg.connect(target.conninfo(), autocommit=True) as conn:
         ready, _hostname = wait_ready(app, "webhooks", proc, args.timeout)
         ours_pg: set[int] = set()
-        group = grouper(workers=[proc.pid], receiver=receiver.process.pid or -1,
-                        our_backends=ours_pg, polling=conn.info.backend_pid)  # fmt: skip
+        group = grouper(
+            workers=[proc.pid],
+            receiver=receiver.process.pid or -1,
+            our_backends=ours_pg,
+            polling=conn.info.backend_pid,
+        )
         with CpuMeter(group) as cpu:
             started = time.perf_counter()
             for _ in range(args.concurrency):

@@ -124,8 +124,9 @@ def canonical(
 
 def digest(value: Any) -> str:
     """SHA-256 (hex) of any JSON-native value in canonical form (e.g. a set of mappings)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)  # fmt: skip
+    text = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -171,24 +172,45 @@ def verify(
         except (TypeError, ValueError) as exc:  # details no longer serialisable as stored
             recomputed = f"unhashable: {exc}"
         if recomputed != entry.row_hash:
-            return _bad(count, head_seq, head_hash, Problem(
-                "altered", entry.seq, entry.id,
-                f"{where} was altered: its contents no longer hash to its row_hash",
-            ))  # fmt: skip
+            return _bad(
+                count,
+                head_seq,
+                head_hash,
+                Problem(
+                    "altered",
+                    entry.seq,
+                    entry.id,
+                    f"{where} was altered: its contents no longer hash to its row_hash",
+                ),
+            )
         if entry.prev_hash != expected:
             found = locate(entry.prev_hash) if entry.prev_hash != GENESIS else None
             if found is not None or entry.prev_hash == GENESIS:
                 before = "the start of the log" if found is None else f"seq {found}"
-                return _bad(count, head_seq, head_hash, Problem(
-                    "reordered", entry.seq, entry.id,
-                    f"{where} is out of order: its predecessor in the chain is {before}, "
-                    f"not seq {last_seq}",
-                ))  # fmt: skip
-            return _bad(count, head_seq, head_hash, Problem(
-                "deleted", entry.seq, entry.id,
-                f"the entry before {where} was deleted: its predecessor (row_hash "
-                f"{entry.prev_hash[:16]}…) is not in the log",
-            ))  # fmt: skip
+                return _bad(
+                    count,
+                    head_seq,
+                    head_hash,
+                    Problem(
+                        "reordered",
+                        entry.seq,
+                        entry.id,
+                        f"{where} is out of order: its predecessor in the chain is {before}, "
+                        f"not seq {last_seq}",
+                    ),
+                )
+            return _bad(
+                count,
+                head_seq,
+                head_hash,
+                Problem(
+                    "deleted",
+                    entry.seq,
+                    entry.id,
+                    f"the entry before {where} was deleted: its predecessor (row_hash "
+                    f"{entry.prev_hash[:16]}…) is not in the log",
+                ),
+            )
         expected, last_seq = entry.row_hash, entry.seq
     if last_seq != head_seq or expected != head_hash:
         if last_seq < head_seq:

@@ -160,16 +160,25 @@ def ensure_embedded_redis(data_dir: Path) -> str:
 def _embedded_command(port: int, data_dir: Path) -> list[str]:
     return [
         redis_server_binary(),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--save", "",
-        "--appendonly", "no",
-        "--maxmemory-policy", "noeviction",
-        "--daemonize", "yes",
-        "--pidfile", str(data_dir / "redis.pid"),
-        "--logfile", str(data_dir / "redis.log"),
-        "--dir", str(data_dir),
-    ]  # fmt: skip
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--maxmemory-policy",
+        "noeviction",
+        "--daemonize",
+        "yes",
+        "--pidfile",
+        str(data_dir / "redis.pid"),
+        "--logfile",
+        str(data_dir / "redis.log"),
+        "--dir",
+        str(data_dir),
+    ]
 
 
 def stop_embedded_redis(data_dir: Path) -> bool:

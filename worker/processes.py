@@ -224,8 +224,11 @@ class Supervisor:
                 code = child.proc.returncode
                 if now - child.started_at >= self.stable_after:
                     child.delay = self.min_delay
-                self.say("serve", f"{child.name} (pid {child.proc.pid}) exited with "
-                         f"{_exit_text(code)}; restarting it in {child.delay:g} s")  # fmt: skip
+                self.say(
+                    "serve",
+                    f"{child.name} (pid {child.proc.pid}) exited with "
+                    f"{_exit_text(code)}; restarting it in {child.delay:g} s",
+                )
                 with suppress(ProcessLookupError):  # e.g. a killed worker's pool processes
                     os.killpg(child.proc.pid, signal.SIGKILL)
                 if child.pump is not None:

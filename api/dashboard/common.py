@@ -68,9 +68,14 @@ def local_time(value: datetime | None, tz: str = "UTC") -> str:
 
 templates.env.filters["local"] = local_time
 templates.env.filters["interval"] = lambda s: (
-    f"{s:g} s" if s < 120 else f"{s / 60:g} min" if s < 7200 else
-    f"{s / 3600:.3g} h" if s < 172800 else f"{s / 86400:.3g} d"
-)  # fmt: skip
+    f"{s:g} s"
+    if s < 120
+    else f"{s / 60:g} min"
+    if s < 7200
+    else f"{s / 3600:.3g} h"
+    if s < 172800
+    else f"{s / 86400:.3g} d"
+)
 templates.env.globals["quote"] = lambda v: quote(str(v), safe="")
 
 

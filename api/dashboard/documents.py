@@ -43,10 +43,18 @@ def _owned(session: Session, who: Viewer, document_id: str) -> Document:
 def documents_page(request: Request, who: ViewerDep, session: ReadSession) -> Response:
     rows = session.scalars(documents.document_listing(tenant_id=who.tenant_id).limit(200)).all()
     owned = session.scalars(facilities.facility_listing(tenant_id=who.tenant_id)).all()
-    return render(request, "documents.html", {
-        "who": who, "nav": "documents", "documents": rows, "facilities": owned,
-        "types": DOCUMENT_TYPES, "refresh": any(d.status == "queued" for d in rows),
-    })  # fmt: skip
+    return render(
+        request,
+        "documents.html",
+        {
+            "who": who,
+            "nav": "documents",
+            "documents": rows,
+            "facilities": owned,
+            "types": DOCUMENT_TYPES,
+            "refresh": any(d.status == "queued" for d in rows),
+        },
+    )
 
 
 @router.post("/documents")
@@ -60,9 +68,13 @@ def upload_document(
     facility_id = file.fields["facility_id"]
     if facility_id is not None:
         facility_of(session, who, facility_id)
-    accepted = enqueue.document(session, tenant_id=who.tenant_id, file=file,
-                                facility_id=facility_id,
-                                declared_type=file.fields["document_type"])  # fmt: skip
+    accepted = enqueue.document(
+        session,
+        tenant_id=who.tenant_id,
+        file=file,
+        facility_id=facility_id,
+        declared_type=file.fields["document_type"],
+    )
     target = f"{PATH}/documents/{quote(accepted.document_id)}"
     return queued(request, target, document_id=accepted.document_id)
 
@@ -81,10 +93,17 @@ def document_page(
         for name in docs.FIELD_NAMES
         if name in effective or name in KEY_FIELDS
     ]
-    return render(request, "document.html", {
-        "who": who, "nav": "documents", "doc": doc, "rows": rows,
-        "notice": request.query_params,
-    })  # fmt: skip
+    return render(
+        request,
+        "document.html",
+        {
+            "who": who,
+            "nav": "documents",
+            "doc": doc,
+            "rows": rows,
+            "notice": request.query_params,
+        },
+    )
 
 
 @router.post("/documents/{document_id}/review")
@@ -114,9 +133,13 @@ async def review(
     if not changes:
         return RedirectResponse(f"{PATH}/documents/{quote(doc.id)}?reviewed=0", 303)
     with about("fields"):
-        documents.review_document(session, document=doc, changes=changes,
-                                  actor=audit.actor_of_key(who.key_id),
-                                  tables=reports.lcfs_tables())  # fmt: skip
+        documents.review_document(
+            session,
+            document=doc,
+            changes=changes,
+            actor=audit.actor_of_key(who.key_id),
+            tables=reports.lcfs_tables(),
+        )
     target = f"{PATH}/documents/{quote(doc.id)}?reviewed={len(changes)}"
     return RedirectResponse(target, status_code=303)
 
@@ -136,6 +159,7 @@ async def resolution_note(
     doc = _owned(session, who, document_id)
     form = await request.form()
     note = str(form.get("note") or "")[:2000]
-    documents.set_resolution_note(session, document=doc, note=note,
-                                  actor=audit.actor_of_key(who.key_id))  # fmt: skip
+    documents.set_resolution_note(
+        session, document=doc, note=note, actor=audit.actor_of_key(who.key_id)
+    )
     return RedirectResponse(f"{PATH}/documents/{quote(doc.id)}", status_code=303)

@@ -112,8 +112,13 @@ def viewer(request: Request, session: ReadSession) -> Viewer:
     key = session.get(ApiKey, data["k"])
     if key is None or key.revoked_at is not None:
         raise SignInRequired
-    return Viewer(tenant_id=key.tenant_id, key_id=key.id, scope=key.scope, csrf=data["c"],
-                  key_name=key.name or key.prefix)  # fmt: skip
+    return Viewer(
+        tenant_id=key.tenant_id,
+        key_id=key.id,
+        scope=key.scope,
+        csrf=data["c"],
+        key_name=key.name or key.prefix,
+    )
 
 
 def same_token(sent: str | None, expected: str) -> bool:

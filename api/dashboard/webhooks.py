@@ -57,30 +57,44 @@ def _list(
     created: tuple[WebhookEndpoint, str] | None = None,
 ) -> Response:
     rows = session.scalars(endpoints.endpoint_listing(tenant_id=who.tenant_id)).all()
-    return render(request, "webhooks.html", {
-        "who": who, "nav": "webhooks", "endpoints": rows, "events": EVENT_TYPES,
-        "created": created,
-    })  # fmt: skip
+    return render(
+        request,
+        "webhooks.html",
+        {
+            "who": who,
+            "nav": "webhooks",
+            "endpoints": rows,
+            "events": EVENT_TYPES,
+            "created": created,
+        },
+    )
 
 
 @router.post("/webhooks")
 async def create_endpoint(request: Request, who: EditorDep, session: WriteSession) -> Response:
     form = await request.form()
     try:
-        body = EndpointIn.model_validate({
-            "url": str(form.get("url") or "").strip(),
-            "description": str(form.get("description") or "").strip(),
-            "event_types": [str(v) for v in form.getlist("event_types")],
-        })  # fmt: skip
+        body = EndpointIn.model_validate(
+            {
+                "url": str(form.get("url") or "").strip(),
+                "description": str(form.get("description") or "").strip(),
+                "event_types": [str(v) for v in form.getlist("event_types")],
+            }
+        )
     except ValidationError as exc:
         raise _refused(exc) from None
     with about("url", code=URL_REFUSED):
         body.check(allow_http=get_settings().webhook_allow_http)
     created = endpoints.subscribe(
-        session, tenant_id=who.tenant_id, actor=audit.actor_of_key(who.key_id), url=body.url,
-        event_types=body.event_types, description=body.description,
-        legacy_signature=body.legacy_signature, rate_limit=body.rate_limit,
-    )  # fmt: skip
+        session,
+        tenant_id=who.tenant_id,
+        actor=audit.actor_of_key(who.key_id),
+        url=body.url,
+        event_types=body.event_types,
+        description=body.description,
+        legacy_signature=body.legacy_signature,
+        rate_limit=body.rate_limit,
+    )
     session.commit()
     page = _list(request, who, session, created=created)
     page.headers["Cache-Control"] = "no-store"  # the secret is on this page, once
@@ -99,8 +113,9 @@ def endpoint_page(
     session: ReadSession,
 ) -> Response:
     endpoint = _owned(session, who, endpoint_id)
-    return _detail(request, who, session, endpoint, status=status, event_type=event_type,
-                   page=max(page, 1))  # fmt: skip
+    return _detail(
+        request, who, session, endpoint, status=status, event_type=event_type, page=max(page, 1)
+    )
 
 
 def _detail(
@@ -117,18 +132,32 @@ def _detail(
     """The endpoint, its settings form and its attempts (filtered by outcome and event type)."""
     known = (*EVENT_TYPES, "endpoint.test")
     listing = endpoints.attempt_listing(
-        tenant_id=who.tenant_id, endpoint_id=endpoint.id,
+        tenant_id=who.tenant_id,
+        endpoint_id=endpoint.id,
         outcome=status if status in ("success", "failure") else None,
         event_type=event_type if event_type in known else None,
-    )  # fmt: skip
+    )
     rows, has_more, total = numbered_page(session, query=listing.query, limit=PAGE, page=page)
-    answer = render(request, "webhook.html", {
-        "who": who, "nav": "webhooks", "endpoint": endpoint, "attempts": [r[0] for r in rows],
-        "events": EVENT_TYPES, "known": known, "status": status, "event_type": event_type,
-        "page": page, "has_more": has_more, "total": total, "secret": secret,
-        "recover_from": (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
-        "notice": request.query_params,
-    })  # fmt: skip
+    answer = render(
+        request,
+        "webhook.html",
+        {
+            "who": who,
+            "nav": "webhooks",
+            "endpoint": endpoint,
+            "attempts": [r[0] for r in rows],
+            "events": EVENT_TYPES,
+            "known": known,
+            "status": status,
+            "event_type": event_type,
+            "page": page,
+            "has_more": has_more,
+            "total": total,
+            "secret": secret,
+            "recover_from": (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+            "notice": request.query_params,
+        },
+    )
     if secret is not None:
         answer.headers["Cache-Control"] = "no-store"
     return answer
@@ -144,16 +173,19 @@ async def update_endpoint(
     endpoint = _owned(session, who, endpoint_id)
     form = await request.form()
     try:
-        body = EndpointPatch.model_validate({
-            "description": str(form.get("description") or "").strip(),
-            "event_types": [str(v) for v in form.getlist("event_types")],
-            "enabled": form.get("enabled") == "on",
-        })  # fmt: skip
+        body = EndpointPatch.model_validate(
+            {
+                "description": str(form.get("description") or "").strip(),
+                "event_types": [str(v) for v in form.getlist("event_types")],
+                "enabled": form.get("enabled") == "on",
+            }
+        )
     except ValidationError as exc:
         raise _refused(exc) from None
     body.check(allow_http=get_settings().webhook_allow_http)
-    endpoints.update_endpoint(session, endpoint=endpoint, changes=body.changes(),
-                              actor=audit.actor_of_key(who.key_id))  # fmt: skip
+    endpoints.update_endpoint(
+        session, endpoint=endpoint, changes=body.changes(), actor=audit.actor_of_key(who.key_id)
+    )
     return RedirectResponse(f"{PATH}/webhooks/{quote(endpoint.id)}", status_code=303)
 
 
@@ -166,8 +198,9 @@ def rotate_secret(
 ) -> Response:
     """A new secret, shown on the page this once; the old one signs for 24 h more."""
     endpoint = _owned(session, who, endpoint_id)
-    secret = endpoints.rotate_endpoint_secret(session, endpoint=endpoint, grace=timedelta(hours=24),
-                                              actor=audit.actor_of_key(who.key_id))  # fmt: skip
+    secret = endpoints.rotate_endpoint_secret(
+        session, endpoint=endpoint, grace=timedelta(hours=24), actor=audit.actor_of_key(who.key_id)
+    )
     session.commit()
     return _detail(request, who, session, endpoint, secret=secret)
 

@@ -47,10 +47,18 @@ def jobs_page(
     page = max(page, 1)
     listing = jobs.job_listing(tenant_id=who.tenant_id)
     rows, has_more, total = numbered_page(session, query=listing.query, limit=PAGE, page=page)
-    return render(request, "jobs.html", {
-        "who": who, "nav": "jobs", "jobs": [r[0] for r in rows], "page": page,
-        "has_more": has_more, "total": total,
-    })  # fmt: skip
+    return render(
+        request,
+        "jobs.html",
+        {
+            "who": who,
+            "nav": "jobs",
+            "jobs": [r[0] for r in rows],
+            "page": page,
+            "has_more": has_more,
+            "total": total,
+        },
+    )
 
 
 @router.get("/jobs/{job_id}")
@@ -66,8 +74,9 @@ def job_page(
     rejected = session.scalars(
         jobs.rejected_rows(tenant_id=who.tenant_id, job_id=job.id).limit(200)
     ).all()
-    return render(request, "job.html", {"who": who, "nav": "jobs", "job": job,
-                                        "rejected": rejected})  # fmt: skip
+    return render(
+        request, "job.html", {"who": who, "nav": "jobs", "job": job, "rejected": rejected}
+    )
 
 
 @router.get("/upload")
@@ -88,8 +97,9 @@ def upload(
     facility_id = file.fields["facility_id"]
     if facility_id is not None:
         facility_of(session, who, facility_id)
-    accepted = enqueue.points_csv(session, tenant_id=who.tenant_id, file=file,
-                                  facility_id=facility_id)  # fmt: skip
+    accepted = enqueue.points_csv(
+        session, tenant_id=who.tenant_id, file=file, facility_id=facility_id
+    )
     return queued(request, f"{PATH}/jobs/{quote(accepted.job_id)}", job_id=accepted.job_id)
 
 
@@ -102,11 +112,19 @@ def reports_page(request: Request, who: ViewerDep, session: ReadSession) -> Resp
     owned = session.scalars(facilities.facility_listing(tenant_id=who.tenant_id)).all()
     refresh = any(r.status == "queued" for r in rows)
     today = datetime.now(UTC).date()
-    return render(request, "reports.html", {
-        "who": who, "nav": "reports", "reports": rows, "facilities": owned, "refresh": refresh,
-        "year": today.year if today.month > 3 else today.year - 1,
-        "quarter": ((today.month - 1) // 3) or 4,
-    })  # fmt: skip
+    return render(
+        request,
+        "reports.html",
+        {
+            "who": who,
+            "nav": "reports",
+            "reports": rows,
+            "facilities": owned,
+            "refresh": refresh,
+            "year": today.year if today.month > 3 else today.year - 1,
+            "quarter": ((today.month - 1) // 3) or 4,
+        },
+    )
 
 
 @router.post("/reports")
@@ -114,13 +132,16 @@ async def request_report(request: Request, who: EditorDep, session: WriteSession
     form = await request.form()
     facility = facility_of(session, who, text_of(form.get("facility_id")) or "")
     try:
-        body = ReportIn.model_validate({
-            "facility_id": facility.id, "quarter": text_of(form.get("quarter")) or "",
-            "year": int(text_of(form.get("year")) or 0),
-            "format": text_of(form.get("format")) or "pdf",
-            "preparer": text_of(form.get("preparer")) or "",
-            "reviewer": text_of(form.get("reviewer")) or "",
-        })  # fmt: skip
+        body = ReportIn.model_validate(
+            {
+                "facility_id": facility.id,
+                "quarter": text_of(form.get("quarter")) or "",
+                "year": int(text_of(form.get("year")) or 0),
+                "format": text_of(form.get("format")) or "pdf",
+                "preparer": text_of(form.get("preparer")) or "",
+                "reviewer": text_of(form.get("reviewer")) or "",
+            }
+        )
     except (ValidationError, ValueError) as exc:
         raise ApiError(400, "invalid_parameter", _first_error(exc)) from None
     enqueue.report(session, facility=facility, body=body)
@@ -146,14 +167,18 @@ def report_page(
     row = reports.get_report(session, tenant_id=who.tenant_id, report_id=report_id)
     if row is None:
         raise PageNotFound("report", report_id)
-    return render(request, "report.html", {"who": who, "nav": "reports", "report": row,
-                                           "totals": row.totals or {}})  # fmt: skip
+    return render(
+        request,
+        "report.html",
+        {"who": who, "nav": "reports", "report": row, "totals": row.totals or {}},
+    )
 
 
 @router.get("/reports/{report_id}/file")
 def report_file(report_id: str, who: ViewerDep, session: ReadSession) -> Response:
-    row: Report | None = reports.get_report(session, tenant_id=who.tenant_id,
-                                            report_id=report_id, content=True)  # fmt: skip
+    row: Report | None = reports.get_report(
+        session, tenant_id=who.tenant_id, report_id=report_id, content=True
+    )
     if row is None:
         raise PageNotFound("report", report_id)
     if row.status != "generated" or row.content is None:
@@ -161,5 +186,8 @@ def report_file(report_id: str, who: ViewerDep, session: ReadSession) -> Respons
     name = f"lcfs_{row.facility_id}_{row.year}Q{row.quarter}{'_draft' if row.draft else ''}"
     inline = row.format == "pdf"
     disposition = "inline" if inline else "attachment"
-    return Response(content=row.content, media_type=row.content_type, headers={
-        "Content-Disposition": f'{disposition}; filename="{name}.{row.format}"'})  # fmt: skip
+    return Response(
+        content=row.content,
+        media_type=row.content_type,
+        headers={"Content-Disposition": f'{disposition}; filename="{name}.{row.format}"'},
+    )

@@ -51,8 +51,9 @@ def list_gaps(
     """Gaps per tag (pipelines.gaps semantics), newest first."""
     facility = _facility(session, who, facility_id)
     start, end = bounds(start_date, end_date)
-    query = findings.gap_listing(tenant_id=who.tenant_id, facility_id=facility, tag=tag,
-                                 status=status, start=start, end=end)  # fmt: skip
+    query = findings.gap_listing(
+        tenant_id=who.tenant_id, facility_id=facility, tag=tag, status=status, start=start, end=end
+    )
     rows, pagination = numbered(session, query, paging)
     return GapPage(data=[GapOut.of(g, tag=name) for g, name in rows], pagination=pagination)
 
@@ -75,11 +76,11 @@ def list_quality(
     """Daily quality per tag (local days of the facility): each dimension and the 0-100 score."""
     facility = _facility(session, who, facility_id)
     start, end = bounds(start_date, end_date)
-    query = findings.quality_listing(tenant_id=who.tenant_id, facility_id=facility, tag=tag,
-                                     start=start, end=end)  # fmt: skip
+    query = findings.quality_listing(
+        tenant_id=who.tenant_id, facility_id=facility, tag=tag, start=start, end=end
+    )
     rows, pagination = numbered(session, query, paging)
-    return QualityPage(data=[QualityOut.of(q, tag=name) for q, name in rows],
-                       pagination=pagination)  # fmt: skip
+    return QualityPage(data=[QualityOut.of(q, tag=name) for q, name in rows], pagination=pagination)
 
 
 @router.get("/alerts")
@@ -101,8 +102,9 @@ def list_alerts(
     """Alerts, newest first. Each fires once per tag, rule and occasion."""
     facility = _facility(session, who, facility_id)
     start, end = bounds(start_date, end_date)
-    query = findings.alert_listing(tenant_id=who.tenant_id, facility_id=facility, tag=tag,
-                                   rule=rule, start=start, end=end)  # fmt: skip
+    query = findings.alert_listing(
+        tenant_id=who.tenant_id, facility_id=facility, tag=tag, rule=rule, start=start, end=end
+    )
     rows, pagination = numbered(session, query, paging)
     return AlertPage(data=[AlertOut.of(a, tag=name) for a, name in rows], pagination=pagination)
 
@@ -111,8 +113,9 @@ def list_alerts(
 def acknowledge_alert(alert_id: str, who: WriterDep, session: WriteSession) -> AlertOut:
     """Mark an alert as seen, as the dashboard's Acknowledge does (audit-logged once; again
     changes nothing)."""
-    alert = findings.acknowledge_alert(session, tenant_id=who.tenant_id, alert_id=alert_id,
-                                       actor=audit.actor_of_key(who.key_id))  # fmt: skip
+    alert = findings.acknowledge_alert(
+        session, tenant_id=who.tenant_id, alert_id=alert_id, actor=audit.actor_of_key(who.key_id)
+    )
     alert = found(alert, "alert", alert_id)
     return AlertOut.of(alert, tag=findings.tag_name(session, tag_id=alert.tag_id))
 

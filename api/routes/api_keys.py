@@ -22,9 +22,13 @@ def list_api_keys(who: CallerDep, session: ReadSession) -> ApiKeyList:
 @router.post("/api-keys", status_code=201)
 def create_api_key(body: ApiKeyIn, who: WriterDep, session: WriteSession) -> ApiKeyCreated:
     """Create a key (audit-logged). The key itself is in this response only: store it now."""
-    key, plaintext = tenants.create_api_key(session, tenant_id=who.tenant_id, name=body.name,
-                                            scope=body.scope,
-                                            actor=audit.actor_of_key(who.key_id))  # fmt: skip
+    key, plaintext = tenants.create_api_key(
+        session,
+        tenant_id=who.tenant_id,
+        name=body.name,
+        scope=body.scope,
+        actor=audit.actor_of_key(who.key_id),
+    )
     return ApiKeyCreated.with_key(key, plaintext)
 
 
@@ -38,7 +42,8 @@ def read_api_key(key_id: str, who: CallerDep, session: ReadSession) -> ApiKeyOut
 def revoke_api_key(key_id: str, who: WriterDep, session: WriteSession) -> Response:
     """Revoke a key (audit-logged): it stops authenticating at once, the key making this request
     included. Revoking a revoked key changes nothing. The key stays listed, with ``revoked_at``."""
-    key = tenants.revoke_tenant_api_key(session, tenant_id=who.tenant_id, key_id=key_id,
-                                        actor=audit.actor_of_key(who.key_id))  # fmt: skip
+    key = tenants.revoke_tenant_api_key(
+        session, tenant_id=who.tenant_id, key_id=key_id, actor=audit.actor_of_key(who.key_id)
+    )
     found(key, "API key", key_id)
     return Response(status_code=204)

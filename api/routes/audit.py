@@ -47,9 +47,15 @@ def list_audit_entries(
         facility_id = owned_facility(session, who, facility_id).id
     start, end = bounds(start_date, end_date)
     listing = audit.entry_listing(
-        tenant_id=who.tenant_id, action=action, subject_id=subject_id, facility_id=facility_id,
-        after_seq=after_seq, start=start, end=end, newest_first=order == "desc",
-    )  # fmt: skip
+        tenant_id=who.tenant_id,
+        action=action,
+        subject_id=subject_id,
+        facility_id=facility_id,
+        after_seq=after_seq,
+        start=start,
+        end=end,
+        newest_first=order == "desc",
+    )
     rows, page_fields = listing_page(session, listing, paging)
     return AuditEntryPage(
         data=[AuditEntryOut.of(audit.to_entry(e)) for (e,) in rows], **page_fields

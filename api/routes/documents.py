@@ -43,8 +43,12 @@ pdf_file = MultipartFile(
 )
 
 
-@router.post("/documents", status_code=202, responses=responses(413, 415),
-             openapi_extra=request_body({"multipart/form-data": DOCUMENT_UPLOAD}))  # fmt: skip
+@router.post(
+    "/documents",
+    status_code=202,
+    responses=responses(413, 415),
+    openapi_extra=request_body({"multipart/form-data": DOCUMENT_UPLOAD}),
+)
 def upload_document(
     who: WriterDep,
     file: FormFile = Depends(pdf_file),
@@ -60,8 +64,13 @@ def upload_document(
     facility_id = file.fields["facility_id"]
     if facility_id is not None:
         owned_facility(session, who, facility_id)
-    return enqueue.document(session, tenant_id=who.tenant_id, file=file, facility_id=facility_id,
-                            declared_type=file.fields["document_type"])  # fmt: skip
+    return enqueue.document(
+        session,
+        tenant_id=who.tenant_id,
+        file=file,
+        facility_id=facility_id,
+        declared_type=file.fields["document_type"],
+    )
 
 
 @router.get("/documents")
@@ -75,8 +84,9 @@ def list_documents(
 ) -> DocumentPage:
     if facility_id is not None:
         facility_id = owned_facility(session, who, facility_id).id
-    query = documents.document_listing(tenant_id=who.tenant_id, facility_id=facility_id,
-                                       status=status)  # fmt: skip
+    query = documents.document_listing(
+        tenant_id=who.tenant_id, facility_id=facility_id, status=status
+    )
     rows, pagination = numbered(session, query, paging)
     return DocumentPage(data=[DocumentOut.of(d) for (d,) in rows], pagination=pagination)
 
@@ -91,8 +101,9 @@ def patch_document(
     """Record how a failed or warned reconciliation was resolved (shown in the LCFS report)."""
     document = documents.get_document(session, document_id=document_id, tenant_id=who.tenant_id)
     document = found(document, "document", document_id)
-    documents.set_resolution_note(session, document=document, note=body.resolution_note,
-                                  actor=audit.actor_of_key(who.key_id))  # fmt: skip
+    documents.set_resolution_note(
+        session, document=document, note=body.resolution_note, actor=audit.actor_of_key(who.key_id)
+    )
     return DocumentOut.of(document)
 
 
@@ -102,11 +113,13 @@ def read_document(document_id: str, who: CallerDep, session: ReadSession) -> Doc
     return DocumentOut.of(found(document, "document", document_id))
 
 
-BAD_FIELD = error_body(400, "invalid_field_value",
-                       "quantity: 'about 8200' is not a number (write it like 8210.5)",
-                       "fields.quantity")  # fmt: skip
-NOT_PROCESSED = error_body(409, NotReviewableError.code,
-                           str(NotReviewableError(status="queued")))  # fmt: skip
+BAD_FIELD = error_body(
+    400,
+    "invalid_field_value",
+    "quantity: 'about 8200' is not a number (write it like 8210.5)",
+    "fields.quantity",
+)
+NOT_PROCESSED = error_body(409, NotReviewableError.code, str(NotReviewableError(status="queued")))
 REVIEW_ERRORS = responses(400, 409, examples={400: BAD_FIELD, 409: NOT_PROCESSED})
 
 

@@ -33,9 +33,13 @@ def _owned_tag(session: Session, who: Caller, facility_id: str, name: str) -> Ta
 @router.post("/facilities", status_code=201)
 def create_facility(body: FacilityIn, who: WriterDep, session: WriteSession) -> FacilityOut:
     facility = facilities.create_facility(
-        session, tenant_id=who.tenant_id, name=body.name, timezone=body.timezone,
-        strict_tags=body.strict_tags, carb_facility_id=body.carb_facility_id,
-    )  # fmt: skip
+        session,
+        tenant_id=who.tenant_id,
+        name=body.name,
+        timezone=body.timezone,
+        strict_tags=body.strict_tags,
+        carb_facility_id=body.carb_facility_id,
+    )
     return FacilityOut.of(facility)
 
 

@@ -33,18 +33,21 @@ def list_jobs(
 ) -> JobPage:
     """The tenant's jobs, newest first."""
     listing = jobs.job_listing(
-        tenant_id=who.tenant_id, status=status, kind=kind,
+        tenant_id=who.tenant_id,
+        status=status,
+        kind=kind,
         created_from=parse_bound(created_from, "from", end=False) if created_from else None,
         created_to=parse_bound(created_to, "to", end=True) if created_to else None,
-    )  # fmt: skip
+    )
     rows, page_fields = listing_page(session, listing, paging)
     return JobPage(data=[JobOut.of(j) for (j,) in rows], **page_fields)
 
 
 @router.get("/jobs/{job_id}")
 def read_job(job_id: str, who: CallerDep, session: ReadSession) -> JobOut:
-    return JobOut.of(found(jobs.get_job(session, job_id=job_id, tenant_id=who.tenant_id),
-                           "job", job_id))  # fmt: skip
+    return JobOut.of(
+        found(jobs.get_job(session, job_id=job_id, tenant_id=who.tenant_id), "job", job_id)
+    )
 
 
 @router.get("/jobs/{job_id}/rejected-rows")

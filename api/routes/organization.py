@@ -16,8 +16,9 @@ router = APIRouter(tags=["organization"])
 
 
 def _tenant(session: Session, who: Caller) -> Tenant:
-    return found(tenants.get_tenant(session, tenant_id=who.tenant_id), "organization",
-                 who.tenant_id)  # fmt: skip
+    return found(
+        tenants.get_tenant(session, tenant_id=who.tenant_id), "organization", who.tenant_id
+    )
 
 
 @router.get("/organization")
@@ -26,9 +27,12 @@ def get_organization(who: CallerDep, session: ReadSession) -> OrganizationOut:
     return OrganizationOut.of(_tenant(session, who))
 
 
-NOT_A_FEIN = error_body(400, "invalid_parameter",
-                        "'12-345' is not a FEIN: nine digits, written NN-NNNNNNN",
-                        "organization_fein")  # fmt: skip
+NOT_A_FEIN = error_body(
+    400,
+    "invalid_parameter",
+    "'12-345' is not a FEIN: nine digits, written NN-NNNNNNN",
+    "organization_fein",
+)
 
 
 @router.patch("/organization", responses=responses(400, examples={400: NOT_A_FEIN}))
@@ -45,7 +49,10 @@ def patch_organization(
         except ValueError as exc:
             raise ApiError(400, "invalid_parameter", str(exc), field="organization_fein") from exc
     tenant = tenants.update_organization(
-        session, tenant=_tenant(session, who), organization_name=body.organization_name,
-        organization_fein=fein, actor=audit.actor_of_key(who.key_id),
-    )  # fmt: skip
+        session,
+        tenant=_tenant(session, who),
+        organization_name=body.organization_name,
+        organization_fein=fein,
+        actor=audit.actor_of_key(who.key_id),
+    )
     return OrganizationOut.of(tenant)

@@ -39,9 +39,12 @@ def put_fuel_mappings(
     """Replace how the facility's meter tags become LCFS fuel quantities (one row per tag)."""
     facility = owned_facility(session, who, facility_id)
     with about("data"):
-        mappings = reports.replace_fuel_mappings(session, facility=facility,
-                                                 mappings=body.mappings(),
-                                                 actor=audit.actor_of_key(who.key_id))  # fmt: skip
+        mappings = reports.replace_fuel_mappings(
+            session,
+            facility=facility,
+            mappings=body.mappings(),
+            actor=audit.actor_of_key(who.key_id),
+        )
     return MappingList.of(mappings)
 
 
@@ -73,22 +76,28 @@ async def transactions_body(request: Request) -> Transactions:
         try:
             parsed = TransactionsIn.model_validate_json(body)
         except ValueError as exc:
-            raise ApiError(400, "invalid_parameter", f"invalid transactions: {exc}",
-                           field="data") from exc  # fmt: skip
+            raise ApiError(
+                400, "invalid_parameter", f"invalid transactions: {exc}", field="data"
+            ) from exc
         with about("data"):
             rows, source = parsed.transactions(), "api"
     else:
-        raise ApiError(415, "unsupported_media_type",
-                       "send application/json ({\"data\": [...]}) or text/csv")  # fmt: skip
+        raise ApiError(
+            415, "unsupported_media_type", 'send application/json ({"data": [...]}) or text/csv'
+        )
     if not rows:
         raise ApiError(400, "invalid_parameter", "no transactions in the body", field="data")
     return Transactions(rows=rows, source=source)
 
 
-@router.post("/facilities/{facility_id}/fuel-transactions", status_code=201,
-             responses=responses(413, 415), openapi_extra=request_body({
-                 "application/json": inline_schema(TransactionsIn),
-                 "text/csv": TRANSACTIONS_CSV}))  # fmt: skip
+@router.post(
+    "/facilities/{facility_id}/fuel-transactions",
+    status_code=201,
+    responses=responses(413, 415),
+    openapi_extra=request_body(
+        {"application/json": inline_schema(TransactionsIn), "text/csv": TRANSACTIONS_CSV}
+    ),
+)
 def create_fuel_transactions(
     facility_id: str,
     who: WriterDep,
@@ -100,8 +109,9 @@ def create_fuel_transactions(
     ``fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date``."""
     facility = owned_facility(session, who, facility_id)
     with about("data"):  # a row the LCFS tables cannot compute now
-        saved = reports.add_fuel_transactions(session, facility=facility, transactions=body.rows,
-                                              source=body.source)  # fmt: skip
+        saved = reports.add_fuel_transactions(
+            session, facility=facility, transactions=body.rows, source=body.source
+        )
     return TransactionList(data=[TransactionOut.of(r) for r in saved])
 
 
@@ -155,18 +165,32 @@ NOT_READY = error_body(
 )
 
 
-@router.get("/reports/{report_id}/file", response_class=Response,
-            responses={200: REPORT_FILE, **responses(409, examples={409: NOT_READY})})  # fmt: skip
+@router.get(
+    "/reports/{report_id}/file",
+    response_class=Response,
+    responses={200: REPORT_FILE, **responses(409, examples={409: NOT_READY})},
+)
 def get_report_file(report_id: str, who: CallerDep, session: ReadSession) -> Response:
     """The report's file, byte for byte as built (``X-Input-SHA256`` names its inputs)."""
-    row = found(reports.get_report(session, tenant_id=who.tenant_id, report_id=report_id,
-                                   content=True), "report", report_id)  # fmt: skip
+    row = found(
+        reports.get_report(session, tenant_id=who.tenant_id, report_id=report_id, content=True),
+        "report",
+        report_id,
+    )
     if row.status != "generated" or row.content is None:
-        raise ApiError(409, "report_not_ready",
-                       f"report '{report_id}' is {row.status}; the file exists once it is "
-                       "generated", extra={"report_status": row.status})  # fmt: skip
+        raise ApiError(
+            409,
+            "report_not_ready",
+            f"report '{report_id}' is {row.status}; the file exists once it is generated",
+            extra={"report_status": row.status},
+        )
     name = f"lcfs_{row.facility_id}_{row.year}Q{row.quarter}{'_draft' if row.draft else ''}"
-    return Response(content=row.content, media_type=row.content_type, headers={
-        "Content-Disposition": f'attachment; filename="{name}.{row.format}"',
-        "X-Input-SHA256": row.input_sha256 or "", "ETag": f'"{row.file_sha256}"',
-    })  # fmt: skip
+    return Response(
+        content=row.content,
+        media_type=row.content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.{row.format}"',
+            "X-Input-SHA256": row.input_sha256 or "",
+            "ETag": f'"{row.file_sha256}"',
+        },
+    )

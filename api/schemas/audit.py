@@ -22,13 +22,23 @@ class ChainLink(BaseModel):
 
 
 class AuditEntryOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "aud_7c3v1b6n8m2k4x9q", "seq": 12, "created_at": "2025-10-01T12:00:03Z",
-        "action": "fuel_mappings.replaced", "actor": "api_key:key_4x9q7c3v1b6n8m2k",
-        "subject": {"type": "facility", "id": "fac_3kz9q7m2x8c4v6b1"},
-        "facility_id": "fac_3kz9q7m2x8c4v6b1", "details": {"mappings": 1, "sha256": "9f2c..."},
-        "chain": {"prev_hash": "41ab...", "row_hash": "c07e..."},
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "aud_7c3v1b6n8m2k4x9q",
+                    "seq": 12,
+                    "created_at": "2025-10-01T12:00:03Z",
+                    "action": "fuel_mappings.replaced",
+                    "actor": "api_key:key_4x9q7c3v1b6n8m2k",
+                    "subject": {"type": "facility", "id": "fac_3kz9q7m2x8c4v6b1"},
+                    "facility_id": "fac_3kz9q7m2x8c4v6b1",
+                    "details": {"mappings": 1, "sha256": "9f2c..."},
+                    "chain": {"prev_hash": "41ab...", "row_hash": "c07e..."},
+                }
+            ]
+        }
+    )
 
     id: str
     seq: int
@@ -42,18 +52,33 @@ class AuditEntryOut(BaseModel):
 
     @classmethod
     def of(cls, entry: Entry) -> AuditEntryOut:
-        return cls(id=entry.id, seq=entry.seq, created_at=iso(entry.created_at),
-                   action=entry.action, actor=entry.actor,
-                   subject=Subject(type=entry.subject_type, id=entry.subject_id),
-                   facility_id=entry.facility_id, details=entry.details,
-                   chain=ChainLink(prev_hash=entry.prev_hash, row_hash=entry.row_hash))  # fmt: skip
+        return cls(
+            id=entry.id,
+            seq=entry.seq,
+            created_at=iso(entry.created_at),
+            action=entry.action,
+            actor=entry.actor,
+            subject=Subject(type=entry.subject_type, id=entry.subject_id),
+            facility_id=entry.facility_id,
+            details=entry.details,
+            chain=ChainLink(prev_hash=entry.prev_hash, row_hash=entry.row_hash),
+        )
 
 
 class AuditEntryPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [page_example(
-        AuditEntryOut, total=12, per_page=1, has_more=True,
-        next="/v1/audit-log?order=desc&limit=1&starting_after=aud_7c3v1b6n8m2k4x9q",
-    )]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                page_example(
+                    AuditEntryOut,
+                    total=12,
+                    per_page=1,
+                    has_more=True,
+                    next="/v1/audit-log?order=desc&limit=1&starting_after=aud_7c3v1b6n8m2k4x9q",
+                )
+            ]
+        }
+    )
 
     data: list[AuditEntryOut]
     pagination: Pagination
@@ -74,10 +99,18 @@ class ChainProblem(BaseModel):
 
 
 class AuditVerdictOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "valid": True, "entries": 12, "head": {"seq": 12, "row_hash": "c07e..."},
-        "first_problem": None,
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "valid": True,
+                    "entries": 12,
+                    "head": {"seq": 12, "row_hash": "c07e..."},
+                    "first_problem": None,
+                }
+            ]
+        }
+    )
 
     valid: bool
     entries: int

@@ -16,9 +16,16 @@ class Liveness(BaseModel):
 
 
 class Readiness(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "status": "ready", "checks": {"database": "ok", "broker": "ok"},
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "checks": {"database": "ok", "broker": "ok"},
+                }
+            ]
+        }
+    )
 
     status: Literal["ready"]
     checks: dict[str, str] = Field(description="Each dependency: ok, unavailable or timeout")

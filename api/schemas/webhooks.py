@@ -18,18 +18,30 @@ def check_event_types(types: list[str]) -> None:
     """400 on ``event_types`` naming the types no event has."""
     unknown = sorted(set(types) - set(EVENT_TYPES))
     if unknown:
-        raise ApiError(400, "invalid_parameter",
-                       f"unknown event type(s): {', '.join(unknown)}; known: "
-                       f"{', '.join(EVENT_TYPES)}", field="event_types")  # fmt: skip
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"unknown event type(s): {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}",
+            field="event_types",
+        )
 
 
 class EndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
-        "url": "https://hooks.example.com/tickwork",
-        "event_types": ["data_gap.detected", "report.generated"],
-        "description": "Compliance team's receiver", "legacy_signature": False,
-        "rate_limit": 20,
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://hooks.example.com/tickwork",
+                    "event_types": ["data_gap.detected", "report.generated"],
+                    "description": "Compliance team's receiver",
+                    "legacy_signature": False,
+                    "rate_limit": 20,
+                }
+            ]
+        },
+    )
     url: str = Field(min_length=1, max_length=2000)
     event_types: list[str] = Field(default_factory=list, description="Empty: every event")
     description: str = Field(default="", max_length=500)
@@ -47,9 +59,19 @@ class EndpointIn(BaseModel):
 
 
 class EndpointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
-        "enabled": True, "event_types": [], "rate_limit": 0,
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "enabled": True,
+                    "event_types": [],
+                    "rate_limit": 0,
+                }
+            ]
+        },
+    )
     url: str | None = Field(default=None, min_length=1, max_length=2000)
     event_types: list[str] | None = None
     description: str | None = Field(default=None, max_length=500)
@@ -78,18 +100,31 @@ class EndpointPatch(BaseModel):
 
 
 class RotateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True,
-                              json_schema_extra={"examples": [{"grace_hours": 48.0}]})  # fmt: skip
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"grace_hours": 48.0}]}
+    )
     grace_hours: float = Field(default=24.0, ge=0, le=24 * 7)
 
 
 class EndpointOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "whe_9q7c3v1b6n8m2k4x", "url": "https://hooks.example.com/tickwork",
-        "description": "", "event_types": ["data_gap.detected"], "enabled": True,
-        "disabled_reason": None, "legacy_signature": False, "rate_limit": None,
-        "failing_since": None, "created_at": "2025-10-01T12:00:00Z",
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "whe_9q7c3v1b6n8m2k4x",
+                    "url": "https://hooks.example.com/tickwork",
+                    "description": "",
+                    "event_types": ["data_gap.detected"],
+                    "enabled": True,
+                    "disabled_reason": None,
+                    "legacy_signature": False,
+                    "rate_limit": None,
+                    "failing_since": None,
+                    "created_at": "2025-10-01T12:00:00Z",
+                }
+            ]
+        }
+    )
 
     id: str
     url: str
@@ -109,14 +144,25 @@ class EndpointOut(BaseModel):
 
 
 class EndpointCreated(EndpointOut):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "whe_9q7c3v1b6n8m2k4x", "url": "https://hooks.example.com/tickwork",
-        "description": "Compliance team's receiver",
-        "event_types": ["data_gap.detected", "report.generated"], "enabled": True,
-        "disabled_reason": None, "legacy_signature": False, "rate_limit": 20,
-        "failing_since": None, "created_at": "2025-10-01T12:00:00Z",
-        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "whe_9q7c3v1b6n8m2k4x",
+                    "url": "https://hooks.example.com/tickwork",
+                    "description": "Compliance team's receiver",
+                    "event_types": ["data_gap.detected", "report.generated"],
+                    "enabled": True,
+                    "disabled_reason": None,
+                    "legacy_signature": False,
+                    "rate_limit": 20,
+                    "failing_since": None,
+                    "created_at": "2025-10-01T12:00:00Z",
+                    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                }
+            ]
+        }
+    )
 
     secret: str = Field(description="The signing secret: shown in this response only")
 
@@ -133,10 +179,17 @@ class EndpointPage(BaseModel):
 
 
 class RotatedSecret(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "whe_9q7c3v1b6n8m2k4x", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        "previous_secrets_expire_at": "2025-10-02T12:00:00Z",
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "whe_9q7c3v1b6n8m2k4x",
+                    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                    "previous_secrets_expire_at": "2025-10-02T12:00:00Z",
+                }
+            ]
+        }
+    )
 
     id: str
     secret: str = Field(description="The new signing secret: shown in this response only")
@@ -144,29 +197,55 @@ class RotatedSecret(BaseModel):
 
 
 class MessageQueued(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "message_id": "msg_3v1b6n8m2k4x9q7c", "status": "pending",
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "message_id": "msg_3v1b6n8m2k4x9q7c",
+                    "status": "pending",
+                }
+            ]
+        }
+    )
 
     message_id: str | None
     status: str
 
 
 class Recovered(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "endpoint_id": "whe_9q7c3v1b6n8m2k4x", "messages": 3,
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "endpoint_id": "whe_9q7c3v1b6n8m2k4x",
+                    "messages": 3,
+                }
+            ]
+        }
+    )
 
     endpoint_id: str
     messages: int = Field(description="Failed messages sent again")
 
 
 class AttemptOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "att_1042", "message_id": "msg_3v1b6n8m2k4x9q7c", "event_type": "data_gap.detected",
-        "attempted_at": "2025-10-01T12:00:05Z", "outcome": "failure", "status_code": 503,
-        "latency_ms": 182, "response_excerpt": "Service Unavailable", "error": "HTTP 503",
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "att_1042",
+                    "message_id": "msg_3v1b6n8m2k4x9q7c",
+                    "event_type": "data_gap.detected",
+                    "attempted_at": "2025-10-01T12:00:05Z",
+                    "outcome": "failure",
+                    "status_code": 503,
+                    "latency_ms": 182,
+                    "response_excerpt": "Service Unavailable",
+                    "error": "HTTP 503",
+                }
+            ]
+        }
+    )
 
     id: str
     message_id: str
@@ -180,18 +259,34 @@ class AttemptOut(BaseModel):
 
     @classmethod
     def of(cls, a: DeliveryAttempt) -> AttemptOut:
-        return cls(id=f"att_{a.id}", message_id=a.message_id, event_type=a.event_type,
-                   attempted_at=iso(a.attempted_at), outcome=a.outcome,
-                   status_code=a.status_code, latency_ms=a.latency_ms,
-                   response_excerpt=a.response_excerpt, error=a.error)  # fmt: skip
+        return cls(
+            id=f"att_{a.id}",
+            message_id=a.message_id,
+            event_type=a.event_type,
+            attempted_at=iso(a.attempted_at),
+            outcome=a.outcome,
+            status_code=a.status_code,
+            latency_ms=a.latency_ms,
+            response_excerpt=a.response_excerpt,
+            error=a.error,
+        )
 
 
 class AttemptPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [page_example(
-        AttemptOut, total=4, per_page=1, has_more=True,
-        next="/v1/webhook-endpoints/whe_9q7c3v1b6n8m2k4x/attempts?status=failure&limit=1"
-        "&starting_after=att_1042",
-    )]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                page_example(
+                    AttemptOut,
+                    total=4,
+                    per_page=1,
+                    has_more=True,
+                    next="/v1/webhook-endpoints/whe_9q7c3v1b6n8m2k4x/attempts?status=failure&limit=1"
+                    "&starting_after=att_1042",
+                )
+            ]
+        }
+    )
 
     data: list[AttemptOut]
     pagination: Pagination

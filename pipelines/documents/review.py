@@ -79,8 +79,9 @@ def check_review(
     ``InvalidFieldValueError`` for a value that does not fit its field.
     """
     if not changes:
-        raise MalformedInputError(detail='no fields to review: name at least one, e.g. '
-                                  '{"quantity": 8210.0}')  # fmt: skip
+        raise MalformedInputError(
+            detail='no fields to review: name at least one, e.g. {"quantity": 8210.0}'
+        )
     kinds = generic().kinds
     out: dict[str, Value] = {}
     for name, raw in changes.items():
@@ -104,8 +105,9 @@ def effective_fields(
             who = f"reviewed by {mine.get('reviewed_by')} at {mine.get('reviewed_at')}"
             out[name] = Field(mine["value"], REVIEWED_CONFIDENCE, who)
         elif isinstance(found, Mapping):
-            out[name] = Field(found["value"], float(found.get("confidence", 0.0)),
-                              str(found.get("source", "")))  # fmt: skip
+            out[name] = Field(
+                found["value"], float(found.get("confidence", 0.0)), str(found.get("source", ""))
+            )
     return out
 
 

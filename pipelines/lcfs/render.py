@@ -92,8 +92,11 @@ def display_totals(report: LcfsReport) -> dict[str, str]:
 def report_totals(report: LcfsReport) -> dict[str, Any]:
     """Totals at full precision plus their printed form, and the totals per pathway."""
     if report.totals is None:
-        return {"has_data": False, "message": f"no meter data or transactions for "
-                f"{report.period} at {report.facility_id}: no credits are claimed"}  # fmt: skip
+        return {
+            "has_data": False,
+            "message": f"no meter data or transactions for "
+            f"{report.period} at {report.facility_id}: no credits are claimed",
+        }
     return {
         "has_data": True,
         "credits_mt": report.totals.credits_mt,
@@ -101,18 +104,29 @@ def report_totals(report: LcfsReport) -> dict[str, Any]:
         "net_mt": report.totals.net_mt,
         "display": display_totals(report),
         "by_pathway": [
-            {"fuel_pathway_code": p.fuel_pathway_code, "transaction_type": p.transaction_type,
-             "fuel_type": p.fuel_type, "quantity": p.quantity, "unit": p.unit,
-             "energy_mj": p.energy_mj, "credits_mt": p.credits_mt}
+            {
+                "fuel_pathway_code": p.fuel_pathway_code,
+                "transaction_type": p.transaction_type,
+                "fuel_type": p.fuel_type,
+                "quantity": p.quantity,
+                "unit": p.unit,
+                "energy_mj": p.energy_mj,
+                "credits_mt": p.credits_mt,
+            }
             for p in report.totals_by_pathway
         ],
         "biomethane": [
-            {"fuel_pathway_code": b.fuel_pathway_code, "injected_mj": b.injected_mj,
-             "claimed_mj": b.claimed_mj, "excess_mj": b.excess_mj, "status": b.status}
+            {
+                "fuel_pathway_code": b.fuel_pathway_code,
+                "injected_mj": b.injected_mj,
+                "claimed_mj": b.claimed_mj,
+                "excess_mj": b.excess_mj,
+                "status": b.status,
+            }
             for b in report.biomethane
         ],
         "warnings": list(report.warnings),
-    }  # fmt: skip
+    }
 
 
 def render_lcfs_csv(report: LcfsReport) -> bytes:

@@ -118,14 +118,18 @@ def test_a_read_only_key_may_only_read(client: AppClient, alice: Tenant, env) ->
     assert_error(refused, 403, "insufficient_scope")
     own = _own_key_id(client, alice)
     for key_id in (own, reader["id"]):  # another key of its tenant, or itself
-        assert_error(client.delete(f"/v1/api-keys/{key_id}", headers=as_reader), 403,
-                     "insufficient_scope")  # fmt: skip
+        assert_error(
+            client.delete(f"/v1/api-keys/{key_id}", headers=as_reader), 403, "insufficient_scope"
+        )
     listed = client.get("/v1/api-keys", headers=alice.headers).json()["data"]
     assert len(listed) == 2 and all(k["active"] for k in listed)
 
     other = make_tenant(env["db"], "Reader Co", scope="read")
-    assert_error(client.post("/v1/api-keys", headers=other.headers, json={"name": "x"}), 403,
-                 "insufficient_scope")  # fmt: skip
+    assert_error(
+        client.post("/v1/api-keys", headers=other.headers, json={"name": "x"}),
+        403,
+        "insufficient_scope",
+    )
 
 
 def test_another_tenants_key_is_404(client: AppClient, alice: Tenant, bob: Tenant) -> None:
@@ -147,13 +151,17 @@ def test_changes_are_audit_logged_with_the_calling_key(client: AppClient, alice:
     own = _own_key_id(client, alice)
     created = _create(client, alice, name="Lab import", scope="read")
     assert client.delete(f"/v1/api-keys/{created['id']}", headers=alice.headers).status_code == 204
-    made = [e for e in _audit(client, alice, "api_key.created")
-            if e["subject"]["id"] == created["id"]]  # fmt: skip
+    made = [
+        e for e in _audit(client, alice, "api_key.created") if e["subject"]["id"] == created["id"]
+    ]
     assert len(made) == 1
     assert made[0]["actor"] == f"api_key:{own}"
     assert made[0]["subject"] == {"type": "api_key", "id": created["id"]}
-    assert made[0]["details"] == {"prefix": created["prefix"], "name": "Lab import",
-                                  "scope": "read"}  # fmt: skip
+    assert made[0]["details"] == {
+        "prefix": created["prefix"],
+        "name": "Lab import",
+        "scope": "read",
+    }
     (revoked,) = _audit(client, alice, "api_key.revoked")
     assert revoked["actor"] == f"api_key:{own}"
     assert revoked["subject"] == {"type": "api_key", "id": created["id"]}
@@ -203,8 +211,12 @@ def test_storage_keeps_to_the_tenant(alice: Tenant, bob: Tenant, env) -> None:
     with session_scope(env["db"]) as s:
         (hers,) = tenants.list_api_keys(s, tenant_id=alice.id)
         assert tenants.get_api_key(s, tenant_id=bob.id, key_id=hers.id) is None
-        assert tenants.revoke_tenant_api_key(s, tenant_id=bob.id, key_id=hers.id,
-                                             actor="api_key:key_x") is None  # fmt: skip
+        assert (
+            tenants.revoke_tenant_api_key(
+                s, tenant_id=bob.id, key_id=hers.id, actor="api_key:key_x"
+            )
+            is None
+        )
         assert hers.revoked_at is None
         view = tenants.api_key_view(hers)
         assert set(view) == FIELDS and hers.key_hash not in str(view)

@@ -48,8 +48,9 @@ def test_no_table_holds_a_plaintext_key(client: AppClient, alice: Tenant, env) -
     tenant_world(client, alice)  # jobs, webhooks, reports, documents, audit entries...
     reader = make_tenant(env["db"], "Reader", scope="read")
     with session_scope(env["db"]) as s:
-        assert tenants.revoke_api_key(s, key_id=s.scalar(select(ApiKey.id).where(
-            ApiKey.tenant_id == reader.id)))  # fmt: skip
+        assert tenants.revoke_api_key(
+            s, key_id=s.scalar(select(ApiKey.id).where(ApiKey.tenant_id == reader.id))
+        )
     engine = get_engine(env["db"])
     with engine.connect() as conn:
         dump = "\n".join(

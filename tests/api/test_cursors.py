@@ -74,13 +74,24 @@ def test_bad_and_foreign_data_point_cursors_are_400(
         params={"facility_id": fac_b, "start_date": "2025-01-01", "end_date": "2025-01-02"},
     ).json()["data"][0]["id"]
     params = {"facility_id": fac_a, "start_date": "2025-01-01", "end_date": "2025-01-02"}
-    for cursor in (bob_first, "dp_1", "garbage", "dp_1_99999999999999999999", "dp_-1_0", "é" * 50,
-                   "dp_999999999999999999_9999999999999999999"):  # fmt: skip
-        answer = client.get("/v1/data-points", headers=alice.headers,
-                            params={**params, "starting_after": cursor})  # fmt: skip
+    for cursor in (
+        bob_first,
+        "dp_1",
+        "garbage",
+        "dp_1_99999999999999999999",
+        "dp_-1_0",
+        "é" * 50,
+        "dp_999999999999999999_9999999999999999999",
+    ):
+        answer = client.get(
+            "/v1/data-points", headers=alice.headers, params={**params, "starting_after": cursor}
+        )
         assert_error(answer, 400, "invalid_parameter", "starting_after")
-    both = client.get("/v1/data-points", headers=alice.headers,
-                      params={**params, "page": 2, "starting_after": "x"})  # fmt: skip
+    both = client.get(
+        "/v1/data-points",
+        headers=alice.headers,
+        params={**params, "page": 2, "starting_after": "x"},
+    )
     assert both.status_code == 400
 
 
@@ -100,16 +111,29 @@ def test_event_job_and_audit_cursors(
             create_job(s, tenant_id=alice.id, kind="ingest.process_upload")
         bob_job = create_job(s, tenant_id=bob.id, kind="ingest.process_upload").id
         for i in range(11):
-            audit.record(s, tenant_id=alice.id, action="ingest.completed", subject_type="job",
-                         subject_id=f"job_{i}")  # fmt: skip
-    for path, extra in (("/v1/events", {}), ("/v1/jobs", {}), ("/v1/audit-log", {}),
-                        ("/v1/audit-log", {"order": "desc"})):  # fmt: skip
+            audit.record(
+                s,
+                tenant_id=alice.id,
+                action="ingest.completed",
+                subject_type="job",
+                subject_id=f"job_{i}",
+            )
+    for path, extra in (
+        ("/v1/events", {}),
+        ("/v1/jobs", {}),
+        ("/v1/audit-log", {}),
+        ("/v1/audit-log", {"order": "desc"}),
+    ):
         every = numbered(client, alice, path, extra)
         assert len(every) >= 4
         assert walk(client, alice, path, {**extra, "limit": 3}) == every, path
     bob_event = client.get("/v1/events", headers=bob.headers).json()["data"][0]["id"]
-    for path, cursor in (("/v1/events", bob_event), ("/v1/jobs", bob_job),
-                         ("/v1/audit-log", "aud_nope"), ("/v1/events", "")):  # fmt: skip
+    for path, cursor in (
+        ("/v1/events", bob_event),
+        ("/v1/jobs", bob_job),
+        ("/v1/audit-log", "aud_nope"),
+        ("/v1/events", ""),
+    ):
         answer = client.get(path, headers=alice.headers, params={"starting_after": cursor})
         assert_error(answer, 400, "invalid_parameter", "starting_after")
 
@@ -118,8 +142,11 @@ def test_webhook_attempt_cursors(
     client: AppClient, alice: Tenant, bob: Tenant, env: dict[str, str]
 ) -> None:
     def endpoint(who: Tenant) -> str:
-        made = client.post("/v1/webhook-endpoints", headers=who.headers,
-                           json={"url": "https://hooks.example.com/x"})  # fmt: skip
+        made = client.post(
+            "/v1/webhook-endpoints",
+            headers=who.headers,
+            json={"url": "https://hooks.example.com/x"},
+        )
         assert made.status_code == 201, made.text
         return made.json()["id"]
 
@@ -127,19 +154,34 @@ def test_webhook_attempt_cursors(
     at = datetime(2025, 1, 1, tzinfo=UTC)
     with session_scope(env["db"]) as s:
         for tenant, ep, n in ((alice.id, mine, 12), (bob.id, theirs, 2)):
-            s.add(WebhookMessage(id=f"msg_{ep}", tenant_id=tenant, endpoint_id=ep,
-                                 event_type="alert.triggered", body=b"{}"))  # fmt: skip
+            s.add(
+                WebhookMessage(
+                    id=f"msg_{ep}",
+                    tenant_id=tenant,
+                    endpoint_id=ep,
+                    event_type="alert.triggered",
+                    body=b"{}",
+                )
+            )
             s.flush()
             for i in range(n):  # pairs share a timestamp: the id breaks the tie
-                s.add(DeliveryAttempt(tenant_id=tenant, endpoint_id=ep, message_id=f"msg_{ep}",
-                                      event_type="alert.triggered", outcome="failure",
-                                      attempted_at=at + timedelta(seconds=i // 2)))  # fmt: skip
+                s.add(
+                    DeliveryAttempt(
+                        tenant_id=tenant,
+                        endpoint_id=ep,
+                        message_id=f"msg_{ep}",
+                        event_type="alert.triggered",
+                        outcome="failure",
+                        attempted_at=at + timedelta(seconds=i // 2),
+                    )
+                )
     path = f"/v1/webhook-endpoints/{mine}/attempts"
     every = numbered(client, alice, path, {})
     assert len(every) == 12
     assert walk(client, alice, path, {"limit": 5}) == every
-    bob_attempt = client.get(f"/v1/webhook-endpoints/{theirs}/attempts",
-                             headers=bob.headers).json()["data"][0]["id"]  # fmt: skip
+    bob_attempt = client.get(
+        f"/v1/webhook-endpoints/{theirs}/attempts", headers=bob.headers
+    ).json()["data"][0]["id"]
     for cursor in (bob_attempt, "att_x", "att_99999999999999999999", "17"):
         answer = client.get(path, headers=alice.headers, params={"starting_after": cursor})
         assert_error(answer, 400, "invalid_parameter", "starting_after")

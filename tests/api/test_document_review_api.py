@@ -17,8 +17,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
 def upload(client: AppClient, who: Tenant, content: bytes, **form) -> dict:
-    response = client.post("/v1/documents", headers=who.headers, data=form,
-                           files={"file": ("inv.pdf", content, "application/pdf")})  # fmt: skip
+    response = client.post(
+        "/v1/documents",
+        headers=who.headers,
+        data=form,
+        files={"file": ("inv.pdf", content, "application/pdf")},
+    )
     assert response.status_code == 202, response.text
     return response.json()
 
@@ -66,8 +70,11 @@ def test_review_answers_the_document_as_get_does(
     assert (mine["value"], mine["extracted"]) == (970.0, 1000.0)
     assert mine["reviewed_by"].startswith("api_key:key_") and mine["reviewed_at"].endswith("Z")
     assert body["reviewed_fields"]["currency"]["value"] == "USD"
-    assert body["effective_fields"]["quantity"] == {"value": 970.0, "confidence": 1.0,
-                                                    "reviewed": True}  # fmt: skip
+    assert body["effective_fields"]["quantity"] == {
+        "value": 970.0,
+        "confidence": 1.0,
+        "reviewed": True,
+    }
     assert body["effective_fields"]["document_number"] == {
         "value": "VB-00042",
         "confidence": before["fields"]["document_number"]["confidence"],
@@ -77,8 +84,9 @@ def test_review_answers_the_document_as_get_does(
     assert body["reconciliation"]["status"] == "no_meter_data"
     assert body["reconciliation"]["quantity"] == 970.0
     assert snapshot(env["db"], doc_id)[2] == 970.0  # the fuel transaction
-    (entry,) = client.get("/v1/audit-log", headers=alice.headers,
-                          params={"action": "document.reviewed"}).json()["data"]  # fmt: skip
+    (entry,) = client.get(
+        "/v1/audit-log", headers=alice.headers, params={"action": "document.reviewed"}
+    ).json()["data"]
     assert entry["actor"] == mine["reviewed_by"]
     assert entry["subject"] == {"type": "document", "id": doc_id}
     assert entry["details"]["changes"] == {
@@ -94,8 +102,9 @@ def test_read_only_key_cannot_review(client: AppClient, alice: Tenant, env) -> N
         _, key = create_api_key(s, tenant_id=alice.id, scope="read")
     reader = Tenant(alice.id, key, {"Authorization": f"Bearer {key}"})
     before = snapshot(env["db"], doc_id)
-    assert_error(review(client, reader, doc_id, {"fields": {"quantity": 970.0}}), 403,
-                 "insufficient_scope")  # fmt: skip
+    assert_error(
+        review(client, reader, doc_id, {"fields": {"quantity": 970.0}}), 403, "insufficient_scope"
+    )
     assert client.get(f"/v1/documents/{doc_id}", headers=reader.headers).status_code == 200
     assert snapshot(env["db"], doc_id) == before
 
@@ -105,8 +114,9 @@ def test_another_tenants_document_is_404(
 ) -> None:
     doc_id = processed(client, alice)
     before = snapshot(env["db"], doc_id)
-    error = assert_error(review(client, bob, doc_id, {"fields": {"quantity": 970.0}}), 404,
-                         "not_found")  # fmt: skip
+    error = assert_error(
+        review(client, bob, doc_id, {"fields": {"quantity": 970.0}}), 404, "not_found"
+    )
     assert doc_id in error["message"] and "VB-00042" not in error["message"]
     assert_error(review(client, alice, "doc_nope", {"fields": {"quantity": 1.0}}), 404, "not_found")
     assert snapshot(env["db"], doc_id) == before
@@ -119,17 +129,25 @@ def test_another_tenants_document_is_404(
         ({"fields": {"quantity": "lots"}}, "invalid_field_value", "fields.quantity", "number"),
         ({"fields": {"quantity": -5}}, "invalid_field_value", "fields.quantity", "plausible"),
         ({"fields": {"quantity": None}}, "invalid_field_value", "fields.quantity", "null"),
-        ({"fields": {"document_date": "10/03/2025"}}, "invalid_field_value",
-         "fields.document_date", "YYYY-MM-DD"),
+        (
+            {"fields": {"document_date": "10/03/2025"}},
+            "invalid_field_value",
+            "fields.document_date",
+            "YYYY-MM-DD",
+        ),
         ({"fields": {"unit": "parsecs"}}, "invalid_field_value", "fields.unit", "gal"),
-        ({"fields": {"quantity": 970.0, "colour": "red"}}, "unknown_field", "fields.colour",
-         "colour"),
+        (
+            {"fields": {"quantity": 970.0, "colour": "red"}},
+            "unknown_field",
+            "fields.colour",
+            "colour",
+        ),
         ({"fields": {}}, "invalid_parameter", "fields", "fields"),
         ({"fields": [1]}, "invalid_json", "fields", "object"),  # the handler's word for it
         ({"fields": {"quantity": 970.0}, "note": "x"}, "invalid_parameter", "note", "note"),
         ({}, "missing_parameter", "fields", "fields"),
     ],
-)  # fmt: skip
+)
 def test_refused_reviews_are_400_naming_the_field(
     client: AppClient, alice: Tenant, env: dict[str, str], body, code, field, words
 ) -> None:
@@ -144,14 +162,20 @@ def test_a_document_not_processed_is_409(
     client: AppClient, alice: Tenant, env: dict[str, str]
 ) -> None:
     queued = upload(client, alice, invoice(number="Q-1"))["document_id"]
-    error = assert_error(review(client, alice, queued, {"fields": {"quantity": 970.0}}), 409,
-                         "document_not_processed")  # fmt: skip
+    error = assert_error(
+        review(client, alice, queued, {"fields": {"quantity": 970.0}}),
+        409,
+        "document_not_processed",
+    )
     assert error["type"] == "conflict" and "queued" in error["message"]
     with session_scope(env["db"]) as s:
         doc = s.scalar(select(Document).where(Document.id == queued))
         doc.status, doc.error_code, doc.error_message = "failed", "encrypted", "earlier run"
-    error = assert_error(review(client, alice, queued, {"fields": {"quantity": 970.0}}), 409,
-                         "document_not_processed")  # fmt: skip
+    error = assert_error(
+        review(client, alice, queued, {"fields": {"quantity": 970.0}}),
+        409,
+        "document_not_processed",
+    )
     assert "failed" in error["message"]
     with session_scope(env["db"]) as s:
         assert s.get(Document, queued).reviewed_fields is None

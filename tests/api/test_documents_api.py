@@ -247,8 +247,10 @@ def test_document_routes_hide_other_tenants(
         if not path.startswith("/v1/documents") or not re.search(r"{\w+}", path):
             continue
         for method in operations:
-            body = {"patch": {"resolution_note": "stolen"},
-                    "post": {"fields": {"quantity": 1.0}}}.get(method)  # fmt: skip
+            body = {
+                "patch": {"resolution_note": "stolen"},
+                "post": {"fields": {"quantity": 1.0}},
+            }.get(method)
             response = client.request(method, path.format(**ids), headers=bob.headers, json=body)
             assert response.status_code == 404, f"{method} {path}: {response.status_code}"
             assert response.json()["error"]["code"] == "not_found"

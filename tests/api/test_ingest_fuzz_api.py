@@ -42,9 +42,17 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 CONTENT_TYPES = st.sampled_from(
-    ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "text/csv",
-     "text/plain", "", "multipart/form-data", "application/x-www-form-urlencoded"]
-)  # fmt: skip
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "APPLICATION/JSON",
+        "text/csv",
+        "text/plain",
+        "",
+        "multipart/form-data",
+        "application/x-www-form-urlencoded",
+    ]
+)
 
 
 def assert_answer(response: Any) -> None:
@@ -83,9 +91,9 @@ def json_bodies(facility: str) -> st.SearchStrategy[bytes]:
         return doc
 
     valid = batch.map(retarget)
-    retyped = st.tuples(valid, st.sampled_from(["value", "timestamp", "tag", "facility_id"]),
-                        ODD_JSON_VALUES).map(
-        lambda t: {"data": [{**t[0]["data"][0], t[1]: t[2]}, *t[0]["data"][1:]]})  # fmt: skip
+    retyped = st.tuples(
+        valid, st.sampled_from(["value", "timestamp", "tag", "facility_id"]), ODD_JSON_VALUES
+    ).map(lambda t: {"data": [{**t[0]["data"][0], t[1]: t[2]}, *t[0]["data"][1:]]})
     documents = st.one_of(valid, retyped, ENVELOPES).map(lambda d: json.dumps(d).encode())
     damaged = st.tuples(documents, BYTE_EDITS).map(lambda t: mutate_bytes(*t))
     return st.one_of(documents, damaged, st.binary(max_size=300))

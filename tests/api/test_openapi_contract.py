@@ -139,8 +139,10 @@ def _example_sites(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], 
     """``(where, schema, example)`` for every example in the document."""
     for name, schema in spec.get("components", {}).get("schemas", {}).items():
         for where, sub in _schemas(schema, f"#/components/schemas/{name}"):
-            for example in [*sub.get("examples", []), *([sub["example"]] if "example" in sub
-                                                        else [])]:  # fmt: skip
+            for example in [
+                *sub.get("examples", []),
+                *([sub["example"]] if "example" in sub else []),
+            ]:
                 yield where, sub, example
     for section in ("paths", "webhooks"):
         for where, holder in _holders(spec.get(section, {}), f"#/{section}"):
@@ -341,9 +343,12 @@ def _send_every_event(db: str, receiver: Receiver, monkeypatch: pytest.MonkeyPat
     tenant_id, fac = setup_facility(db)
     with session_scope(db) as s:
         endpoint, secret = webhooks.create_endpoint(
-            s, tenant_id=tenant_id, url=f"{receiver.url}/in", event_types=[],
+            s,
+            tenant_id=tenant_id,
+            url=f"{receiver.url}/in",
+            event_types=[],
             legacy_signature=True,
-        )  # fmt: skip
+        )
         doomed, _ = webhooks.create_endpoint(
             s, tenant_id=tenant_id, url=f"{receiver.url}/gone", event_types=[]
         )
@@ -351,9 +356,11 @@ def _send_every_event(db: str, receiver: Receiver, monkeypatch: pytest.MonkeyPat
         reports.replace_mappings(s, facility=s.get(Facility, fac), mappings=[rng_mapping()])
     with session_scope(db) as s:  # endpoint.disabled: it goes to the endpoint still enabled
         webhooks.disable_endpoint(
-            s, endpoint=s.get(WebhookEndpoint, doomed.id), reason="the receiver answered 410 "
-            "Gone", now=datetime.now(UTC)
-        )  # fmt: skip
+            s,
+            endpoint=s.get(WebhookEndpoint, doomed.id),
+            reason="the receiver answered 410 Gone",
+            now=datetime.now(UTC),
+        )
 
     # A flat day with the seed's gap (data_gap.detected; gap_too_long, low_completeness and
     # flatline alerts), then the late readings that fill it (data_gap.resolved).
@@ -369,27 +376,41 @@ def _send_every_event(db: str, receiver: Receiver, monkeypatch: pytest.MonkeyPat
         f"rng_flow,{(start + timedelta(minutes=10 * i)).isoformat()},10.0\n" for i in range(19)
     )
     with session_scope(db) as s:
-        upload = uploads.save_upload(s, tenant_id=tenant_id, content=csv.encode(),
-                                     content_type="text/csv",
-                                     filename="points.csv")  # fmt: skip
+        upload = uploads.save_upload(
+            s,
+            tenant_id=tenant_id,
+            content=csv.encode(),
+            content_type="text/csv",
+            filename="points.csv",
+        )
         job = uploads.queue_ingest(s, upload=upload, facility_id=fac)
     ingest.process_upload(job.id)
 
     # report.generated (the build task), report.failed (as the build task records a failure).
     build_report(db, fac, fmt="csv")
     with session_scope(db) as s:
-        failing, _ = reports.create_report(s, facility=s.get(Facility, fac), year=2025,
-                                           quarter=4, fmt="pdf")  # fmt: skip
-        reports.fail_report(s, report_row=failing, code="lcfs_no_benchmark",
-                            message="no diesel CI benchmark for 2025 Q4")  # fmt: skip
+        failing, _ = reports.create_report(
+            s, facility=s.get(Facility, fac), year=2025, quarter=4, fmt="pdf"
+        )
+        reports.fail_report(
+            s,
+            report_row=failing,
+            code="lcfs_no_benchmark",
+            message="no diesel CI benchmark for 2025 Q4",
+        )
 
     # document.processed and document.failed: the document task on an invoice and on junk.
     for content in (invoice(), b"%PDF-1.4 not really"):
         with session_scope(db) as s:
             received = documents.receive_document(
-                s, tenant_id=tenant_id, content=content, media_type="application/pdf",
-                filename="inv.pdf", facility_id=fac, declared_type=None,
-            )  # fmt: skip
+                s,
+                tenant_id=tenant_id,
+                content=content,
+                media_type="application/pdf",
+                filename="inv.pdf",
+                facility_id=fac,
+                declared_type=None,
+            )
             assert received.job is not None
             job_id = received.job.id
         process(job_id)
@@ -427,8 +448,10 @@ def test_the_events_sent_match_their_schemas(
         name = body["event"]
         sent.setdefault(name, []).append(body)
         schema = _event_schema(name)
-        problems += [f"{name}: {e.message} at {list(e.instance_path)}"
-                     for e in _validator(schema, SPEC).iter_errors(body)]  # fmt: skip
+        problems += [
+            f"{name}: {e.message} at {list(e.instance_path)}"
+            for e in _validator(schema, SPEC).iter_errors(body)
+        ]
         problems += [f"{name}: {key} is not documented" for key in _undocumented(body, schema)]
         documented = _event_headers(name)
         for header, parameter in documented.items():

@@ -27,8 +27,11 @@ def _routes(routes: list) -> list[APIRoute]:
 def test_operation_ids_are_unique_snake_case_function_names() -> None:
     app = create_app()
     spec = app.openapi()
-    ops = {(method.upper(), path): op["operationId"]
-           for path, item in spec["paths"].items() for method, op in item.items()}  # fmt: skip
+    ops = {
+        (method.upper(), path): op["operationId"]
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+    }
     ids = Counter(ops.values())
     assert [name for name, n in ids.items() if n > 1] == []
     assert [name for name in ids if not SNAKE.fullmatch(name)] == []

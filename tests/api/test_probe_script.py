@@ -27,8 +27,11 @@ def _probe_module() -> ModuleType:
 
 
 def test_probe_finds_nothing(client: AppClient, alice: Tenant, bob: Tenant, configure) -> None:
-    configure(TICKWORK_RATE_LIMIT_PER_MINUTE="10000000", TICKWORK_RATE_LIMIT_PER_HOUR="10000000",
-              TICKWORK_RATE_LIMIT_PER_DAY="10000000")  # fmt: skip
+    configure(
+        TICKWORK_RATE_LIMIT_PER_MINUTE="10000000",
+        TICKWORK_RATE_LIMIT_PER_HOUR="10000000",
+        TICKWORK_RATE_LIMIT_PER_DAY="10000000",
+    )
     report = _probe_module().probe(client, key=alice.key, foreign_key=bob.key)
     found = report.to_dict()
     assert report.failures() == 0, found

@@ -32,8 +32,14 @@ RATE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset
 
 # --- far dates --------------------------------------------------------------------------------
 
-DATED = ["/v1/data-points", "/v1/gaps", "/v1/quality", "/v1/alerts", "/v1/audit-log",
-         "/v1/webhook-endpoints/{endpoint_id}/attempts"]  # fmt: skip
+DATED = [
+    "/v1/data-points",
+    "/v1/gaps",
+    "/v1/quality",
+    "/v1/alerts",
+    "/v1/audit-log",
+    "/v1/webhook-endpoints/{endpoint_id}/attempts",
+]
 
 
 def _dated_query(path: str, ids: dict[str, str], **bounds: str) -> tuple[str, dict[str, str]]:
@@ -70,8 +76,9 @@ def test_dates_beyond_the_calendar_are_400(
 ) -> None:
     ids = tenant_world(client, alice)
     url, query = _dated_query(path, ids, end_date=bad)
-    assert_error(client.get(url, headers=alice.headers, params=query), 400, "invalid_parameter",
-                 "end_date")  # fmt: skip
+    assert_error(
+        client.get(url, headers=alice.headers, params=query), 400, "invalid_parameter", "end_date"
+    )
 
 
 def test_openapi_shows_far_dates_as_examples(client: AppClient) -> None:
@@ -144,9 +151,13 @@ def test_errors_name_the_parameter_as_sent(client: AppClient, alice: Tenant) -> 
 
 def _multipart(filename: bytes, content: bytes) -> tuple[bytes, dict[str, str]]:
     """A form whose file name holds raw bytes (client libraries would escape them)."""
-    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + filename
-            + b"\"\r\nContent-Type: application/octet-stream\r\n\r\n" + content
-            + b"\r\n--XyZ--\r\n")  # fmt: skip
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="'
+        + filename
+        + b'"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        + content
+        + b"\r\n--XyZ--\r\n"
+    )
     return body, {"Content-Type": "multipart/form-data; boundary=XyZ"}
 
 
@@ -156,8 +167,9 @@ def test_a_control_character_in_a_file_name_loses_no_file(
     fac = new_facility(client, alice)
     csv = f"facility_id,tag,timestamp,value\n{fac},flow,2025-01-01T00:00:00Z,1\n".encode()
     body, headers = _multipart(b"a\x00b\x1b.csv", csv)
-    response = client.post("/v1/data-points/import", headers={**alice.headers, **headers},
-                           content=body)  # fmt: skip
+    response = client.post(
+        "/v1/data-points/import", headers={**alice.headers, **headers}, content=body
+    )
     assert response.status_code == 202, response.text
     body, headers = _multipart(b"in\x00voice.pdf", b"%PDF-1.4 x")
     document = client.post("/v1/documents", headers={**alice.headers, **headers}, content=body)
@@ -168,8 +180,12 @@ def test_a_control_character_in_a_file_name_loses_no_file(
 
 @pytest.mark.parametrize("bad", ["a\x00b", "flow\r\nX-Evil: 1", "\x1b[31mred", "tab\there"])
 def test_control_characters_in_names_are_400(client: AppClient, alice: Tenant, bad: str) -> None:
-    error = assert_error(client.post("/v1/facilities", headers=alice.headers, json={"name": bad}),
-                         400, "invalid_parameter", "name")  # fmt: skip
+    error = assert_error(
+        client.post("/v1/facilities", headers=alice.headers, json={"name": bad}),
+        400,
+        "invalid_parameter",
+        "name",
+    )
     assert "control characters" in error["message"]
     fac = new_facility(client, alice)
     for body, field in (({"name": bad}, "name"), ({"name": "ok", "unit": bad}, "unit")):
@@ -193,8 +209,12 @@ def test_every_route_refuses_an_unknown_parameter(
             checked += 1
     assert checked >= 40
     # per_page where a route has no pages is as unknown as any other name.
-    assert_error(client.get("/v1/stats?per_page=5", headers=alice.headers), 400,
-                 "unknown_parameter", "per_page")  # fmt: skip
+    assert_error(
+        client.get("/v1/stats?per_page=5", headers=alice.headers),
+        400,
+        "unknown_parameter",
+        "per_page",
+    )
 
 
 def test_routes_outside_the_api_keep_working(client: AppClient) -> None:
@@ -212,8 +232,11 @@ def test_jobs_filter_by_from_and_to(client: AppClient, alice: Tenant, env: dict[
         for day in (1, 10, 20):
             made[day] = create_job(s, tenant_id=alice.id, kind="ingest.process_upload").id
             s.flush()
-            s.execute(update(Job).where(Job.id == made[day])
-                      .values(created_at=datetime(2025, 3, day, 12, tzinfo=UTC)))  # fmt: skip
+            s.execute(
+                update(Job)
+                .where(Job.id == made[day])
+                .values(created_at=datetime(2025, 3, day, 12, tzinfo=UTC))
+            )
 
     def listed(**query: str) -> list[str]:
         response = client.get("/v1/jobs", headers=alice.headers, params=query)
@@ -227,8 +250,12 @@ def test_jobs_filter_by_from_and_to(client: AppClient, alice: Tenant, env: dict[
         made[10]
     ]
     assert listed(to="9999-12-31") == [made[20], made[10], made[1]]
-    assert_error(client.get("/v1/jobs", headers=alice.headers, params={"from": "soon"}), 400,
-                 "invalid_parameter", "from")  # fmt: skip
+    assert_error(
+        client.get("/v1/jobs", headers=alice.headers, params={"from": "soon"}),
+        400,
+        "invalid_parameter",
+        "from",
+    )
 
 
 # --- rate-limit headers on every answer to a keyed request ---------------------------------------
@@ -258,9 +285,17 @@ def test_rate_limit_headers_on_errors_and_downloads(
     configure(TICKWORK_RATE_LIMIT_PER_MINUTE="100")
     reader = make_tenant(env["db"], "Reader", scope="read")
     with session_scope(env["db"]) as s:
-        s.execute(update(Report).where(Report.id == ids["report_id"]).values(
-            status="generated", content=b"%PDF-1.4 report", content_type="application/pdf",
-            file_sha256="0" * 64, input_sha256="1" * 64))  # fmt: skip
+        s.execute(
+            update(Report)
+            .where(Report.id == ids["report_id"])
+            .values(
+                status="generated",
+                content=b"%PDF-1.4 report",
+                content_type="application/pdf",
+                file_sha256="0" * 64,
+                input_sha256="1" * 64,
+            )
+        )
     answers = [
         (client.get("/v1/facilities/fac_nobody", headers=alice.headers), 404),
         (client.get("/v1/facilities", headers=alice.headers, params={"limit": 0}), 400),
@@ -268,9 +303,15 @@ def test_rate_limit_headers_on_errors_and_downloads(
         (client.get(f"/v1/reports/{ids['report_id']}/file", headers=alice.headers), 200),
         (client.get("/v1/nothing-here", headers=alice.headers), 404),
         (client.delete("/v1/jobs", headers=alice.headers), 405),
-        (client.post("/v1/facilities", content=b"{nope",
-                     headers={**alice.headers, "Content-Type": "application/json"}), 400),
-    ]  # fmt: skip
+        (
+            client.post(
+                "/v1/facilities",
+                content=b"{nope",
+                headers={**alice.headers, "Content-Type": "application/json"},
+            ),
+            400,
+        ),
+    ]
     previous = None
     for response, status in answers:
         assert response.status_code == status, response.text
@@ -286,7 +327,7 @@ def test_rate_limit_headers_on_errors_and_downloads(
         client.get("/v1/nothing-here", headers={"Authorization": "Bearer tw_x_y"}),
     ):
         assert response.status_code in (401, 404)
-        assert "x-ratelimit-limit" not in response.headers  # fmt: skip
+        assert "x-ratelimit-limit" not in response.headers
 
 
 # --- another tenant's facility is 404 on every list ----------------------------------------------
@@ -300,8 +341,9 @@ def test_another_tenants_facility_is_404_on_lists(
     theirs = client.get(path, headers=bob.headers, params={"facility_id": ids["facility_id"]})
     assert_error(theirs, 404, "not_found")
     assert ids["facility_id"] in theirs.json()["error"]["message"]
-    assert_error(client.get(path, headers=bob.headers, params={"facility_id": ""}), 404,
-                 "not_found")  # fmt: skip
+    assert_error(
+        client.get(path, headers=bob.headers, params={"facility_id": ""}), 404, "not_found"
+    )
     mine = client.get(path, headers=alice.headers, params={"facility_id": ids["facility_id"]})
     assert mine.status_code == 200, mine.text
 
@@ -311,8 +353,9 @@ def test_audit_entry_by_id_and_newest_first(
 ) -> None:
     tenant_world(client, alice)
     oldest_first = client.get("/v1/audit-log", headers=alice.headers).json()["data"]
-    newest_first = client.get("/v1/audit-log", headers=alice.headers,
-                              params={"order": "desc"}).json()["data"]  # fmt: skip
+    newest_first = client.get(
+        "/v1/audit-log", headers=alice.headers, params={"order": "desc"}
+    ).json()["data"]
     assert len(oldest_first) >= 2
     assert newest_first == oldest_first[::-1]
     entry = oldest_first[-1]
@@ -320,8 +363,12 @@ def test_audit_entry_by_id_and_newest_first(
     assert_error(client.get(f"/v1/audit-log/{entry['id']}", headers=bob.headers), 404, "not_found")
     assert_error(client.get("/v1/audit-log/aud_nothing", headers=alice.headers), 404, "not_found")
     assert client.get("/v1/audit-log/verify", headers=alice.headers).json()["valid"] is True
-    assert_error(client.get("/v1/audit-log", headers=alice.headers, params={"order": "up"}), 400,
-                 "invalid_parameter", "order")  # fmt: skip
+    assert_error(
+        client.get("/v1/audit-log", headers=alice.headers, params={"order": "up"}),
+        400,
+        "invalid_parameter",
+        "order",
+    )
 
 
 # --- every list route with two tenants ----------------------------------------------------------
@@ -331,8 +378,14 @@ def test_audit_entry_by_id_and_newest_first(
 LIST_ROUTES: dict[str, list[dict[str, str]]] = {
     "/v1/facilities": [{}],
     "/v1/jobs": [{}, {"status": "queued"}],
-    "/v1/data-points": [{"facility_id": "{facility_id}", "start_date": "2025-01-01",
-                         "end_date": "2025-01-02", "tags": "flow"}],
+    "/v1/data-points": [
+        {
+            "facility_id": "{facility_id}",
+            "start_date": "2025-01-01",
+            "end_date": "2025-01-02",
+            "tags": "flow",
+        }
+    ],
     "/v1/gaps": [{}, {"facility_id": "{facility_id}"}, {"tag": "flow_rate"}],
     "/v1/quality": [{}, {"facility_id": "{facility_id}"}, {"tag": "flow_rate"}],
     "/v1/alerts": [{}, {"facility_id": "{facility_id}"}, {"tag": "flow_rate"}],
@@ -340,9 +393,14 @@ LIST_ROUTES: dict[str, list[dict[str, str]]] = {
     "/v1/reports": [{}, {"facility_id": "{facility_id}"}],
     "/v1/documents": [{}, {"facility_id": "{facility_id}"}, {"status": "queued"}],
     "/v1/webhook-endpoints": [{}],
-    "/v1/audit-log": [{}, {"facility_id": "{facility_id}"}, {"subject_id": "{endpoint_id}"},
-                      {"subject_id": "{facility_id}"}, {"action": "fuel_mappings.replaced"}],
-}  # fmt: skip
+    "/v1/audit-log": [
+        {},
+        {"facility_id": "{facility_id}"},
+        {"subject_id": "{endpoint_id}"},
+        {"subject_id": "{facility_id}"},
+        {"action": "fuel_mappings.replaced"},
+    ],
+}
 
 
 @pytest.fixture

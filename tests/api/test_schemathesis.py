@@ -88,9 +88,17 @@ def _tenant_with_fixed_key(db_url: str) -> Tenant:
 
     with session_scope(db_url) as s:
         tenant = create_tenant(s, name="Alice Fuels")
-        s.add(ApiKey(id="key_schemathesis", tenant_id=tenant.id, prefix=KEY.split("_")[1],
-                     key_hash=hashlib.sha256(KEY.encode()).hexdigest(), name="fuzzing",
-                     scope="write", created_at=datetime.now(UTC)))  # fmt: skip
+        s.add(
+            ApiKey(
+                id="key_schemathesis",
+                tenant_id=tenant.id,
+                prefix=KEY.split("_")[1],
+                key_hash=hashlib.sha256(KEY.encode()).hexdigest(),
+                name="fuzzing",
+                scope="write",
+                created_at=datetime.now(UTC),
+            )
+        )
         tenant_id = tenant.id
     return Tenant(tenant_id, KEY, {"Authorization": f"Bearer {KEY}"})
 

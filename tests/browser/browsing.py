@@ -55,8 +55,11 @@ class Visit:
         # Anything fetched over the network from elsewhere; the browser's own pages (its PDF
         # viewer is a built-in chrome-extension:// page) and data: URLs fetch nothing.
         network = ("http:", "https:", "ws:", "wss:", "ftp:")
-        return [u for u in self.requested
-                if u.startswith(network) and not u.startswith(self.server.url + "/")]  # fmt: skip
+        return [
+            u
+            for u in self.requested
+            if u.startswith(network) and not u.startswith(self.server.url + "/")
+        ]
 
 
 class Browser:

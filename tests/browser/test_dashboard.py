@@ -50,8 +50,13 @@ from worker.storage.webhooks import create_endpoint
 from worker.tasks.analysis import thresholds
 
 # One worker runs them all, so one server (and one browser) serves the package.
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis, pytest.mark.browser,
-              pytest.mark.xdist_group("browser")]  # fmt: skip
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.browser,
+    pytest.mark.xdist_group("browser"),
+]
 
 GAP_MINUTES = 300  # one hole in the readings: above the 60-minute alert threshold
 
@@ -64,8 +69,15 @@ def _plant(server: Server, *, scope: str = "write") -> tuple[str, str, str]:
     tenant = make_tenant(server.db, "plant", scope=scope)
     fac = f"fac_{tenant.id[-8:]}"
     with session_scope(server.db) as s:
-        s.add(Facility(id=fac, tenant_id=tenant.id, name="Valley RNG", timezone="UTC",
-                       created_at=datetime.now(UTC)))  # fmt: skip
+        s.add(
+            Facility(
+                id=fac,
+                tenant_id=tenant.id,
+                name="Valley RNG",
+                timezone="UTC",
+                created_at=datetime.now(UTC),
+            )
+        )
     now = datetime.now(UTC)
     ingest_rows(server.db, tenant.id, fac, _readings(), now=now)
     with session_scope(server.db) as s:  # what the beat's stale scan does, now rather than soon
@@ -81,8 +93,10 @@ def _readings() -> list[tuple[datetime, float]]:
     hole = first + timedelta(days=1, hours=6)
     count = int((now - timedelta(minutes=30) - first) / timedelta(minutes=1))
     spike = first + timedelta(days=1, hours=15)  # and one spike, the same day
-    rows = [(t, 500.0 if t == spike else 40.0 + (i % 7) * 0.5)
-            for i, (t, _) in enumerate(minute_rows(first, count))]  # fmt: skip
+    rows = [
+        (t, 500.0 if t == spike else 40.0 + (i % 7) * 0.5)
+        for i, (t, _) in enumerate(minute_rows(first, count))
+    ]
     return [r for r in rows if not hole <= r[0] < hole + timedelta(minutes=GAP_MINUTES)]
 
 
@@ -246,10 +260,10 @@ def _things(server: Server, tenant_id: str, fac: str) -> Things:
         alert = s.query(Alert).filter(Alert.facility_id == fac).first().id
         key = tenants.list_api_keys(s, tenant_id=tenant_id)[0].id
         job = s.query(Job).filter(Job.tenant_id == tenant_id).first().id
-        report, _ = create_report(s, facility=s.get(Facility, fac), year=2025, quarter=4,
-                                  fmt="pdf")  # fmt: skip
-        endpoint, _ = create_endpoint(s, tenant_id=tenant_id, url="https://example.com/hook",
-                                      event_types=[])  # fmt: skip
+        report, _ = create_report(s, facility=s.get(Facility, fac), year=2025, quarter=4, fmt="pdf")
+        endpoint, _ = create_endpoint(
+            s, tenant_id=tenant_id, url="https://example.com/hook", event_types=[]
+        )
         message = send_test(s, endpoint=endpoint)
         report_id, endpoint_id = report.id, endpoint.id
     job_id = submit_document(server.db, tenant_id, invoice(), facility_id=fac)
@@ -286,19 +300,28 @@ def test_read_only_key_is_refused_on_every_form(server: Server, browser: Browser
     assert v.page.locator("button:has-text('Acknowledge')").count() == 0
     token = v.csrf()
     for path, fields in _forms(things).items():
-        answer = v.page.request.post(server.url + path, form={"csrf": token, **fields},
-                                     max_redirects=0)  # fmt: skip
+        answer = v.page.request.post(
+            server.url + path, form={"csrf": token, **fields}, max_redirects=0
+        )
         assert answer.status == 403 and "read-only" in answer.text(), path
     for path, name in (("/app/upload", "a.csv"), ("/app/documents", "a.pdf")):
         upload = v.page.request.post(
-            server.url + path, headers={"X-CSRF-Token": token},
-            multipart={"file": {"name": name, "mimeType": "text/csv",
-                                "buffer": b"tag,timestamp,value\nf,2025-01-01T00:00:00Z,1\n"},
-                       "facility_id": fac}, max_redirects=0,
-        )  # fmt: skip
+            server.url + path,
+            headers={"X-CSRF-Token": token},
+            multipart={
+                "file": {
+                    "name": name,
+                    "mimeType": "text/csv",
+                    "buffer": b"tag,timestamp,value\nf,2025-01-01T00:00:00Z,1\n",
+                },
+                "facility_id": fac,
+            },
+            max_redirects=0,
+        )
         assert upload.status == 403, path
-    stale = v.page.request.post(server.url + "/app/settings/keys", form={"name": "x"},
-                                max_redirects=0)  # fmt: skip
+    stale = v.page.request.post(
+        server.url + "/app/settings/keys", form={"name": "x"}, max_redirects=0
+    )
     assert stale.status == 403 and "stale" in stale.text()  # no token: refused before scope
     with session_scope(server.db) as s:
         assert s.get(Alert, things.alert).acknowledged_at is None
@@ -315,10 +338,14 @@ def test_another_tenants_pages_and_forms_are_not_found(server: Server, browser: 
     v = browser.visit()
     v.sign_in(b_key)
     pages = (
-        f"/app/facilities/{a.facility}", f"/app/facilities/{a.facility}/tags/flow_rate",
-        f"/app/jobs/{a.job}", f"/app/reports/{a.report}", f"/app/reports/{a.report}/file",
-        f"/app/documents/{a.document}", f"/app/webhooks/{a.endpoint}",
-    )  # fmt: skip
+        f"/app/facilities/{a.facility}",
+        f"/app/facilities/{a.facility}/tags/flow_rate",
+        f"/app/jobs/{a.job}",
+        f"/app/reports/{a.report}",
+        f"/app/reports/{a.report}/file",
+        f"/app/documents/{a.document}",
+        f"/app/webhooks/{a.endpoint}",
+    )
     for path in pages:
         answer = v.go(path)
         assert answer.status == 404, path
@@ -333,11 +360,19 @@ def test_another_tenants_pages_and_forms_are_not_found(server: Server, browser: 
             )
         ):
             continue  # creates something of B's own: not about A
-        answer = v.page.request.post(server.url + path, form={"csrf": token, **fields},
-                                     max_redirects=0)  # fmt: skip
+        answer = v.page.request.post(
+            server.url + path, form={"csrf": token, **fields}, max_redirects=0
+        )
         assert answer.status == 404, path
-    for listing in ("/app/", "/app/jobs", "/app/reports", "/app/documents", "/app/webhooks",
-                    "/app/audit", "/app/settings/keys"):  # fmt: skip
+    for listing in (
+        "/app/",
+        "/app/jobs",
+        "/app/reports",
+        "/app/documents",
+        "/app/webhooks",
+        "/app/audit",
+        "/app/settings/keys",
+    ):
         text = v.go(listing).text()
         for ident in (a.facility, a.job, a.report, a.document, a.endpoint, a.key):
             assert ident not in text, (listing, ident)
@@ -370,8 +405,9 @@ def test_webhook_endpoint_created_tested_and_resent(server: Server, browser: Bro
         _reload_until(v, "table.attempts .badge:text('success')")
         ids = {r.headers["webhook-id"] for r in receiver.got}
         assert len(ids) == 1 and len(receiver.got) >= 2  # the same message, sent again
-        [payload] = {r.body: p for r, p in zip(receiver.got, receiver.verified(secret),
-                                                strict=True)}.values()  # fmt: skip
+        [payload] = {
+            r.body: p for r, p in zip(receiver.got, receiver.verified(secret), strict=True)
+        }.values()
         assert payload["event"] == "endpoint.test"
 
         v.page.select_option("#f-status", "failure")
@@ -457,11 +493,22 @@ def test_every_control_has_a_label_and_the_keyboard_reaches_the_content(
     t = _things(server, tenant_id, fac)
     v = browser.visit()
     v.sign_in(key)
-    pages = ("/app/", f"/app/facilities/{fac}", f"/app/facilities/{fac}/tags/flow_rate",
-             "/app/upload", "/app/jobs", f"/app/jobs/{t.job}", "/app/reports",
-             f"/app/reports/{t.report}", "/app/documents", f"/app/documents/{t.document}",
-             "/app/webhooks", f"/app/webhooks/{t.endpoint}", "/app/audit",
-             "/app/settings/keys")  # fmt: skip
+    pages = (
+        "/app/",
+        f"/app/facilities/{fac}",
+        f"/app/facilities/{fac}/tags/flow_rate",
+        "/app/upload",
+        "/app/jobs",
+        f"/app/jobs/{t.job}",
+        "/app/reports",
+        f"/app/reports/{t.report}",
+        "/app/documents",
+        f"/app/documents/{t.document}",
+        "/app/webhooks",
+        f"/app/webhooks/{t.endpoint}",
+        "/app/audit",
+        "/app/settings/keys",
+    )
     for path in pages:
         v.go(path)
         assert v.page.evaluate(UNLABELLED) == [], path
@@ -475,10 +522,21 @@ def test_every_control_has_a_label_and_the_keyboard_reaches_the_content(
 
 def test_the_outside_request_check_catches_other_hosts() -> None:
     here = Server(url="http://127.0.0.1:8000", db="", env={}, log=Path("."))
-    v = Visit(server=here, context=None, page=None, requested=[
-        "http://127.0.0.1:8000/app/static/app.css", "data:image/png;base64,xx",
-        "chrome-extension://abc/index.html", "https://cdn.example.com/htmx.js",
-        "http://127.0.0.1:80001/app/", "https://fonts.googleapis.com/css",
-    ])  # fmt: skip
-    assert v.outside() == ["https://cdn.example.com/htmx.js", "http://127.0.0.1:80001/app/",
-                           "https://fonts.googleapis.com/css"]  # fmt: skip
+    v = Visit(
+        server=here,
+        context=None,
+        page=None,
+        requested=[
+            "http://127.0.0.1:8000/app/static/app.css",
+            "data:image/png;base64,xx",
+            "chrome-extension://abc/index.html",
+            "https://cdn.example.com/htmx.js",
+            "http://127.0.0.1:80001/app/",
+            "https://fonts.googleapis.com/css",
+        ],
+    )
+    assert v.outside() == [
+        "https://cdn.example.com/htmx.js",
+        "http://127.0.0.1:80001/app/",
+        "https://fonts.googleapis.com/css",
+    ]

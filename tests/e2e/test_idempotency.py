@@ -34,13 +34,19 @@ IN_PROGRESS = "idempotency_request_in_progress"
 def server(pg_db: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}
-    env.update(TICKWORK_DATABASE_URL=pg_db, TICKWORK_BROKER_URL=redis_url,
-               TICKWORK_REDIS_URL=redis_url, TICKWORK_DATA_DIR=str(tmp_path / "data"),
-               TICKWORK_API_PORT=str(port), TICKWORK_LOG_FORMAT="text")  # fmt: skip
+    env.update(
+        TICKWORK_DATABASE_URL=pg_db,
+        TICKWORK_BROKER_URL=redis_url,
+        TICKWORK_REDIS_URL=redis_url,
+        TICKWORK_DATA_DIR=str(tmp_path / "data"),
+        TICKWORK_API_PORT=str(port),
+        TICKWORK_LOG_FORMAT="text",
+    )
     log = (tmp_path / "api.log").open("wb")
     cmd = [sys.executable, "-m", "worker.cli.main", "api"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
         yield f"http://127.0.0.1:{port}"
@@ -62,8 +68,11 @@ def jobs_of(db: str, who: Tenant) -> int:
 
 
 def batch(fac: str, value: float = 3.5) -> dict:
-    return {"data": [{"facility_id": fac, "tag": "flow", "timestamp": "2025-01-01T00:00:00Z",
-                      "value": value}]}  # fmt: skip
+    return {
+        "data": [
+            {"facility_id": fac, "tag": "flow", "timestamp": "2025-01-01T00:00:00Z", "value": value}
+        ]
+    }
 
 
 def post_and_hang_up(base: str, request: httpx.Request, *, committed) -> None:
@@ -98,8 +107,9 @@ def test_retry_after_a_dropped_answer_has_one_effect(server: str, pg_db: str) ->
     first = httpx.Request("POST", f"{server}/v1/data-points", headers=headers, json=batch(fac))
     post_and_hang_up(server, first, committed=lambda: jobs_of(pg_db, alice) == 1)
     with httpx.Client(timeout=30) as client:
-        retry = post_until_answered(client, f"{server}/v1/data-points", headers=headers,
-                                    json=batch(fac))  # fmt: skip
+        retry = post_until_answered(
+            client, f"{server}/v1/data-points", headers=headers, json=batch(fac)
+        )
         assert retry.status_code == 202, retry.text
         assert retry.headers.get("idempotent-replayed") == "true"  # the first request's answer
         again = client.post(f"{server}/v1/data-points", headers=headers, json=batch(fac))
@@ -114,26 +124,39 @@ def test_same_key_other_body_is_409_and_keys_are_per_tenant(server: str, pg_db: 
     fac_a, fac_b = facility(pg_db, alice), facility(pg_db, bob)
     key = str(uuid.uuid4())
     with httpx.Client(base_url=server, timeout=30) as client:
-        made = client.post("/v1/data-points", headers={**alice.headers, "Idempotency-Key": key},
-                           json=batch(fac_a))  # fmt: skip
+        made = client.post(
+            "/v1/data-points", headers={**alice.headers, "Idempotency-Key": key}, json=batch(fac_a)
+        )
         assert made.status_code == 202 and "idempotent-replayed" not in made.headers
-        other = client.post("/v1/data-points", headers={**alice.headers, "Idempotency-Key": key},
-                            json=batch(fac_a, value=4.0))  # fmt: skip
+        other = client.post(
+            "/v1/data-points",
+            headers={**alice.headers, "Idempotency-Key": key},
+            json=batch(fac_a, value=4.0),
+        )
         assert other.status_code == 409
         error = other.json()["error"]
         assert (error["code"], error["type"], error["field"]) == (
-            "idempotency_key_reused", "conflict", "Idempotency-Key")  # fmt: skip
+            "idempotency_key_reused",
+            "conflict",
+            "Idempotency-Key",
+        )
         # Bob's key of the same name is his own: it runs, and never replays Alice's answer.
-        bobs = client.post("/v1/data-points", headers={**bob.headers, "Idempotency-Key": key},
-                           json=batch(fac_b))  # fmt: skip
+        bobs = client.post(
+            "/v1/data-points", headers={**bob.headers, "Idempotency-Key": key}, json=batch(fac_b)
+        )
         assert bobs.status_code == 202 and "idempotent-replayed" not in bobs.headers
         assert bobs.json()["job_id"] != made.json()["job_id"]
         # Without a key nothing is remembered: two requests, two jobs.
         for _ in range(2):
-            assert client.post("/v1/data-points", headers=alice.headers,
-                               json=batch(fac_a)).status_code == 202  # fmt: skip
-        bad = client.post("/v1/data-points", headers={**alice.headers, "Idempotency-Key": "a b"},
-                          json=batch(fac_a))  # fmt: skip
+            assert (
+                client.post("/v1/data-points", headers=alice.headers, json=batch(fac_a)).status_code
+                == 202
+            )
+        bad = client.post(
+            "/v1/data-points",
+            headers={**alice.headers, "Idempotency-Key": "a b"},
+            json=batch(fac_a),
+        )
         assert bad.status_code == 400 and bad.json()["error"]["field"] == "Idempotency-Key"
     assert (jobs_of(pg_db, alice), jobs_of(pg_db, bob)) == (3, 1)
 
@@ -177,10 +200,13 @@ def test_multipart_retry_with_a_new_boundary_replays(server: str, pg_db: str) ->
     headers = {**alice.headers, "Idempotency-Key": str(uuid.uuid4())}
     with httpx.Client(base_url=server, timeout=30) as client:
         answers = [
-            client.post("/v1/data-points/import", headers=headers,
-                        files={"file": ("p.csv", content.encode(), "text/csv")})
+            client.post(
+                "/v1/data-points/import",
+                headers=headers,
+                files={"file": ("p.csv", content.encode(), "text/csv")},
+            )
             for _ in range(2)
-        ]  # fmt: skip
+        ]
         assert [a.status_code for a in answers] == [202, 202], answers[0].text
         assert answers[0].json() == answers[1].json()
         assert answers[1].headers.get("idempotent-replayed") == "true"

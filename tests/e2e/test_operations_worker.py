@@ -29,8 +29,12 @@ def observed(pg_db: str, redis_url: str, broker: str, configure, tmp_path: Path)
     env_vars = stack_env(pg_db, broker, redis_url, tmp_path)
     configure(**env_vars)
     port = free_port()
-    env = {**os.environ, **env_vars, "TICKWORK_LOG_FORMAT": "json",
-           "TICKWORK_METRICS_PORT": str(port)}  # fmt: skip
+    env = {
+        **os.environ,
+        **env_vars,
+        "TICKWORK_LOG_FORMAT": "json",
+        "TICKWORK_METRICS_PORT": str(port),
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the worker sets up its own
     log = tmp_path / "worker.log"
     worker = processes.start(
@@ -67,8 +71,9 @@ def test_worker_logs_json_with_job_and_tenant_and_serves_metrics(observed: dict)
     ]
     jobs = [upload(client, who, b"tag,timestamp,value\n" + rows, facility_id=fac) for rows in good]
     # Passes the API's header check, fails in the worker: a column named twice.
-    bad = upload(client, who, b"tag,timestamp,value,value\nflow,2025-01-03T00:00:00Z,1,2\n",
-                 facility_id=fac)  # fmt: skip
+    bad = upload(
+        client, who, b"tag,timestamp,value,value\nflow,2025-01-03T00:00:00Z,1,2\n", facility_id=fac
+    )
     assert [wait_job(client, who, j)["status"] for j in jobs] == ["succeeded"] * 2
     assert wait_job(client, who, bad)["status"] == "failed"
 
@@ -85,8 +90,13 @@ def test_worker_logs_json_with_job_and_tenant_and_serves_metrics(observed: dict)
     assert metric(samples, "tickwork_task_duration_seconds_sum", task=INGEST) > 0
     assert metric(samples, "tickwork_task_failures_total", task=INGEST, reason="job_failed") == 1
     assert metric(samples, "tickwork_task_failures_total", task=INGEST, reason="exception") == 0
-    assert {q for (name, labels) in samples if name == "tickwork_queue_depth"
-            for k, q in labels if k == "queue"} == set(QUEUES)  # fmt: skip
+    assert {
+        q
+        for (name, labels) in samples
+        if name == "tickwork_queue_depth"
+        for k, q in labels
+        if k == "queue"
+    } == set(QUEUES)
     assert metric(samples, "tickwork_metrics_source_up", source="broker") == 1
     assert metric(samples, "tickwork_metrics_source_up", source="database") == 1
 

@@ -90,8 +90,11 @@ def test_demo_logs_hold_no_api_key_or_webhook_secret(
         wanted |= {key: "API key", tail: "API key (random part)", tail[:16]: "API key (start)"}
     for secret in secrets:
         body = secret.removeprefix("whsec_")
-        wanted |= {secret: "webhook secret", body: "webhook secret (base64)",
-                   body[:16]: "webhook secret (start)"}  # fmt: skip
+        wanted |= {
+            secret: "webhook secret",
+            body: "webhook secret (base64)",
+            body[:16]: "webhook secret (start)",
+        }
     leaks = [
         f"{what} in {name}: ...{text[max(0, at - 120) : at + 40]!r}..."
         for name, text in streams.items()

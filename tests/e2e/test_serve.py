@@ -49,14 +49,23 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes
     def start(*args: str) -> tuple[subprocess.Popen[bytes], Path, int]:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}
-        env.update(TICKWORK_DATA_DIR=str(tmp_path / "data"), TICKWORK_API_PORT=str(port),
-                   TICKWORK_LOG_FORMAT="text", TICKWORK_WORKER_CONCURRENCY="1",
-                   PYTHONUNBUFFERED="1")  # fmt: skip
+        env.update(
+            TICKWORK_DATA_DIR=str(tmp_path / "data"),
+            TICKWORK_API_PORT=str(port),
+            TICKWORK_LOG_FORMAT="text",
+            TICKWORK_WORKER_CONCURRENCY="1",
+            PYTHONUNBUFFERED="1",
+        )
         terminal = tmp_path / f"terminal-{len(started)}.txt"
         with terminal.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "worker.cli.main", "serve", *args],
-                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)  # fmt: skip
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "worker.cli.main", "serve", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         started.append(proc)
         return proc, terminal, port
 
@@ -80,23 +89,45 @@ def pids(text: str) -> dict[str, list[int]]:
 def test_serve_shows_output_restarts_a_dead_child_and_stops_all_on_sigterm(serve) -> None:
     proc, terminal, port = serve()
     read = terminal.read_text
-    wait(lambda: re.search(r"^worker +\| .* ready\.$", read(), re.M), timeout=90,
-         what="the worker's 'ready' line, prefixed")  # fmt: skip
-    wait(lambda: re.search(r"^beat +\| .*beat: Starting", read(), re.M), timeout=30,
-         what="beat's start line, prefixed")  # fmt: skip
-    wait(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-         if re.search(r"^api +\| .*startup complete", read(), re.M) else False,
-         timeout=30, what="the API, its start-up line prefixed")  # fmt: skip
+    wait(
+        lambda: re.search(r"^worker +\| .* ready\.$", read(), re.M),
+        timeout=90,
+        what="the worker's 'ready' line, prefixed",
+    )
+    wait(
+        lambda: re.search(r"^beat +\| .*beat: Starting", read(), re.M),
+        timeout=30,
+        what="beat's start line, prefixed",
+    )
+    wait(
+        lambda: (
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            if re.search(r"^api +\| .*startup complete", read(), re.M)
+            else False
+        ),
+        timeout=30,
+        what="the API, its start-up line prefixed",
+    )
     first = pids(read())
     [worker] = first["worker"]
 
     os.kill(worker, signal.SIGKILL)  # dies unexpectedly
-    wait(lambda: len(pids(read()).get("worker", [])) == 2, timeout=30,
-         what="the worker to be started again")  # fmt: skip
-    assert re.search(rf"^serve +\| worker \(pid {worker}\) exited with signal 9; restarting it "
-                     r"in 1 s$", read(), re.M), read()  # fmt: skip
-    wait(lambda: len(re.findall(r"^worker +\| .* ready\.$", read(), re.M)) == 2, timeout=90,
-         what="the new worker to be ready")  # fmt: skip
+    wait(
+        lambda: len(pids(read()).get("worker", [])) == 2,
+        timeout=30,
+        what="the worker to be started again",
+    )
+    assert re.search(
+        rf"^serve +\| worker \(pid {worker}\) exited with signal 9; restarting it "
+        r"in 1 s$",
+        read(),
+        re.M,
+    ), read()
+    wait(
+        lambda: len(re.findall(r"^worker +\| .* ready\.$", read(), re.M)) == 2,
+        timeout=90,
+        what="the new worker to be ready",
+    )
     children = [pid for name in ("api", "beat") for pid in first[name]] + pids(read())["worker"]
     assert proc.poll() is None
 
@@ -111,8 +142,11 @@ def test_serve_writes_to_a_log_file_and_stops_on_ctrl_c(serve, tmp_path: Path) -
     log = tmp_path / "serve.log"
     proc, terminal, _ = serve("--log-file", str(log))
     text = lambda: log.read_text() if log.exists() else ""  # noqa: E731
-    wait(lambda: re.search(r"^worker +\| .* ready\.$", text(), re.M), timeout=90,
-         what="the worker's 'ready' line in the log file")  # fmt: skip
+    wait(
+        lambda: re.search(r"^worker +\| .* ready\.$", text(), re.M),
+        timeout=90,
+        what="the worker's 'ready' line in the log file",
+    )
     children = [pid for found in pids(text()).values() for pid in found]
     assert len(children) == 3
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends

@@ -110,15 +110,23 @@ class RedisServer:
     def _command(self) -> list[str]:
         return [
             redis_server_binary(),
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.dir),
-            "--save", "",
-            "--appendonly", "yes" if self.persistent else "no",
-            "--appendfsync", "always",
-            "--maxmemory-policy", "noeviction",
-            "--logfile", str(self.dir / "redis.log"),
-        ]  # fmt: skip
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.persistent else "no",
+            "--appendfsync",
+            "always",
+            "--maxmemory-policy",
+            "noeviction",
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
 
     def alive(self) -> bool:
         """Our redis-server answers on our port (not another process that holds the port)."""
@@ -167,9 +175,16 @@ class PgCluster:
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
         self._as_postgres(
-            str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-            "--auth=trust", "--no-sync", "-E", "UTF8",
-        )  # fmt: skip
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
 
     def start(self) -> None:
         """Start it; as with Redis, the port is picked free beforehand (PostgreSQL cannot be
@@ -181,9 +196,18 @@ class PgCluster:
             )
             try:
                 self._as_postgres(
-                    str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "pg.log"),
-                    "-o", opts, "-w", "-t", "30", "start",
-                )  # fmt: skip
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.dir / "pg.log"),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    "30",
+                    "start",
+                )
             except subprocess.CalledProcessError:
                 log = (self.dir / "pg.log").read_text(errors="replace")
                 if self.started or "could not bind" not in log.rsplit("starting PostgreSQL", 1)[-1]:
@@ -277,26 +301,57 @@ class Processes:
         prefetch_multiplier: int = 1,
     ) -> subprocess.Popen[bytes]:
         cmd = [
-            sys.executable, "-m", "celery", "-A", self._app(), "worker",
-            "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
-            "--prefetch-multiplier", str(prefetch_multiplier),
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            self._app(),
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "-n",
+            f"{name}@%h",
+            "--prefetch-multiplier",
+            str(prefetch_multiplier),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
         return self.spawn(cmd, f"{name}.log")
 
     def beat(self, name: str, schedule_app: str = "tests.fault.short_beat") -> subprocess.Popen:
         cmd = [
-            sys.executable, "-m", "celery", "-A", schedule_app, "beat",
-            "--schedule", str(self.logs / f"{name}-schedule"), "--loglevel", "INFO",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            schedule_app,
+            "beat",
+            "--schedule",
+            str(self.logs / f"{name}-schedule"),
+            "--loglevel",
+            "INFO",
+        ]
         return self.spawn(cmd, f"{name}.log")
 
     def api(self, port: int) -> subprocess.Popen[bytes]:
         app = "tests.fault.sabotage:api" if break_requested() else "api.app:app"
         cmd = [
-            sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
         return self.spawn(cmd, "api.log")
 
     def log(self, name: str) -> str:
@@ -348,8 +403,14 @@ def pool_children(proc: subprocess.Popen[bytes]) -> list[int]:
 # --- publishing, exactly as worker.dispatch does it, to a chosen broker ---------------------------
 
 
-def publish(broker_url: str, kind: str, job_id: str | None, *, args: list[Any] | None = None,
-            task_id: str | None = None) -> str:  # fmt: skip
+def publish(
+    broker_url: str,
+    kind: str,
+    job_id: str | None,
+    *,
+    args: list[Any] | None = None,
+    task_id: str | None = None,
+) -> str:
     """Send one task message: the job's task (task id = job id, as dispatch() does) or, with
     ``args``/``task_id``, any task. Queues are declared first so a message published before any
     worker started is routed, not dropped."""
@@ -361,8 +422,13 @@ def publish(broker_url: str, kind: str, job_id: str | None, *, args: list[Any] |
         channel = conn.default_channel
         for queue in app.conf.task_queues:
             queue(channel).declare()
-        app.send_task(kind, args=[job_id] if args is None else args, task_id=task_id,
-                      queue=route_for(kind), connection=conn)  # fmt: skip
+        app.send_task(
+            kind,
+            args=[job_id] if args is None else args,
+            task_id=task_id,
+            queue=route_for(kind),
+            connection=conn,
+        )
     return str(task_id)
 
 
@@ -549,8 +615,13 @@ def events(db_url: str, *, tenant_id: str, count: int, prefix: str = "e") -> lis
     keys = [f"{prefix}{i}" for i in range(count)]
     with session_scope(db_url) as s:
         for key in keys:
-            publish_event(s, tenant_id=tenant_id, type="alert.triggered", key=key,
-                          data={"n": key, "rule": "fault-test"})  # fmt: skip
+            publish_event(
+                s,
+                tenant_id=tenant_id,
+                type="alert.triggered",
+                key=key,
+                data={"n": key, "rule": "fault-test"},
+            )
     return keys
 
 
@@ -633,8 +704,10 @@ def outcomes(procs: Processes, worker: str, task: str, task_id: str) -> list[str
     pattern = (
         rf"Task {re.escape(task)}\[{re.escape(task_id)}\] (succeeded in [\d.]+s: (.*)|raised.*)"
     )
-    return [m.group(2) if m.group(2) is not None else m.group(1)
-            for m in re.finditer(pattern, procs.log(worker))]  # fmt: skip
+    return [
+        m.group(2) if m.group(2) is not None else m.group(1)
+        for m in re.finditer(pattern, procs.log(worker))
+    ]
 
 
 def gap_csv(*, tag: str = "flow", day: str = "2025-01-15") -> bytes:
@@ -643,8 +716,10 @@ def gap_csv(*, tag: str = "flow", day: str = "2025-01-15") -> bytes:
     keep = np.ones(len(stamps), dtype=bool)
     for start, minutes in ((120, 29), (600, 89), (1000, 149)):
         keep[start : start + minutes] = False
-    lines = [f"{tag},{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{100 + i % 5}"
-             for i, t in enumerate(stamps[keep])]  # fmt: skip
+    lines = [
+        f"{tag},{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{100 + i % 5}"
+        for i, t in enumerate(stamps[keep])
+    ]
     return ("tag,timestamp,value\n" + "\n".join(lines) + "\n").encode()
 
 
@@ -660,8 +735,11 @@ def pause_at(procs: Processes, point: str, *, seconds: float = PAUSE_SECONDS) ->
     ``point``: the first task to reach it writes its pid to the returned file and sleeps
     ``seconds`` (for the test to kill it there); every later one passes straight on."""
     marker = procs.logs / f"paused-at-{point}"
-    procs.env.update(TICKWORK_FAULT_PAUSE=point, TICKWORK_FAULT_PAUSE_FILE=str(marker),
-                     TICKWORK_FAULT_PAUSE_SECONDS=str(seconds))  # fmt: skip
+    procs.env.update(
+        TICKWORK_FAULT_PAUSE=point,
+        TICKWORK_FAULT_PAUSE_FILE=str(marker),
+        TICKWORK_FAULT_PAUSE_SECONDS=str(seconds),
+    )
     return marker
 
 
@@ -687,8 +765,9 @@ def kill_paused_child(procs: Processes, marker: Path, worker: subprocess.Popen[b
 # --- LCFS reports and documents -------------------------------------------------------------------
 
 
-def lcfs_facility(db_url: str, *, tenant_id: str, tags: int = 3, year: int = 2025,
-                  quarter: int = 4) -> str:  # fmt: skip
+def lcfs_facility(
+    db_url: str, *, tenant_id: str, tags: int = 3, year: int = 2025, quarter: int = 4
+) -> str:
     """A facility (UTC) whose ``tags`` meter tags read RNG in m3/h once a minute over the whole
     quarter, each mapped to an LCFS fuel pathway: what a quarterly report is built from."""
     from pipelines import lcfs
@@ -702,17 +781,25 @@ def lcfs_facility(db_url: str, *, tenant_id: str, tags: int = 3, year: int = 202
     content = meter_csv(minutes * tags, tags=tags, start=start.strftime("%Y-%m-%d"))
     store_points(db_url, tenant_id=tenant_id, facility_id=fac, content=content)
     mappings = [
-        lcfs.TagMapping(tag=f"flow_{i}", fuel_pathway_code=f"CNG-RNG-{i + 1:03d}",
-                        fuel_type="rng", ci=40.0 + 5 * i, unit="m3", kind="rate", rate_per="h")
+        lcfs.TagMapping(
+            tag=f"flow_{i}",
+            fuel_pathway_code=f"CNG-RNG-{i + 1:03d}",
+            fuel_type="rng",
+            ci=40.0 + 5 * i,
+            unit="m3",
+            kind="rate",
+            rate_per="h",
+        )
         for i in range(tags)
-    ]  # fmt: skip
+    ]
     with session_scope(db_url) as s:
         replace_mappings(s, facility=s.get(Facility, fac), mappings=mappings)
     return fac
 
 
-def report_job(db_url: str, *, facility_id: str, year: int, quarter: int,
-               fmt: str = "pdf") -> tuple[str, str]:  # fmt: skip
+def report_job(
+    db_url: str, *, facility_id: str, year: int, quarter: int, fmt: str = "pdf"
+) -> tuple[str, str]:
     """What POST /v1/reports does before publishing: the queued report and its job, committed.
     Returns (report id, job id)."""
     from worker.storage.db import session_scope
@@ -720,8 +807,9 @@ def report_job(db_url: str, *, facility_id: str, year: int, quarter: int,
     from worker.storage.reports import create_report
 
     with session_scope(db_url) as s:
-        report, job = create_report(s, facility=s.get(Facility, facility_id), year=year,
-                                    quarter=quarter, fmt=fmt)  # fmt: skip
+        report, job = create_report(
+            s, facility=s.get(Facility, facility_id), year=year, quarter=quarter, fmt=fmt
+        )
         return report.id, job.id
 
 
@@ -741,10 +829,14 @@ def rebuild_report(db_url: str, report_id: str) -> tuple[str, str]:
         row = s.get(Report, report_id)
         assert row is not None
         inputs = load_lcfs_inputs(
-            s, facility=s.get(Facility, row.facility_id), year=row.year, quarter=row.quarter,
-            tables=lcfs_tables(), substitution_method=get_settings().lcfs_substitution_method,
+            s,
+            facility=s.get(Facility, row.facility_id),
+            year=row.year,
+            quarter=row.quarter,
+            tables=lcfs_tables(),
+            substitution_method=get_settings().lcfs_substitution_method,
             report=row,
-        )  # fmt: skip
+        )
         fmt = row.format
     report = lcfs.compute_quarter(inputs)
     return report.input_sha256, hashlib.sha256(render_signed(report, fmt)).hexdigest()
@@ -771,14 +863,16 @@ def invoice_pdf() -> tuple[bytes, dict[str, Any]]:
     from tests import documents_corpus as corpus
 
     spec = next(
-        s for s in corpus.specs(7, 60, ("multipage",))
+        s
+        for s in corpus.specs(7, 60, ("multipage",))
         if s.document_type == "invoice" and "fuel_pathway_code" in s.expected
-    )  # fmt: skip
+    )
     return corpus.render_pdf(spec), dict(spec.expected)
 
 
-def document_job(db_url: str, *, tenant_id: str, facility_id: str, content: bytes,
-                 filename: str = "invoice.pdf") -> tuple[str, str]:  # fmt: skip
+def document_job(
+    db_url: str, *, tenant_id: str, facility_id: str, content: bytes, filename: str = "invoice.pdf"
+) -> tuple[str, str]:
     """What POST /v1/documents does before publishing: keep the upload, the document row and
     its job, commit. Returns (document id, job id)."""
     from worker.storage import documents as storage
@@ -787,13 +881,28 @@ def document_job(db_url: str, *, tenant_id: str, facility_id: str, content: byte
     from worker.storage.uploads import save_upload
 
     with session_scope(db_url) as s:
-        upload = save_upload(s, tenant_id=tenant_id, content=content,
-                             content_type="application/pdf", filename=filename)  # fmt: skip
-        document, _ = storage.create_document(s, tenant_id=tenant_id, upload=upload,
-                                              facility_id=facility_id, declared_type=None,
-                                              filename=filename)  # fmt: skip
-        job = create_job(s, tenant_id=tenant_id, kind="documents.process", upload_id=upload.id,
-                         params={"document_id": document.id})  # fmt: skip
+        upload = save_upload(
+            s,
+            tenant_id=tenant_id,
+            content=content,
+            content_type="application/pdf",
+            filename=filename,
+        )
+        document, _ = storage.create_document(
+            s,
+            tenant_id=tenant_id,
+            upload=upload,
+            facility_id=facility_id,
+            declared_type=None,
+            filename=filename,
+        )
+        job = create_job(
+            s,
+            tenant_id=tenant_id,
+            kind="documents.process",
+            upload_id=upload.id,
+            params={"document_id": document.id},
+        )
         storage.reset_for_requeue(document, job_id=job.id)
         return document.id, job.id
 

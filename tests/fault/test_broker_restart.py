@@ -169,8 +169,9 @@ def test_restart_of_a_broker_without_persistence_loses_no_job(
 
 def _ingest(stack: Stack, broker: h.RedisServer, *, tenant_id: str, rows: int, seed: int) -> tuple:
     fac = h.facility(stack.db, tenant_id=tenant_id, name=f"R{seed}")
-    job = h.ingest_job(stack.db, tenant_id=tenant_id, facility_id=fac,
-                       content=h.meter_csv(rows, seed=seed))  # fmt: skip
+    job = h.ingest_job(
+        stack.db, tenant_id=tenant_id, facility_id=fac, content=h.meter_csv(rows, seed=seed)
+    )
     h.publish(broker.url, "ingest.process_upload", job)
     h.mark_enqueued(stack.db, job)
     return fac, job
@@ -200,26 +201,36 @@ def test_worker_survives_restarts_of_a_broker_without_persistence(
     volatile_broker.kill()
     volatile_broker.start()
     idle_fac, idle_job = _ingest(stack, volatile_broker, tenant_id=who.id, rows=4_000, seed=1)
-    procs.wait(lambda: _done(stack, idle_job), timeout=60,
-               what="an ingest sent after the idle restart")  # fmt: skip
+    procs.wait(
+        lambda: _done(stack, idle_job), timeout=60, what="an ingest sent after the idle restart"
+    )
 
     # 2. Busy: restarted while a bigger ingest runs.
     busy_fac, busy_job = _ingest(stack, volatile_broker, tenant_id=who.id, rows=BUSY_ROWS, seed=2)
-    procs.wait(lambda: h.jobs(stack.db, [busy_job])[busy_job]["status"] == "running",
-               timeout=60, what="the big ingest to run")  # fmt: skip
+    procs.wait(
+        lambda: h.jobs(stack.db, [busy_job])[busy_job]["status"] == "running",
+        timeout=60,
+        what="the big ingest to run",
+    )
     volatile_broker.kill()
     volatile_broker.start()
     restarted = time.monotonic()
     after_fac, after_job = _ingest(stack, volatile_broker, tenant_id=who.id, rows=4_000, seed=3)
-    procs.wait(lambda: _done(stack, busy_job) and _done(stack, after_job), timeout=90,
-               what="the interrupted ingest and one sent after the restart")  # fmt: skip
+    procs.wait(
+        lambda: _done(stack, busy_job) and _done(stack, after_job),
+        timeout=90,
+        what="the interrupted ingest and one sent after the restart",
+    )
     finished = time.monotonic() - restarted
 
     assert worker.poll() is None  # the same worker process throughout
     for fac, rows in ((idle_fac, 4_000), (busy_fac, BUSY_ROWS), (after_fac, 4_000)):
         assert h.points_per_facility(stack.db, fac) == (rows, rows)
-    completed = h.rows(stack.db, "SELECT payload->'data'->>'job_id', count(*) FROM event "
-                       "WHERE type = 'ingest.completed' GROUP BY 1")  # fmt: skip
+    completed = h.rows(
+        stack.db,
+        "SELECT payload->'data'->>'job_id', count(*) FROM event "
+        "WHERE type = 'ingest.completed' GROUP BY 1",
+    )
     assert dict(completed) == {idle_job: 1, busy_job: 1, after_job: 1}
     busy = h.jobs(stack.db, [busy_job])[busy_job]
     h.observe(

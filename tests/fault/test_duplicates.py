@@ -34,11 +34,12 @@ class Dup:
     def finished(self, task: str, task_id: str, copies: int) -> list[str]:
         """Wait until ``copies`` copies of the message ran; what each returned."""
         return self.procs.wait(
-            lambda: (got := h.outcomes(self.procs, "w1", task, task_id)) and len(got) >= copies
-            and got,
+            lambda: (
+                (got := h.outcomes(self.procs, "w1", task, task_id)) and len(got) >= copies and got
+            ),
             timeout=60,
             what=f"{copies} runs of {task}[{task_id}]",
-        )  # fmt: skip
+        )
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +86,20 @@ def _ingest_state(db: str, job_id: str, facility_id: str) -> dict:
         "analysis job in result": analysis is not None,
         "points (rows, distinct)": h.points_per_facility(db, facility_id),
         "ingest.completed events": h.scalar(
-            db, f"SELECT count(*) FROM event WHERE type = 'ingest.completed' "
-            f"AND tenant_id = {tenant}", j=job_id),
+            db,
+            f"SELECT count(*) FROM event WHERE type = 'ingest.completed' AND tenant_id = {tenant}",
+            j=job_id,
+        ),
         "analysis jobs": h.scalar(
-            db, f"SELECT count(*) FROM job WHERE kind = 'analysis.analyse_ingest' "
-            f"AND tenant_id = {tenant}", j=job_id),
-        "rejected rows": h.scalar(db, "SELECT count(*) FROM rejected_row WHERE job_id = :j",
-                                  j=job_id),
-    }  # fmt: skip
+            db,
+            f"SELECT count(*) FROM job WHERE kind = 'analysis.analyse_ingest' "
+            f"AND tenant_id = {tenant}",
+            j=job_id,
+        ),
+        "rejected rows": h.scalar(
+            db, "SELECT count(*) FROM rejected_row WHERE job_id = :j", j=job_id
+        ),
+    }
 
 
 def _ingest(dup: Dup, name: str) -> tuple[str, str]:
@@ -168,8 +175,9 @@ def _analysis(dup: Dup, name: str) -> str:
     fac = h.facility(dup.db, tenant_id=who.id)
     stored = h.store_points(dup.db, tenant_id=who.id, facility_id=fac, content=h.gap_csv())
     with session_scope(dup.db) as s:
-        job = create_job(s, tenant_id=who.id, kind="analysis.analyse_ingest",
-                         params={"ranges": stored["ranges"]})  # fmt: skip
+        job = create_job(
+            s, tenant_id=who.id, kind="analysis.analyse_ingest", params={"ranges": stored["ranges"]}
+        )
         return job.id
 
 
@@ -185,8 +193,11 @@ def _analysis_state(db: str, job_id: str) -> dict:
         t=tenant,
     )
     per_gap = h.rows(
-        db, "SELECT payload->'data'->>'gap_start', count(*) FROM event WHERE tenant_id = :t "
-        "AND type = 'data_gap.detected' GROUP BY 1 ORDER BY 1", t=tenant)  # fmt: skip
+        db,
+        "SELECT payload->'data'->>'gap_start', count(*) FROM event WHERE tenant_id = :t "
+        "AND type = 'data_gap.detected' GROUP BY 1 ORDER BY 1",
+        t=tenant,
+    )
     return {
         "status": job["status"],
         "error": job["error"],
@@ -291,8 +302,12 @@ def test_scheduled_task_messages_twice(dup: Dup) -> None:
     h.store_points(db, tenant_id=who.id, facility_id=fac, content=h.yesterday_csv())
     h.old_event(db, tenant_id=who.id, key="old")
     stale = h.stale_jobs(db, tenant_id=who.id, count=100, kind="reports.build_lcfs")
-    tasks = ("analysis.scan_stale", "analysis.nightly_quality", "jobs.cleanup",
-             "jobs.requeue_stale")  # fmt: skip
+    tasks = (
+        "analysis.scan_stale",
+        "analysis.nightly_quality",
+        "jobs.cleanup",
+        "jobs.requeue_stale",
+    )
     for task in tasks:
         for _ in range(2):
             h.publish(dup.broker.url, task, None, args=[], task_id=f"{task}-1")

@@ -55,8 +55,9 @@ def throwaway_db(cluster: h.PgCluster) -> Iterator[str]:
     if not cluster.running():
         cluster.start()
     name = f"fault_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres",
-                         autocommit=True) as admin:  # fmt: skip
+    with psycopg.connect(
+        f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres", autocommit=True
+    ) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = cluster.url.rsplit("/", 1)[0] + f"/{name}"
     upgrade(url)
@@ -153,8 +154,11 @@ def test_postgres_stopped_during_ingest(
 
         def finished() -> dict | None:
             view = api.get(f"/v1/jobs/{job_id}")
-            return view.json() if view.status_code == 200 and view.json()["status"] in (
-                "succeeded", "failed") else None  # fmt: skip
+            return (
+                view.json()
+                if view.status_code == 200 and view.json()["status"] in ("succeeded", "failed")
+                else None
+            )
 
         view = procs.wait(finished, timeout=90, what="the ingest to finish after the outage")
         done = time.monotonic() - up_at

@@ -28,8 +28,9 @@ def _request(stack: Stack) -> tuple[str, str, str]:
     started first: it comes up while the data is stored). Returns (facility, report, job)."""
     who = stack.tenant()
     fac = h.lcfs_facility(stack.db, tenant_id=who.id, tags=TAGS, year=YEAR, quarter=QUARTER)
-    report_id, job_id = h.report_job(stack.db, facility_id=fac, year=YEAR, quarter=QUARTER,
-                                     fmt=FORMAT)  # fmt: skip
+    report_id, job_id = h.report_job(
+        stack.db, facility_id=fac, year=YEAR, quarter=QUARTER, fmt=FORMAT
+    )
     h.publish(stack.broker.url, "reports.build_lcfs", job_id)
     h.mark_enqueued(stack.db, job_id)
     return fac, report_id, job_id
@@ -38,15 +39,17 @@ def _request(stack: Stack) -> tuple[str, str, str]:
 def _check_mid_build(stack: Stack, report_id: str, job_id: str) -> None:
     """The kill landed inside the build: the job is running, nothing of the report is stored."""
     assert h.jobs(stack.db, [job_id])[job_id]["status"] == "running"
-    assert h.rows(stack.db, "SELECT status, content IS NULL FROM report WHERE id = :r",
-                  r=report_id) == [("queued", True)]  # fmt: skip
+    assert h.rows(
+        stack.db, "SELECT status, content IS NULL FROM report WHERE id = :r", r=report_id
+    ) == [("queued", True)]
     assert h.scalar(stack.db, "SELECT count(*) FROM event WHERE type LIKE 'report.%'") == 0
 
 
 def _generated(stack: Stack, report_id: str) -> bool:
     status = h.scalar(stack.db, "SELECT status FROM report WHERE id = :r", r=report_id)
-    assert status != "failed", h.scalar(stack.db, "SELECT error FROM report WHERE id = :r",
-                                        r=report_id)  # fmt: skip
+    assert status != "failed", h.scalar(
+        stack.db, "SELECT error FROM report WHERE id = :r", r=report_id
+    )
     return bool(status == "generated")
 
 
@@ -99,8 +102,11 @@ def test_sigkill_whole_worker_mid_report_build_then_new_worker(stack: Stack) -> 
     # As in test_worker_kill: the replacement starts once the message is visible again.
     h.wait_visible_again(stack.procs, stack.broker)
     stack.procs.worker("w2", queues="reports")
-    stack.procs.wait(lambda: _generated(stack, report_id), timeout=60,
-                     what="the report to be generated after the restart")  # fmt: skip
+    stack.procs.wait(
+        lambda: _generated(stack, report_id),
+        timeout=60,
+        what="the report to be generated after the restart",
+    )
     recovered = time.monotonic() - killed_at
     seen = _check_one_report(stack, fac, report_id, job_id, rebuilt)
     assert seen["attempts"] == 2
@@ -125,11 +131,13 @@ def test_sigkill_pool_process_mid_report_build(stack: Stack) -> None:
     fac, report_id, job_id = _request(stack)
     killed_at = h.kill_paused_child(stack.procs, marker, worker)
     _check_mid_build(stack, report_id, job_id)
-    stack.procs.wait(lambda: _generated(stack, report_id), timeout=60,
-                     what="the report to be generated after the pool process died")  # fmt: skip
+    stack.procs.wait(
+        lambda: _generated(stack, report_id),
+        timeout=60,
+        what="the report to be generated after the pool process died",
+    )
     recovered = time.monotonic() - killed_at
-    seen = _check_one_report(stack, fac, report_id, job_id,
-                             h.rebuild_report(stack.db, report_id))  # fmt: skip
+    seen = _check_one_report(stack, fac, report_id, job_id, h.rebuild_report(stack.db, report_id))
     assert seen["attempts"] == 2
     assert worker.poll() is None  # the same worker carried on
     h.observe(

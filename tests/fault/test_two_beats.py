@@ -76,8 +76,11 @@ def test_two_beats_run_each_scheduled_job_once_per_period(stack: Stack) -> None:
         # deleted, the stale jobs published, the events delivered.
         procs.wait(lambda: _gap(db), timeout=60, what="scan_stale to open the trailing gap")
         procs.wait(lambda: _quality(db), timeout=60, what="nightly_quality to score yesterday")
-        procs.wait(lambda: not _event_exists(db, "alert.triggered:old0"), timeout=60,
-                   what="cleanup to delete the old event")  # fmt: skip
+        procs.wait(
+            lambda: not _event_exists(db, "alert.triggered:old0"),
+            timeout=60,
+            what="cleanup to delete the old event",
+        )
         procs.wait(lambda: _unsent(db, stale) == 0, timeout=60, what="the stale jobs to be sent")
         procs.wait(lambda: _all_delivered(db), timeout=60, what="the webhooks")
         gap, quality = _gap(db), _quality(db)

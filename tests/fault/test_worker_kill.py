@@ -43,9 +43,10 @@ def _check_exact(stack: Stack, facilities: list[str], job_ids: list[str]) -> dic
         result = views[job]["result"]
         assert (result["rows"], result["inserted"], result["duplicates"]) == (n, n, 0)
     completed = h.rows(
-        stack.db, "SELECT payload->'data'->>'job_id', count(*) FROM event "
+        stack.db,
+        "SELECT payload->'data'->>'job_id', count(*) FROM event "
         "WHERE type = 'ingest.completed' GROUP BY 1",
-    )  # fmt: skip
+    )
     assert dict(completed) == dict.fromkeys(job_ids, 1)  # one event per job, none twice
     analyses = [views[j]["result"]["analysis_job_id"] for j in job_ids]
     kinds = h.rows(stack.db, "SELECT count(*) FROM job WHERE kind = 'analysis.analyse_ingest'")
@@ -151,8 +152,11 @@ def test_sigkill_whole_worker_default_settings_job_completes_within_two_minutes(
     `jobs.requeue_stale` (every 30 s) sends the job again, and it completes within two minutes
     with one result and one set of events."""
     stack.procs.env.update(DEFAULT_TIMINGS)
-    for key in ("TICKWORK_STALE_JOB_SECONDS", "TICKWORK_JOB_HEARTBEAT_SECONDS",
-                "TICKWORK_JOB_SILENT_SECONDS"):  # fmt: skip
+    for key in (
+        "TICKWORK_STALE_JOB_SECONDS",
+        "TICKWORK_JOB_HEARTBEAT_SECONDS",
+        "TICKWORK_JOB_SILENT_SECONDS",
+    ):
         stack.procs.env.pop(key, None)
     facilities, job_ids = _queue_ingests(stack, SIZES)
     big_job, big_fac = job_ids[0], facilities[0]
@@ -197,8 +201,9 @@ def test_sigkill_worker_holding_a_message_it_had_not_started(stack: Stack) -> No
     process, prefetch two). Killed then, it leaves the held job "queued" while its message sits
     unacknowledged in the broker for the visibility timeout (an hour). The worker vouched for the
     held job, so when it falls silent beat's `jobs.requeue_stale` sends the job again."""
-    stack.procs.env.update(DEFAULT_TIMINGS, TICKWORK_JOB_HEARTBEAT_SECONDS="2",
-                           TICKWORK_JOB_SILENT_SECONDS="6")  # fmt: skip
+    stack.procs.env.update(
+        DEFAULT_TIMINGS, TICKWORK_JOB_HEARTBEAT_SECONDS="2", TICKWORK_JOB_SILENT_SECONDS="6"
+    )
     # The running ingest stops once parsed, for longer than the test needs: the kill lands
     # there however busy the machine is.
     marker = h.pause_at(stack.procs, "ingest_parsed", seconds=120)
@@ -208,11 +213,16 @@ def test_sigkill_worker_holding_a_message_it_had_not_started(stack: Stack) -> No
     first = stack.procs.worker("w1", concurrency=1, prefetch_multiplier=2)
     h.wait_paused(stack.procs, marker)
     stack.procs.wait(
-        lambda: h.rows(stack.db, f"SELECT status, heartbeat_at IS NOT NULL FROM job "
-                       f"WHERE id = '{held_job}'") == [("queued", True)],
+        lambda: (
+            h.rows(
+                stack.db,
+                f"SELECT status, heartbeat_at IS NOT NULL FROM job WHERE id = '{held_job}'",
+            )
+            == [("queued", True)]
+        ),
         timeout=60,
         what="the next message to be held (the worker vouching for it), not started",
-    )  # fmt: skip
+    )
     assert _running_and_unstored(stack, big_job, facilities[0])
     # Beat only now: started with the worker, its first message could take the second prefetch
     # slot before the held ingest does. The worker's two slots are full, so it takes no more.
@@ -226,8 +236,9 @@ def test_sigkill_worker_holding_a_message_it_had_not_started(stack: Stack) -> No
     assert recovered < VISIBILITY_TIMEOUT / 4  # not the broker's redelivery
     views = h.jobs(stack.db, job_ids)
     assert views[held_job]["attempts"] == 1  # never started by the killed worker
-    assert any("went silent before starting it" in line["message"]
-               for line in views[held_job]["logs"])  # fmt: skip
+    assert any(
+        "went silent before starting it" in line["message"] for line in views[held_job]["logs"]
+    )
     for fac, n in zip(facilities, sizes, strict=True):
         assert h.points_per_facility(stack.db, fac) == (n, n)
     h.observe(

@@ -228,10 +228,12 @@ def test_two_analyses_of_one_tag_at_once_record_each_gap_once(pg_db: str, config
         if done[1 - me].is_set():
             return True
         with get_engine(pg_db).connect() as conn:
-            waiting = conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )).scalar_one()  # fmt: skip
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
         return waiting > 0
 
     def one(me: int) -> None:
@@ -241,8 +243,12 @@ def test_two_analyses_of_one_tag_at_once_record_each_gap_once(pg_db: str, config
                 start.wait()
                 analyse(s, tags=tags, ranges={tag_id: (T0, rows[-1][0])}, now=NOW)
                 # Hold the transaction open until the other one has run into it (or is done).
-                wait_for(lambda: other_blocked_or_done(me), timeout=30,
-                         what="the other analysis to wait for this one", every=0.02)  # fmt: skip
+                wait_for(
+                    lambda: other_blocked_or_done(me),
+                    timeout=30,
+                    what="the other analysis to wait for this one",
+                    every=0.02,
+                )
         except Exception as exc:  # reported below
             errors.append(exc)
         finally:

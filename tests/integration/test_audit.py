@@ -25,8 +25,14 @@ def db(any_db: str, configure) -> str:
 def fill(db: str, tenant_id: str, n: int) -> None:
     for i in range(n):
         with session_scope(db) as s:
-            audit.record(s, tenant_id=tenant_id, action="analysis.completed", subject_type="job",
-                         subject_id=f"job_{i}", details={"i": i, "ratio": i / 7})  # fmt: skip
+            audit.record(
+                s,
+                tenant_id=tenant_id,
+                action="analysis.completed",
+                subject_type="job",
+                subject_id=f"job_{i}",
+                details={"i": i, "ratio": i / 7},
+            )
 
 
 def tamper(db: str, statement: str) -> None:
@@ -65,10 +71,13 @@ def test_entries_chain_and_verify(db: str) -> None:
     assert verdict(db, who.id).valid
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_entry SET actor = 'someone' WHERE seq = 2",
-    "DELETE FROM audit_entry WHERE seq = 2",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_entry SET actor = 'someone' WHERE seq = 2",
+        "DELETE FROM audit_entry WHERE seq = 2",
+    ],
+)
 def test_the_table_is_append_only(db: str, statement: str) -> None:
     who = make_tenant(db, "T")
     fill(db, who.id, 2)
@@ -78,17 +87,25 @@ def test_the_table_is_append_only(db: str, statement: str) -> None:
     assert verdict(db, who.id).valid
 
 
-@pytest.mark.parametrize(("statement", "kind", "seq"), [
-    # a changed detail: the row no longer hashes to its row_hash
-    ("UPDATE audit_entry SET details = '{\"i\": 99, \"ratio\": 0}' WHERE seq = 4", "altered", 4),
-    # a row gone from the middle: its successor's predecessor is nowhere
-    ("DELETE FROM audit_entry WHERE seq = 3", "deleted", 4),
-    # two rows swapped in order (positions exchanged, contents intact)
-    ("UPDATE audit_entry SET seq = -3 WHERE seq = 3; UPDATE audit_entry SET seq = 3 WHERE seq = 4;"
-     " UPDATE audit_entry SET seq = 4 WHERE seq = -3", "reordered", 3),
-    # the newest rows gone: the head still says 6
-    ("DELETE FROM audit_entry WHERE seq >= 5", "deleted", None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("statement", "kind", "seq"),
+    [
+        # a changed detail: the row no longer hashes to its row_hash
+        ('UPDATE audit_entry SET details = \'{"i": 99, "ratio": 0}\' WHERE seq = 4', "altered", 4),
+        # a row gone from the middle: its successor's predecessor is nowhere
+        ("DELETE FROM audit_entry WHERE seq = 3", "deleted", 4),
+        # two rows swapped in order (positions exchanged, contents intact)
+        (
+            "UPDATE audit_entry SET seq = -3 WHERE seq = 3;"
+            " UPDATE audit_entry SET seq = 3 WHERE seq = 4;"
+            " UPDATE audit_entry SET seq = 4 WHERE seq = -3",
+            "reordered",
+            3,
+        ),
+        # the newest rows gone: the head still says 6
+        ("DELETE FROM audit_entry WHERE seq >= 5", "deleted", None),
+    ],
+)
 def test_verify_names_the_first_damaged_entry(db: str, statement: str, kind: str, seq) -> None:
     who = make_tenant(db, "T")
     other = make_tenant(db, "Other")
@@ -133,8 +150,13 @@ def test_concurrent_writers_serialise_on_the_chain_head(pg_db: str, configure) -
             start.wait()
             for i in range(per_thread):
                 with session_scope(pg_db) as s:
-                    audit.record(s, tenant_id=who.id, action="analysis.completed",
-                                 subject_type="job", subject_id=f"job_{n}_{i}")  # fmt: skip
+                    audit.record(
+                        s,
+                        tenant_id=who.id,
+                        action="analysis.completed",
+                        subject_type="job",
+                        subject_id=f"job_{n}_{i}",
+                    )
                     s.execute(text("SELECT pg_sleep(0.002)"))  # hold the head a little
         except Exception as exc:  # reported below
             errors.append(exc)

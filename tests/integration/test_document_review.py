@@ -42,8 +42,9 @@ def processed(db: str, quantity: float, *, facility: bool = True, **kw) -> tuple
 
 def review(db: str, doc_id: str, changes: dict, actor: str = REVIEWER) -> Document:
     with session_scope(db) as s:
-        doc = review_document(s, document=s.get(Document, doc_id), changes=changes, actor=actor,
-                              tables=lcfs_tables())  # fmt: skip
+        doc = review_document(
+            s, document=s.get(Document, doc_id), changes=changes, actor=actor, tables=lcfs_tables()
+        )
         s.flush()
         s.expunge_all()
     return doc
@@ -51,9 +52,11 @@ def review(db: str, doc_id: str, changes: dict, actor: str = REVIEWER) -> Docume
 
 def reviewed_entries(db: str, doc_id: str) -> list[AuditEntry]:
     with session_scope(db) as s:
-        rows = s.scalars(select(AuditEntry).where(AuditEntry.subject_id == doc_id,
-                                                  AuditEntry.action == "document.reviewed")
-                         .order_by(AuditEntry.seq)).all()  # fmt: skip
+        rows = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.subject_id == doc_id, AuditEntry.action == "document.reviewed")
+            .order_by(AuditEntry.seq)
+        ).all()
         s.expunge_all()
     return list(rows)
 
@@ -111,8 +114,15 @@ def test_reviewed_date_number_and_type_reach_the_transaction(db: str) -> None:
         assert any(
             w.startswith("transaction type assumed") for w in s.get(Document, doc_id).warnings
         )
-    doc = review(db, doc_id, {"document_date": "2025-03-11", "document_number": " VB-00042-A ",
-                              "transaction_type": "purchased WITHOUT obligation"})  # fmt: skip
+    doc = review(
+        db,
+        doc_id,
+        {
+            "document_date": "2025-03-11",
+            "document_number": " VB-00042-A ",
+            "transaction_type": "purchased WITHOUT obligation",
+        },
+    )
     assert doc.reconciliation["date"] == "2025-03-11"  # a day without full readings
     assert doc.reconciliation["status"] == "fail"
     assert not any(w.startswith("transaction type assumed") for w in doc.warnings)
@@ -206,6 +216,11 @@ def test_only_a_processed_document_is_reviewed(db: str, status: str) -> None:
     with session_scope(db) as s:
         s.get(Document, doc_id).status = status
     with session_scope(db) as s, pytest.raises(NotReviewableError, match=f"is {status}"):
-        review_document(s, document=s.get(Document, doc_id), changes={"quantity": 970.0},
-                        actor=REVIEWER, tables=lcfs_tables())  # fmt: skip
+        review_document(
+            s,
+            document=s.get(Document, doc_id),
+            changes={"quantity": 970.0},
+            actor=REVIEWER,
+            tables=lcfs_tables(),
+        )
     assert reviewed_entries(db, doc_id) == []

@@ -35,8 +35,9 @@ def test_claim_answer_release_and_expiry(db: str) -> None:
     assert claim(db, bob, "k", "h2", now).outcome == "new"  # another tenant's key
     with session_scope(db) as s:
         answer = b'{"job_id": "job_1"}'
-        idempotency.complete(s, tenant_id=alice, key="k", status=202,
-                             content_type="application/json", body=answer)  # fmt: skip
+        idempotency.complete(
+            s, tenant_id=alice, key="k", status=202, content_type="application/json", body=answer
+        )
         idempotency.release(s, tenant_id=alice, key="k")  # an answered key is not released
         idempotency.release(s, tenant_id=bob, key="k")
     again = claim(db, alice, "k", "h1", now + timedelta(hours=23))

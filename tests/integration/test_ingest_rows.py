@@ -28,8 +28,16 @@ BAD = {
 def _facility(db: str) -> tuple[str, str]:
     tenant = make_tenant(db, "T")
     with session_scope(db) as s:
-        s.add(Facility(id=f"fac_{tenant.id[-8:]}", tenant_id=tenant.id, name="F", timezone="UTC",
-                       strict_tags=False, created_at=datetime.now(UTC)))  # fmt: skip
+        s.add(
+            Facility(
+                id=f"fac_{tenant.id[-8:]}",
+                tenant_id=tenant.id,
+                name="F",
+                timezone="UTC",
+                strict_tags=False,
+                created_at=datetime.now(UTC),
+            )
+        )
     return tenant.id, f"fac_{tenant.id[-8:]}"
 
 
@@ -72,8 +80,14 @@ def test_bad_items_of_a_json_batch_are_rejected_and_its_good_items_stored(any_db
     tenant_id, fac = _facility(any_db)
     items = [{"facility_id": fac, "tag": "flow", "timestamp": "2025-01-01T00:00:00Z", "value": 1}]
     items += [{"facility_id": fac, "tag": "flow", "timestamp": t, "value": 2} for t in BAD]
-    items += [{"facility_id": fac, "tag": "flow\r\nX-Evil: 1", "value": 3,
-               "timestamp": "2025-01-01T00:01:00Z"}]  # fmt: skip
+    items += [
+        {
+            "facility_id": fac,
+            "tag": "flow\r\nX-Evil: 1",
+            "value": 3,
+            "timestamp": "2025-01-01T00:01:00Z",
+        }
+    ]
     _, result = _store(any_db, tenant_id, parse_records(items))
     assert (result["rows"], result["inserted"], result["rejected"]) == (5, 1, 4)
 
@@ -118,8 +132,15 @@ def test_an_unexpected_error_shows_the_caller_only_an_error_id(
     view = _finished(pg_db, job_id)
     assert view["status"] == "failed"
     shown = view["error"] + " ".join(line["message"] for line in view["logs"])
-    for internal in ("INSERT", "NUL", "out of range", "secret_column", type(error).__name__,
-                     "Traceback", "0x00"):  # fmt: skip
+    for internal in (
+        "INSERT",
+        "NUL",
+        "out of range",
+        "secret_column",
+        type(error).__name__,
+        "Traceback",
+        "0x00",
+    ):
         assert internal not in shown, shown
     error_id = view["error"].split("error id ")[1].split(")")[0]
     assert error_id.startswith("err_")

@@ -134,9 +134,12 @@ def test_the_broker_names_the_messages_workers_hold_unacknowledged(redis_url: st
 
     with app.connection_for_write(redis_url) as conn:
         app.send_task(
-            "ingest.process_upload", args=["job_taken"], task_id="job_taken",
-            queue="ingest", connection=conn,
-        )  # fmt: skip
+            "ingest.process_upload",
+            args=["job_taken"],
+            task_id="job_taken",
+            queue="ingest",
+            connection=conn,
+        )
     assert unacked_task_ids(redis_url) == set()  # waiting in its queue, taken by no one
     with Connection(redis_url) as conn:
         queue = conn.SimpleQueue("ingest")

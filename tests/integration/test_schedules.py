@@ -85,8 +85,9 @@ def test_cleanup_deletes_only_old_details(scheduled: str) -> None:
     with session_scope(scheduled) as s:
         claim(s, tenant_id=tenant.id, key="old-key", request_hash="f" * 64)
         s.flush()
-        s.execute(update(IdempotencyKey).values(
-            expires_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
+        s.execute(
+            update(IdempotencyKey).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     assert cleanup() == {"rejected_rows": 1, "events": 0, "idempotency_keys": 1}
     assert cleanup() == {}  # once per day
     with session_scope(scheduled) as s:

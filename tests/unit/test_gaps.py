@@ -147,37 +147,76 @@ ALL = (None, None)
 SINGLE_TAG: list[tuple[str, list[float], tuple[pd.Timestamp | None, pd.Timestamp | None], Any]] = [
     ("none", list(range(60)), W, []),
     ("interior", hour_minus(range(10, 20)), W, [("f", "00:09", "00:20", 10, False)]),
-    ("two_interior", hour_minus(range(10, 20), range(30, 33)), W,
-     [("f", "00:09", "00:20", 10, False), ("f", "00:29", "00:33", 3, False)]),
+    (
+        "two_interior",
+        hour_minus(range(10, 20), range(30, 33)),
+        W,
+        [("f", "00:09", "00:20", 10, False), ("f", "00:29", "00:33", 3, False)],
+    ),
     ("interior_no_window", hour_minus(range(10, 20)), ALL, [("f", "00:09", "00:20", 10, False)]),
     ("leading", list(range(5, 60)), W, [("f", "00:00", "00:05", 5, False)]),
     ("leading_at_half_interval_is_no_gap", [0.5, *range(1, 60)], W, []),
-    ("leading_past_half_interval", [31 / 60, *range(1, 60)], W,
-     [("f", "00:00", "00:00:31", 1, False)]),
+    (
+        "leading_past_half_interval",
+        [31 / 60, *range(1, 60)],
+        W,
+        [("f", "00:00", "00:00:31", 1, False)],
+    ),
     ("leading_needs_start", list(range(5, 60)), (None, at("01:00")), []),
     ("trailing", list(range(51)), W, [("f", "00:50", "01:00", 9, True)]),
     ("trailing_at_1.5_intervals_is_no_gap", [*range(58), 58.5], W, []),
-    ("trailing_past_1.5_intervals", [*range(58), 58.49], W,
-     [("f", "00:58:29.4", "01:00", 1, True)]),
+    (
+        "trailing_past_1.5_intervals",
+        [*range(58), 58.49],
+        W,
+        [("f", "00:58:29.4", "01:00", 1, True)],
+    ),
     ("trailing_needs_end", list(range(51)), (at("00:00"), None), []),
-    ("edges_and_interior", hour_minus(range(0, 5), range(10, 20), range(51, 60)), W,
-     [("f", "00:00", "00:05", 5, False), ("f", "00:09", "00:20", 10, False),
-      ("f", "00:50", "01:00", 9, True)]),
+    (
+        "edges_and_interior",
+        hour_minus(range(0, 5), range(10, 20), range(51, 60)),
+        W,
+        [
+            ("f", "00:00", "00:05", 5, False),
+            ("f", "00:09", "00:20", 10, False),
+            ("f", "00:50", "01:00", 9, True),
+        ],
+    ),
     ("step_of_exactly_1.5_intervals_is_no_gap", [0, 1, 2.5, 3.5, 4.5, 5.5], ALL, []),
-    ("step_just_over_1.5_intervals", [0, 1, 2, 3.5001, 4.5001, 5.5001], ALL,
-     [("f", "00:02", "00:03:30.006", 1, False)]),
-    ("step_one_microsecond_over_1.5_intervals", [0, 1, 2, 3.5 + 1 / US_PER_MIN], ALL,
-     [("f", "00:02", "00:03:30.000001", 1, False)]),
+    (
+        "step_just_over_1.5_intervals",
+        [0, 1, 2, 3.5001, 4.5001, 5.5001],
+        ALL,
+        [("f", "00:02", "00:03:30.006", 1, False)],
+    ),
+    (
+        "step_one_microsecond_over_1.5_intervals",
+        [0, 1, 2, 3.5 + 1 / US_PER_MIN],
+        ALL,
+        [("f", "00:02", "00:03:30.000001", 1, False)],
+    ),
     ("half_rounds_up", [0, 1, 2, 4.5, 5.5, 6.5], ALL, [("f", "00:02", "00:04:30", 2, False)]),
-    ("window_drops_outside_points", hour_minus(range(10, 20)), (at("00:15"), at("00:45")),
-     [("f", "00:15", "00:20", 5, False)]),
-    ("gap_straddles_window_end", hour_minus(range(10, 20)), (at("00:00"), at("00:15")),
-     [("f", "00:09", "00:15", 5, True)]),
-    ("no_point_in_window", list(range(60)), (at("02:00"), at("03:00")),
-     [("f", "02:00", "03:00", 60, True)]),
+    (
+        "window_drops_outside_points",
+        hour_minus(range(10, 20)),
+        (at("00:15"), at("00:45")),
+        [("f", "00:15", "00:20", 5, False)],
+    ),
+    (
+        "gap_straddles_window_end",
+        hour_minus(range(10, 20)),
+        (at("00:00"), at("00:15")),
+        [("f", "00:09", "00:15", 5, True)],
+    ),
+    (
+        "no_point_in_window",
+        list(range(60)),
+        (at("02:00"), at("03:00")),
+        [("f", "02:00", "03:00", 60, True)],
+    ),
     ("window_shorter_than_half_interval", list(range(60)), (at("02:00"), at("02:00:30")), []),
     ("empty_window", list(range(60)), (at("00:30"), at("00:30")), []),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -323,14 +362,22 @@ def test_median_ignores_duplicates() -> None:
 @pytest.mark.parametrize(
     ("points_at", "configured_s", "override", "expected"),
     [
-        ([0, 4, 8, 12], 240.0, pd.Timedelta(minutes=2),
-         [("f", f"00:{m:02d}", f"00:{m + 4:02d}", 1, False) for m in (0, 4, 8)]),
+        (
+            [0, 4, 8, 12],
+            240.0,
+            pd.Timedelta(minutes=2),
+            [("f", f"00:{m:02d}", f"00:{m + 4:02d}", 1, False) for m in (0, 4, 8)],
+        ),
         ([0, 1, 2, 3, 6], 60.0, pd.Timedelta(minutes=5), []),
-        ([0, 1, 2, 3], 60.0, pd.Timedelta(seconds=30),
-         [("f", f"00:{m:02d}", f"00:{m + 1:02d}", 1, False) for m in range(3)]),
+        (
+            [0, 1, 2, 3],
+            60.0,
+            pd.Timedelta(seconds=30),
+            [("f", f"00:{m:02d}", f"00:{m + 1:02d}", 1, False) for m in range(3)],
+        ),
     ],
     ids=["finer_than_data", "coarser_than_hole", "half_the_spacing"],
-)  # fmt: skip
+)
 def test_interval_override_replaces_inferred_and_configured(
     points_at: list[float], configured_s: float, override: pd.Timedelta, expected: list[Row]
 ) -> None:
@@ -403,9 +450,12 @@ def test_a_rules_only_tag(
     expected: list[Row],
 ) -> None:
     found = find_gaps(
-        points("x", []), rules(ghost={"interval_s": 600.0}), interval=interval,
-        start=window[0], end=window[1],
-    )  # fmt: skip
+        points("x", []),
+        rules(ghost={"interval_s": 600.0}),
+        interval=interval,
+        start=window[0],
+        end=window[1],
+    )
     check(found, gaps(*expected))
 
 
@@ -430,8 +480,9 @@ def local_day(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 @pytest.mark.parametrize(("day", "hours"), [("2025-03-09", 23), ("2025-11-02", 25)])
 def test_a_dst_day_sampled_in_utc_has_no_gap(step: str, day: str, hours: int) -> None:
     start, end = local_day(day)
-    stamps = pd.date_range(start.tz_convert("UTC"), end.tz_convert("UTC"), freq=step,
-                           inclusive="left", unit="us")  # fmt: skip
+    stamps = pd.date_range(
+        start.tz_convert("UTC"), end.tz_convert("UTC"), freq=step, inclusive="left", unit="us"
+    )
     assert len(stamps) == hours * pd.Timedelta(hours=1) / pd.Timedelta(step)
     frame = pd.DataFrame({"tag": "f", "ts": stamps, "value": 1.0})
     check(find_gaps(frame, start=start, end=end), gaps())
@@ -441,8 +492,9 @@ def test_a_dst_day_sampled_in_utc_has_no_gap(step: str, day: str, hours: int) ->
 @pytest.mark.parametrize("day", ["2025-03-09", "2025-11-02"])
 def test_a_local_naive_export_converted_properly_has_no_gap(step: str, day: str) -> None:
     start, end = local_day(day)
-    utc = pd.date_range(start.tz_convert("UTC"), end.tz_convert("UTC"), freq=step,
-                        inclusive="left", unit="us")  # fmt: skip
+    utc = pd.date_range(
+        start.tz_convert("UTC"), end.tz_convert("UTC"), freq=step, inclusive="left", unit="us"
+    )
     naive = utc.tz_convert(LA).tz_localize(None)  # what a historian in local time writes
     converted = naive.tz_localize(LA, ambiguous="infer", nonexistent="raise").tz_convert("UTC")
     frame = pd.DataFrame({"tag": "f", "ts": converted, "value": 1.0})
@@ -453,8 +505,9 @@ def test_a_local_naive_export_converted_properly_has_no_gap(step: str, day: str)
 def test_a_local_naive_export_read_as_utc_invents_the_spring_gap(step: str, missing: int) -> None:
     # The control for the test above: the mistake it guards against is visible to find_gaps.
     start, end = local_day("2025-03-09")
-    utc = pd.date_range(start.tz_convert("UTC"), end.tz_convert("UTC"), freq=step,
-                        inclusive="left", unit="us")  # fmt: skip
+    utc = pd.date_range(
+        start.tz_convert("UTC"), end.tz_convert("UTC"), freq=step, inclusive="left", unit="us"
+    )
     wrong = utc.tz_convert(LA).tz_localize(None).tz_localize("UTC")
     found = find_gaps(pd.DataFrame({"tag": "f", "ts": wrong, "value": 1.0}))
     last = pd.Timestamp("2025-03-09T02:00Z") - pd.Timedelta(step)
@@ -552,12 +605,21 @@ def scenarios(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, Any, Any]:
         tag = f"tag{i}"
         step_s = draw(st.sampled_from([60, 300, 900]))
         slots = draw(st.lists(st.integers(0, 48), max_size=40))
-        jitter = draw(st.lists(st.sampled_from([0, 0, 0, 7, -11, 29]), min_size=len(slots),
-                               max_size=len(slots)))  # fmt: skip
-        values = draw(st.lists(st.sampled_from([1.0, 2.0, 3.0, 4.0, np.nan, -9999.0, 5000.0]),
-                               min_size=len(slots), max_size=len(slots)))  # fmt: skip
-        quality = draw(st.lists(st.sampled_from([0, 0, 0, 1, 2]), min_size=len(slots),
-                                max_size=len(slots)))  # fmt: skip
+        jitter = draw(
+            st.lists(
+                st.sampled_from([0, 0, 0, 7, -11, 29]), min_size=len(slots), max_size=len(slots)
+            )
+        )
+        values = draw(
+            st.lists(
+                st.sampled_from([1.0, 2.0, 3.0, 4.0, np.nan, -9999.0, 5000.0]),
+                min_size=len(slots),
+                max_size=len(slots),
+            )
+        )
+        quality = draw(
+            st.lists(st.sampled_from([0, 0, 0, 1, 2]), min_size=len(slots), max_size=len(slots))
+        )
         seconds = np.asarray(slots, dtype=np.int64) * step_s + np.asarray(jitter, dtype=np.int64)
         frames.append(points_frame(tag, T0, seconds, values, quality))
         configured = draw(st.booleans())

@@ -1292,8 +1292,14 @@ def test_timestamp_range_edges() -> None:
 @pytest.mark.parametrize("column", ["facility_id", "tag", "unit", "quality"])
 @pytest.mark.parametrize("char", ["\x00", "\r", "\n", "\x1b", "\x7f", "\x85"])
 def test_control_characters_in_names_are_rejected_rows(column: str, char: str) -> None:
-    good = {"facility_id": "F", "tag": "flow", "timestamp": "2025-01-01T00:00:00Z",
-            "value": 1.0, "unit": "m3", "quality": "good"}  # fmt: skip
+    good = {
+        "facility_id": "F",
+        "tag": "flow",
+        "timestamp": "2025-01-01T00:00:00Z",
+        "value": 1.0,
+        "unit": "m3",
+        "quality": "good",
+    }
     bad = {**good, "timestamp": "2025-01-01T00:01:00Z", column: f"a{char}b"}
     parsed = parse_records([good, bad])
     assert parsed.points["row"].tolist() == [1]
@@ -1320,8 +1326,15 @@ def test_nul_in_a_csv_row_is_a_rejected_row_stored_printable() -> None:
 
 
 def test_long_unit_is_a_rejected_row() -> None:
-    rows = [{"facility_id": "F", "tag": "t", "timestamp": "2025-01-01T00:00:00Z", "value": 1,
-             "unit": "u" * 41}]  # fmt: skip
+    rows = [
+        {
+            "facility_id": "F",
+            "tag": "t",
+            "timestamp": "2025-01-01T00:00:00Z",
+            "value": 1,
+            "unit": "u" * 41,
+        }
+    ]
     assert "unit is longer than 40" in parse_records(rows).rejected["reason"][0]
 
 
@@ -1360,8 +1373,13 @@ def test_check_tags_refuses_unknown_facilities_tags_and_contradicting_units(
     tag_id: int, tag_unit: str, known: bool, reason: str | None
 ) -> None:
     points = readings(("F", "flow", "m3/h"), ("F", "flow", ""))  # no unit given: never checked
-    checked = check_tags(points, tag_pairs(points), tag_id=np.array([tag_id]),
-                         tag_unit=[tag_unit], facility_known=np.array([known]))  # fmt: skip
+    checked = check_tags(
+        points,
+        tag_pairs(points),
+        tag_id=np.array([tag_id]),
+        tag_unit=[tag_unit],
+        facility_known=np.array([known]),
+    )
     unit_only = reason is not None and reason.startswith("unit")
     expected = [] if reason is None else [(2, reason)] if unit_only else [(2, reason), (3, reason)]
     assert list(checked.rejected.itertuples(index=False, name=None)) == expected
@@ -1386,8 +1404,13 @@ def test_check_tags_maps_each_kept_point_to_its_tag() -> None:
 
 def test_check_tags_of_no_points() -> None:
     points = readings()
-    checked = check_tags(points, tag_pairs(points), tag_id=np.array([], dtype=np.int64),
-                         tag_unit=[], facility_known=np.array([], dtype=bool))  # fmt: skip
+    checked = check_tags(
+        points,
+        tag_pairs(points),
+        tag_id=np.array([], dtype=np.int64),
+        tag_unit=[],
+        facility_known=np.array([], dtype=bool),
+    )
     assert (len(checked.keep), len(checked.tag_id), len(checked.rejected)) == (0, 0, 0)
 
 

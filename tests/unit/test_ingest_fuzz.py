@@ -258,10 +258,20 @@ def damaged_items(draw: st.DrawFn) -> tuple[list, set[int]]:
 
 @FUZZ
 @given(damage=damaged_items(), facility=st.sampled_from([None, "FX"]))
-@example(damage=([{"facility_id": "F", "tag": "t", "timestamp": "2025-01-01T00:00:00Z",
-                   "value": 10**400}], {0}), facility=None)  # fmt: skip
-@example(damage=([{"facility_id": "F", "tag": "t", "timestamp": "2025-01-01T00:00:00Z",
-                   "value": math.nan}], {0}), facility=None)  # fmt: skip
+@example(
+    damage=(
+        [{"facility_id": "F", "tag": "t", "timestamp": "2025-01-01T00:00:00Z", "value": 10**400}],
+        {0},
+    ),
+    facility=None,
+)
+@example(
+    damage=(
+        [{"facility_id": "F", "tag": "t", "timestamp": "2025-01-01T00:00:00Z", "value": math.nan}],
+        {0},
+    ),
+    facility=None,
+)
 def test_undamaged_items_are_never_lost(damage: tuple[list, set[int]], facility) -> None:
     items, damaged = damage
     body = json.dumps({"data": items}).encode()
@@ -365,8 +375,16 @@ def assert_readers_agree(data: bytes, *, facility: str | None = None) -> ParsedP
 def test_plain_files_take_the_fast_reader_and_agree(
     rows, values, eol: str, last_eol: bool, repeat: int, facility
 ) -> None:
-    rows = rows or [{"facility_id": "F1", "tag": "t", "timestamp": "2024-01-01T00:00:00Z",
-                     "value": 0.0, "unit": "", "quality": ""}]  # fmt: skip
+    rows = rows or [
+        {
+            "facility_id": "F1",
+            "tag": "t",
+            "timestamp": "2024-01-01T00:00:00Z",
+            "value": 0.0,
+            "unit": "",
+            "quality": "",
+        }
+    ]
     lines = [",".join(COLUMNS)]
     for r, value in zip(rows, values, strict=False):
         fields = csv_line(r).split(",")
@@ -389,8 +407,11 @@ def test_plain_files_take_the_fast_reader_and_agree(
     eol=st.sampled_from(["\n", "\r\n"]),
 )
 @example(damage=(["F1,flow,2025-01-01T00:00:00Z,1e400,,"], {0}), facility=None, eol="\n")
-@example(damage=(["F1,flow,2025-01-01T00:00:00Z,nan,,", "F1,flow,2025-01-01T00:01:00Z,1,,"],
-                 {0}), facility=None, eol="\n")  # fmt: skip
+@example(
+    damage=(["F1,flow,2025-01-01T00:00:00Z,nan,,", "F1,flow,2025-01-01T00:01:00Z,1,,"], {0}),
+    facility=None,
+    eol="\n",
+)
 @example(damage=(["", "F1,flow,2025-01-01T00:01:00Z,1,,", ""], set()), facility=None, eol="\n")
 def test_readers_agree_on_damaged_rows(damage, facility, eol: str) -> None:
     lines, _ = damage

@@ -267,14 +267,26 @@ GOLDEN_LINES = Path(__file__).parent / "golden" / "lcfs_credit_lines.json"
 GOLDEN_CASES = {
     "tables": tx("renewable_diesel", 10_000, "gal", 35.0, Q3),
     "application": tx("electricity", 100_000, "kWh", 80.0, Q3, application=" Electricity_HDV "),
-    "given": Transaction("FPC-2 ", "Ethanol", 5_000, "gal", 55.0, "Sold with Obligation", Q2,
-                         energy_density=80.0, eer=1.1, benchmark=90.0,
-                         business_partner="Acme Fuels", reference="PTD-17"),
+    "given": Transaction(
+        "FPC-2 ",
+        "Ethanol",
+        5_000,
+        "gal",
+        55.0,
+        "Sold with Obligation",
+        Q2,
+        energy_density=80.0,
+        eer=1.1,
+        benchmark=90.0,
+        business_partner="Acme Fuels",
+        reference="PTD-17",
+    ),
     "measured-hhv": tx("rng", 1_000, "therm", 40.0, Q3, hhv_btu_per_scf=1020.0),
     "lhv-ratio": tx("rng", 10, "MMBtu", 40.0, Q2, lhv_hhv_ratio=0.9),
-    "no-obligation": Transaction("FPC-3", "ethanol", 100, "gal", 60.0,
-                                 "Sold without Obligation", Q3),
-}  # fmt: skip
+    "no-obligation": Transaction(
+        "FPC-3", "ethanol", 100, "gal", 60.0, "Sold without Obligation", Q3
+    ),
+}
 
 
 def _as_json(line: object) -> dict:
@@ -295,9 +307,11 @@ def test_credit_lines_match_the_golden_file() -> None:
 
 # --- the transactions CSV: every column read, every refusal exact -----------------------------
 
-FULL_HEADER = ("Fuel_Pathway_Code,fuel_type,quantity,unit,ci,transaction_type,date,application,"
-               "energy_density,eer,benchmark,business_partner,reference,hhv_btu_per_scf,"
-               "lhv_hhv_ratio")  # fmt: skip
+FULL_HEADER = (
+    "Fuel_Pathway_Code,fuel_type,quantity,unit,ci,transaction_type,date,application,"
+    "energy_density,eer,benchmark,business_partner,reference,hhv_btu_per_scf,"
+    "lhv_hhv_ratio"
+)
 
 
 def test_parse_transactions_csv_reads_every_column() -> None:
@@ -309,14 +323,33 @@ def test_parse_transactions_csv_reads_every_column() -> None:
         "FPC-1,ethanol,12.5,gal,60,Import,2025-05-01,,,,,,,,\r\n"
     ).encode()
     assert parse_transactions_csv(content) == (
-        Transaction(fuel_pathway_code="FPC-9", fuel_type="rng", quantity=0.0, unit="therm",
-                    ci=40.5, transaction_type="Purchased with Obligation",
-                    date=dt.date(2025, 8, 15), application="cng_lng_hd_si", energy_density=0.99,
-                    eer=0.95, benchmark=-3.5, business_partner="Acme", reference="PTD-17",
-                    hhv_btu_per_scf=1020.0, lhv_hhv_ratio=0.9),
-        Transaction(fuel_pathway_code="FPC-1", fuel_type="ethanol", quantity=12.5, unit="gal",
-                    ci=60.0, transaction_type="Import", date=dt.date(2025, 5, 1)),
-    )  # fmt: skip
+        Transaction(
+            fuel_pathway_code="FPC-9",
+            fuel_type="rng",
+            quantity=0.0,
+            unit="therm",
+            ci=40.5,
+            transaction_type="Purchased with Obligation",
+            date=dt.date(2025, 8, 15),
+            application="cng_lng_hd_si",
+            energy_density=0.99,
+            eer=0.95,
+            benchmark=-3.5,
+            business_partner="Acme",
+            reference="PTD-17",
+            hhv_btu_per_scf=1020.0,
+            lhv_hhv_ratio=0.9,
+        ),
+        Transaction(
+            fuel_pathway_code="FPC-1",
+            fuel_type="ethanol",
+            quantity=12.5,
+            unit="gal",
+            ci=60.0,
+            transaction_type="Import",
+            date=dt.date(2025, 5, 1),
+        ),
+    )
 
 
 GOOD_ROW = "FPC-1,ethanol,12.5,gal,60,Import,2025-05-01"
@@ -325,28 +358,48 @@ BASE_HEADER = "fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,dat
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(f"{BASE_HEADER}\n{GOOD_ROW}\n\xff\n".encode("latin-1"),
-      "line 3: the file is not UTF-8 text"),
-     (b" \n", "the file is empty: it has no header and no rows"),
-     (b"fuel_type,date\n",
-      "line 1: missing column(s) fuel_pathway_code, quantity, unit, ci, transaction_type (found: "
-      "fuel_type, date); the header must name fuel_pathway_code,fuel_type,quantity,unit,ci,"
-      "transaction_type,date"),
-     (f"{BASE_HEADER}\n{GOOD_ROW}\n{GOOD_ROW},x\n".encode(),
-      "line 3: 8 field(s), the header has 7"),
-     (f"{BASE_HEADER}\n{GOOD_ROW}\nFPC-1,,1,gal,60,Import,2025-05-01\n".encode(),
-      "line 3: fuel_type is empty"),
-     (f"{BASE_HEADER}\nFPC-1,ethanol,1,gal,60,Import,2025/05/01\n".encode(),
-      "line 2: date '2025/05/01' is not YYYY-MM-DD"),
-     (f"{BASE_HEADER}\nFPC-1,ethanol,-1,gal,60,Import,2025-05-01\n".encode(),
-      "line 2: quantity -1.0 is negative"),
-     (f"{BASE_HEADER}\nFPC-1,ethanol,1,gal,x,Import,2025-05-01\n".encode(),
-      "line 2: ci 'x' is not a number"),
-     (f"{BASE_HEADER},eer\nFPC-1,ethanol,1,gal,60,Import,2025-05-01,0\n".encode(),
-      "line 2: eer '0' must be positive"),
-     (f"{BASE_HEADER},energy_density\nFPC-1,ethanol,1,gal,60,Import,2025-05-01,nan\n".encode(),
-      "line 2: energy_density 'nan' is not a finite number")],
-)  # fmt: skip
+    [
+        (
+            f"{BASE_HEADER}\n{GOOD_ROW}\n\xff\n".encode("latin-1"),
+            "line 3: the file is not UTF-8 text",
+        ),
+        (b" \n", "the file is empty: it has no header and no rows"),
+        (
+            b"fuel_type,date\n",
+            "line 1: missing column(s) fuel_pathway_code, quantity, unit, ci, transaction_type "
+            "(found: fuel_type, date); the header must name "
+            "fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date",
+        ),
+        (
+            f"{BASE_HEADER}\n{GOOD_ROW}\n{GOOD_ROW},x\n".encode(),
+            "line 3: 8 field(s), the header has 7",
+        ),
+        (
+            f"{BASE_HEADER}\n{GOOD_ROW}\nFPC-1,,1,gal,60,Import,2025-05-01\n".encode(),
+            "line 3: fuel_type is empty",
+        ),
+        (
+            f"{BASE_HEADER}\nFPC-1,ethanol,1,gal,60,Import,2025/05/01\n".encode(),
+            "line 2: date '2025/05/01' is not YYYY-MM-DD",
+        ),
+        (
+            f"{BASE_HEADER}\nFPC-1,ethanol,-1,gal,60,Import,2025-05-01\n".encode(),
+            "line 2: quantity -1.0 is negative",
+        ),
+        (
+            f"{BASE_HEADER}\nFPC-1,ethanol,1,gal,x,Import,2025-05-01\n".encode(),
+            "line 2: ci 'x' is not a number",
+        ),
+        (
+            f"{BASE_HEADER},eer\nFPC-1,ethanol,1,gal,60,Import,2025-05-01,0\n".encode(),
+            "line 2: eer '0' must be positive",
+        ),
+        (
+            f"{BASE_HEADER},energy_density\nFPC-1,ethanol,1,gal,60,Import,2025-05-01,nan\n".encode(),
+            "line 2: energy_density 'nan' is not a finite number",
+        ),
+    ],
+)
 def test_parse_transactions_csv_refusals_are_exact(content: bytes, message: str) -> None:
     with pytest.raises(InvalidTransactionsError) as info:
         parse_transactions_csv(content)
@@ -375,11 +428,16 @@ def test_therms_without_a_measured_value_take_the_fuels_lhv_hhv_row() -> None:
     tables = _with(heating_value="fuel_type,lhv_per_hhv,status,source\nrng,0.9,unconfirmed,row H\n")
     line = credit_line(tx("rng", 1_000, "therms", 40.0, Q3), tables)
     assert line.energy_density == pytest.approx(105.505585262 * 0.9, rel=1e-15)  # MJ LHV/therm
-    assert line.parameters[2] == ParameterUsed("LHV/HHV ratio", "rng", 0.9, "", "row H",
-                                                "unconfirmed")  # fmt: skip
+    assert line.parameters[2] == ParameterUsed(
+        "LHV/HHV ratio", "rng", 0.9, "", "row H", "unconfirmed"
+    )
     assert [p.name for p in line.parameters] == [
-        "transaction type", "unit definition", "LHV/HHV ratio", "EER", "CI benchmark"
-    ]  # fmt: skip
+        "transaction type",
+        "unit definition",
+        "LHV/HHV ratio",
+        "EER",
+        "CI benchmark",
+    ]
 
 
 def test_therms_without_any_lhv_figure_are_refused_naming_what_to_give() -> None:
@@ -415,8 +473,15 @@ def test_every_row_is_taken_on_the_transactions_date() -> None:
     assert (earlier.energy_density, earlier.eer, earlier.ci_benchmark) == (130.0, 1.0, 80.0)
     assert earlier.parameters[-1].key == "diesel 2025-07-01..2030-01-01"
     # therms through a measured HHV: the MJ/scf row of the same date
-    gas = tx("rng", 10, "therm", 40.0, dt.date(2030, 2, 1), application="diesel_ci",
-             hhv_btu_per_scf=1000.0)  # fmt: skip
+    gas = tx(
+        "rng",
+        10,
+        "therm",
+        40.0,
+        dt.date(2030, 2, 1),
+        application="diesel_ci",
+        hhv_btu_per_scf=1000.0,
+    )
     assert credit_line(gas, tables).energy_density == pytest.approx(100.0 * 0.99)
 
 
@@ -443,17 +508,25 @@ def test_check_lines_names_the_csv_line_of_a_row_it_cannot_compute() -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(f"\n{GOOD_ROW}\n".encode(),
-      "line 1: missing column(s) fuel_pathway_code, fuel_type, quantity, unit, ci, "
-      "transaction_type, date (found: none); the header must name fuel_pathway_code,fuel_type,"
-      "quantity,unit,ci,transaction_type,date"),
-     (f"{BASE_HEADER}\n{GOOD_ROW}\nFPC-1,ethanol,1,gal,60,Swap,2025-05-01\n".encode(),
-      "line 3: unknown transaction type 'Swap'; accepted: Production in California; Import; "
-      "Purchased with Obligation; Sold with Obligation; Export; Loss of Inventory; Not Used for "
-      "Transportation; Sold without Obligation; Purchased without Obligation"),
-     (f"{BASE_HEADER},benchmark\n{GOOD_ROW},\n{GOOD_ROW},high\n".encode(),
-      "line 3: benchmark 'high' is not a number")],
-)  # fmt: skip
+    [
+        (
+            f"\n{GOOD_ROW}\n".encode(),
+            "line 1: missing column(s) fuel_pathway_code, fuel_type, quantity, unit, ci, "
+            "transaction_type, date (found: none); the header must name "
+            "fuel_pathway_code,fuel_type,quantity,unit,ci,transaction_type,date",
+        ),
+        (
+            f"{BASE_HEADER}\n{GOOD_ROW}\nFPC-1,ethanol,1,gal,60,Swap,2025-05-01\n".encode(),
+            "line 3: unknown transaction type 'Swap'; accepted: Production in California; "
+            "Import; Purchased with Obligation; Sold with Obligation; Export; Loss of Inventory; "
+            "Not Used for Transportation; Sold without Obligation; Purchased without Obligation",
+        ),
+        (
+            f"{BASE_HEADER},benchmark\n{GOOD_ROW},\n{GOOD_ROW},high\n".encode(),
+            "line 3: benchmark 'high' is not a number",
+        ),
+    ],
+)
 def test_more_parse_refusals_are_exact(content: bytes, message: str) -> None:
     with pytest.raises(InvalidTransactionsError) as info:
         parse_transactions_csv(content)

@@ -167,9 +167,18 @@ def test_a_counter_is_shared_in_time_at_the_window_and_period_edges() -> None:
     # or after the window count nothing.
     points = readings(
         "FQ-201",
-        [(-120, 0), (-60, 60), (60, 180), (660, 780), (780, 900), (1380, 1500), (1500, 1620),
-         (1560, 1680), (1620, 1740)],
-    )  # fmt: skip
+        [
+            (-120, 0),
+            (-60, 60),
+            (60, 180),
+            (660, 780),
+            (780, 900),
+            (1380, 1500),
+            (1500, 1620),
+            (1560, 1680),
+            (1620, 1740),
+        ],
+    )
     result = run(points, [counter()])
     assert per_period(result, "measured") == pytest.approx([720.0, 720.0], rel=1e-12)
     assert result.events.empty
@@ -262,8 +271,9 @@ def test_a_counter_bridges_gaps_that_start_or_end_at_its_first_or_last_reading()
     # An hourly counter read at 00:00, then from 03:00 to 20:00, then at 23:00 (its last
     # reading): 00:00-03:00 and 20:00-23:00 are gaps, each spanned by a difference.
     hours = np.r_[0, np.arange(3, 21), 23]
-    result = run(readings("FQ-201", [(h * 60, 10.0 * h) for h in hours]),
-                 [counter(interval_s=3600.0)])  # fmt: skip
+    result = run(
+        readings("FQ-201", [(h * 60, 10.0 * h) for h in hours]), [counter(interval_s=3600.0)]
+    )
     gaps = [(g.gap_start.hour, g.gap_end.hour, g.method) for g in result.gaps.itertuples()]
     assert gaps == [(0, 3, "CTR"), (20, 23, "CTR")]
     assert sum(per_period(result, "measured")) == pytest.approx(230.0)
@@ -274,8 +284,12 @@ def test_a_counter_bridges_gaps_that_start_or_end_at_its_first_or_last_reading()
 def test_a_silent_tag_misses_the_readings_its_interval_expects() -> None:
     minutes = np.arange(0, 24 * 60 + 1)
     points = frame("FIT-101", minutes, np.full(len(minutes), 60.0))
-    mappings = [rate(), rate("FIT-102", interval_s=60.0), rate("FIT-103", interval_s=90.0),
-                rate("FIT-104")]  # fmt: skip
+    mappings = [
+        rate(),
+        rate("FIT-102", interval_s=60.0),
+        rate("FIT-103", interval_s=90.0),
+        rate("FIT-104"),
+    ]
     gaps = run(points, mappings).gaps.set_index("tag")
     assert gaps.loc["FIT-102", "missing_points"] == 24 * 60  # one a minute over the 24 h
     assert gaps.loc["FIT-103", "missing_points"] == 24 * 40
@@ -361,10 +375,12 @@ def test_a_tag_that_starts_as_another_stops_keeps_its_own_quantity() -> None:
     first = np.arange(0, 601)
     second = np.arange(601, 24 * 60 + 1)
     points = pd.concat(
-        [frame("FIT-101", first, np.full(len(first), 60.0)),
-         frame("FIT-102", second, np.full(len(second), 120.0))],
+        [
+            frame("FIT-101", first, np.full(len(first), 60.0)),
+            frame("FIT-102", second, np.full(len(second), 120.0)),
+        ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     result = run(points, [rate("FIT-101"), rate("FIT-102")])
     measured = result.monthly.pivot(index="tag", columns="month", values="measured")
     assert measured.loc["FIT-101"].tolist() == pytest.approx([600.0, 0.0], rel=1e-12)
@@ -379,10 +395,12 @@ def test_a_substituted_step_across_a_period_edge_is_split_and_attributed_to_its_
     keep = (minutes <= 700) | (minutes >= 742)
     full = np.arange(0, 24 * 60 + 1)
     points = pd.concat(
-        [frame("FIT-101", full, np.full(len(full), 60.0)),
-         frame("FIT-102", minutes[keep], 10 + 5 * minutes[keep] / 60)],
+        [
+            frame("FIT-101", full, np.full(len(full), 60.0)),
+            frame("FIT-102", minutes[keep], 10 + 5 * minutes[keep] / 60),
+        ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     result = run(points, [rate("FIT-101"), rate("FIT-102")])
     r700, r742 = 10 + 5 * 700 / 60, 10 + 5 * 742 / 60
     m = (r700 + r742) / 2
@@ -428,8 +446,12 @@ def test_gaps_given_for_a_wider_span_are_clipped_to_the_window() -> None:
     minutes = np.arange(0, 24 * 60 + 1)
     points = frame("FIT-101", minutes, np.full(len(minutes), 60.0))
     h = pd.Timedelta(hours=1)
-    spans = [(T0 - 3 * h, T0), (T0 - 2 * h, T0 + h), (T0 + 23 * h, T0 + 26 * h),
-             (T0 + 24 * h, T0 + 25 * h)]  # fmt: skip
+    spans = [
+        (T0 - 3 * h, T0),
+        (T0 - 2 * h, T0 + h),
+        (T0 + 23 * h, T0 + 26 * h),
+        (T0 + 24 * h, T0 + 25 * h),
+    ]
     given = pd.DataFrame(
         {
             "tag": pd.Series(["FIT-101"] * 4, dtype=object),
@@ -456,10 +478,12 @@ def test_the_gap_table_lists_found_and_silent_tags_with_its_column_types() -> No
     keep = (minutes < 300) | (minutes > 420)
     hours = np.r_[np.arange(0, 6), np.arange(8, 25)] * 60  # hourly, none at 06:00 and 07:00
     points = pd.concat(
-        [frame("FIT-101", minutes[keep], np.full(keep.sum(), 60.0)),
-         frame("FQ-201", hours, hours / 60)],
+        [
+            frame("FIT-101", minutes[keep], np.full(keep.sum(), 60.0)),
+            frame("FQ-201", hours, hours / 60),
+        ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     mappings = [rate(), rate("FIT-102"), counter("FQ-201"), counter("FQ-202")]
     gaps = run(points, mappings).gaps
     assert gaps["tag"].tolist() == ["FIT-101", "FIT-102", "FQ-201", "FQ-202"]
@@ -491,8 +515,10 @@ def test_points_digest_follows_its_documented_layout() -> None:
     series = prepare_points(points, [])
     t0 = int(T0.value // 1000)
     expected = hashlib.sha256()
-    for name, rows in (("A", [(t0 + 30_000_000, -2.0, 1)]),
-                       ("b-tag", [(t0, 1.5, 0), (t0 + 60_000_000, float("nan"), 2)])):  # fmt: skip
+    for name, rows in (
+        ("A", [(t0 + 30_000_000, -2.0, 1)]),
+        ("b-tag", [(t0, 1.5, 0), (t0 + 60_000_000, float("nan"), 2)]),
+    ):
         expected.update(struct.pack("<I", len(name)) + name.encode() + struct.pack("<Q", len(rows)))
         expected.update(b"".join(struct.pack("<q", t) for t, _, _ in rows))
         expected.update(b"".join(struct.pack("<d", v) for _, v, _ in rows))
@@ -508,15 +534,17 @@ def test_points_digest_follows_its_documented_layout() -> None:
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
-        (TagMapping("FIT-101", "F", "rng", 20.0, "scf", kind="counter"),  # type: ignore[arg-type]
-         "tag 'FIT-101': kind must be rate or totalizer"),
+        (
+            TagMapping("FIT-101", "F", "rng", 20.0, "scf", kind="counter"),  # type: ignore[arg-type]
+            "tag 'FIT-101': kind must be rate or totalizer",
+        ),
         (rate(rate_per="week"), "tag 'FIT-101': rate_per 'week' is not one of s, min, h, d"),
         (counter(rollover_at=0.0), "tag 'FQ-201': rollover_at must be positive"),
         (counter(rollover_at=-1e6), "tag 'FQ-201': rollover_at must be positive"),
         (rate(interval_s=0.0), "tag 'FIT-101': interval_s must be positive"),
         (rate(interval_s=-60.0), "tag 'FIT-101': interval_s must be positive"),
     ],
-)  # fmt: skip
+)
 def test_mapping_refusals_are_exact(mapping: TagMapping, message: str) -> None:
     with pytest.raises(InvalidMappingError) as info:
         run(frame("FIT-101", np.arange(3), np.ones(3)), [mapping])
@@ -562,10 +590,15 @@ def test_given_gaps_must_be_timezone_aware() -> None:
     minutes = np.arange(0, 24 * 60 + 1)
     points = frame("FIT-101", minutes, np.full(len(minutes), 60.0))
     naive = pd.DataFrame(
-        {"tag": ["FIT-101"], "gap_start": [pd.Timestamp("2025-07-01 01:00")],
-         "gap_end": [pd.Timestamp("2025-07-01 02:00")], "duration_minutes": [60.0],
-         "missing_points": [59], "open": [False]}
-    )  # fmt: skip
+        {
+            "tag": ["FIT-101"],
+            "gap_start": [pd.Timestamp("2025-07-01 01:00")],
+            "gap_end": [pd.Timestamp("2025-07-01 02:00")],
+            "duration_minutes": [60.0],
+            "missing_points": [59],
+            "open": [False],
+        }
+    )
     with pytest.raises(InvalidMappingError) as info:
         run(points, [rate()], gaps=naive)
     assert str(info.value) == "gap and substitute timestamps must be timezone-aware (UTC)"
@@ -600,11 +633,13 @@ def test_only_usable_readings_of_mapped_tags_in_the_window_count() -> None:
     minutes = np.arange(-1, 24 * 60 + 1)
     values = np.where((minutes >= 300) & (minutes < 360), np.nan, 60.0)
     points = pd.concat(
-        [frame("FIT-100", minutes, np.full(len(minutes), 500.0)),
-         frame("FIT-101", minutes, values),
-         frame("ZZZ-999", minutes, np.full(len(minutes), 900.0))],
+        [
+            frame("FIT-100", minutes, np.full(len(minutes), 500.0)),
+            frame("FIT-101", minutes, values),
+            frame("ZZZ-999", minutes, np.full(len(minutes), 900.0)),
+        ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     result = run(points, [rate("FIT-101"), rate("FIT-102")])
     assert result.monthly["tag"].tolist() == ["FIT-101", "FIT-101", "FIT-102", "FIT-102"]
     measured = result.monthly.pivot(index="tag", columns="month", values="measured")
@@ -631,10 +666,12 @@ def test_without_a_gap_table_a_long_step_is_not_integrated_across() -> None:
     minutes = np.r_[minutes[keep & (minutes != 1000)], 999.25]  # 999:15 .. 1001:00
     hourly = np.arange(0, 24 * 60 + 1, 60)
     points = pd.concat(
-        [frame("FIT-101", np.sort(minutes), np.full(len(minutes), 60.0)),
-         frame("ZZZ-999", hourly, np.full(len(hourly), 1.0))],
+        [
+            frame("FIT-101", np.sort(minutes), np.full(len(minutes), 60.0)),
+            frame("ZZZ-999", hourly, np.full(len(hourly), 1.0)),
+        ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     no_gaps = find_gaps(points.iloc[:0].assign(tag=pd.Series([], dtype=object)))
     result = run(points, [rate()], gaps=no_gaps)
     assert per_period(result, "measured") == pytest.approx([710.0, 720.0 - 1.75])
@@ -665,10 +702,14 @@ def test_overlapping_given_gaps_never_make_coverage_negative() -> None:
     points = frame("FIT-101", minutes, np.full(len(minutes), 60.0))
     day = pd.Timedelta(hours=24)
     given = pd.DataFrame(
-        {"tag": pd.Series(["FIT-101"] * 2, dtype=object),
-         "gap_start": pd.DatetimeIndex([T0, T0]).as_unit("us"),
-         "gap_end": pd.DatetimeIndex([T0 + day, T0 + day]).as_unit("us"),
-         "duration_minutes": [1440.0, 1440.0], "missing_points": [0, 0], "open": [False, False]}
-    )  # fmt: skip
+        {
+            "tag": pd.Series(["FIT-101"] * 2, dtype=object),
+            "gap_start": pd.DatetimeIndex([T0, T0]).as_unit("us"),
+            "gap_end": pd.DatetimeIndex([T0 + day, T0 + day]).as_unit("us"),
+            "duration_minutes": [1440.0, 1440.0],
+            "missing_points": [0, 0],
+            "open": [False, False],
+        }
+    )
     row = run(points, [rate()], gaps=given).completeness.iloc[0]
     assert (row["covered_hours"], row["completeness_pct"]) == (0.0, 0.0)

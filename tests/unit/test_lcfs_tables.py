@@ -78,16 +78,35 @@ def test_every_column_of_every_table_is_read() -> None:
         Benchmark("gasoline", None, None, -3.5, "test row G", "confirmed"),  # any finite figure
     )
     assert tables.eers == (
-        Eer("electricity_hdv", "diesel", 5.0, "HD electricity", d(2025, 1, 1), d(2027, 1, 1),
-            "test row E1", "confirmed", "Heavy-Duty: Electricity"),
-        Eer("electricity_hdv", "diesel", 4.0, "", d(2027, 1, 1), None, "test row E2",
-            "unconfirmed", ""),
-    )  # fmt: skip
+        Eer(
+            "electricity_hdv",
+            "diesel",
+            5.0,
+            "HD electricity",
+            d(2025, 1, 1),
+            d(2027, 1, 1),
+            "test row E1",
+            "confirmed",
+            "Heavy-Duty: Electricity",
+        ),
+        Eer(
+            "electricity_hdv",
+            "diesel",
+            4.0,
+            "",
+            d(2027, 1, 1),
+            None,
+            "test row E2",
+            "unconfirmed",
+            "",
+        ),
+    )
     assert tables.energy_densities == (
-        EnergyDensity("rng", "scf", 0.98, d(2025, 1, 1), d(2026, 1, 1), "test row R",
-                      "unconfirmed", "LHV"),
+        EnergyDensity(
+            "rng", "scf", 0.98, d(2025, 1, 1), d(2026, 1, 1), "test row R", "unconfirmed", "LHV"
+        ),
         EnergyDensity("rng", "scf", 0.97, d(2026, 1, 1), None, "test row R2", "confirmed", ""),
-    )  # fmt: skip
+    )
     assert tables.fuel_types == (FuelType("rng", "cng_lng_hd_si", "test row F"),)
     assert tables.heating_values == (
         HeatingValue("rng", 0.9017, "test row H", "unconfirmed"),
@@ -99,11 +118,12 @@ def test_every_column_of_every_table_is_read() -> None:
         TransactionType("Sold without Obligation", 0, "", "test row T3"),
     )
     assert tables.units == (
-        UnitDef("GGE", 126.67, "scf", "rng", "", ("gge", "gas gallon"), "test row U1",
-                "unconfirmed", ""),
+        UnitDef(
+            "GGE", 126.67, "scf", "rng", "", ("gge", "gas gallon"), "test row U1", "unconfirmed", ""
+        ),
         UnitDef("DGE", 1.0, "gal", "", "diesel", ("dge",), "test row U2", "confirmed", ""),
         UnitDef("therm", 105.505585262, "MJ", "", "", (), "test row U3", "confirmed", "HHV"),
-    )  # fmt: skip
+    )
     # The raw bytes each table came from, by file name, for the report's table digest.
     assert tables.files == tuple(sorted((n, FILES[n].encode()) for n in TABLE_FILES))
 
@@ -145,71 +165,125 @@ KINDS = "transaction_type,effect,source"
 @pytest.mark.parametrize(
     ("stem", "text", "message"),
     [
-        (*_bad("benchmarks", BENCH, "kerosene,,,80,,s"),
-         "benchmarks.csv: displaced 'kerosene' is not one of gasoline, diesel, jet"),
-        (*_bad("benchmarks", BENCH, "diesel,2025/07/01,,80,,s"),
-         "benchmarks.csv: effective_from '2025/07/01' is not a YYYY-MM-DD date"),
-        (*_bad("benchmarks", BENCH, "diesel,,July 2026,80,,s"),
-         "benchmarks.csv: effective_to 'July 2026' is not a YYYY-MM-DD date"),
-        (*_bad("benchmarks", BENCH, "diesel,,,eighty,,s"),
-         "benchmarks.csv: ci_benchmark 'eighty' is not a number"),
-        (*_bad("benchmarks", BENCH, "diesel,,,nan,,s"),
-         "benchmarks.csv: ci_benchmark 'nan' is not a valid value"),
-        (*_bad("benchmarks", BENCH, "diesel,,,-inf,,s"),
-         "benchmarks.csv: ci_benchmark '-inf' is not a valid value"),
-        (*_bad("benchmarks", BENCH, "diesel,,,80,draft,s"),
-         "benchmarks.csv: status 'draft' is not one of confirmed, unconfirmed"),
-        (*_bad("eer", EER, "x,petrol,1,,,,s"),
-         "eer.csv: displaced 'petrol' is not one of gasoline, diesel, jet"),
+        (
+            *_bad("benchmarks", BENCH, "kerosene,,,80,,s"),
+            "benchmarks.csv: displaced 'kerosene' is not one of gasoline, diesel, jet",
+        ),
+        (
+            *_bad("benchmarks", BENCH, "diesel,2025/07/01,,80,,s"),
+            "benchmarks.csv: effective_from '2025/07/01' is not a YYYY-MM-DD date",
+        ),
+        (
+            *_bad("benchmarks", BENCH, "diesel,,July 2026,80,,s"),
+            "benchmarks.csv: effective_to 'July 2026' is not a YYYY-MM-DD date",
+        ),
+        (
+            *_bad("benchmarks", BENCH, "diesel,,,eighty,,s"),
+            "benchmarks.csv: ci_benchmark 'eighty' is not a number",
+        ),
+        (
+            *_bad("benchmarks", BENCH, "diesel,,,nan,,s"),
+            "benchmarks.csv: ci_benchmark 'nan' is not a valid value",
+        ),
+        (
+            *_bad("benchmarks", BENCH, "diesel,,,-inf,,s"),
+            "benchmarks.csv: ci_benchmark '-inf' is not a valid value",
+        ),
+        (
+            *_bad("benchmarks", BENCH, "diesel,,,80,draft,s"),
+            "benchmarks.csv: status 'draft' is not one of confirmed, unconfirmed",
+        ),
+        (
+            *_bad("eer", EER, "x,petrol,1,,,,s"),
+            "eer.csv: displaced 'petrol' is not one of gasoline, diesel, jet",
+        ),
         (*_bad("eer", EER, "x,diesel,0,,,,s"), "eer.csv: eer '0' is not a valid value"),
         (*_bad("eer", EER, "x,diesel,inf,,,,s"), "eer.csv: eer 'inf' is not a valid value"),
         (*_bad("eer", EER, "x,diesel,nan,,,,s"), "eer.csv: eer 'nan' is not a valid value"),
         (*_bad("eer", EER, "x,diesel,one,,,,s"), "eer.csv: eer 'one' is not a number"),
-        (*_bad("eer", EER, "x,diesel,1,2025-13-01,,,s"),
-         "eer.csv: effective_from '2025-13-01' is not a YYYY-MM-DD date"),
-        (*_bad("eer", EER, "x,diesel,1,,2025-02-30,,s"),
-         "eer.csv: effective_to '2025-02-30' is not a YYYY-MM-DD date"),
-        (*_bad("eer", EER, "x,diesel,1,,,final,s"),
-         "eer.csv: status 'final' is not one of confirmed, unconfirmed"),
-        (*_bad("energy_density", DENS, "rng,scf,0,,,,s"),
-         "energy_density.csv: energy_density '0' is not a valid value"),
-        (*_bad("energy_density", DENS, "rng,scf,-0.98,,,,s"),
-         "energy_density.csv: energy_density '-0.98' is not a valid value"),
-        (*_bad("energy_density", DENS, "rng,scf,?,,,,s"),
-         "energy_density.csv: energy_density '?' is not a number"),
-        (*_bad("energy_density", DENS, "rng,scf,1,01/01/2025,,,s"),
-         "energy_density.csv: effective_from '01/01/2025' is not a YYYY-MM-DD date"),
-        (*_bad("energy_density", DENS, "rng,scf,1,,2026,,s"),
-         "energy_density.csv: effective_to '2026' is not a YYYY-MM-DD date"),
-        (*_bad("energy_density", DENS, "rng,scf,1,,,ok,s"),
-         "energy_density.csv: status 'ok' is not one of confirmed, unconfirmed"),
+        (
+            *_bad("eer", EER, "x,diesel,1,2025-13-01,,,s"),
+            "eer.csv: effective_from '2025-13-01' is not a YYYY-MM-DD date",
+        ),
+        (
+            *_bad("eer", EER, "x,diesel,1,,2025-02-30,,s"),
+            "eer.csv: effective_to '2025-02-30' is not a YYYY-MM-DD date",
+        ),
+        (
+            *_bad("eer", EER, "x,diesel,1,,,final,s"),
+            "eer.csv: status 'final' is not one of confirmed, unconfirmed",
+        ),
+        (
+            *_bad("energy_density", DENS, "rng,scf,0,,,,s"),
+            "energy_density.csv: energy_density '0' is not a valid value",
+        ),
+        (
+            *_bad("energy_density", DENS, "rng,scf,-0.98,,,,s"),
+            "energy_density.csv: energy_density '-0.98' is not a valid value",
+        ),
+        (
+            *_bad("energy_density", DENS, "rng,scf,?,,,,s"),
+            "energy_density.csv: energy_density '?' is not a number",
+        ),
+        (
+            *_bad("energy_density", DENS, "rng,scf,1,01/01/2025,,,s"),
+            "energy_density.csv: effective_from '01/01/2025' is not a YYYY-MM-DD date",
+        ),
+        (
+            *_bad("energy_density", DENS, "rng,scf,1,,2026,,s"),
+            "energy_density.csv: effective_to '2026' is not a YYYY-MM-DD date",
+        ),
+        (
+            *_bad("energy_density", DENS, "rng,scf,1,,,ok,s"),
+            "energy_density.csv: status 'ok' is not one of confirmed, unconfirmed",
+        ),
         (*_bad("units", UNITS, "bbl,0,gal,,s"), "units.csv: factor '0' is not a valid value"),
         (*_bad("units", UNITS, "bbl,-42,gal,,s"), "units.csv: factor '-42' is not a valid value"),
         (*_bad("units", UNITS, "bbl,42x,gal,,s"), "units.csv: factor '42x' is not a number"),
-        (*_bad("units", UNITS, "bbl,42,gal,yes,s"),
-         "units.csv: status 'yes' is not one of confirmed, unconfirmed"),
-        (*_bad("heating_value", HEAT, "rng,0,,s"),
-         "heating_value.csv: lhv_per_hhv '0' is not a valid value"),
-        (*_bad("heating_value", HEAT, "rng,90%,,s"),
-         "heating_value.csv: lhv_per_hhv '90%' is not a number"),
-        (*_bad("heating_value", HEAT, "rng,0.9,maybe,s"),
-         "heating_value.csv: status 'maybe' is not one of confirmed, unconfirmed"),
-        (*_bad("transaction_types", KINDS, "Swap,2,s"),
-         "transaction_types.csv: effect '2' is not -1, 0 or 1"),
-        (*_bad("transaction_types", KINDS, "Swap,++1,s"),
-         "transaction_types.csv: effect '++1' is not -1, 0 or 1"),
-        (*_bad("transaction_types", KINDS, "Swap,+-1,s"),
-         "transaction_types.csv: effect '+-1' is not -1, 0 or 1"),
-        (*_bad("transaction_types", KINDS, "Swap,1+,s"),
-         "transaction_types.csv: effect '1+' is not -1, 0 or 1"),
-        (*_bad("transaction_types", KINDS, "Swap,X1,s"),
-         "transaction_types.csv: effect 'X1' is not -1, 0 or 1"),
-        (*_bad("transaction_types", KINDS, "Swap,,s"),
-         "transaction_types.csv: effect '' is not -1, 0 or 1"),
+        (
+            *_bad("units", UNITS, "bbl,42,gal,yes,s"),
+            "units.csv: status 'yes' is not one of confirmed, unconfirmed",
+        ),
+        (
+            *_bad("heating_value", HEAT, "rng,0,,s"),
+            "heating_value.csv: lhv_per_hhv '0' is not a valid value",
+        ),
+        (
+            *_bad("heating_value", HEAT, "rng,90%,,s"),
+            "heating_value.csv: lhv_per_hhv '90%' is not a number",
+        ),
+        (
+            *_bad("heating_value", HEAT, "rng,0.9,maybe,s"),
+            "heating_value.csv: status 'maybe' is not one of confirmed, unconfirmed",
+        ),
+        (
+            *_bad("transaction_types", KINDS, "Swap,2,s"),
+            "transaction_types.csv: effect '2' is not -1, 0 or 1",
+        ),
+        (
+            *_bad("transaction_types", KINDS, "Swap,++1,s"),
+            "transaction_types.csv: effect '++1' is not -1, 0 or 1",
+        ),
+        (
+            *_bad("transaction_types", KINDS, "Swap,+-1,s"),
+            "transaction_types.csv: effect '+-1' is not -1, 0 or 1",
+        ),
+        (
+            *_bad("transaction_types", KINDS, "Swap,1+,s"),
+            "transaction_types.csv: effect '1+' is not -1, 0 or 1",
+        ),
+        (
+            *_bad("transaction_types", KINDS, "Swap,X1,s"),
+            "transaction_types.csv: effect 'X1' is not -1, 0 or 1",
+        ),
+        (
+            *_bad("transaction_types", KINDS, "Swap,,s"),
+            "transaction_types.csv: effect '' is not -1, 0 or 1",
+        ),
         ("units", "unit,in_unit,source\nbbl,gal,s\n", "units.csv: missing column(s) factor"),
         ("eer", "application,source\n", "eer.csv: missing column(s) displaced, eer"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_table_is_refused_naming_its_file_and_value(
     stem: str, text: str, message: str
 ) -> None:
@@ -228,8 +302,9 @@ def test_transaction_effect_spellings(effect: str, value: int) -> None:
 def test_a_table_that_is_not_utf8_or_missing_is_refused() -> None:
     files = {name: text.encode() for name, text in FILES.items()}
     with pytest.raises(InvalidTableError) as info:
-        parse_tables({**files, "eer.csv": "application,displaced,eer,source\nä,x,1,s\n".encode(
-            "latin-1")})  # fmt: skip
+        parse_tables(
+            {**files, "eer.csv": "application,displaced,eer,source\nä,x,1,s\n".encode("latin-1")}
+        )
     assert str(info.value) == "LCFS table eer.csv: not UTF-8"
     for gone in ("eer.csv", "units.csv"):
         del files[gone]
@@ -294,9 +369,13 @@ def test_heating_value_by_fuel() -> None:
 
 @pytest.mark.parametrize(
     ("day", "eer"),
-    [(dt.date(2025, 1, 1), 5.0), (dt.date(2026, 12, 31), 5.0), (dt.date(2027, 1, 1), 4.0),
-     (dt.date(2040, 1, 1), 4.0)],
-)  # fmt: skip
+    [
+        (dt.date(2025, 1, 1), 5.0),
+        (dt.date(2026, 12, 31), 5.0),
+        (dt.date(2027, 1, 1), 4.0),
+        (dt.date(2040, 1, 1), 4.0),
+    ],
+)
 def test_the_eer_row_in_force_on_the_date(day: dt.date, eer: float) -> None:
     assert parse().eer("electricity_hdv", day).eer == eer
 
@@ -409,16 +488,28 @@ def test_quarter_dates_out_of_range(year: int, quarter: int, message: str) -> No
 @pytest.mark.parametrize(
     ("stem", "text", "message"),
     [
-        ("benchmarks", f"{BENCH}\ndiesel,2025-01-01,2025-07-02,1,,a\ndiesel,2025-07-01,,2,,b\n",
-         "benchmarks.csv: rows for diesel overlap"),
-        ("benchmarks", f"{BENCH}\ngasoline,,,1,,a\ngasoline,2030-01-01,,2,,b\n",
-         "benchmarks.csv: rows for gasoline overlap"),
-        ("eer", f"{EER}\nx_app,diesel,1,,2026-01-01,,a\nx_app,diesel,2,2025-12-31,,,b\n",
-         "eer.csv: rows for x_app overlap"),
-        ("energy_density", f"{DENS}\nrng,scf,1,,,,a\nrng,scf,2,,,,b\n",
-         "energy_density.csv: rows for rng scf overlap"),
+        (
+            "benchmarks",
+            f"{BENCH}\ndiesel,2025-01-01,2025-07-02,1,,a\ndiesel,2025-07-01,,2,,b\n",
+            "benchmarks.csv: rows for diesel overlap",
+        ),
+        (
+            "benchmarks",
+            f"{BENCH}\ngasoline,,,1,,a\ngasoline,2030-01-01,,2,,b\n",
+            "benchmarks.csv: rows for gasoline overlap",
+        ),
+        (
+            "eer",
+            f"{EER}\nx_app,diesel,1,,2026-01-01,,a\nx_app,diesel,2,2025-12-31,,,b\n",
+            "eer.csv: rows for x_app overlap",
+        ),
+        (
+            "energy_density",
+            f"{DENS}\nrng,scf,1,,,,a\nrng,scf,2,,,,b\n",
+            "energy_density.csv: rows for rng scf overlap",
+        ),
     ],
-)  # fmt: skip
+)
 def test_overlapping_rows_are_refused(stem: str, text: str, message: str) -> None:
     with pytest.raises(InvalidTableError) as info:
         parse(**{stem: text})

@@ -97,11 +97,15 @@ def test_litres_of_diesel_go_through_the_gallon_row_with_every_figure_listed() -
     assert energy.parameters == (
         ParameterUsed("unit definition", "1 L", 0.001, "m3", source_of("L"), "confirmed"),
         ParameterUsed(
-            "energy density", "diesel per gal", 134.47, "MJ/gal", density_source("diesel"),
+            "energy density",
+            "diesel per gal",
+            134.47,
+            "MJ/gal",
+            density_source("diesel"),
             "unconfirmed",
         ),
         ParameterUsed("unit definition", "1 gal", GAL_M3, "m3", source_of("gal"), "confirmed"),
-    )  # fmt: skip
+    )
 
 
 def test_a_fuel_specific_gge_names_its_fuel_and_keeps_its_status() -> None:
@@ -109,24 +113,35 @@ def test_a_fuel_specific_gge_names_its_fuel_and_keeps_its_status() -> None:
     assert energy.mj_per_unit == pytest.approx(126.67 * 0.98, rel=1e-15)
     assert energy.parameters == (
         ParameterUsed(
-            "unit definition", "1 GGE (rng)", 126.67, "scf", source_of("GGE", "rng"),
+            "unit definition",
+            "1 GGE (rng)",
+            126.67,
+            "scf",
+            source_of("GGE", "rng"),
             "unconfirmed",
         ),
         ParameterUsed(
             "energy density", "rng per scf", 0.98, "MJ/scf", density_source("rng"), "unconfirmed"
         ),
-    )  # fmt: skip
+    )
 
 
 def test_a_generic_gge_is_a_gallon_of_gasoline_and_says_so() -> None:
     energy = energy_per_unit(TABLES, "electricity", "GGE", Q3)
     assert energy.mj_per_unit == 119.53
     assert energy.parameters == (
-        ParameterUsed("unit definition", "1 GGE", 1.0, "gal of gasoline", source_of("GGE"),
-                      "confirmed"),
-        ParameterUsed("energy density", "gasoline per gal", 119.53, "MJ/gal",
-                      density_source("gasoline"), "unconfirmed"),
-    )  # fmt: skip
+        ParameterUsed(
+            "unit definition", "1 GGE", 1.0, "gal of gasoline", source_of("GGE"), "confirmed"
+        ),
+        ParameterUsed(
+            "energy density",
+            "gasoline per gal",
+            119.53,
+            "MJ/gal",
+            density_source("gasoline"),
+            "unconfirmed",
+        ),
+    )
 
 
 def test_a_fuel_without_a_density_for_the_unit_is_refused_with_what_to_add() -> None:
@@ -231,9 +246,15 @@ def test_energy_per_energy_equivalent_unit_is_not_read_as_a_volume() -> None:
 
 @pytest.mark.parametrize(
     ("fuel", "unit", "basis"),
-    [("rng", "therms", "HHV"), ("rng", "dth", "HHV"), ("rng", "scf", ""), ("diesel", "m3", ""),
-     ("hydrogen", "kg", ""), ("electricity", "MJ", "")],
-)  # fmt: skip
+    [
+        ("rng", "therms", "HHV"),
+        ("rng", "dth", "HHV"),
+        ("rng", "scf", ""),
+        ("diesel", "m3", ""),
+        ("hydrogen", "kg", ""),
+        ("electricity", "MJ", ""),
+    ],
+)
 def test_unit_basis(fuel: str, unit: str, basis: str) -> None:
     assert unit_basis(TABLES, fuel, unit) == basis
 

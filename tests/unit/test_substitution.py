@@ -193,9 +193,12 @@ def test_no_value_before_uses_the_first_after_and_no_value_after_the_last_before
     frame = points("f", [5, 6, 7], [4.0, 5.0, 6.0])
     gaps = find_gaps(frame, rules(f=60.0), start=at("00:02"), end=at("00:10"))
     expected = filled(
-        ("f", "00:02", 4.0, "BAM"), ("f", "00:03", 4.0, "BAM"), ("f", "00:04", 4.0, "BAM"),
-        ("f", "00:08", 6.0, "BAM"), ("f", "00:09", 6.0, "BAM"),
-    )  # fmt: skip
+        ("f", "00:02", 4.0, "BAM"),
+        ("f", "00:03", 4.0, "BAM"),
+        ("f", "00:04", 4.0, "BAM"),
+        ("f", "00:08", 6.0, "BAM"),
+        ("f", "00:09", 6.0, "BAM"),
+    )
     check(substitute(frame, gaps, rules(f=60.0)), expected)
 
 
@@ -257,9 +260,11 @@ def test_several_tags_are_sorted_by_tag_then_time() -> None:
     )
     gaps = find_gaps(frame, rules(a=900.0, b=60.0))
     expected = filled(
-        ("a", "00:30", 7.0, "BAM"), ("a", "00:45", 7.0, "BAM"),
-        ("b", "00:03", 2.0, "BAM"), ("b", "00:04", 2.0, "BAM"),
-    )  # fmt: skip
+        ("a", "00:30", 7.0, "BAM"),
+        ("a", "00:45", 7.0, "BAM"),
+        ("b", "00:03", 2.0, "BAM"),
+        ("b", "00:04", 2.0, "BAM"),
+    )
     check(substitute(frame, gaps.iloc[::-1], rules(a=900.0, b=60.0)), expected)
 
 
@@ -302,10 +307,16 @@ def scenarios(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp
         tag = f"tag{i}"
         step_s = draw(st.sampled_from([60, 300, 900]))
         slots = draw(st.lists(st.integers(0, 40), min_size=1, max_size=30))
-        jitter = draw(st.lists(st.sampled_from([0, 0, 13, -17]), min_size=len(slots),
-                               max_size=len(slots)))  # fmt: skip
-        values = draw(st.lists(st.sampled_from([1.0, 2.0, 5.0, 9.0, np.nan, -9999.0]),
-                               min_size=len(slots), max_size=len(slots)))  # fmt: skip
+        jitter = draw(
+            st.lists(st.sampled_from([0, 0, 13, -17]), min_size=len(slots), max_size=len(slots))
+        )
+        values = draw(
+            st.lists(
+                st.sampled_from([1.0, 2.0, 5.0, 9.0, np.nan, -9999.0]),
+                min_size=len(slots),
+                max_size=len(slots),
+            )
+        )
         seconds = np.asarray(slots, dtype=np.int64) * step_s + np.asarray(jitter, dtype=np.int64)
         frames.append(points_frame(tag, T0, seconds, values))
         intervals[tag] = float(step_s)

@@ -481,9 +481,20 @@ def test_encode_event_refuses_bad_input(
 
 @pytest.mark.parametrize(
     ("attempt", "expected"),
-    [(0, 0.0), (1, 5.0), (2, 300.0), (3, 1800.0), (4, 7200.0), (5, 18000.0), (6, 36000.0),
-     (7, 36000.0), (8, None), (9, None), (100, None)],
-)  # fmt: skip
+    [
+        (0, 0.0),
+        (1, 5.0),
+        (2, 300.0),
+        (3, 1800.0),
+        (4, 7200.0),
+        (5, 18000.0),
+        (6, 36000.0),
+        (7, 36000.0),
+        (8, None),
+        (9, None),
+        (100, None),
+    ],
+)
 def test_schedule_without_jitter(attempt: int, expected: float | None) -> None:
     assert next_delay(attempt, jitter=0.0) == expected
 
@@ -561,9 +572,15 @@ def test_retry_after_jitter_only_delays_further(attempt: int, retry_after: int, 
 
 @pytest.mark.parametrize(
     ("attempt", "retry_after", "expected"),
-    [(1, None, 60.0), (0, None, 60.0), (3, None, 1800.0), (1, "30", 60.0), (1, "120", 120.0),
-     (1, "junk", 60.0)],
-)  # fmt: skip
+    [
+        (1, None, 60.0),
+        (0, None, 60.0),
+        (3, None, 1800.0),
+        (1, "30", 60.0),
+        (1, "120", 120.0),
+        (1, "junk", 60.0),
+    ],
+)
 def test_throttled_waits_at_least_a_minute(
     attempt: int, retry_after: str | None, expected: float
 ) -> None:
@@ -596,10 +613,24 @@ def test_next_delay_refuses_bad_arguments(attempt: int, kwargs: dict[str, Any], 
 
 @pytest.mark.parametrize(
     ("status", "success"),
-    [(200, True), (201, True), (204, True), (299, True), (100, False), (199, False),
-     (301, False), (302, False), (304, False), (307, False), (400, False), (410, False),
-     (429, False), (500, False), (503, False)],
-)  # fmt: skip
+    [
+        (200, True),
+        (201, True),
+        (204, True),
+        (299, True),
+        (100, False),
+        (199, False),
+        (301, False),
+        (302, False),
+        (304, False),
+        (307, False),
+        (400, False),
+        (410, False),
+        (429, False),
+        (500, False),
+        (503, False),
+    ],
+)
 def test_is_success_is_2xx_only(status: int, success: bool) -> None:
     assert is_success(status) is success
 
@@ -724,9 +755,13 @@ def test_allow_list_overrides_only_what_it_names(
 
 @pytest.mark.parametrize(
     ("allow", "error"),
-    [(["10.0.0.1/8"], ValueError), (["nope"], ValueError), (["10.0.0.0/33"], ValueError),
-     ("127.0.0.0/8", TypeError)],
-)  # fmt: skip
+    [
+        (["10.0.0.1/8"], ValueError),
+        (["nope"], ValueError),
+        (["10.0.0.0/33"], ValueError),
+        ("127.0.0.0/8", TypeError),
+    ],
+)
 def test_bad_allow_lists_are_refused(allow: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
         parse_allow(allow)
@@ -736,10 +771,23 @@ def test_bad_allow_lists_are_refused(allow: Any, error: type[Exception]) -> None
 
 BLOCKED_V4_NETS = [
     ipaddress.IPv4Network(n)
-    for n in ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-              "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
-              "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4")
-]  # fmt: skip
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+]
 
 
 def embeddings(v4: ipaddress.IPv4Address) -> dict[str, ipaddress.IPv6Address]:
@@ -864,9 +912,12 @@ def test_allow_list_admits_the_local_receiver() -> None:
 
 @pytest.mark.parametrize(
     ("host", "allow", "expected"),
-    [("8.8.8.8", [], ["8.8.8.8"]), ("2606:4700:4700::1111", [], ["2606:4700:4700::1111"]),
-     ("127.0.0.1", ["127.0.0.0/8"], ["127.0.0.1"])],
-)  # fmt: skip
+    [
+        ("8.8.8.8", [], ["8.8.8.8"]),
+        ("2606:4700:4700::1111", [], ["2606:4700:4700::1111"]),
+        ("127.0.0.1", ["127.0.0.0/8"], ["127.0.0.1"]),
+    ],
+)
 def test_ip_literals_are_checked_without_resolving(
     host: str, allow: list[str], expected: list[str]
 ) -> None:
@@ -992,9 +1043,12 @@ def test_guarded_resolver_returns_only_checked_addresses(monkeypatch: pytest.Mon
 
 @pytest.mark.parametrize(
     ("answer", "reason"),
-    [(["127.0.0.1"], "loopback"), (["93.184.215.14", "10.0.0.5"], "private"),
-     (["::ffff:127.0.0.1"], "IPv4-mapped 127.0.0.1: loopback")],
-)  # fmt: skip
+    [
+        (["127.0.0.1"], "loopback"),
+        (["93.184.215.14", "10.0.0.5"], "private"),
+        (["::ffff:127.0.0.1"], "IPv4-mapped 127.0.0.1: loopback"),
+    ],
+)
 def test_guarded_resolver_refuses_any_internal_answer(
     monkeypatch: pytest.MonkeyPatch, answer: list[str], reason: str
 ) -> None:
@@ -1027,11 +1081,13 @@ LONGEST_HOST = ".".join(["a" * 63] * 3 + ["b" * 61])  # 253 characters, the most
 
 @pytest.mark.parametrize(
     ("url", "expected"),
-    [("https://hooks.example.com:1/", ("hooks.example.com", 1)),
-     ("https://hooks.example.com:65535/", ("hooks.example.com", 65535)),
-     (f"https://{LONGEST_HOST}/", (LONGEST_HOST, 443)),
-     ("https://hooks.example.com/a!b", ("hooks.example.com", 443))],  # "!" is 0x21
-)  # fmt: skip
+    [
+        ("https://hooks.example.com:1/", ("hooks.example.com", 1)),
+        ("https://hooks.example.com:65535/", ("hooks.example.com", 65535)),
+        (f"https://{LONGEST_HOST}/", (LONGEST_HOST, 443)),
+        ("https://hooks.example.com/a!b", ("hooks.example.com", 443)),
+    ],  # "!" is 0x21
+)
 def test_check_url_accepts_the_edges(url: str, expected: tuple[str, int]) -> None:
     assert len(LONGEST_HOST) == 253
     assert check_url(url) == expected
@@ -1039,20 +1095,28 @@ def test_check_url_accepts_the_edges(url: str, expected: tuple[str, int]) -> Non
 
 @pytest.mark.parametrize(
     ("url", "allow_http", "message"),
-    [("https://exa\x7fmple.com/", False,
-      "the URL holds whitespace, a control character or a backslash"),
-     ("http://hooks.example.com/", False, "scheme must be https, got 'http'"),
-     ("ftp://hooks.example.com/", True, "scheme must be https or http, got 'ftp'"),
-     ("hooks.example.com/x", False, "scheme must be https, got 'none'"),
-     ("https://user@hooks.example.com/", False, "credentials in the URL are not allowed"),
-     ("https:///path", False, "the URL has no host"),
-     ("https://hooks.example.com:0/", False, "port 0 is out of range"),
-     ("https://[v1.x]/", False, "the bracketed host is not an IPv6 address"),  # IPvFuture
-     ("https://[fe80::1%25eth0]/", False, "IPv6 zone ids are not allowed"),
-     ("https://127.1/", False, "a numeric host must be a dotted-quad IPv4 address"),
-     (f"https://a{LONGEST_HOST}/", False,
-      "the host is not a valid ASCII DNS name (use xn-- for IDNs)")],
-)  # fmt: skip
+    [
+        (
+            "https://exa\x7fmple.com/",
+            False,
+            "the URL holds whitespace, a control character or a backslash",
+        ),
+        ("http://hooks.example.com/", False, "scheme must be https, got 'http'"),
+        ("ftp://hooks.example.com/", True, "scheme must be https or http, got 'ftp'"),
+        ("hooks.example.com/x", False, "scheme must be https, got 'none'"),
+        ("https://user@hooks.example.com/", False, "credentials in the URL are not allowed"),
+        ("https:///path", False, "the URL has no host"),
+        ("https://hooks.example.com:0/", False, "port 0 is out of range"),
+        ("https://[v1.x]/", False, "the bracketed host is not an IPv6 address"),  # IPvFuture
+        ("https://[fe80::1%25eth0]/", False, "IPv6 zone ids are not allowed"),
+        ("https://127.1/", False, "a numeric host must be a dotted-quad IPv4 address"),
+        (
+            f"https://a{LONGEST_HOST}/",
+            False,
+            "the host is not a valid ASCII DNS name (use xn-- for IDNs)",
+        ),
+    ],
+)
 def test_check_url_refusals_say_exactly_why(url: str, allow_http: bool, message: str) -> None:
     with pytest.raises(InvalidUrlError) as info:
         check_url(url, allow_http=allow_http)
@@ -1061,15 +1125,21 @@ def test_check_url_refusals_say_exactly_why(url: str, allow_http: bool, message:
 
 @pytest.mark.parametrize(
     ("address", "reason"),
-    [("::", "unspecified (::)"),
-     ("::1", "loopback (::1)"),
-     ("::2", "IPv4-compatible 0.0.0.2: unspecified / 'this network' (0.0.0.0/8)"),
-     ("::8.8.8.8", "IPv4-compatible (deprecated, ::/96)"),
-     ("2001:0:4136:e378:8000:63bf:f7f7:f7f7",
-      "Teredo tunnel (2001::/32): a client address, never a server"),
-     ("fe80::1%eth0", "link-local (fe80::/10)"),
-     ("::ffff:8.8.8.8", None), ("64:ff9b::808:808", None), ("2002:808:808::1", None)],
-)  # fmt: skip
+    [
+        ("::", "unspecified (::)"),
+        ("::1", "loopback (::1)"),
+        ("::2", "IPv4-compatible 0.0.0.2: unspecified / 'this network' (0.0.0.0/8)"),
+        ("::8.8.8.8", "IPv4-compatible (deprecated, ::/96)"),
+        (
+            "2001:0:4136:e378:8000:63bf:f7f7:f7f7",
+            "Teredo tunnel (2001::/32): a client address, never a server",
+        ),
+        ("fe80::1%eth0", "link-local (fe80::/10)"),
+        ("::ffff:8.8.8.8", None),
+        ("64:ff9b::808:808", None),
+        ("2002:808:808::1", None),
+    ],
+)
 def test_forbidden_reasons_in_full(address: str, reason: str | None) -> None:
     assert forbidden_reason(address) == reason
 

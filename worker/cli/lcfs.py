@@ -111,8 +111,18 @@ def credits(
         print(json.dumps({"rows": rows, "totals": summary}))
         return
     table = Table(title=f"LCFS credits: {transactions.name}")
-    shown = ("fuel_pathway_code", "transaction_type", "date", "quantity", "unit", "ci", "eer",
-             "benchmark", "energy_mj", "credits_mt")  # fmt: skip
+    shown = (
+        "fuel_pathway_code",
+        "transaction_type",
+        "date",
+        "quantity",
+        "unit",
+        "ci",
+        "eer",
+        "benchmark",
+        "energy_mj",
+        "credits_mt",
+    )
     for column in shown:
         table.add_column(column, justify="right" if column in _NUMERIC else "left")
     for row in rows:

@@ -102,15 +102,27 @@ def report_lcfs(
             if row is None:
                 raise fail(f"no facility {facility!r}; `tickwork facilities create` makes one", 2)
             inputs = load_lcfs_inputs(
-                s, facility=row, year=year, quarter=int(number), tables=lcfs_tables(),
+                s,
+                facility=row,
+                year=year,
+                quarter=int(number),
+                tables=lcfs_tables(),
                 substitution_method=method,
-            )  # fmt: skip
+            )
             head = audit.head_of(s, tenant_id=row.tenant_id)[1]
-        inputs = dataclasses.replace(inputs, preparer=preparer, reviewer=reviewer,
-                                     audit_head=head, generated_at=datetime.now(UTC))  # fmt: skip
+        inputs = dataclasses.replace(
+            inputs,
+            preparer=preparer,
+            reviewer=reviewer,
+            audit_head=head,
+            generated_at=datetime.now(UTC),
+        )
         if not inputs.mappings and not inputs.transactions:
-            raise fail(f"facility {facility!r} has no fuel mapping and no fuel transactions: "
-                       f"PUT /v1/facilities/{facility}/fuel-mappings first", 2)  # fmt: skip
+            raise fail(
+                f"facility {facility!r} has no fuel mapping and no fuel transactions: "
+                f"PUT /v1/facilities/{facility}/fuel-mappings first",
+                2,
+            )
         with err.status(f"computing {year} Q{number} and rendering {fmt}"):
             report = lcfs.compute_quarter(inputs)
             content = render_signed(report, fmt)
@@ -120,8 +132,12 @@ def report_lcfs(
         out.write_bytes(content)
     except OSError as exc:
         raise fail(f"cannot write {out}: {exc.strerror}", 2) from exc
-    summary = {"file": str(out), "bytes": len(content), "input_sha256": report.input_sha256,
-               **lcfs.report_totals(report)}  # fmt: skip
+    summary = {
+        "file": str(out),
+        "bytes": len(content),
+        "input_sha256": report.input_sha256,
+        **lcfs.report_totals(report),
+    }
     if as_json:
         console.print_json(json.dumps(summary))
         return
@@ -130,8 +146,10 @@ def report_lcfs(
         console.print(f"[yellow]{summary['message']}[/yellow]")
     else:
         shown = lcfs.display_totals(report)
-        console.print(f"credits {shown['credits_mt']} MT, deficits {shown['deficits_mt']} MT, "
-                      f"net {shown['net_mt']} MT CO2e")  # fmt: skip
+        console.print(
+            f"credits {shown['credits_mt']} MT, deficits {shown['deficits_mt']} MT, "
+            f"net {shown['net_mt']} MT CO2e"
+        )
 
 
 @db_app.command("upgrade")
@@ -246,9 +264,14 @@ def facilities_create(
     with session_scope() as s:
         if s.get(Tenant, tenant) is None:
             raise fail(f"no tenant '{tenant}' (create one with: tickwork tenants create NAME)", 2)
-        facility = facilities.create_facility(s, tenant_id=tenant, name=name, timezone=timezone,
-                                              strict_tags=strict,
-                                              carb_facility_id=carb_facility_id)  # fmt: skip
+        facility = facilities.create_facility(
+            s,
+            tenant_id=tenant,
+            name=name,
+            timezone=timezone,
+            strict_tags=strict,
+            carb_facility_id=carb_facility_id,
+        )
     console.print(facility.id)
 
 
@@ -523,10 +546,12 @@ def serve(
     schedule = settings.data_dir / "celerybeat-schedule"
     children = [
         ("api", api_command(host=host, port=port, loglevel=level.lower(), **tls)),
-        ("worker", _quiet_if_json(worker_command(concurrency=settings.worker_concurrency,
-                                                 loglevel=level))),
+        (
+            "worker",
+            _quiet_if_json(worker_command(concurrency=settings.worker_concurrency, loglevel=level)),
+        ),
         ("beat", _quiet_if_json(beat_command(schedule_file=schedule, loglevel=level))),
-    ]  # fmt: skip
+    ]
     out = log_file.open("a", encoding="utf-8") if log_file else sys.stdout
     supervisor = Supervisor(children, env=env, out=out)
     stopping = threading.Event()

@@ -95,8 +95,9 @@ def list_archives(
         table.add_column(column, justify="right" if column == "points" else "left")
     for r in rows:
         missing = "" if r["file_present"] else " [red](missing)[/red]"
-        table.add_row(r["month"], r["status"], f"{r['points']:,}", f"{r['file']}{missing}",
-                      r["sha256"])  # fmt: skip
+        table.add_row(
+            r["month"], r["status"], f"{r['points']:,}", f"{r['file']}{missing}", r["sha256"]
+        )
     console.print(table)
 
 

@@ -74,8 +74,14 @@ def _connect_to(hostname: str, address: str, port: int) -> ResolveResult:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # the same destination; checked as that IPv4 address
     family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-    return {"hostname": hostname, "host": str(ip), "port": port, "family": family, "proto": 0,
-            "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}  # fmt: skip
+    return {
+        "hostname": hostname,
+        "host": str(ip),
+        "port": port,
+        "family": family,
+        "proto": 0,
+        "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+    }
 
 
 @functools.lru_cache(maxsize=8)
@@ -185,14 +191,18 @@ class Sweeper:
         if not claimed:
             return 0
         self.stats.fanned_out += sum(due.fresh for due in claimed)
-        outcomes = await asyncio.gather(*(self._one(due, targets[due.endpoint_id])
-                                          for due in claimed))  # fmt: skip
+        outcomes = await asyncio.gather(
+            *(self._one(due, targets[due.endpoint_id]) for due in claimed)
+        )
         recorded_at = time.perf_counter()
         self.stats.http_s += recorded_at - sent_at
         with session_scope() as s:
-            record_outcomes(s, results=list(zip(claimed, outcomes, strict=True)),
-                            now=datetime.now(UTC),
-                            disable_after=self.settings.disable_after)  # fmt: skip
+            record_outcomes(
+                s,
+                results=list(zip(claimed, outcomes, strict=True)),
+                now=datetime.now(UTC),
+                disable_after=self.settings.disable_after,
+            )
         self.stats.record_s += time.perf_counter() - recorded_at
         self.stats.sent += len(claimed)
         self.stats.batches += 1
@@ -239,8 +249,13 @@ class Sweeper:
     async def _send(self, due: Due, target: Target) -> Outcome:
         assert self._session is not None, "use Sweeper as an async context manager"
         legacy = signing.legacy_signing_secret(target.secrets) if target.legacy_signature else None
-        headers = signing.headers(msg_id=due.id, timestamp=int(time.time()), body=due.body,
-                                  secrets=target.secrets, legacy_secret=legacy)  # fmt: skip
+        headers = signing.headers(
+            msg_id=due.id,
+            timestamp=int(time.time()),
+            body=due.body,
+            secrets=target.secrets,
+            legacy_secret=legacy,
+        )
         started = time.perf_counter()
         try:
             async with self._session.post(
@@ -261,8 +276,12 @@ class Sweeper:
                 error=None if signing.is_success(status) else f"HTTP {status}",
                 retry_after=retry_after,
             )
-        return Outcome(status_code=None, latency_ms=int((time.perf_counter() - started) * 1000),
-                       excerpt="", error=error[:2000])  # fmt: skip
+        return Outcome(
+            status_code=None,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            excerpt="",
+            error=error[:2000],
+        )
 
     def _describe(self, exc: BaseException) -> str:
         """``<kind>: <detail>`` for the attempt log; a timeout's kind says ``Timeout`` (the
@@ -276,8 +295,10 @@ class Sweeper:
             kind, detail = "TLSError", str(exc)
         elif isinstance(exc, aiohttp.ClientConnectorError):
             kind, detail = "ConnectError", str(exc)
-        elif isinstance(exc, aiohttp.ClientOSError | aiohttp.ServerDisconnectedError
-                        | aiohttp.ClientPayloadError):  # fmt: skip
+        elif isinstance(
+            exc,
+            aiohttp.ClientOSError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError,
+        ):
             kind, detail = "ReadError", str(exc) or type(exc).__name__
         else:
             kind, detail = type(exc).__name__, str(exc)

@@ -36,8 +36,14 @@ def render(doc: DemoDocument, *, facility_name: str) -> bytes:
     """The document as PDF bytes."""
     styles = getSampleStyleSheet()
     out = io.BytesIO()
-    pdf = SimpleDocTemplate(out, pagesize=LETTER, title=doc.number, author="Golden State Fuels",
-                            leftMargin=0.8 * inch, rightMargin=0.8 * inch)  # fmt: skip
+    pdf = SimpleDocTemplate(
+        out,
+        pagesize=LETTER,
+        title=doc.number,
+        author="Golden State Fuels",
+        leftMargin=0.8 * inch,
+        rightMargin=0.8 * inch,
+    )
     title = "INVOICE" if doc.kind == "invoice" else "PRODUCT TRANSFER DOCUMENT"
     story = [
         Paragraph("Golden State Fuels LLC", styles["Title"]),
@@ -69,24 +75,35 @@ def render(doc: DemoDocument, *, facility_name: str) -> bytes:
             ("Compliance Obligation:", "The recipient takes on the LCFS obligation"),
         ]
     header = Table(pairs, colWidths=[1.9 * inch, 4.4 * inch])
-    header.setStyle(TableStyle([("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold"),
-                                ("BOTTOMPADDING", (0, 0), (-1, -1), 4)]))  # fmt: skip
+    header.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold"),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+            ]
+        )
+    )
     story += [header, Spacer(1, 18)]
     if doc.kind == "invoice":
         total = doc.quantity * doc.unit_price
         items = Table(
-            [["Description", "Quantity", "Unit", "Unit Price", "Amount"],
-             ["CNG", f"{doc.quantity:,.2f}", "GGE",
-              f"${doc.unit_price:,.2f}", f"${total:,.2f}"],
-             ["", "", "", "Total:", f"${total:,.2f}"]],
+            [
+                ["Description", "Quantity", "Unit", "Unit Price", "Amount"],
+                ["CNG", f"{doc.quantity:,.2f}", "GGE", f"${doc.unit_price:,.2f}", f"${total:,.2f}"],
+                ["", "", "", "Total:", f"${total:,.2f}"],
+            ],
             colWidths=[2.5 * inch, 1.0 * inch, 0.6 * inch, 1.0 * inch, 1.2 * inch],
-        )  # fmt: skip
-        items.setStyle(TableStyle([
-            ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
-            ("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black),
-            ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
-            ("FONTNAME", (3, 2), (4, 2), "Helvetica-Bold"),
-        ]))  # fmt: skip
+        )
+        items.setStyle(
+            TableStyle(
+                [
+                    ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+                    ("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black),
+                    ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+                    ("FONTNAME", (3, 2), (4, 2), "Helvetica-Bold"),
+                ]
+            )
+        )
         story += [items, Spacer(1, 12), Paragraph("Payment terms: net 30 days.", styles["Normal"])]
     pdf.build(story)
     return out.getvalue()

@@ -186,8 +186,11 @@ def _run(console: Console, base: Path, *, days: int, started: float, serve: bool
         console.print(table)
         console.print("GET /v1/data-points ->", json.dumps(stored["data"][0]))
         ok &= _report_analysis(client, console, sent, faults, facility["id"], end=end)
-        _check(client.put(f"/v1/facilities/{facility['id']}/fuel-mappings",
-                          json={"data": DEMO_MAPPINGS}))  # fmt: skip
+        _check(
+            client.put(
+                f"/v1/facilities/{facility['id']}/fuel-mappings", json={"data": DEMO_MAPPINGS}
+            )
+        )
         ok &= _report_documents(client, console, facility["id"], frame, days=days)
         ok &= _report_lcfs(client, console, facility["id"], base / "reports", full=days >= 92)
         ok &= _report_webhooks(client, console, inbox)
@@ -309,15 +312,32 @@ def _report_analysis(
 # CNG for heavy-duty trucks and generates the credits. The claim may not exceed the injection.
 RNG_PATHWAY = "RNG-LFG-0046"
 DEMO_MAPPINGS = [
-    {"tag": "rng_injection_flow", "fuel_pathway_code": RNG_PATHWAY, "fuel_type": "rng",
-     "ci": 46.42, "unit": "scf", "kind": "rate", "rate_per": "min", "role": "injection",
-     "transaction_type": "Production in California"},
-    {"tag": "cng_dispensed_total", "fuel_pathway_code": RNG_PATHWAY, "fuel_type": "rng",
-     "ci": 46.42, "unit": "GGE", "kind": "totalizer", "application": "cng_lng_hd_si",
-     "transaction_type": "Production in California"},
-]  # fmt: skip
-DEMO_ORGANIZATION = {"organization_name": "Demo RNG Co (sample data)",
-                     "organization_fein": "00-0000000"}  # fmt: skip
+    {
+        "tag": "rng_injection_flow",
+        "fuel_pathway_code": RNG_PATHWAY,
+        "fuel_type": "rng",
+        "ci": 46.42,
+        "unit": "scf",
+        "kind": "rate",
+        "rate_per": "min",
+        "role": "injection",
+        "transaction_type": "Production in California",
+    },
+    {
+        "tag": "cng_dispensed_total",
+        "fuel_pathway_code": RNG_PATHWAY,
+        "fuel_type": "rng",
+        "ci": 46.42,
+        "unit": "GGE",
+        "kind": "totalizer",
+        "application": "cng_lng_hd_si",
+        "transaction_type": "Production in California",
+    },
+]
+DEMO_ORGANIZATION = {
+    "organization_name": "Demo RNG Co (sample data)",
+    "organization_fein": "00-0000000",
+}
 
 
 def _metered_gge(frame: pd.DataFrame, day: pd.Timestamp) -> float:
@@ -329,8 +349,15 @@ def _metered_gge(frame: pd.DataFrame, day: pd.Timestamp) -> float:
     return float(inside["value"].iloc[-1] - inside["value"].iloc[0])
 
 
-def _report_documents(client: httpx.Client, console: Console, facility_id: str,
-                      frame: pd.DataFrame, *, days: int, timeout: float = 120) -> bool:  # fmt: skip
+def _report_documents(
+    client: httpx.Client,
+    console: Console,
+    facility_id: str,
+    frame: pd.DataFrame,
+    *,
+    days: int,
+    timeout: float = 120,
+) -> bool:
     """Upload two invoices and a PTD for days the station's meter covers; show what came out."""
     from worker.demo.documents import DemoDocument, render
 
@@ -342,14 +369,27 @@ def _report_documents(client: httpx.Client, console: Console, facility_id: str,
         )
         metered = _metered_gge(frame, day)
         prefix = "INV" if kind == "invoice" else "PTD"
-        docs.append(DemoDocument(kind, f"{prefix}-{day:%Y%m%d}-{offset:02d}", day.date(),
-                                 round(metered * factor, 2), unit_price=3.15))  # fmt: skip
+        docs.append(
+            DemoDocument(
+                kind,
+                f"{prefix}-{day:%Y%m%d}-{offset:02d}",
+                day.date(),
+                round(metered * factor, 2),
+                unit_price=3.15,
+            )
+        )
     queued = []
     for doc in docs:
         content = render(doc, facility_name="Central Valley RNG")
-        queued.append(_check(client.post("/v1/documents", data={"facility_id": facility_id},
-                                         files={"file": (doc.filename, content,
-                                                         "application/pdf")})))  # fmt: skip
+        queued.append(
+            _check(
+                client.post(
+                    "/v1/documents",
+                    data={"facility_id": facility_id},
+                    files={"file": (doc.filename, content, "application/pdf")},
+                )
+            )
+        )
     deadline, views = time.monotonic() + timeout, {}
     with console.status("extracting and reconciling the documents"):
         while len(views) < len(queued) and time.monotonic() < deadline:
@@ -360,8 +400,9 @@ def _report_documents(client: httpx.Client, console: Console, facility_id: str,
             time.sleep(0.3)
     table = Table(title="documents: extracted and reconciled with the station's meter")
     for column in ("type", "number", "date", "GGE", "FPC", "CI", "metered", "diff %", "check"):
-        table.add_column(column, justify="right" if column in ("GGE", "CI", "metered",
-                                                                "diff %") else "left")  # fmt: skip
+        table.add_column(
+            column, justify="right" if column in ("GGE", "CI", "metered", "diff %") else "left"
+        )
     statuses = []
     for q in queued:
         view = views.get(q["document_id"], {})
@@ -369,28 +410,48 @@ def _report_documents(client: httpx.Client, console: Console, facility_id: str,
         rec = view.get("reconciliation") or {}
         statuses.append(rec.get("status"))
         pct = rec.get("difference_pct")
-        table.add_row(str(view.get("document_type")).replace("product_transfer_document", "PTD"),
-                      str(fields.get("document_number")),
-                      str(fields.get("document_date") or fields.get("transaction_date")),
-                      f"{fields.get('quantity', 0):,.2f}", str(fields.get("fuel_pathway_code")),
-                      str(fields.get("carbon_intensity")),
-                      f"{rec.get('metered_quantity', 0):,.2f}",
-                      f"{100 * pct:+.1f}" if isinstance(pct, float) else "",
-                      str(rec.get("status")))  # fmt: skip
+        table.add_row(
+            str(view.get("document_type")).replace("product_transfer_document", "PTD"),
+            str(fields.get("document_number")),
+            str(fields.get("document_date") or fields.get("transaction_date")),
+            f"{fields.get('quantity', 0):,.2f}",
+            str(fields.get("fuel_pathway_code")),
+            str(fields.get("carbon_intensity")),
+            f"{rec.get('metered_quantity', 0):,.2f}",
+            f"{100 * pct:+.1f}" if isinstance(pct, float) else "",
+            str(rec.get("status")),
+        )
     console.print(table)
     ok = len(views) == len(queued) and statuses == ["pass", "warn", "fail"]
-    console.print(f"{'ok ' if ok else 'FAIL'} documents extracted; reconciliation pass / warn / "
-                  f"fail as planted ({', '.join(map(str, statuses))})")  # fmt: skip
+    console.print(
+        f"{'ok ' if ok else 'FAIL'} documents extracted; reconciliation pass / warn / "
+        f"fail as planted ({', '.join(map(str, statuses))})"
+    )
     return ok
 
 
-def _report_lcfs(client: httpx.Client, console: Console, facility_id: str, out: Path, *,
-                 full: bool, timeout: float = 300) -> bool:  # fmt: skip
+def _report_lcfs(
+    client: httpx.Client,
+    console: Console,
+    facility_id: str,
+    out: Path,
+    *,
+    full: bool,
+    timeout: float = 300,
+) -> bool:
     """Build the quarter's PDF and CSV from the mapped meters, save them, show the totals."""
-    quarter = {"report_type": "lcfs_quarterly", "facility_id": facility_id, "quarter": "Q4",
-               "year": 2025, "preparer": "Demo Preparer", "reviewer": "Demo Reviewer"}  # fmt: skip
-    queued = {fmt: _check(client.post("/v1/reports", json={**quarter, "format": fmt}))
-              for fmt in ("pdf", "csv", "calculation_csv")}  # fmt: skip
+    quarter = {
+        "report_type": "lcfs_quarterly",
+        "facility_id": facility_id,
+        "quarter": "Q4",
+        "year": 2025,
+        "preparer": "Demo Preparer",
+        "reviewer": "Demo Reviewer",
+    }
+    queued = {
+        fmt: _check(client.post("/v1/reports", json={**quarter, "format": fmt}))
+        for fmt in ("pdf", "csv", "calculation_csv")
+    }
     deadline = time.monotonic() + timeout
     done: dict[str, dict] = {}
     with console.status("building the LCFS Q4 2025 report (PDF and CSV)"):
@@ -414,17 +475,25 @@ def _report_lcfs(client: httpx.Client, console: Console, facility_id: str, out: 
     totals = done["pdf"]["totals"]
     table = Table(title="LCFS Q4 2025 by fuel pathway (MT CO2e; negative = deficits)")
     for column in ("pathway", "transaction type", "quantity", "unit", "energy MJ", "credits"):
-        table.add_column(column, justify="left" if column in ("pathway", "transaction type",
-                                                              "unit") else "right")  # fmt: skip
+        table.add_column(
+            column, justify="left" if column in ("pathway", "transaction type", "unit") else "right"
+        )
     for row in totals.get("by_pathway", []):
-        table.add_row(row["fuel_pathway_code"], row["transaction_type"],
-                      f"{row['quantity']:,.0f}", row["unit"], f"{row['energy_mj']:,.0f}",
-                      f"{row['credits_mt']:,.2f}")  # fmt: skip
+        table.add_row(
+            row["fuel_pathway_code"],
+            row["transaction_type"],
+            f"{row['quantity']:,.0f}",
+            row["unit"],
+            f"{row['energy_mj']:,.0f}",
+            f"{row['credits_mt']:,.2f}",
+        )
     console.print(table)
     shown = totals.get("display", {})
-    console.print(f"credits {shown.get('credits_mt')} MT, deficits {shown.get('deficits_mt')} MT,"
-                  f" net {shown.get('net_mt')} MT; input SHA-256 "
-                  f"{done['pdf']['input_sha256']}")  # fmt: skip
+    console.print(
+        f"credits {shown.get('credits_mt')} MT, deficits {shown.get('deficits_mt')} MT,"
+        f" net {shown.get('net_mt')} MT; input SHA-256 "
+        f"{done['pdf']['input_sha256']}"
+    )
     for b in totals.get("biomethane", []):
         console.print(
             f"book-and-claim {b['fuel_pathway_code']}: injected {b['injected_mj']:,.0f}"
@@ -437,9 +506,11 @@ def _report_lcfs(client: httpx.Client, console: Console, facility_id: str, out: 
     # A shortened demo (--days) stops before the quarter ends: its trailing gap is real.
     no_gap = not full or not any("not filled" in w for w in totals.get("warnings", []))
     ok = bool(totals.get("has_data")) and same_inputs and covered and no_gap
-    console.print(f"report checks: data found {totals.get('has_data')}, PDF and CSVs built from "
-                  f"the same inputs {same_inputs}, biomethane claim covered by the injection "
-                  f"{covered}, no unfilled gap at the quarter's ends {no_gap}")  # fmt: skip
+    console.print(
+        f"report checks: data found {totals.get('has_data')}, PDF and CSVs built from "
+        f"the same inputs {same_inputs}, biomethane claim covered by the injection "
+        f"{covered}, no unfilled gap at the quarter's ends {no_gap}"
+    )
     return ok
 
 
@@ -457,8 +528,10 @@ def _report_audit(client: httpx.Client, console: Console) -> bool:
     console.print(table)
     report = next((e for e in reversed(entries) if e["action"] == "report.generated"), None)
     if report is not None:
-        console.print(f"last report: input {report['details']['input_sha256'][:16]}…, "
-                      f"file {report['details']['file_sha256'][:16]}…")  # fmt: skip
+        console.print(
+            f"last report: input {report['details']['input_sha256'][:16]}…, "
+            f"file {report['details']['file_sha256'][:16]}…"
+        )
     verdict = _check(client.get("/v1/audit-log/verify"))
     checks = {
         f"audit chain verifies ({verdict['entries']:,} entries, head "

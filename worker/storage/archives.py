@@ -332,8 +332,10 @@ def _copy_out(session: Session, table: str) -> Iterator[Chunk]:
     width = PG_POINT_ROW.itemsize
     buf = bytearray()
     header_left = 19  # signature, flags and header extension length
-    query = f"COPY (SELECT tag_id, ts, value, quality FROM {table} ORDER BY tag_id, ts) " \
-        "TO STDOUT (FORMAT BINARY)"  # fmt: skip
+    query = (
+        f"COPY (SELECT tag_id, ts, value, quality FROM {table} ORDER BY tag_id, ts) "
+        "TO STDOUT (FORMAT BINARY)"
+    )
     with raw.cursor() as cur, cur.copy(query) as copy:
         for block in copy:
             buf += bytes(block)

@@ -47,9 +47,14 @@ def subscribe(
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (shown once)."""
     endpoint, secret = create_endpoint(
-        session, tenant_id=tenant_id, url=url, event_types=event_types, description=description,
-        legacy_signature=legacy_signature, rate_limit=rate_limit,
-    )  # fmt: skip
+        session,
+        tenant_id=tenant_id,
+        url=url,
+        event_types=event_types,
+        description=description,
+        legacy_signature=legacy_signature,
+        rate_limit=rate_limit,
+    )
     _record(session, endpoint, "created", endpoint_view(endpoint), actor=actor)
     return endpoint, secret
 
@@ -78,25 +83,40 @@ def rotate_endpoint_secret(
 ) -> str:
     """A new secret (shown once); the current ones keep signing for ``grace``."""
     secret = rotate_secret(session, endpoint=endpoint, grace=grace)
-    _record(session, endpoint, "secret_rotated", {"grace_hours": grace / timedelta(hours=1)},
-            actor=actor)  # fmt: skip
+    _record(
+        session,
+        endpoint,
+        "secret_rotated",
+        {"grace_hours": grace / timedelta(hours=1)},
+        actor=actor,
+    )
     return secret
 
 
 def send_test(session: Session, *, endpoint: WebhookEndpoint) -> str | None:
     """Queue an ``endpoint.test`` message to the endpoint, whatever its event types; its id."""
     now = datetime.now(UTC)
-    payload = {"event": "endpoint.test", "timestamp": iso(now),
-               "data": {"endpoint_id": endpoint.id, "message": "test from Tickwork"}}  # fmt: skip
-    enqueue_message(session, endpoint=endpoint, event_type="endpoint.test", payload=payload,
-                    event_id=None, now=now)  # fmt: skip
+    payload = {
+        "event": "endpoint.test",
+        "timestamp": iso(now),
+        "data": {"endpoint_id": endpoint.id, "message": "test from Tickwork"},
+    }
+    enqueue_message(
+        session,
+        endpoint=endpoint,
+        event_type="endpoint.test",
+        payload=payload,
+        event_id=None,
+        now=now,
+    )
     return session.scalar(
         select(WebhookMessage.id)
-        .where(WebhookMessage.endpoint_id == endpoint.id,
-               WebhookMessage.event_type == "endpoint.test")
+        .where(
+            WebhookMessage.endpoint_id == endpoint.id, WebhookMessage.event_type == "endpoint.test"
+        )
         .order_by(WebhookMessage.created_at.desc())
         .limit(1)
-    )  # fmt: skip
+    )
 
 
 def attempt_listing(
@@ -120,17 +140,23 @@ def attempt_listing(
         number = cursor.removeprefix("att_")
         if not (cursor.startswith("att_") and number.isdigit() and len(number) <= 18):
             return None
-        return [DeliveryAttempt.id == int(number), DeliveryAttempt.endpoint_id == endpoint_id,
-                DeliveryAttempt.tenant_id == tenant_id]  # fmt: skip
+        return [
+            DeliveryAttempt.id == int(number),
+            DeliveryAttempt.endpoint_id == endpoint_id,
+            DeliveryAttempt.tenant_id == tenant_id,
+        ]
 
     return Listing(
-        query=select(DeliveryAttempt).where(*where)
+        query=select(DeliveryAttempt)
+        .where(*where)
         .order_by(DeliveryAttempt.attempted_at.desc(), DeliveryAttempt.id.desc()),
-        keys=[SortKey(DeliveryAttempt.attempted_at, descending=True),
-              SortKey(DeliveryAttempt.id, descending=True)],
+        keys=[
+            SortKey(DeliveryAttempt.attempted_at, descending=True),
+            SortKey(DeliveryAttempt.id, descending=True),
+        ],
         locate=locate,
         item_id=lambda row: f"att_{row[0].id}",
-    )  # fmt: skip
+    )
 
 
 def resend_message(session: Session, *, tenant_id: str, message_id: str) -> WebhookMessage | None:
@@ -150,16 +176,25 @@ def recover_messages(session: Session, *, endpoint: WebhookEndpoint, since: date
     """Make every message to the endpoint that failed since ``since`` due now; how many."""
     result = session.execute(
         update(WebhookMessage)
-        .where(WebhookMessage.endpoint_id == endpoint.id, WebhookMessage.status == "failed",
-               WebhookMessage.created_at >= since)
+        .where(
+            WebhookMessage.endpoint_id == endpoint.id,
+            WebhookMessage.status == "failed",
+            WebhookMessage.created_at >= since,
+        )
         .values(status="pending", next_attempt_at=datetime.now(UTC), locked_until=None)
-    )  # fmt: skip
+    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _record(
     session: Session, endpoint: WebhookEndpoint, change: str, details: dict[str, Any], *, actor: str
 ) -> None:
-    audit.record(session, tenant_id=endpoint.tenant_id, action=f"webhook_endpoint.{change}",
-                 actor=actor, subject_type="webhook_endpoint", subject_id=endpoint.id,
-                 details=details)  # fmt: skip
+    audit.record(
+        session,
+        tenant_id=endpoint.tenant_id,
+        action=f"webhook_endpoint.{change}",
+        actor=actor,
+        subject_type="webhook_endpoint",
+        subject_id=endpoint.id,
+        details=details,
+    )

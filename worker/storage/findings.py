@@ -100,9 +100,16 @@ def acknowledge_alert(
         return alert
     alert.acknowledged_at = datetime.now(UTC)
     alert.acknowledged_by = actor
-    audit.record(session, tenant_id=tenant_id, action="alert.acknowledged", actor=actor,
-                 subject_type="alert", subject_id=alert.id, facility_id=alert.facility_id,
-                 details={"rule": alert.rule, "message": alert.message})  # fmt: skip
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        action="alert.acknowledged",
+        actor=actor,
+        subject_type="alert",
+        subject_id=alert.id,
+        facility_id=alert.facility_id,
+        details={"rule": alert.rule, "message": alert.message},
+    )
     return alert
 
 

@@ -37,20 +37,32 @@ def claim(
     """Take ``key`` for this request, or say what holds it. Commit right after."""
     now = now or datetime.now(UTC)
     # The tenant's expired keys go as it makes new ones, this one included if it has expired.
-    session.execute(delete(IdempotencyKey).where(
-        IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.expires_at <= now))  # fmt: skip
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.expires_at <= now
+        )
+    )
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     taken = session.execute(
         insert(IdempotencyKey)
-        .values(tenant_id=tenant_id, key=key, request_hash=request_hash, response_type="",
-                created_at=now, expires_at=now + TTL)
+        .values(
+            tenant_id=tenant_id,
+            key=key,
+            request_hash=request_hash,
+            response_type="",
+            created_at=now,
+            expires_at=now + TTL,
+        )
         .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
         .returning(IdempotencyKey.id)
-    ).first()  # fmt: skip
+    ).first()
     if taken is not None:
         return Claim("new")
-    held = session.scalar(select(IdempotencyKey).where(
-        IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key))  # fmt: skip
+    held = session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key
+        )
+    )
     if held is None:  # released between our insert and this read: the client may retry
         return Claim("in_progress")
     if held.request_hash != request_hash:
@@ -63,16 +75,23 @@ def claim(
 def complete(
     session: Session, *, tenant_id: str, key: str, status: int, content_type: str, body: bytes
 ) -> None:
-    row = session.scalar(select(IdempotencyKey).where(
-        IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key))  # fmt: skip
+    row = session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key
+        )
+    )
     if row is not None:
         row.response_status, row.response_type, row.response_body = status, content_type, body
 
 
 def release(session: Session, *, tenant_id: str, key: str) -> None:
-    session.execute(delete(IdempotencyKey).where(
-        IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key,
-        IdempotencyKey.response_status.is_(None)))  # fmt: skip
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.tenant_id == tenant_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.response_status.is_(None),
+        )
+    )
 
 
 def delete_expired(session: Session, *, now: datetime | None = None) -> int:

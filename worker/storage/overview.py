@@ -143,15 +143,15 @@ def tag_summaries(session: Session, *, tenant_id: str, facility_id: str) -> list
     open_since = dict(
         session.execute(
             select(Gap.tag_id, func.min(Gap.gap_start))
-            .where(Gap.tenant_id == tenant_id, Gap.facility_id == facility_id,
-                   Gap.status == "open")
+            .where(Gap.tenant_id == tenant_id, Gap.facility_id == facility_id, Gap.status == "open")
             .group_by(Gap.tag_id)
         ).all()
-    )  # fmt: skip
+    )
     tags = session.scalars(
-        select(Tag).where(Tag.tenant_id == tenant_id, Tag.facility_id == facility_id)
+        select(Tag)
+        .where(Tag.tenant_id == tenant_id, Tag.facility_id == facility_id)
         .order_by(Tag.name)
-    )  # fmt: skip
+    )
     return [
         TagSummary(
             id=t.id,

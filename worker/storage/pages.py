@@ -109,8 +109,9 @@ def page_after(
     key = cursor_key(session, keys=listing.keys, where=where) if where is not None else None
     if key is None:
         return None
-    return keyset_page(session, query=listing.query, keys=listing.keys, start_after=key,
-                       limit=limit)  # fmt: skip
+    return keyset_page(
+        session, query=listing.query, keys=listing.keys, start_after=key, limit=limit
+    )
 
 
 def cursor_key(

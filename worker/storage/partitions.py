@@ -189,8 +189,9 @@ def ensure_months(session: Session, months: Iterable[datetime]) -> list[str]:
     missing = [m for m in wanted if m not in partitions(session)]
     if not missing:
         return []
-    session.execute(text("SELECT pg_advisory_xact_lock(:cls, :key)"),
-                    {"cls": _LOCK_CLASS, "key": _CREATE})  # fmt: skip
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:cls, :key)"), {"cls": _LOCK_CLASS, "key": _CREATE}
+    )
     existing = partitions(session)  # again: another creator may have committed meanwhile
     created = []
     for month in missing:

@@ -31,10 +31,19 @@ from worker.storage.models import DataPoint, Facility, Job, RejectedRow, Tag, fr
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds: binary COPY's zero
 # One data_point row (bigint, timestamptz, float8, smallint) in binary COPY: a field count, then
 # each field's length and big-endian value. Fixed width, so numpy reads and writes it whole.
-PG_POINT_ROW = np.dtype([
-    ("n", ">i2"), ("l1", ">i4"), ("tag", ">i8"), ("l2", ">i4"), ("ts", ">i8"),
-    ("l3", ">i4"), ("value", ">f8"), ("l4", ">i4"), ("quality", ">i2"),
-])  # fmt: skip
+PG_POINT_ROW = np.dtype(
+    [
+        ("n", ">i2"),
+        ("l1", ">i4"),
+        ("tag", ">i8"),
+        ("l2", ">i4"),
+        ("ts", ">i8"),
+        ("l3", ">i4"),
+        ("value", ">f8"),
+        ("l4", ">i4"),
+        ("quality", ">i2"),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -153,8 +162,10 @@ def store_parsed(
     archived = partitions.in_archived_months(session, kept["ts"])
     if archived is not None:  # rows of an archived month: refused one by one, the rest stored
         inside, month = archived
-        reasons = [f"{m} is archived: restore it (tickwork points restore {m}) and send the row "
-                   "again" for m in month[inside]]  # fmt: skip
+        reasons = [
+            f"{m} is archived: restore it (tickwork points restore {m}) and send the row again"
+            for m in month[inside]
+        ]
         late = pd.DataFrame({"row": kept["row"].to_numpy()[inside], "reason": reasons})
         refused = pd.concat([refused, late], ignore_index=True)
         kept, tag_id = kept[~inside], tag_id[~inside]

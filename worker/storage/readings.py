@@ -78,19 +78,22 @@ def read_points(
     ``after``. None when ``after`` is not the id of a point of these tags."""
     tags = facility_tags(session, tenant_id=tenant_id, facility_id=facility_id, names=names)
     if after is None:
-        rows = list_readings(session, tags=tags, start=start, end=end, limit=limit + 1,
-                             offset=(page - 1) * limit)  # fmt: skip
+        rows = list_readings(
+            session, tags=tags, start=start, end=end, limit=limit + 1, offset=(page - 1) * limit
+        )
         total: int | None = count_readings(session, tags=tags, start=start, end=end)
     else:
         cursor = _point_cursor(after, tags)
         if cursor is None:
             return None
-        rows = list_readings(session, tags=tags, start=start, end=end, limit=limit + 1,
-                             after=cursor)  # fmt: skip
+        rows = list_readings(
+            session, tags=tags, start=start, end=end, limit=limit + 1, after=cursor
+        )
         total = None
     archived = archived_ranges(session, tags=tags, start=start, end=end)
-    return ReadingPage(readings=rows[:limit], has_more=len(rows) > limit, total=total,
-                       archived=archived)  # fmt: skip
+    return ReadingPage(
+        readings=rows[:limit], has_more=len(rows) > limit, total=total, archived=archived
+    )
 
 
 def archived_ranges(
@@ -100,8 +103,10 @@ def archived_ranges(
     ids = sorted({t.id for t in tags})
     found = archived_overlapping(session, tag_ids=ids, start=start, end=end)
     points = archived_points_of(session, archive_ids=[a.id for a in found], tag_ids=ids)
-    return [ArchivedRange(start=a.range_start, end=a.range_end, points=points.get(a.id, 0))
-            for a in found]  # fmt: skip
+    return [
+        ArchivedRange(start=a.range_start, end=a.range_end, points=points.get(a.id, 0))
+        for a in found
+    ]
 
 
 def _point_cursor(cursor: str, tags: Sequence[TagRef]) -> tuple[datetime, str] | None:
@@ -129,14 +134,23 @@ def facility_tags(
     return [TagRef(*row) for row in session.execute(query.order_by(Tag.name))]
 
 
-def count_readings(session: Session, *, tags: Sequence[TagRef], start: datetime,
-                   end: datetime) -> int:  # fmt: skip
+def count_readings(
+    session: Session, *, tags: Sequence[TagRef], start: datetime, end: datetime
+) -> int:
     if not tags:
         return 0
-    return int(session.scalar(
-        select(func.count()).select_from(DataPoint).where(
-            DataPoint.tag_id.in_([t.id for t in tags]), DataPoint.ts >= start, DataPoint.ts <= end)
-    ) or 0)  # fmt: skip
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(DataPoint)
+            .where(
+                DataPoint.tag_id.in_([t.id for t in tags]),
+                DataPoint.ts >= start,
+                DataPoint.ts <= end,
+            )
+        )
+        or 0
+    )
 
 
 def list_readings(
@@ -163,13 +177,25 @@ def list_readings(
             where.append(DataPoint.ts >= ts if tag.name > name else DataPoint.ts > ts)
         scan = (
             select(DataPoint.tag_id, DataPoint.ts, DataPoint.value, DataPoint.quality)
-            .where(*where).order_by(DataPoint.ts).limit(per_tag).subquery()
-        )  # fmt: skip
+            .where(*where)
+            .order_by(DataPoint.ts)
+            .limit(per_tag)
+            .subquery()
+        )
         scans.append(select(scan, literal(tag.name).label("name")))
     merged = union_all(*scans).subquery()
     rows = session.execute(
         select(merged).order_by(merged.c.ts, merged.c.name).limit(limit).offset(offset)
     )
     units = {t.id: t.unit for t in tags}
-    return [Reading(tag_id=r.tag_id, tag=r.name, unit=units[r.tag_id], ts=r.ts, value=r.value,
-                    quality=r.quality) for r in rows]  # fmt: skip
+    return [
+        Reading(
+            tag_id=r.tag_id,
+            tag=r.name,
+            unit=units[r.tag_id],
+            ts=r.ts,
+            value=r.value,
+            quality=r.quality,
+        )
+        for r in rows
+    ]

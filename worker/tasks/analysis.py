@@ -66,9 +66,13 @@ def analyse_ingest(self: Task, job_id: str) -> None:
             run.log(f"analysed {len(tags)} tag(s) in {time.perf_counter() - started:.2f} s")
             finish_or_stop(s, run, status="succeeded", result=result)
             audit.record(
-                s, tenant_id=tenant_id, action="analysis.completed", subject_type="job",
-                subject_id=job_id, details={**result, "tags": sorted(t.name for t in tags)},
-            )  # fmt: skip
+                s,
+                tenant_id=tenant_id,
+                action="analysis.completed",
+                subject_type="job",
+                subject_id=job_id,
+                details={**result, "tags": sorted(t.name for t in tags)},
+            )
 
 
 def analyse(
@@ -130,8 +134,13 @@ def analyse_gaps(
     hi = after or end
     # A month between the neighbours moved to an archive file would look like one long gap;
     # with no point before, the last one may be in an archive.
-    require_live(session, tag_ids=[tag.id], start=before or EARLIEST, end=hi,
-                 what=f"the gap analysis of tag {tag.name!r}")  # fmt: skip
+    require_live(
+        session,
+        tag_ids=[tag.id],
+        start=before or EARLIEST,
+        end=hi,
+        what=f"the gap analysis of tag {tag.name!r}",
+    )
     points = load_points(session, tag_ids=[tag.id], start=lo, end=hi)
     rules = load_rules(session, tags=[tag])
     if after is None:
@@ -171,9 +180,13 @@ def score_days(
     # Neighbouring points give runs and spikes at a day's edge their real context (a flat run
     # from 22:00 to 01:00 is one run); only the days themselves are counted.
     context = timedelta(days=1, seconds=float(rules["flatline_min_s"].fillna(0).iloc[0]))
-    require_live(session, tag_ids=[tag.id], start=day_start.to_pydatetime(),
-                 end=day_end.to_pydatetime(),
-                 what=f"the daily quality of tag {tag.name!r}")  # fmt: skip
+    require_live(
+        session,
+        tag_ids=[tag.id],
+        start=day_start.to_pydatetime(),
+        end=day_end.to_pydatetime(),
+        what=f"the daily quality of tag {tag.name!r}",
+    )
     points = load_points(
         session,
         tag_ids=[tag.id],

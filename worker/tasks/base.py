@@ -107,15 +107,23 @@ def job_attempt(task: Task, job_id: str) -> Iterator[JobRun | None]:
             raise
         _subject_fails(run, "unavailable")
         error_id = _log_error(job_id, exc)
-        _fail(job_id, run, f"gave up after {task.request.retries + 1} tries: a service it "
-              f"needs (database, broker) stayed unavailable (error id {error_id})")  # fmt: skip
+        _fail(
+            job_id,
+            run,
+            f"gave up after {task.request.retries + 1} tries: a service it "
+            f"needs (database, broker) stayed unavailable (error id {error_id})",
+        )
     except AlreadyFinished:
         log.info("job %s: another copy of its message finished it first", job_id)
     except Exception as exc:
         _subject_fails(run, "internal")
         error_id = _log_error(job_id, exc)
-        if _fail(job_id, run, f"internal error (error id {error_id}): the job could not be "
-                 "completed; quote this id when reporting it"):  # fmt: skip
+        if _fail(
+            job_id,
+            run,
+            f"internal error (error id {error_id}): the job could not be "
+            "completed; quote this id when reporting it",
+        ):
             raise
         # Another copy finished the job meanwhile (this one collided with its writes).
         log.info("job %s: finished by another copy; this copy's %r is moot", job_id, exc)
@@ -168,10 +176,17 @@ def _fail(job_id: str, run: JobRun, error: str) -> bool:
         if run.job.kind.startswith("ingest."):  # a rejected upload is evidence too
             upload = s.get(Upload, run.job.upload_id) if run.job.upload_id else None
             audit.record(
-                s, tenant_id=run.job.tenant_id, action="ingest.failed", subject_type="job",
-                subject_id=job_id, facility_id=run.job.params.get("facility_id"),
-                details={"upload_id": upload.id if upload else None,
-                         "upload_sha256": upload.sha256 if upload else None, "error": error},
-            )  # fmt: skip
+                s,
+                tenant_id=run.job.tenant_id,
+                action="ingest.failed",
+                subject_type="job",
+                subject_id=job_id,
+                facility_id=run.job.params.get("facility_id"),
+                details={
+                    "upload_id": upload.id if upload else None,
+                    "upload_sha256": upload.sha256 if upload else None,
+                    "error": error,
+                },
+            )
     logs.add_job_context(job_id, job_failed=True)
     return True

@@ -84,8 +84,13 @@ def _reject(run: JobRun, *, document_id: str, error: docs.DocumentError) -> None
     run.log(f"{error.code}: {error}", "error")
     with session_scope() as s:
         document = s.get(Document, document_id)
-        finish_or_stop(s, run, status="failed", error=f"{error.code}: {error}",
-                       result={"document_id": document_id, "error_code": error.code})  # fmt: skip
+        finish_or_stop(
+            s,
+            run,
+            status="failed",
+            error=f"{error.code}: {error}",
+            result={"document_id": document_id, "error_code": error.code},
+        )
         storage.fail_document(s, document=document, code=error.code, message=str(error))
 
 

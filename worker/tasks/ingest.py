@@ -37,8 +37,9 @@ def process_upload(self: Task, job_id: str) -> None:
             f"{parsed.duplicates} repeated in the upload"
         )
         with session_scope() as s:
-            result = store_parsed(s, job_id=job_id, tenant_id=run.job.tenant_id,
-                                  upload_id=upload.id, parsed=parsed)  # fmt: skip
+            result = store_parsed(
+                s, job_id=job_id, tenant_id=run.job.tenant_id, upload_id=upload.id, parsed=parsed
+            )
             if result["tags_created"]:
                 created = result["tags_created"]
                 run.log(f"created {len(created)} tag(s): {', '.join(created)}")
@@ -83,11 +84,25 @@ def _analysis_job(session: Session, *, tenant_id: str, result: dict, run: JobRun
 def _announce(session: Session, *, job: Job, upload: Upload, result: dict[str, Any]) -> None:
     """The ``ingest.completed`` event and audit record, in the ingest's transaction."""
     summary = {k: v for k, v in result.items() if k != "tags_created"}
-    publish(session, tenant_id=job.tenant_id, type="ingest.completed", key=job.id,
-            data={"job_id": job.id, **summary})  # fmt: skip
+    publish(
+        session,
+        tenant_id=job.tenant_id,
+        type="ingest.completed",
+        key=job.id,
+        data={"job_id": job.id, **summary},
+    )
     audit.record(
-        session, tenant_id=job.tenant_id, action="ingest.completed", subject_type="job",
-        subject_id=job.id, facility_id=job.params.get("facility_id"),
-        details={"upload_id": upload.id, "upload_sha256": upload.sha256,
-                 "content_type": upload.content_type, "bytes": len(upload.content), **summary},
-    )  # fmt: skip
+        session,
+        tenant_id=job.tenant_id,
+        action="ingest.completed",
+        subject_type="job",
+        subject_id=job.id,
+        facility_id=job.params.get("facility_id"),
+        details={
+            "upload_id": upload.id,
+            "upload_sha256": upload.sha256,
+            "content_type": upload.content_type,
+            "bytes": len(upload.content),
+            **summary,
+        },
+    )

@@ -55,7 +55,11 @@ def archive_old(now_iso: str | None = None) -> list[str]:
             with session_scope() as s:
                 record = archives.archive_month(s, month=month, data_dir=settings.data_dir)
             if record is not None:
-                log.info("archived %s: %d points in %s", partitions.label(month), record.rows,
-                         record.path)  # fmt: skip
+                log.info(
+                    "archived %s: %d points in %s",
+                    partitions.label(month),
+                    record.rows,
+                    record.path,
+                )
                 done.append(partitions.label(month))
         return done

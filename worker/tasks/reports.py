@@ -56,12 +56,18 @@ def build_lcfs(self: Task, job_id: str) -> None:
                 return
             row, (report, content) = s.get(Report, report_id), built
             assert row is not None
-            finish_or_stop(s, run, status="succeeded", result={
-                "report_id": report_id, "has_data": report.has_data,
-                "input_sha256": report.input_sha256,
-                "file_sha256": hashlib.sha256(content).hexdigest(),
-            })  # fmt: skip
+            finish_or_stop(s, run, status="succeeded", result=_summary(report_id, report, content))
             save_report(s, report_row=row, report=report, content=content)
+
+
+def _summary(report_id: str, report: lcfs.LcfsReport, content: bytes) -> dict[str, object]:
+    """The job's result: which report, whether it has data, and the digests a reader checks."""
+    return {
+        "report_id": report_id,
+        "has_data": report.has_data,
+        "input_sha256": report.input_sha256,
+        "file_sha256": hashlib.sha256(content).hexdigest(),
+    }
 
 
 def _build(run: JobRun, *, report_id: str | None) -> tuple[lcfs.LcfsReport, bytes] | None:
@@ -75,14 +81,20 @@ def _build(run: JobRun, *, report_id: str | None) -> tuple[lcfs.LcfsReport, byte
         facility = s.get(Facility, row.facility_id)
         assert facility is not None
         inputs = load_lcfs_inputs(
-            s, facility=facility, year=row.year, quarter=row.quarter,
-            tables=lcfs_tables(), substitution_method=get_settings().lcfs_substitution_method,
+            s,
+            facility=facility,
+            year=row.year,
+            quarter=row.quarter,
+            tables=lcfs_tables(),
+            substitution_method=get_settings().lcfs_substitution_method,
             report=row,
-        )  # fmt: skip
+        )
         fmt = row.format
-    run.log(f"loaded {0 if inputs.points is None else len(inputs.points):,} points, "
-            f"{len(inputs.transactions)} transactions in "
-            f"{time.perf_counter() - started:.2f} s")  # fmt: skip
+    run.log(
+        f"loaded {0 if inputs.points is None else len(inputs.points):,} points, "
+        f"{len(inputs.transactions)} transactions in "
+        f"{time.perf_counter() - started:.2f} s"
+    )
     report = lcfs.compute_quarter(inputs)
     content = render_signed(report, fmt)
     run.log(f"{fmt} of {len(content):,} bytes in {time.perf_counter() - started:.2f} s")
@@ -117,8 +129,15 @@ def schedule_quarterly(now_iso: str | None = None) -> int:
                     key = f"{facility.id}:{suffix}"
                     if report_scheduled(s, schedule_key=key):
                         continue
-                    _, job = create_report(s, facility=facility, year=year, quarter=quarter,
-                                           fmt="pdf", draft=draft, schedule_key=key)  # fmt: skip
+                    _, job = create_report(
+                        s,
+                        facility=facility,
+                        year=year,
+                        quarter=quarter,
+                        fmt="pdf",
+                        draft=draft,
+                        schedule_key=key,
+                    )
                     queued.append(job)
         for job in queued:  # committed: safe to publish
             dispatch(job.id, job.kind)

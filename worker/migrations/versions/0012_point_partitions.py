@@ -20,8 +20,10 @@ from worker.storage import ddl
 revision = "0012"
 down_revision = "0011"
 
-COLUMNS = "tag_id bigint NOT NULL, ts timestamptz NOT NULL, value double precision NOT NULL, " \
-    "quality smallint NOT NULL"  # fmt: skip
+COLUMNS = (
+    "tag_id bigint NOT NULL, ts timestamptz NOT NULL, value double precision NOT NULL, "
+    "quality smallint NOT NULL"
+)
 
 
 def _month(year: int, month: int) -> datetime:
@@ -99,12 +101,18 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
-    archived = bind.execute(
-        sa.text("SELECT to_char(range_start AT TIME ZONE 'UTC', 'YYYY-MM') FROM point_archive"
-                " WHERE status = 'archived' ORDER BY range_start")
-        if bind.dialect.name == "postgresql"
-        else sa.text("SELECT range_start FROM point_archive WHERE status = 'archived'")
-    ).scalars().all()  # fmt: skip
+    archived = (
+        bind.execute(
+            sa.text(
+                "SELECT to_char(range_start AT TIME ZONE 'UTC', 'YYYY-MM') FROM point_archive"
+                " WHERE status = 'archived' ORDER BY range_start"
+            )
+            if bind.dialect.name == "postgresql"
+            else sa.text("SELECT range_start FROM point_archive WHERE status = 'archived'")
+        )
+        .scalars()
+        .all()
+    )
     if archived:
         raise RuntimeError(
             f"{len(archived)} month(s) of data points are archived"
@@ -117,8 +125,9 @@ def downgrade() -> None:
             "INSERT INTO data_point_flat (tag_id, ts, value, quality)"
             " SELECT tag_id, ts, value, quality FROM data_point ORDER BY tag_id, ts"
         )
-        op.execute("ALTER TABLE data_point_flat ADD CONSTRAINT pk_data_point_flat"
-                   " PRIMARY KEY (tag_id, ts)")  # fmt: skip
+        op.execute(
+            "ALTER TABLE data_point_flat ADD CONSTRAINT pk_data_point_flat PRIMARY KEY (tag_id, ts)"
+        )
         moved, kept = bind.execute(
             sa.text(
                 "SELECT (SELECT count(*) FROM data_point_flat), (SELECT count(*) FROM data_point)"

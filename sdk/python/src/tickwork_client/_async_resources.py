@@ -137,8 +137,13 @@ class Jobs(_Resource):
         """Poll until the job has succeeded or failed (it does not raise on ``failed``: look at
         ``status`` and ``error``); :class:`WaitTimeout` after ``timeout`` seconds."""
         ident = job_id.job_id if isinstance(job_id, Accepted) else job_id
-        return await poll(lambda: self.get(ident), f"job {ident}", timeout=timeout,
-                    interval=interval, max_interval=max_interval)  # fmt: skip
+        return await poll(
+            lambda: self.get(ident),
+            f"job {ident}",
+            timeout=timeout,
+            interval=interval,
+            max_interval=max_interval,
+        )
 
 
 class Facilities(_Resource):
@@ -151,9 +156,17 @@ class Facilities(_Resource):
         carb_facility_id: str | None = None,
         **fields: Any,
     ) -> Facility:
-        return await self._c._request(c.facilities_create(dict(
-            name=name, timezone=timezone, strict_tags=strict_tags,
-            carb_facility_id=carb_facility_id, **fields)))  # fmt: skip
+        return await self._c._request(
+            c.facilities_create(
+                dict(
+                    name=name,
+                    timezone=timezone,
+                    strict_tags=strict_tags,
+                    carb_facility_id=carb_facility_id,
+                    **fields,
+                )
+            )
+        )
 
     async def get(self, facility_id: str) -> Facility:
         return await self._c._request(c.facilities_get(facility_id))
@@ -269,9 +282,19 @@ class Reports(_Resource):
         """Queue an LCFS quarterly report (``quarter`` "Q1".."Q4" or 1..4; ``format`` pdf, csv,
         calculation_csv or json)."""
         q = f"Q{quarter}" if isinstance(quarter, int) else quarter
-        return await self._c._request(c.reports_create(dict(
-            report_type=report_type, facility_id=facility_id, quarter=q, year=year,
-            format=format, preparer=preparer, reviewer=reviewer)))  # fmt: skip
+        return await self._c._request(
+            c.reports_create(
+                dict(
+                    report_type=report_type,
+                    facility_id=facility_id,
+                    quarter=q,
+                    year=year,
+                    format=format,
+                    preparer=preparer,
+                    reviewer=reviewer,
+                )
+            )
+        )
 
     async def get(self, report_id: str) -> Report:
         return await self._c._request(c.reports_get(report_id))
@@ -291,8 +314,13 @@ class Reports(_Resource):
     ) -> Report:
         """Poll until the report is generated or failed."""
         ident = report_id.id if isinstance(report_id, Report) else report_id
-        return await poll(lambda: self.get(ident), f"report {ident}", timeout=timeout,
-                    interval=interval, max_interval=max_interval)  # fmt: skip
+        return await poll(
+            lambda: self.get(ident),
+            f"report {ident}",
+            timeout=timeout,
+            interval=interval,
+            max_interval=max_interval,
+        )
 
     async def download(self, report_id: str | Report, to: str | Path | None = None) -> bytes:
         """The report's file as built (PDF, CSV or JSON); also written to ``to`` if given.
@@ -342,8 +370,13 @@ class Documents(_Resource):
         ident = (
             document_id.document_id if isinstance(document_id, DocumentAccepted) else document_id
         )
-        return await poll(lambda: self.get(ident), f"document {ident}", timeout=timeout,
-                    interval=interval, max_interval=max_interval)  # fmt: skip
+        return await poll(
+            lambda: self.get(ident),
+            f"document {ident}",
+            timeout=timeout,
+            interval=interval,
+            max_interval=max_interval,
+        )
 
     async def review(
         self,
@@ -373,9 +406,17 @@ class WebhookEndpoints(_Resource):
         """Subscribe ``url`` (``event_types`` empty or None: every event). The answer's
         ``secret`` (``whsec_...``) is shown only here: keep it for ``webhooks.verify``."""
         types = list(event_types) if event_types is not None else None
-        return await self._c._request(c.endpoints_create(dict(
-            url=url, event_types=types, description=description,
-            legacy_signature=legacy_signature, rate_limit=rate_limit)))  # fmt: skip
+        return await self._c._request(
+            c.endpoints_create(
+                dict(
+                    url=url,
+                    event_types=types,
+                    description=description,
+                    legacy_signature=legacy_signature,
+                    rate_limit=rate_limit,
+                )
+            )
+        )
 
     async def get(self, endpoint_id: str) -> WebhookEndpoint:
         return await self._c._request(c.endpoints_get(endpoint_id))
@@ -437,8 +478,9 @@ class AuditLog(_Resource):
         limit: int | None = None,
     ) -> AsyncPager[AuditEntry]:
         """Entries in chain order (``order="desc"``: newest first)."""
-        spec = c.audit_list(action, subject_id, facility_id, start_date, end_date, after_seq,
-                            order, limit)  # fmt: skip
+        spec = c.audit_list(
+            action, subject_id, facility_id, start_date, end_date, after_seq, order, limit
+        )
         return self._pager(spec, AuditEntry.from_dict)
 
     async def get(self, entry_id: str) -> AuditEntry:

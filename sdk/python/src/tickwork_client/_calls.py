@@ -77,9 +77,12 @@ def data_points_list(
 ) -> ListSpec:
     tag_list = list(tags) if tags is not None else None
     params = query(
-        facility_id=facility_id, start_date=start_date, end_date=end_date, tags=tag_list,
+        facility_id=facility_id,
+        start_date=start_date,
+        end_date=end_date,
+        tags=tag_list,
         limit=limit,
-    )  # fmt: skip
+    )
     return "/v1/data-points", params
 
 
@@ -96,9 +99,12 @@ def data_points_import_csv(
     part = file_part(file, filename, "text/csv")
     data = {"facility_id": facility_id} if facility_id is not None else None
     return Call(
-        "POST", "/v1/data-points/import", _model(Accepted), files=lambda: {"file": part()},
+        "POST",
+        "/v1/data-points/import",
+        _model(Accepted),
+        files=lambda: {"file": part()},
         data=data,
-    )  # fmt: skip
+    )
 
 
 # --- jobs ------------------------------------------------------------------------------------
@@ -195,9 +201,13 @@ def gaps_list(
     limit: int | None,
 ) -> ListSpec:
     params = query(
-        facility_id=facility_id, tag=tag, status=status, start_date=start_date,
-        end_date=end_date, limit=limit,
-    )  # fmt: skip
+        facility_id=facility_id,
+        tag=tag,
+        status=status,
+        start_date=start_date,
+        end_date=end_date,
+        limit=limit,
+    )
     return "/v1/gaps", params
 
 
@@ -223,9 +233,13 @@ def alerts_list(
     limit: int | None,
 ) -> ListSpec:
     params = query(
-        facility_id=facility_id, tag=tag, rule=rule, start_date=start_date, end_date=end_date,
+        facility_id=facility_id,
+        tag=tag,
+        rule=rule,
+        start_date=start_date,
+        end_date=end_date,
         limit=limit,
-    )  # fmt: skip
+    )
     return "/v1/alerts", params
 
 
@@ -270,9 +284,12 @@ def documents_upload(
         if v is not None
     }
     return Call(
-        "POST", "/v1/documents", _model(DocumentAccepted), files=lambda: {"file": part()},
+        "POST",
+        "/v1/documents",
+        _model(DocumentAccepted),
+        files=lambda: {"file": part()},
         data=data or None,
-    )  # fmt: skip
+    )
 
 
 def documents_get(document_id: str) -> Call[Document]:
@@ -287,8 +304,7 @@ def documents_review(
     document_id: str, fields: Mapping[str, Any] | None, resolution_note: str | None
 ) -> Call[Document]:
     if (fields is None) == (resolution_note is None):
-        raise ValueError("review takes reviewed field values or a resolution note (one call "
-                         "each)")  # fmt: skip
+        raise ValueError("review takes reviewed field values or a resolution note (one call each)")
     if fields is not None:
         url = path("/v1/documents/{}/review", document_id)
         return Call("POST", url, _model(Document), json={"fields": dict(fields)})
@@ -340,9 +356,12 @@ def endpoints_attempts(
     limit: int | None,
 ) -> ListSpec:
     params = query(
-        status=status, event_type=event_type, start_date=start_date, end_date=end_date,
+        status=status,
+        event_type=event_type,
+        start_date=start_date,
+        end_date=end_date,
         limit=limit,
-    )  # fmt: skip
+    )
     return path("/v1/webhook-endpoints/{}/attempts", endpoint_id), params
 
 
@@ -370,9 +389,15 @@ def audit_list(
     limit: int | None,
 ) -> ListSpec:
     params = query(
-        action=action, subject_id=subject_id, facility_id=facility_id, start_date=start_date,
-        end_date=end_date, after_seq=after_seq, order=order, limit=limit,
-    )  # fmt: skip
+        action=action,
+        subject_id=subject_id,
+        facility_id=facility_id,
+        start_date=start_date,
+        end_date=end_date,
+        after_seq=after_seq,
+        order=order,
+        limit=limit,
+    )
     return "/v1/audit-log", params
 
 

@@ -29,9 +29,13 @@ def _describe(call: Call[Any]) -> str:
 def _log_retry(call: Call[Any], reason: str, wait: float, number: int, of: int) -> None:
     log.info(
         "retrying %s after %s in %.2f s (retry %d of %d)",
-        _describe(call), reason, wait, number, of,
+        _describe(call),
+        reason,
+        wait,
+        number,
+        of,
         extra={"retry_reason": reason, "retry_wait": wait, "retry_number": number},
-    )  # fmt: skip
+    )
 
 
 class Client(BaseClient):
@@ -58,9 +62,13 @@ class Client(BaseClient):
         http_client: httpx.Client | None = None,
     ) -> None:
         super().__init__(
-            api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-            max_retry_after=max_retry_after, headers=headers,
-        )  # fmt: skip
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_after=max_retry_after,
+            headers=headers,
+        )
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=self.timeout, follow_redirects=False)
         if http_client is not None and timeout is None:
@@ -107,8 +115,9 @@ class Client(BaseClient):
                 delay = self.retry.wait(retries, response.headers.get("retry-after"))
                 if delay is not None:
                     retries += 1
-                    _log_retry(call, str(response.status_code), delay, retries,
-                               self.retry.max_retries)  # fmt: skip
+                    _log_retry(
+                        call, str(response.status_code), delay, retries, self.retry.max_retries
+                    )
                     time.sleep(delay)
                     continue
             raise self._error(response)
@@ -145,9 +154,13 @@ class AsyncClient(BaseClient):
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
-            api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-            max_retry_after=max_retry_after, headers=headers,
-        )  # fmt: skip
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_after=max_retry_after,
+            headers=headers,
+        )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
         if http_client is not None and timeout is None:
@@ -192,8 +205,9 @@ class AsyncClient(BaseClient):
                 delay = self.retry.wait(retries, response.headers.get("retry-after"))
                 if delay is not None:
                     retries += 1
-                    _log_retry(call, str(response.status_code), delay, retries,
-                               self.retry.max_retries)  # fmt: skip
+                    _log_retry(
+                        call, str(response.status_code), delay, retries, self.retry.max_retries
+                    )
                     await anyio.sleep(delay)
                     continue
             raise self._error(response)
