@@ -30,13 +30,13 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg import sql
-from scratch import scratch_database  # bench/scratch.py (this script's own folder)
+from scratch import copy_points, scratch_database  # bench/scratch.py (this script's own folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -47,39 +47,21 @@ MINUTE_US = 60_000_000
 
 
 def load(conninfo: str, *, tag_ids: list[int], per_tag: int, chunk: int = 1_000_000) -> float:
-    from worker.storage.points import pg_binary_copy
-
     began = time.perf_counter()
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        pkey = conn.execute(
-            "SELECT conname FROM pg_constraint WHERE contype = 'p' "
-            "AND conrelid = 'data_point'::regclass"
-        ).fetchone()[0]
-        conn.execute(
-            sql.SQL("ALTER TABLE data_point DROP CONSTRAINT {}").format(sql.Identifier(pkey))
-        )
-        for tag_id in tag_ids:
-            for first in range(0, per_tag, chunk):
-                n = min(chunk, per_tag - first)
-                ts = START_US + (np.arange(first, first + n, dtype=np.int64) * MINUTE_US)
-                value = np.sin(np.arange(first, first + n) / 1440.0) * 100.0 + 500.0
-                data = pg_binary_copy(
-                    np.full(n, tag_id, dtype=np.int64), ts, value, np.zeros(n, dtype=np.int16)
-                )
-                with (
-                    conn.cursor() as cur,
-                    cur.copy(
-                        "COPY data_point (tag_id, ts, value, quality) FROM STDIN (FORMAT binary)"
-                    ) as copy,
-                ):
-                    copy.write(data)
-        conn.execute(
-            sql.SQL("ALTER TABLE data_point ADD CONSTRAINT {} PRIMARY KEY (tag_id, ts)").format(
-                sql.Identifier(pkey)
-            )
-        )
+        copy_points(conn, _minutes(tag_ids, per_tag=per_tag, chunk=chunk))
         conn.execute("VACUUM ANALYZE data_point")
     return time.perf_counter() - began
+
+
+def _minutes(
+    tag_ids: list[int], *, per_tag: int, chunk: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``per_tag`` one-minute readings of each tag from 2020-01-01, ``chunk`` at a time."""
+    for tag_id in tag_ids:
+        for first in range(0, per_tag, chunk):
+            minute = np.arange(first, first + min(chunk, per_tag - first), dtype=np.int64)
+            yield tag_id, START_US + minute * MINUTE_US, np.sin(minute / 1440.0) * 100.0 + 500.0
 
 
 def summary(samples: list[float]) -> dict[str, float]:

@@ -39,8 +39,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg import sql
-from scratch import scratch_database  # bench/scratch.py (this script's own folder)
+from scratch import copy_points, scratch_database  # bench/scratch.py (this script's own folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -61,35 +60,16 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 def load(conninfo: str, *, tag_ids: list[int], start_us: int, days: int) -> float:
     """Readings, scores, gaps and alerts, written straight into the tables."""
-    from worker.storage.points import pg_binary_copy
-
     began = time.perf_counter()
     n = days * 1440
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        pkey = conn.execute(
-            "SELECT conname FROM pg_constraint WHERE contype = 'p' "
-            "AND conrelid = 'data_point'::regclass"
-        ).fetchone()[0]
-        conn.execute(
-            sql.SQL("ALTER TABLE data_point DROP CONSTRAINT {}").format(sql.Identifier(pkey))
-        )
         ts = start_us + np.arange(n, dtype=np.int64) * MINUTE_US
-        for i, tag_id in enumerate(tag_ids):
-            value = np.sin(np.arange(n) / 1440.0 + i) * 100.0 + 500.0
-            data = pg_binary_copy(
-                np.full(n, tag_id, dtype=np.int64), ts, value, np.zeros(n, dtype=np.int16)
-            )
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    "COPY data_point (tag_id, ts, value, quality) FROM STDIN (FORMAT binary)"
-                ) as copy,
-            ):
-                copy.write(data)
-        conn.execute(
-            sql.SQL("ALTER TABLE data_point ADD CONSTRAINT {} PRIMARY KEY (tag_id, ts)").format(
-                sql.Identifier(pkey)
-            )
+        copy_points(
+            conn,
+            (
+                (tag_id, ts, np.sin(np.arange(n) / 1440.0 + i) * 100.0 + 500.0)
+                for i, tag_id in enumerate(tag_ids)
+            ),
         )
         start = datetime.fromtimestamp(start_us / 1e6, UTC)
         with conn.cursor() as cur:

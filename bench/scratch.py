@@ -1,13 +1,15 @@
-"""A PostgreSQL database of a benchmark's own, created for one run and dropped after it."""
+"""A PostgreSQL database of a benchmark's own, created for one run and dropped after it, and a
+fast way to fill its ``data_point`` table."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
@@ -49,3 +51,33 @@ def scratch_database(prefix: str, *, keep: bool = False) -> Iterator[Scratch]:
                         sql.Identifier(dbname)
                     )
                 )
+
+
+def copy_points(
+    conn: psycopg.Connection, series: Iterable[tuple[int, np.ndarray, np.ndarray]]
+) -> None:
+    """Write each ``(tag_id, ts_us, values)`` into ``data_point`` by binary COPY, with the table's
+    primary key dropped while loading and built once at the end (faster than checking it row by
+    row). ``conn`` is in autocommit mode."""
+    from worker.storage.points import pg_binary_copy
+
+    pkey = conn.execute(
+        "SELECT conname FROM pg_constraint "
+        "WHERE contype = 'p' AND conrelid = 'data_point'::regclass"
+    ).fetchone()[0]
+    conn.execute(sql.SQL("ALTER TABLE data_point DROP CONSTRAINT {}").format(sql.Identifier(pkey)))
+    for tag_id, ts, values in series:
+        n = len(ts)
+        data = pg_binary_copy(np.full(n, tag_id, dtype=np.int64), ts, values, np.zeros(n, np.int16))
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY data_point (tag_id, ts, value, quality) FROM STDIN (FORMAT binary)"
+            ) as copy,
+        ):
+            copy.write(data)
+    conn.execute(
+        sql.SQL("ALTER TABLE data_point ADD CONSTRAINT {} PRIMARY KEY (tag_id, ts)").format(
+            sql.Identifier(pkey)
+        )
+    )
